@@ -1,0 +1,14 @@
+//! callrec: call recording for IP phones.
+//!
+//! This facade re-exports the callrec protocol crates as modules so an
+//! application can depend on one crate; each crate can also be used alone.
+//!
+//! | module | crate | what it is |
+//! |---|---|---|
+//! | [`file`] | `callrec-file` | the container phones write to a USB drive when recording locally |
+//!
+//! The `examples/` directory composes them into tools; see the README.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "std"), no_std)]
+
+pub use callrec_file as file;
