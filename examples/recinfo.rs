@@ -11,8 +11,8 @@
 //!
 //! A bad file exits with status 1 and the reason on stderr.
 
+use core::num::NonZeroU32;
 use std::fs::File;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
 
 fn json(
     header: &Header,
-    duration: Option<std::time::Duration>,
+    duration: Option<core::time::Duration>,
     recovery: Option<&Recovery>,
 ) -> serde_json::Value {
     serde_json::json!({
@@ -84,7 +84,7 @@ fn json(
 fn print_text(
     args: &Args,
     header: &Header,
-    duration: Option<std::time::Duration>,
+    duration: Option<core::time::Duration>,
     recovery: Option<&Recovery>,
 ) {
     println!("file:      {}", args.file.display());

@@ -5,7 +5,7 @@
 //!
 //! | module | crate | what it is |
 //! |---|---|---|
-//! | [`file`] | `callrec-file` | the container phones write to a USB drive when recording locally |
+//! | [`file`](mod@file) | `callrec-file` | the container phones write to a USB drive when recording locally |
 //!
 //! The `examples/` directory composes them into tools; see the README.
 #![forbid(unsafe_code)]

@@ -6,7 +6,7 @@
 //! consumer copies into the same buffer (what a player feeding a decoder
 //! does); the streaming `Reader` copies each frame into its frame buffer.
 
-use std::hint::black_box;
+use core::hint::black_box;
 use std::io::Cursor;
 
 use callrec_file::{CodecName, HEADER_LEN, Header, Reader, Recording, Writer};

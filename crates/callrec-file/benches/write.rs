@@ -1,9 +1,9 @@
 //! Write throughput of one hour of PCMA (180,000 frames of 160 bytes) into a
 //! `Vec` sink, against a memcpy of the same bytes in the same group.
 
-use std::hint::black_box;
+use core::hint::black_box;
+use core::mem;
 use std::io::Cursor;
-use std::mem;
 
 use callrec_file::{CodecName, HEADER_LEN, Header, Writer};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -280,8 +280,8 @@ mod io_error {
         }
     }
 
-    impl std::error::Error for Error {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    impl core::error::Error for Error {
+        fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
             match self {
                 Self::Parse(e) => Some(e),
                 Self::Io(e) | Self::Interrupted { source: e, .. } => Some(e),

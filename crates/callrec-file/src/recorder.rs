@@ -665,9 +665,11 @@ mod tests {
     /// In-memory storage that can run full (writes that grow a file fail
     /// once the budget is spent; overwrites still succeed, as on a real file
     /// system) or be pulled (everything fails).
+    type SharedBytes = Rc<RefCell<Vec<u8>>>;
+
     #[derive(Debug, Clone, Default)]
     struct MemStorage {
-        files: Rc<RefCell<BTreeMap<String, Rc<RefCell<Vec<u8>>>>>>,
+        files: Rc<RefCell<BTreeMap<String, SharedBytes>>>,
         available: Rc<Cell<u64>>,
         /// Bytes files may still grow by; `None`: unlimited.
         growth_budget: Rc<Cell<Option<usize>>>,
@@ -690,7 +692,7 @@ mod tests {
 
     #[derive(Debug)]
     struct MemFile {
-        data: Rc<RefCell<Vec<u8>>>,
+        data: SharedBytes,
         pos: usize,
         storage: MemStorage,
     }

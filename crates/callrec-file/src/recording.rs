@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(rec.frame(2), None);
         assert_eq!(rec.frame(u32::MAX), None);
         assert_eq!(rec.frames().collect::<Vec<_>>(), [&BODY[..4], &BODY[4..]]);
-        assert_eq!(rec.frames().rev().next(), Some(&BODY[4..]));
+        assert_eq!(rec.frames().next_back(), Some(&BODY[4..]));
         assert_eq!(rec.frames_from(1).collect::<Vec<_>>(), [&BODY[4..]]);
         assert_eq!(rec.frames_from(9).count(), 0);
         assert_eq!(rec.duration(), Some(Duration::from_millis(8)));

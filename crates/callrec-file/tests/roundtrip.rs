@@ -1,8 +1,8 @@
 //! Property tests: what the writer writes, every reader reads back; whole
 //! buffer and streaming reads agree on arbitrary and on damaged files.
 
+use core::time::Duration;
 use std::io::Cursor;
-use std::time::Duration;
 
 use callrec_file::{
     CodecName, HEADER_LEN, Header, ReadMode, Reader, Recording, Writer, fuzzing, inspect,
@@ -77,7 +77,7 @@ proptest! {
     fn seek_by_time((codec, rtp_len, increment, frames) in recording(), pick in any::<prop::sample::Index>()) {
         prop_assume!(!frames.is_empty());
         let (header, bytes) = write(&codec, rtp_len, increment, &frames);
-        let clock = std::num::NonZeroU32::new(8000).unwrap();
+        let clock = core::num::NonZeroU32::new(8000).unwrap();
         let timeline = header.timeline_with_clock(clock);
         let index = pick.index(frames.len()) as u32;
         let at = timeline.time_of_frame(index);

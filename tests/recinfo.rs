@@ -1,0 +1,146 @@
+//! The `recinfo` example, run as a program on the bundled sample and on
+//! damaged copies of it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use callrec::file::{Recording, Writer};
+
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/data/Record_20261122_101500.wav"
+);
+
+/// `cargo test` builds the examples next to the test binaries' directory.
+fn recinfo(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin: PathBuf = dir
+        .join("examples")
+        .join(format!("recinfo{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} not built", bin.display());
+    Command::new(bin)
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn the_bundled_sample_is_3_s_of_pcma() {
+    let bytes = std::fs::read(SAMPLE).unwrap();
+    let rec = Recording::parse(&bytes).unwrap();
+    assert_eq!(rec.header().codec().as_str(), "PCMA");
+    assert_eq!(rec.frame_count(), 150);
+    assert_eq!(rec.duration(), Some(core::time::Duration::from_secs(3)));
+}
+
+#[test]
+fn text_output() {
+    let o = recinfo(&[&SAMPLE]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for line in [
+        "codec:     PCMA",
+        "rtpLen:    160 bytes per frame",
+        "increment: 160 ticks per frame",
+        "dataSize:  24000 bytes",
+        "frames:    150",
+        "duration:  3.000 s",
+        "recovered: no",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+}
+
+#[test]
+fn json_output() {
+    let o = recinfo(&[&SAMPLE, &"--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "codec": "PCMA",
+            "frame_len": 160,
+            "increment": 160,
+            "data_size": 24000,
+            "frames": 150,
+            "duration_ms": 3000,
+            "recovered": false,
+        })
+    );
+}
+
+fn cut_copy(dir: &Path, len: usize) -> PathBuf {
+    let path = dir.join("cut.wav");
+    std::fs::write(&path, &std::fs::read(SAMPLE).unwrap()[..len]).unwrap();
+    path
+}
+
+#[test]
+fn bad_file_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cut_copy(dir.path(), 76 + 5 * 160 + 10);
+    let o = recinfo(&[&path, &"--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("header dataSize is 24000 but 810 bytes follow the header"),
+        "{err}"
+    );
+
+    let path = cut_copy(dir.path(), 30);
+    let o = recinfo(&[&path]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("file is 30 bytes, shorter than the 76-byte header"),
+        "{err}"
+    );
+
+    let o = recinfo(&[&dir.path().join("missing.wav")]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn recover_mode_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cut_copy(dir.path(), 76 + 5 * 160 + 10);
+    let o = recinfo(&[&path, &"--recover", &"--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["recovered"], true);
+    assert_eq!(v["frames"], 5);
+    assert_eq!(v["data_size"], 800);
+    assert_eq!(v["duration_ms"], 100);
+    let o = recinfo(&[&path, &"--recover"]);
+    assert!(stdout(&o).contains(
+        "recovered: yes: header dataSize 24000 disagreed with the 810-byte body; \
+         recovered 800 bytes of whole frames, 10 trailing bytes ignored"
+    ));
+}
+
+#[test]
+fn unknown_codec_needs_a_clock_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opus.wav");
+    let header =
+        callrec::file::Header::new(callrec::file::CodecName::new("opus").unwrap(), 100, 960)
+            .unwrap();
+    let mut w = Writer::new(std::fs::File::create(&path).unwrap(), header).unwrap();
+    for _ in 0..50 {
+        w.append(&[0; 100]).unwrap();
+    }
+    w.finish().unwrap();
+    let o = recinfo(&[&path, &"--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["duration_ms"], serde_json::Value::Null);
+    let o = recinfo(&[&path, &"--json", &"--clock-rate", &"48000"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["duration_ms"], 1000);
+}
