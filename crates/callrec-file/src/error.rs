@@ -84,10 +84,12 @@ impl fmt::Display for ParseError {
                 "codec name byte {offset} is {byte:#04x}, not printable ASCII (0x20..=0x7e)"
             ),
             Self::RtpLenOutOfRange { value } => {
-                write!(f, "rtpLen must be 1..=65535, got {value}")
+                write!(f, "rtpLen must be 1..=65535, got {value}")?;
+                big_endian_hint(f, value)
             }
             Self::IncrementOutOfRange { value } => {
-                write!(f, "increment must be 1..=65535, got {value}")
+                write!(f, "increment must be 1..=65535, got {value}")?;
+                big_endian_hint(f, value)
             }
             Self::DataSizeNotFrameMultiple { data_size, rtp_len } => write!(
                 f,
@@ -106,6 +108,18 @@ impl fmt::Display for ParseError {
 }
 
 impl core::error::Error for ParseError {}
+
+/// A header `fwrite`n by a big-endian CPU reads as a huge number here; say
+/// so when the byte-swapped value would have been valid.
+fn big_endian_hint(f: &mut fmt::Formatter<'_>, value: i64) -> fmt::Result {
+    match i32::try_from(value).map(i32::swap_bytes) {
+        Ok(swapped @ 1..=65535) => write!(
+            f,
+            " (reads as {swapped} big-endian: written by a big-endian CPU?)"
+        ),
+        _ => Ok(()),
+    }
+}
 
 #[cfg(feature = "std")]
 pub use self::io_error::Error;

@@ -53,10 +53,8 @@ impl Codec {
     /// G.722 samples at 16 kHz, but RFC 3551 §4.5.2 fixes its RTP clock at
     /// 8000 Hz "for historical reasons", so `increment` counts 8 kHz ticks.
     pub const fn clock_rate(self) -> NonZeroU32 {
-        match NonZeroU32::new(8000) {
-            Some(rate) => rate,
-            None => NonZeroU32::MIN,
-        }
+        const RTP_CLOCK_8000: NonZeroU32 = NonZeroU32::new(8000).unwrap();
+        RTP_CLOCK_8000
     }
 
     /// Recognises a codec name case-insensitively, ignoring surrounding
@@ -516,6 +514,12 @@ mod tests {
         }
         let e = Header::parse(&with_field(field::RTP_LEN, &(-5i32).to_le_bytes())).unwrap_err();
         assert_eq!(e.to_string(), "rtpLen must be 1..=65535, got -5");
+        let e = Header::parse(&with_field(field::RTP_LEN, &160i32.to_be_bytes())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rtpLen must be 1..=65535, got -1610612736 \
+             (reads as 160 big-endian: written by a big-endian CPU?)"
+        );
         let h = Header::parse(&with_field(field::RTP_LEN, &65535i32.to_le_bytes())).unwrap();
         assert_eq!(h.rtp_len(), 65535);
     }

@@ -266,7 +266,9 @@ pub fn inspect<R: Read + Seek>(
     let header = Header::parse(&buf[..n])?;
     let len = input.seek(SeekFrom::End(0))?;
     input.seek(SeekFrom::Start(HEADER_LEN as u64))?;
-    Ok(reconcile(&header, len - HEADER_LEN as u64, mode)?)
+    // Only a file truncated underneath us since the header read is shorter.
+    let body_len = len.saturating_sub(HEADER_LEN as u64);
+    Ok(reconcile(&header, body_len, mode)?)
 }
 
 /// Repairs a recording in place after a crash: rewrites `dataSize` to the

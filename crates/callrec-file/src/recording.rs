@@ -41,7 +41,7 @@ impl Recovery {
     /// Bytes after the header that were not used: a partial last frame, and
     /// anything past what a `u32` `dataSize` can describe.
     pub fn discarded_bytes(&self) -> u64 {
-        self.body_len - u64::from(self.data_size)
+        self.body_len.saturating_sub(u64::from(self.data_size))
     }
 }
 
