@@ -327,14 +327,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn write_error_keeps_whole_frames() {
-        let budget = Rc::new(Cell::new(76 + 4 + 2));
+    fn writer_on_drive_with_room_for(bytes: usize) -> (Writer<FullAfter>, Rc<Cell<usize>>) {
+        let budget = Rc::new(Cell::new(bytes));
         let sink = FullAfter {
             data: Cursor::new(Vec::new()),
             budget: budget.clone(),
         };
-        let mut w = Writer::new(sink, header()).unwrap();
+        (Writer::new(sink, header()).unwrap(), budget)
+    }
+
+    #[test]
+    fn write_error_keeps_whole_frames() {
+        let (mut w, budget) = writer_on_drive_with_room_for(76 + 4 + 2);
         w.append(&[1; 4]).unwrap();
         // Two bytes of the second frame fit, then the drive is full.
         assert!(
@@ -353,12 +357,7 @@ mod tests {
 
     #[test]
     fn write_error_then_finish_leaves_a_recoverable_file() {
-        let budget = Rc::new(Cell::new(76 + 4 + 2));
-        let sink = FullAfter {
-            data: Cursor::new(Vec::new()),
-            budget: budget.clone(),
-        };
-        let mut w = Writer::new(sink, header()).unwrap();
+        let (mut w, budget) = writer_on_drive_with_room_for(76 + 4 + 2);
         w.append(&[1; 4]).unwrap();
         assert!(w.append(&[2; 4]).is_err());
         budget.set(4); // just room for the header patch
