@@ -6,9 +6,12 @@
 //! | module | crate | what it is |
 //! |---|---|---|
 //! | [`file`](mod@file) | `callrec-file` | the container phones write to a USB drive when recording locally |
+//! | [`control`] | `callrec-control` | the TCP control protocol between phone and recording server (`std`) |
 //!
 //! The `examples/` directory composes them into tools; see the README.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
+#[cfg(feature = "std")]
+pub use callrec_control as control;
 pub use callrec_file as file;

@@ -1,9 +1,11 @@
-//! The hex example in `docs/recording-file.md` parses to what the page says.
+//! The hex examples in `docs/` parse to what the pages say.
 
+use callrec::control::{Codec as ControlCodec, Direction, Message, MessageSplitter};
 use callrec::file::{Codec, Recording};
 use core::time::Duration;
 
-/// Bytes of the first ```hex block in `markdown` (`offset: xx xx …` lines).
+/// Bytes of the first ```hex block in `markdown` (`offset: xx xx …` lines,
+/// optionally followed by an `|ascii|` column).
 fn hex_block(markdown: &str) -> Vec<u8> {
     let start = markdown.find("```hex\n").expect("a ```hex block") + 7;
     let end = start + markdown[start..].find("```").expect("closing fence");
@@ -15,7 +17,7 @@ fn hex_block(markdown: &str) -> Vec<u8> {
             bytes.len(),
             "offset column"
         );
-        for byte in hex.split_whitespace() {
+        for byte in hex.split_whitespace().take_while(|t| !t.starts_with('|')) {
             bytes.push(u8::from_str_radix(byte, 16).unwrap());
         }
     }
@@ -35,4 +37,33 @@ fn recording_file_example() {
     assert_eq!(rec.duration(), Some(Duration::from_millis(20)));
     // And the writer produces these exact bytes.
     assert_eq!(h.to_bytes()[..], bytes[..76]);
+}
+
+#[test]
+fn control_protocol_example() {
+    let bytes = hex_block(include_str!("../docs/control-protocol.md"));
+    assert!(bytes.ends_with(b"\r\n"));
+    let mut buf = bytes::BytesMut::from(&bytes[..]);
+    let message = MessageSplitter::new()
+        .next_message(&mut buf)
+        .unwrap()
+        .unwrap();
+    assert!(buf.is_empty());
+    let Message::StartRequest(r) = message else {
+        panic!("expected a start request, got {message:?}")
+    };
+    assert_eq!(r.id.as_str(), "5f3c9a");
+    assert_eq!(r.device.to_string(), "001565aabbcc");
+    assert_eq!(r.remote_number, "1010");
+    assert_eq!(r.remote_name, "Bob Müller");
+    assert_eq!(
+        (r.local_number.as_str(), r.local_name.as_str()),
+        ("1009", "Alice")
+    );
+    assert_eq!(r.dir, Direction::In);
+    assert_eq!(r.codec, ControlCodec::Pcma);
+    // And the encoder writes these exact bytes.
+    let mut out = bytes::BytesMut::new();
+    callrec::control::encode_message(&Message::StartRequest(r), &mut out).unwrap();
+    assert_eq!(&out[..], &bytes[..]);
 }

@@ -1,0 +1,113 @@
+//! Encode and decode a realistic start request, and the codec over a 1 MB
+//! stream. Each group carries a memcpy of the same bytes and a peer-like
+//! baseline (a bare `serde_urlencoded` parse into string pairs, or bare line
+//! splitting) so results read as ratios.
+
+use core::hint::black_box;
+
+use bytes::BytesMut;
+use callrec_control::{
+    Codec, Direction, Message, MessageSplitter, RecordStartRequest, SessionId, encode_message,
+};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn start_request() -> Message {
+    let mut r = RecordStartRequest::new(
+        SessionId::new("9b2f6c1e4d8a0b3c5e7f9a1b2c3d4e5f").unwrap(),
+        "00:15:65:aa:bb:cc".parse().unwrap(),
+        Direction::In,
+        Codec::Pcma,
+    );
+    r.remote_number = "+49 30 1234567".into();
+    r.remote_name = "Müller, Jürgen".into();
+    r.local_number = "1009".into();
+    r.local_name = "Front Desk".into();
+    r.into()
+}
+
+fn message(c: &mut Criterion) {
+    let msg = start_request();
+    let wire = msg.to_wire().unwrap();
+    let bytes = wire.as_bytes();
+    let mut copy = vec![0u8; bytes.len()];
+
+    let mut group = c.benchmark_group("Control/Decode");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            copy.copy_from_slice(black_box(bytes));
+            black_box(&copy);
+        })
+    });
+    group.bench_function("serde_urlencoded pairs (no validation)", |b| {
+        b.iter(|| {
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(black_box(bytes)).unwrap();
+            black_box(pairs)
+        })
+    });
+    group.bench_function("Message::decode", |b| {
+        b.iter(|| black_box(Message::decode(black_box(bytes)).unwrap()))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("Control/Encode");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            copy.copy_from_slice(black_box(bytes));
+            black_box(&copy);
+        })
+    });
+    let mut out = BytesMut::with_capacity(1024);
+    group.bench_function("encode_message", |b| {
+        b.iter(|| {
+            out.clear();
+            encode_message(black_box(&msg), &mut out).unwrap();
+            black_box(&out);
+        })
+    });
+    group.finish();
+}
+
+fn stream(c: &mut Criterion) {
+    let mut one = BytesMut::new();
+    encode_message(&start_request(), &mut one).unwrap();
+    let count = (1 << 20) / one.len();
+    let stream: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(count * one.len())
+        .collect();
+    let mut copy = vec![0u8; stream.len()];
+
+    let mut group = c.benchmark_group("Control/Stream 1 MB");
+    group.throughput(Throughput::Elements(count as u64));
+    group.sample_size(20);
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            copy.copy_from_slice(black_box(&stream));
+            black_box(&copy);
+        })
+    });
+    group.bench_function("line split only (memchr)", |b| {
+        b.iter(|| black_box(memchr::memchr_iter(b'\n', black_box(&stream)).count()))
+    });
+    group.bench_function("MessageSplitter + decode", |b| {
+        b.iter(|| {
+            let mut splitter = MessageSplitter::new();
+            let mut buf = BytesMut::from(black_box(&stream[..]));
+            let mut n = 0;
+            while let Some(m) = splitter.next_message(&mut buf) {
+                black_box(m.unwrap());
+                n += 1;
+            }
+            assert_eq!(n, count);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, message, stream);
+criterion_main!(benches);

@@ -1,0 +1,826 @@
+//! The four messages, their `application/x-www-form-urlencoded` encoding
+//! and validating decoder.
+
+use core::fmt;
+use core::num::NonZeroU16;
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, Visitor};
+
+use crate::error::echo;
+use crate::fields::{MAX_NAME_LEN, MAX_NUMBER_LEN, parse_port};
+use crate::{Codec, Direction, Host, Mac, MessageError, MessageErrorKind, SessionId};
+
+/// The `cmd` of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Command {
+    /// `RecordStartRequest`, phone → server.
+    StartRequest,
+    /// `RecordStartResponse`, server → phone.
+    StartResponse,
+    /// `RecordStopRequest`, phone → server.
+    StopRequest,
+    /// `RecordStopResponse`, server → phone.
+    StopResponse,
+}
+
+impl Command {
+    const ALL: [Self; 4] = [
+        Self::StartRequest,
+        Self::StartResponse,
+        Self::StopRequest,
+        Self::StopResponse,
+    ];
+
+    /// The wire form (`RecordStartRequest`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::StartRequest => "RecordStartRequest",
+            Self::StartResponse => "RecordStartResponse",
+            Self::StopRequest => "RecordStopRequest",
+            Self::StopResponse => "RecordStopResponse",
+        }
+    }
+
+    /// The command with this exact wire name.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The keys a message of this command may carry, in encoding order.
+    const fn keys(self) -> &'static [&'static str] {
+        match self {
+            Self::StartRequest => &[
+                "cmd",
+                "id",
+                "device",
+                "remote_number",
+                "remote_name",
+                "local_number",
+                "local_name",
+                "dir",
+                "codec",
+            ],
+            Self::StartResponse => &["cmd", "id", "result", "reason", "server", "port"],
+            Self::StopRequest => &[
+                "cmd",
+                "id",
+                "remote_number",
+                "remote_name",
+                "local_number",
+                "local_name",
+                "reason",
+            ],
+            Self::StopResponse => &["cmd", "id", "result", "reason"],
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `cmd=RecordStartRequest`: the phone asks to record a call.
+///
+/// Numbers and names may be empty (and may be absent on the wire).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordStartRequest {
+    /// Session id, random and fixed for the recording.
+    pub id: SessionId,
+    /// The phone's MAC address.
+    pub device: Mac,
+    /// The remote party's number (at most 128 bytes).
+    pub remote_number: String,
+    /// The remote party's display name (at most 256 bytes).
+    pub remote_name: String,
+    /// The phone's own number (at most 128 bytes).
+    pub local_number: String,
+    /// The phone's own display name (at most 256 bytes).
+    pub local_name: String,
+    /// Call direction.
+    pub dir: Direction,
+    /// Codec of the RTP stream the phone will send.
+    pub codec: Codec,
+}
+
+impl RecordStartRequest {
+    /// A request with empty numbers and names; set them on the result.
+    pub fn new(id: SessionId, device: Mac, dir: Direction, codec: Codec) -> Self {
+        Self {
+            id,
+            device,
+            remote_number: String::new(),
+            remote_name: String::new(),
+            local_number: String::new(),
+            local_name: String::new(),
+            dir,
+            codec,
+        }
+    }
+}
+
+/// `cmd=RecordStartResponse`: the server's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordStartResponse {
+    /// The id of the request answered.
+    pub id: SessionId,
+    /// Success with the RTP destination, or failure with a reason.
+    pub result: StartResult,
+}
+
+impl RecordStartResponse {
+    /// `result=success&server=…&port=…`.
+    pub fn success(id: SessionId, server: Host, port: NonZeroU16) -> Self {
+        Self {
+            id,
+            result: StartResult::Success { server, port },
+        }
+    }
+
+    /// `result=failed&reason=…`.
+    pub fn failed(id: SessionId, reason: impl Into<String>) -> Self {
+        Self {
+            id,
+            result: StartResult::Failed {
+                reason: reason.into(),
+            },
+        }
+    }
+}
+
+/// The outcome in a [`RecordStartResponse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartResult {
+    /// Send RTP to `server:port` over UDP.
+    Success {
+        /// Address of the RTP receiver.
+        server: Host,
+        /// UDP port allocated for this session.
+        port: NonZeroU16,
+    },
+    /// Not recording; the phone shows a failure prompt.
+    Failed {
+        /// Why (at most 256 bytes; may be empty).
+        reason: String,
+    },
+}
+
+/// `cmd=RecordStopRequest`: the phone ends the recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordStopRequest {
+    /// Session id.
+    pub id: SessionId,
+    /// The remote party's number.
+    pub remote_number: String,
+    /// The remote party's display name.
+    pub remote_name: String,
+    /// The phone's own number.
+    pub local_number: String,
+    /// The phone's own display name.
+    pub local_name: String,
+    /// Why the recording stopped (user, call ended, …; at most 256 bytes).
+    pub reason: String,
+}
+
+impl RecordStopRequest {
+    /// The stop request for `start`, repeating its numbers and names.
+    pub fn for_start(start: &RecordStartRequest, reason: impl Into<String>) -> Self {
+        Self {
+            id: start.id.clone(),
+            remote_number: start.remote_number.clone(),
+            remote_name: start.remote_name.clone(),
+            local_number: start.local_number.clone(),
+            local_name: start.local_name.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `cmd=RecordStopResponse`: the server confirms the stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordStopResponse {
+    /// Session id.
+    pub id: SessionId,
+    /// `success` (the seed's only value) or `failed` with a reason.
+    pub result: StopResult,
+}
+
+impl RecordStopResponse {
+    /// `result=success`.
+    pub fn success(id: SessionId) -> Self {
+        Self {
+            id,
+            result: StopResult::Success,
+        }
+    }
+
+    /// `result=failed&reason=…` (this server's answer to a stop for an
+    /// unknown id).
+    pub fn failed(id: SessionId, reason: impl Into<String>) -> Self {
+        Self {
+            id,
+            result: StopResult::Failed {
+                reason: reason.into(),
+            },
+        }
+    }
+}
+
+/// The outcome in a [`RecordStopResponse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopResult {
+    /// Stopped.
+    Success,
+    /// Not stopped (for example, unknown id).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Any control message.
+///
+/// ```
+/// use callrec_control::{Codec, Direction, Message, RecordStartRequest, SessionId};
+///
+/// let mut req = RecordStartRequest::new(
+///     SessionId::new("a1b2")?,
+///     "00:15:65:AA:BB:CC".parse()?,
+///     Direction::Out,
+///     Codec::Pcma,
+/// );
+/// req.remote_name = "Zoë & Co".into();
+/// let wire = Message::from(req.clone()).to_wire()?;
+/// assert!(wire.starts_with("cmd=RecordStartRequest&id=a1b2&device=001565aabbcc&"));
+/// assert!(wire.contains("remote_name=Zo%C3%AB+%26+Co"));
+/// assert_eq!(Message::decode(wire.as_bytes())?, Message::StartRequest(req));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message {
+    /// `RecordStartRequest`.
+    StartRequest(RecordStartRequest),
+    /// `RecordStartResponse`.
+    StartResponse(RecordStartResponse),
+    /// `RecordStopRequest`.
+    StopRequest(RecordStopRequest),
+    /// `RecordStopResponse`.
+    StopResponse(RecordStopResponse),
+}
+
+macro_rules! from_message {
+    ($($variant:ident($ty:ident)),*) => {$(
+        impl From<$ty> for Message {
+            fn from(m: $ty) -> Self {
+                Self::$variant(m)
+            }
+        }
+    )*};
+}
+from_message!(
+    StartRequest(RecordStartRequest),
+    StartResponse(RecordStartResponse),
+    StopRequest(RecordStopRequest),
+    StopResponse(RecordStopResponse)
+);
+
+impl Message {
+    /// The message's `cmd`.
+    pub fn command(&self) -> Command {
+        match self {
+            Self::StartRequest(_) => Command::StartRequest,
+            Self::StartResponse(_) => Command::StartResponse,
+            Self::StopRequest(_) => Command::StopRequest,
+            Self::StopResponse(_) => Command::StopResponse,
+        }
+    }
+
+    /// The message's session id.
+    pub fn id(&self) -> &SessionId {
+        match self {
+            Self::StartRequest(m) => &m.id,
+            Self::StartResponse(m) => &m.id,
+            Self::StopRequest(m) => &m.id,
+            Self::StopResponse(m) => &m.id,
+        }
+    }
+
+    /// Decodes one message (without its terminator).
+    ///
+    /// Keys may come in any order; unknown keys are ignored; percent-escapes
+    /// and `+` are decoded (invalid UTF-8 in an escape becomes U+FFFD).
+    ///
+    /// # Errors
+    /// A [`MessageError`] naming the missing, repeated or bad key, with the
+    /// message's `cmd` and `id` attached when they could be read.
+    pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
+        let pairs: Vec<(Text<'_>, Text<'_>)> = serde_urlencoded::from_bytes(bytes)
+            .map_err(|e| MessageError::new(MessageErrorKind::Form(e.to_string())))?;
+        let cmd = find_unique(&pairs, "cmd")?
+            .ok_or(MessageError::new(MessageErrorKind::MissingKey("cmd")))?;
+        let command = Command::from_wire(cmd)
+            .ok_or_else(|| MessageError::new(MessageErrorKind::UnknownCommand(echo(cmd))))?;
+        let context_id = find_unique(&pairs, "id")
+            .ok()
+            .flatten()
+            .and_then(|id| SessionId::new(id).ok());
+        decode_fields(command, &pairs).map_err(|e| e.with_context(Some(command), context_id))
+    }
+
+    /// Encodes the message (without terminator), keys in the order of the
+    /// protocol description; space becomes `+`, and `&`, `=`, `%`, `+` and
+    /// non-ASCII are percent-escaped.
+    ///
+    /// # Errors
+    /// [`MessageErrorKind::ValueTooLong`] for a number, name or reason over
+    /// its limit (the peer would reject it).
+    pub fn to_wire(&self) -> Result<String, MessageError> {
+        let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(9);
+        pairs.push(("cmd", self.command().as_str().into()));
+        pairs.push(("id", self.id().as_str().into()));
+        match self {
+            Self::StartRequest(m) => {
+                pairs.push(("device", m.device.to_string().into()));
+                push_people(
+                    &mut pairs,
+                    &m.remote_number,
+                    &m.remote_name,
+                    &m.local_number,
+                    &m.local_name,
+                )?;
+                pairs.push(("dir", m.dir.as_str().into()));
+                pairs.push(("codec", m.codec.as_str().into()));
+            }
+            Self::StartResponse(m) => match &m.result {
+                StartResult::Success { server, port } => {
+                    pairs.push(("result", "success".into()));
+                    pairs.push(("server", server.to_string().into()));
+                    pairs.push(("port", port.to_string().into()));
+                }
+                StartResult::Failed { reason } => {
+                    pairs.push(("result", "failed".into()));
+                    pairs.push(("reason", checked("reason", reason, MAX_NAME_LEN)?.into()));
+                }
+            },
+            Self::StopRequest(m) => {
+                push_people(
+                    &mut pairs,
+                    &m.remote_number,
+                    &m.remote_name,
+                    &m.local_number,
+                    &m.local_name,
+                )?;
+                pairs.push(("reason", checked("reason", &m.reason, MAX_NAME_LEN)?.into()));
+            }
+            Self::StopResponse(m) => match &m.result {
+                StopResult::Success => pairs.push(("result", "success".into())),
+                StopResult::Failed { reason } => {
+                    pairs.push(("result", "failed".into()));
+                    pairs.push(("reason", checked("reason", reason, MAX_NAME_LEN)?.into()));
+                }
+            },
+        }
+        serde_urlencoded::to_string(&pairs)
+            .map_err(|e| MessageError::new(MessageErrorKind::Form(e.to_string())))
+    }
+}
+
+fn push_people<'a>(
+    pairs: &mut Vec<(&'static str, Cow<'a, str>)>,
+    remote_number: &'a str,
+    remote_name: &'a str,
+    local_number: &'a str,
+    local_name: &'a str,
+) -> Result<(), MessageError> {
+    pairs.push((
+        "remote_number",
+        checked("remote_number", remote_number, MAX_NUMBER_LEN)?.into(),
+    ));
+    pairs.push((
+        "remote_name",
+        checked("remote_name", remote_name, MAX_NAME_LEN)?.into(),
+    ));
+    pairs.push((
+        "local_number",
+        checked("local_number", local_number, MAX_NUMBER_LEN)?.into(),
+    ));
+    pairs.push((
+        "local_name",
+        checked("local_name", local_name, MAX_NAME_LEN)?.into(),
+    ));
+    Ok(())
+}
+
+fn checked<'a>(key: &'static str, value: &'a str, max: usize) -> Result<&'a str, MessageError> {
+    if value.len() > max {
+        return Err(MessageError::new(MessageErrorKind::ValueTooLong {
+            key,
+            len: value.len(),
+            max,
+        }));
+    }
+    Ok(value)
+}
+
+/// A decoded form value, borrowed from the input unless escapes had to be
+/// decoded.
+#[derive(Debug)]
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+/// The value of `key`, if present once.
+fn find_unique<'p>(
+    pairs: &'p [(Text<'_>, Text<'_>)],
+    key: &'static str,
+) -> Result<Option<&'p str>, MessageError> {
+    let mut found = None;
+    for (k, v) in pairs {
+        if k.0 == key {
+            if found.is_some() {
+                return Err(MessageError::new(MessageErrorKind::DuplicateKey(key)));
+            }
+            found = Some(&*v.0);
+        }
+    }
+    Ok(found)
+}
+
+/// The values of a command's known keys, by key index; unknown keys ignored.
+struct Fields<'p> {
+    keys: &'static [&'static str],
+    values: [Option<&'p str>; 9],
+}
+
+impl<'p> Fields<'p> {
+    fn collect(command: Command, pairs: &'p [(Text<'_>, Text<'_>)]) -> Result<Self, MessageError> {
+        let keys = command.keys();
+        let mut values = [None; 9];
+        for (k, v) in pairs {
+            if let Some(i) = keys.iter().position(|key| *key == k.0) {
+                if values[i].is_some() {
+                    return Err(MessageError::new(MessageErrorKind::DuplicateKey(keys[i])));
+                }
+                values[i] = Some(&*v.0);
+            }
+        }
+        Ok(Self { keys, values })
+    }
+
+    fn index(&self, key: &'static str) -> usize {
+        // Keys are only looked up from the command's own list.
+        self.keys.iter().position(|k| *k == key).unwrap_or(0)
+    }
+
+    fn optional(&self, key: &'static str) -> Option<&'p str> {
+        self.values[self.index(key)]
+    }
+
+    fn required(&self, key: &'static str) -> Result<&'p str, MessageError> {
+        self.optional(key)
+            .ok_or(MessageError::new(MessageErrorKind::MissingKey(key)))
+    }
+
+    /// An optional free-text field, empty when absent.
+    fn text(&self, key: &'static str, max: usize) -> Result<String, MessageError> {
+        Ok(checked(key, self.optional(key).unwrap_or(""), max)?.to_owned())
+    }
+
+    fn id(&self) -> Result<SessionId, MessageError> {
+        let v = self.required("id")?;
+        SessionId::new(v)
+            .map_err(|_| MessageError::invalid("id", "1..=64 printable ASCII characters", v))
+    }
+}
+
+fn decode_fields(
+    command: Command,
+    pairs: &[(Text<'_>, Text<'_>)],
+) -> Result<Message, MessageError> {
+    let f = Fields::collect(command, pairs)?;
+    Ok(match command {
+        Command::StartRequest => {
+            let id = f.id()?;
+            let device = f.required("device")?;
+            let device = device.parse().map_err(|_| {
+                MessageError::invalid(
+                    "device",
+                    "a MAC address (001565aabbcc, 00:15:65:aa:bb:cc or 00-15-65-aa-bb-cc)",
+                    device,
+                )
+            })?;
+            let remote_number = f.text("remote_number", MAX_NUMBER_LEN)?;
+            let remote_name = f.text("remote_name", MAX_NAME_LEN)?;
+            let local_number = f.text("local_number", MAX_NUMBER_LEN)?;
+            let local_name = f.text("local_name", MAX_NAME_LEN)?;
+            let dir = f.required("dir")?;
+            let dir = dir
+                .parse()
+                .map_err(|_| MessageError::invalid("dir", "\"in\" or \"out\"", dir))?;
+            let codec = f.required("codec")?;
+            let codec = codec
+                .parse()
+                .map_err(|_| MessageError::new(MessageErrorKind::UnsupportedCodec(echo(codec))))?;
+            Message::StartRequest(RecordStartRequest {
+                id,
+                device,
+                remote_number,
+                remote_name,
+                local_number,
+                local_name,
+                dir,
+                codec,
+            })
+        }
+        Command::StartResponse => {
+            let id = f.id()?;
+            let result = match parse_result(f.required("result")?)? {
+                true => {
+                    let server = f.required("server")?;
+                    let server = server.parse().map_err(|_| {
+                        MessageError::invalid("server", "an IP address or host name", server)
+                    })?;
+                    let port = f.required("port")?;
+                    let port = parse_port(port)
+                        .map_err(|_| MessageError::invalid("port", "1..=65535", port))?;
+                    StartResult::Success { server, port }
+                }
+                false => StartResult::Failed {
+                    reason: f.text("reason", MAX_NAME_LEN)?,
+                },
+            };
+            Message::StartResponse(RecordStartResponse { id, result })
+        }
+        Command::StopRequest => Message::StopRequest(RecordStopRequest {
+            id: f.id()?,
+            remote_number: f.text("remote_number", MAX_NUMBER_LEN)?,
+            remote_name: f.text("remote_name", MAX_NAME_LEN)?,
+            local_number: f.text("local_number", MAX_NUMBER_LEN)?,
+            local_name: f.text("local_name", MAX_NAME_LEN)?,
+            reason: f.text("reason", MAX_NAME_LEN)?,
+        }),
+        Command::StopResponse => {
+            let id = f.id()?;
+            let result = match parse_result(f.required("result")?)? {
+                true => StopResult::Success,
+                false => StopResult::Failed {
+                    reason: f.text("reason", MAX_NAME_LEN)?,
+                },
+            };
+            Message::StopResponse(RecordStopResponse { id, result })
+        }
+    })
+}
+
+/// `success` → true, `failed` → false (case-insensitively).
+fn parse_result(v: &str) -> Result<bool, MessageError> {
+    if v.eq_ignore_ascii_case("success") {
+        Ok(true)
+    } else if v.eq_ignore_ascii_case("failed") {
+        Ok(false)
+    } else {
+        Err(MessageError::invalid(
+            "result",
+            "\"success\" or \"failed\"",
+            v,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START_REQUEST: &[u8] = b"cmd=RecordStartRequest&id=5f3c9a&device=001565aabbcc&remote_number=1010&remote_name=Bob&local_number=1009&local_name=Alice&dir=in&codec=PCMA";
+    const START_OK: &[u8] =
+        b"cmd=RecordStartResponse&id=5f3c9a&result=success&server=172.16.1.8&port=40000";
+    const START_FAILED: &[u8] = b"cmd=RecordStartResponse&id=5f3c9a&result=failed&reason=disk+full";
+    const STOP_REQUEST: &[u8] = b"cmd=RecordStopRequest&id=5f3c9a&remote_number=1010&remote_name=Bob&local_number=1009&local_name=Alice&reason=user";
+    const STOP_OK: &[u8] = b"cmd=RecordStopResponse&id=5f3c9a&result=success";
+
+    fn id() -> SessionId {
+        SessionId::new("5f3c9a").unwrap()
+    }
+
+    fn start_request() -> RecordStartRequest {
+        let mut r = RecordStartRequest::new(
+            id(),
+            "00:15:65:aa:bb:cc".parse().unwrap(),
+            Direction::In,
+            Codec::Pcma,
+        );
+        r.remote_number = "1010".into();
+        r.remote_name = "Bob".into();
+        r.local_number = "1009".into();
+        r.local_name = "Alice".into();
+        r
+    }
+
+    fn err(bytes: &[u8]) -> MessageError {
+        Message::decode(bytes).unwrap_err()
+    }
+
+    #[test]
+    fn seed_messages_byte_for_byte() {
+        let start = Message::StartRequest(start_request());
+        let ok = Message::StartResponse(RecordStartResponse::success(
+            id(),
+            "172.16.1.8".parse().unwrap(),
+            NonZeroU16::new(40000).unwrap(),
+        ));
+        let failed = Message::StartResponse(RecordStartResponse::failed(id(), "disk full"));
+        let stop = Message::StopRequest(RecordStopRequest::for_start(&start_request(), "user"));
+        let stop_ok = Message::StopResponse(RecordStopResponse::success(id()));
+        for (bytes, message) in [
+            (START_REQUEST, start),
+            (START_OK, ok),
+            (START_FAILED, failed),
+            (STOP_REQUEST, stop),
+            (STOP_OK, stop_ok),
+        ] {
+            assert_eq!(Message::decode(bytes).as_ref(), Ok(&message));
+            assert_eq!(message.to_wire().unwrap().as_bytes(), bytes);
+        }
+    }
+
+    #[test]
+    fn seed_response_with_every_key() {
+        // The seed lists reason, server and port together; a success with a
+        // reason still decodes.
+        let m = Message::decode(
+            b"cmd=RecordStartResponse&id=5f3c9a&result=success&reason=&server=srv.local&port=5004",
+        )
+        .unwrap();
+        let Message::StartResponse(r) = m else {
+            panic!()
+        };
+        assert_eq!(
+            r.result,
+            StartResult::Success {
+                server: Host::Name("srv.local".into()),
+                port: NonZeroU16::new(5004).unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn any_order_unknown_keys_and_liberal_values() {
+        let m = Message::decode(
+            b"codec=pcma&dir=IN&firmware=1.2.3&device=00-15-65-AA-BB-CC&id=5f3c9a&cmd=RecordStartRequest&remote_number=1010&remote_name=Bob&local_number=1009&local_name=Alice",
+        )
+        .unwrap();
+        assert_eq!(m, Message::StartRequest(start_request()));
+        // Numbers and names may be absent.
+        let m =
+            Message::decode(b"cmd=RecordStartRequest&id=x&device=001565aabbcc&dir=out&codec=G722")
+                .unwrap();
+        let Message::StartRequest(r) = m else {
+            panic!()
+        };
+        assert_eq!((r.remote_number.as_str(), r.local_name.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn special_characters_survive() {
+        let mut r = start_request();
+        r.remote_name = "Zoë & Jo = 100% + more 日本".into();
+        r.local_name = "a+b&c=d%e".into();
+        let wire = Message::StartRequest(r.clone()).to_wire().unwrap();
+        assert!(!wire.contains(' '));
+        assert_eq!(wire.matches('&').count(), 8, "{wire}");
+        assert_eq!(
+            Message::decode(wire.as_bytes()),
+            Ok(Message::StartRequest(r))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = err(b"cmd=RecordStartRequest&id=1&dir=in&codec=PCMA");
+        assert_eq!(e.to_string(), "missing key \"device\"");
+        assert_eq!(e.command(), Some(Command::StartRequest));
+        assert_eq!(e.id(), Some(&SessionId::new("1").unwrap()));
+
+        let e = err(b"cmd=RecordStartRequest&id=1&device=001565aabbcc&dir=sideways&codec=PCMA");
+        assert_eq!(
+            e.to_string(),
+            "dir must be \"in\" or \"out\", got \"sideways\""
+        );
+
+        let e = err(b"cmd=RecordStartRequest&id=1&device=001565aabbcc&dir=in&codec=G729");
+        assert_eq!(*e.kind(), MessageErrorKind::UnsupportedCodec("G729".into()));
+        assert_eq!(
+            e.to_string(),
+            "unsupported codec \"G729\" (PCMA, PCMU or G722)"
+        );
+
+        let e = err(b"cmd=RecordStartRequest&id=1&id=2&device=001565aabbcc&dir=in&codec=PCMA");
+        assert_eq!(e.to_string(), "key \"id\" appears more than once");
+        assert_eq!(e.id(), None, "an ambiguous id is no context");
+
+        let e = err(b"cmd=RecordStartRequest&id=1&device=0015&dir=in&codec=PCMA");
+        assert_eq!(
+            e.to_string(),
+            "device must be a MAC address (001565aabbcc, 00:15:65:aa:bb:cc or 00-15-65-aa-bb-cc), got \"0015\""
+        );
+
+        let e = err(b"cmd=RecordStartResponse&id=1&result=success&server=10.0.0.1&port=0");
+        assert_eq!(e.to_string(), "port must be 1..=65535, got \"0\"");
+        let e = err(b"cmd=RecordStartResponse&id=1&result=success&server=10.0.0.1");
+        assert_eq!(e.to_string(), "missing key \"port\"");
+        let e = err(b"cmd=RecordStartResponse&id=1&result=success&server=a%20b&port=1");
+        assert_eq!(
+            e.to_string(),
+            "server must be an IP address or host name, got \"a b\""
+        );
+        let e = err(b"cmd=RecordStopResponse&id=1&result=ok");
+        assert_eq!(
+            e.to_string(),
+            "result must be \"success\" or \"failed\", got \"ok\""
+        );
+
+        let e = err(b"cmd=RecordStopRequest&id=");
+        assert_eq!(
+            e.to_string(),
+            "id must be 1..=64 printable ASCII characters, got \"\""
+        );
+        let e = err(b"id=1&result=success");
+        assert_eq!(e.to_string(), "missing key \"cmd\"");
+        let e = err(b"cmd=RecordPauseRequest&id=1");
+        assert_eq!(e.to_string(), "unknown cmd \"RecordPauseRequest\"");
+        assert_eq!(e.command(), None);
+        let e = err(b"cmd=RecordStopResponse&cmd=RecordStopResponse&id=1&result=success");
+        assert_eq!(e.to_string(), "key \"cmd\" appears more than once");
+        let e = err(b"");
+        assert_eq!(e.to_string(), "missing key \"cmd\"");
+    }
+
+    #[test]
+    fn field_limits() {
+        let long = "9".repeat(129);
+        let bytes = format!("cmd=RecordStopRequest&id=1&remote_number={long}");
+        assert_eq!(
+            err(bytes.as_bytes()).to_string(),
+            "remote_number is 129 bytes, at most 128 allowed"
+        );
+        let mut r = start_request();
+        r.remote_name = "é".repeat(129);
+        assert_eq!(
+            Message::StartRequest(r).to_wire().unwrap_err().to_string(),
+            "remote_name is 258 bytes, at most 256 allowed"
+        );
+        let bytes = format!("cmd=RecordStopRequest&id={}", "x".repeat(65));
+        let e = err(bytes.as_bytes());
+        assert!(
+            e.to_string()
+                .starts_with("id must be 1..=64 printable ASCII characters, got \"xxx")
+        );
+        assert!(e.to_string().ends_with("…\""), "echo is cut: {e}");
+    }
+
+    #[test]
+    fn largest_message_fits_the_default_frame() {
+        let mut r = start_request();
+        r.id = SessionId::new("~".repeat(64)).unwrap();
+        r.remote_number = "é".repeat(64);
+        r.local_number = "é".repeat(64);
+        r.remote_name = "é".repeat(128);
+        r.local_name = "é".repeat(128);
+        let wire = Message::StartRequest(r).to_wire().unwrap();
+        assert!(
+            wire.len() < crate::DEFAULT_MAX_MESSAGE_LEN,
+            "{}",
+            wire.len()
+        );
+    }
+}
