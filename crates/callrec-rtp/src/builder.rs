@@ -1,0 +1,406 @@
+//! Writing RTP packets: an owned description, written into a caller buffer.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use bytes::BufMut;
+
+use crate::ExtensionElement;
+use crate::packet::{FIXED_HEADER_LEN, ONE_BYTE_PROFILE, TWO_BYTE_PROFILE};
+
+/// Why a packet could not be written. Nothing is written then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The buffer is smaller than [`RtpPacketBuilder::buffer_len`].
+    BufferTooShort {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// More than 15 CSRCs.
+    TooManyCsrcs(usize),
+    /// A payload type above 127.
+    PayloadTypeOutOfRange(u8),
+    /// An element ID the form cannot carry (one-byte: 1..=14; two-byte: 1..=255).
+    ExtensionElementId(u8),
+    /// An element length the form cannot carry (one-byte: 1..=16; two-byte: 0..=255).
+    ExtensionElementLength {
+        /// The element's ID.
+        id: u8,
+        /// Its data length.
+        len: usize,
+    },
+    /// Raw extension data that is not a whole number of 32-bit words.
+    ExtensionNotWordAligned(usize),
+    /// An extension longer than 65535 words.
+    ExtensionTooLong(usize),
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::BufferTooShort { needed, available } => write!(
+                f,
+                "packet needs {needed} bytes but the buffer has {available}"
+            ),
+            Self::TooManyCsrcs(n) => write!(f, "at most 15 CSRCs fit, got {n}"),
+            Self::PayloadTypeOutOfRange(pt) => {
+                write!(f, "payload type must be 0..=127, got {pt}")
+            }
+            Self::ExtensionElementId(id) => {
+                write!(f, "extension element ID {id} is not valid in this form")
+            }
+            Self::ExtensionElementLength { id, len } => write!(
+                f,
+                "extension element {id} has {len} bytes, more than this form carries"
+            ),
+            Self::ExtensionNotWordAligned(len) => write!(
+                f,
+                "raw extension data must be whole 32-bit words, got {len} bytes"
+            ),
+            Self::ExtensionTooLong(len) => {
+                write!(f, "extension of {len} bytes exceeds 65535 words")
+            }
+        }
+    }
+}
+
+impl core::error::Error for WriteError {}
+
+/// The header extension a builder writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtensionSpec<'a> {
+    /// Opaque data under a profile; `data` must be whole 32-bit words.
+    Raw {
+        /// The profile field.
+        profile: u16,
+        /// The data.
+        data: &'a [u8],
+    },
+    /// RFC 8285 one-byte elements (IDs 1..=14, 1..=16 bytes each).
+    OneByte(&'a [ExtensionElement<'a>]),
+    /// RFC 8285 two-byte elements (IDs 1..=255, 0..=255 bytes each).
+    TwoByte {
+        /// The four application bits of the profile.
+        appbits: u8,
+        /// The elements.
+        elements: &'a [ExtensionElement<'a>],
+    },
+}
+
+impl ExtensionSpec<'_> {
+    /// Bytes of extension data before word padding.
+    fn unpadded_len(&self) -> usize {
+        match self {
+            Self::Raw { data, .. } => data.len(),
+            Self::OneByte(elements) => elements.iter().map(|e| 1 + e.data.len()).sum(),
+            Self::TwoByte { elements, .. } => elements.iter().map(|e| 2 + e.data.len()).sum(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), WriteError> {
+        match self {
+            Self::Raw { data, .. } if data.len() % 4 != 0 => {
+                return Err(WriteError::ExtensionNotWordAligned(data.len()));
+            }
+            Self::Raw { .. } => {}
+            Self::OneByte(elements) => {
+                for e in *elements {
+                    if !(1..=14).contains(&e.id) {
+                        return Err(WriteError::ExtensionElementId(e.id));
+                    }
+                    if !(1..=16).contains(&e.data.len()) {
+                        return Err(WriteError::ExtensionElementLength {
+                            id: e.id,
+                            len: e.data.len(),
+                        });
+                    }
+                }
+            }
+            Self::TwoByte { elements, .. } => {
+                for e in *elements {
+                    if e.id == 0 {
+                        return Err(WriteError::ExtensionElementId(0));
+                    }
+                    if e.data.len() > 255 {
+                        return Err(WriteError::ExtensionElementLength {
+                            id: e.id,
+                            len: e.data.len(),
+                        });
+                    }
+                }
+            }
+        }
+        let len = self.unpadded_len().div_ceil(4) * 4;
+        if len / 4 > usize::from(u16::MAX) {
+            return Err(WriteError::ExtensionTooLong(len));
+        }
+        Ok(())
+    }
+}
+
+/// Describes a packet to write: header fields, CSRCs, extension, payload
+/// and padding. Borrowed parts are not copied until written.
+///
+/// ```
+/// use callrec_rtp::{RtpPacket, RtpPacketBuilder};
+///
+/// let payload = [0xd5u8; 160];
+/// let builder = RtpPacketBuilder::new()
+///     .payload_type(8)
+///     .sequence_number(65535)
+///     .timestamp(4_294_967_200)
+///     .ssrc(0x1234_5678)
+///     .marker(true)
+///     .payload(&payload);
+/// let mut buf = [0u8; 1500];
+/// let n = builder.write_into(&mut buf)?;
+/// assert_eq!(n, builder.buffer_len());
+///
+/// let p = RtpPacket::parse(&buf[..n])?;
+/// assert_eq!((p.sequence_number(), p.marker(), p.payload()), (65535, true, &payload[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RtpPacketBuilder<'a> {
+    marker: bool,
+    payload_type: u8,
+    sequence_number: u16,
+    timestamp: u32,
+    ssrc: u32,
+    csrcs: &'a [u32],
+    extension: Option<ExtensionSpec<'a>>,
+    payload: &'a [u8],
+    padding: u8,
+}
+
+impl<'a> RtpPacketBuilder<'a> {
+    /// All fields zero, no payload.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the M bit.
+    #[must_use]
+    pub fn marker(mut self, marker: bool) -> Self {
+        self.marker = marker;
+        self
+    }
+
+    /// Sets the payload type (0..=127; checked when written).
+    #[must_use]
+    pub fn payload_type(mut self, pt: u8) -> Self {
+        self.payload_type = pt;
+        self
+    }
+
+    /// Sets the sequence number.
+    #[must_use]
+    pub fn sequence_number(mut self, seq: u16) -> Self {
+        self.sequence_number = seq;
+        self
+    }
+
+    /// Sets the timestamp.
+    #[must_use]
+    pub fn timestamp(mut self, ts: u32) -> Self {
+        self.timestamp = ts;
+        self
+    }
+
+    /// Sets the SSRC.
+    #[must_use]
+    pub fn ssrc(mut self, ssrc: u32) -> Self {
+        self.ssrc = ssrc;
+        self
+    }
+
+    /// Sets the CSRCs (at most 15; checked when written).
+    #[must_use]
+    pub fn csrcs(mut self, csrcs: &'a [u32]) -> Self {
+        self.csrcs = csrcs;
+        self
+    }
+
+    /// Sets the header extension.
+    #[must_use]
+    pub fn extension(mut self, extension: ExtensionSpec<'a>) -> Self {
+        self.extension = Some(extension);
+        self
+    }
+
+    /// Sets the payload.
+    #[must_use]
+    pub fn payload(mut self, payload: &'a [u8]) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Adds `count` bytes of padding (the last holds `count`); 0 for none.
+    #[must_use]
+    pub fn padding(mut self, count: u8) -> Self {
+        self.padding = count;
+        self
+    }
+
+    fn extension_len(&self) -> usize {
+        self.extension
+            .map_or(0, |e| 4 + e.unpadded_len().div_ceil(4) * 4)
+    }
+
+    /// Bytes the packet takes.
+    pub fn buffer_len(&self) -> usize {
+        FIXED_HEADER_LEN
+            + 4 * self.csrcs.len()
+            + self.extension_len()
+            + self.payload.len()
+            + usize::from(self.padding)
+    }
+
+    fn validate(&self) -> Result<(), WriteError> {
+        if self.csrcs.len() > 15 {
+            return Err(WriteError::TooManyCsrcs(self.csrcs.len()));
+        }
+        if self.payload_type > 127 {
+            return Err(WriteError::PayloadTypeOutOfRange(self.payload_type));
+        }
+        if let Some(ext) = &self.extension {
+            ext.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the packet at the start of `buf`; returns its length.
+    ///
+    /// # Errors
+    /// A [`WriteError`]; `buf` is untouched then.
+    pub fn write_into(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
+        self.validate()?;
+        let needed = self.buffer_len();
+        let Some(out) = buf.get_mut(..needed) else {
+            return Err(WriteError::BufferTooShort {
+                needed,
+                available: buf.len(),
+            });
+        };
+        self.emit(&mut SliceOut { buf: out, pos: 0 });
+        Ok(needed)
+    }
+
+    /// Appends the packet to `vec`; returns its length.
+    ///
+    /// # Errors
+    /// A [`WriteError`] other than `BufferTooShort`; `vec` is untouched then.
+    pub fn write_into_vec(&self, vec: &mut Vec<u8>) -> Result<usize, WriteError> {
+        self.validate()?;
+        let start = vec.len();
+        vec.resize(start + self.buffer_len(), 0);
+        self.write_into(&mut vec[start..])
+    }
+
+    /// Puts the packet into `buf`; returns its length.
+    ///
+    /// # Errors
+    /// A [`WriteError`]: `BufferTooShort` when `buf.remaining_mut()` is too
+    /// small; nothing is put then.
+    pub fn write_into_buf(&self, buf: &mut impl BufMut) -> Result<usize, WriteError> {
+        self.validate()?;
+        let needed = self.buffer_len();
+        if buf.remaining_mut() < needed {
+            return Err(WriteError::BufferTooShort {
+                needed,
+                available: buf.remaining_mut(),
+            });
+        }
+        self.emit(&mut BufOut(buf));
+        Ok(needed)
+    }
+
+    /// Writes a validated packet to `out`, which has room for `buffer_len()`.
+    fn emit(&self, out: &mut impl Out) {
+        let first = 0x80
+            | if self.padding > 0 { 0x20 } else { 0 }
+            | if self.extension.is_some() { 0x10 } else { 0 }
+            | self.csrcs.len() as u8;
+        let second = if self.marker { 0x80 } else { 0 } | self.payload_type;
+        let mut fixed = [0u8; FIXED_HEADER_LEN];
+        fixed[0] = first;
+        fixed[1] = second;
+        fixed[2..4].copy_from_slice(&self.sequence_number.to_be_bytes());
+        fixed[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        fixed[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+        out.put(&fixed);
+        for csrc in self.csrcs {
+            out.put(&csrc.to_be_bytes());
+        }
+        if let Some(ext) = &self.extension {
+            let padded = ext.unpadded_len().div_ceil(4) * 4;
+            let profile = match ext {
+                ExtensionSpec::Raw { profile, .. } => *profile,
+                ExtensionSpec::OneByte(_) => ONE_BYTE_PROFILE,
+                ExtensionSpec::TwoByte { appbits, .. } => {
+                    TWO_BYTE_PROFILE | u16::from(appbits & 0x0f)
+                }
+            };
+            out.put(&profile.to_be_bytes());
+            out.put(&((padded / 4) as u16).to_be_bytes());
+            match ext {
+                ExtensionSpec::Raw { data, .. } => out.put(data),
+                ExtensionSpec::OneByte(elements) => {
+                    for e in *elements {
+                        out.put(&[e.id << 4 | (e.data.len() - 1) as u8]);
+                        out.put(e.data);
+                    }
+                }
+                ExtensionSpec::TwoByte { elements, .. } => {
+                    for e in *elements {
+                        out.put(&[e.id, e.data.len() as u8]);
+                        out.put(e.data);
+                    }
+                }
+            }
+            out.put_zeros(padded - ext.unpadded_len());
+        }
+        out.put(self.payload);
+        if self.padding > 0 {
+            out.put_zeros(usize::from(self.padding) - 1);
+            out.put(&[self.padding]);
+        }
+    }
+}
+
+/// Where `emit` writes.
+trait Out {
+    fn put(&mut self, bytes: &[u8]);
+    fn put_zeros(&mut self, n: usize);
+}
+
+struct SliceOut<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl Out for SliceOut<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+    fn put_zeros(&mut self, n: usize) {
+        self.buf[self.pos..self.pos + n].fill(0);
+        self.pos += n;
+    }
+}
+
+struct BufOut<'b, B>(&'b mut B);
+
+impl<B: BufMut> Out for BufOut<'_, B> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.put_slice(bytes);
+    }
+    fn put_zeros(&mut self, n: usize) {
+        self.0.put_bytes(0, n);
+    }
+}

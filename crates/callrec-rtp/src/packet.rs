@@ -1,0 +1,540 @@
+//! Zero-copy RTP packet view, validated once (RFC 3550 §5.1, RFC 8285).
+
+use core::fmt;
+use core::iter::FusedIterator;
+
+/// Length of the fixed RTP header.
+pub const FIXED_HEADER_LEN: usize = 12;
+
+/// `profile` of an RFC 8285 one-byte header extension.
+pub const ONE_BYTE_PROFILE: u16 = 0xBEDE;
+
+/// Mask and value of an RFC 8285 two-byte header extension's `profile`
+/// (`0x100` followed by four application bits).
+pub const TWO_BYTE_PROFILE_MASK: u16 = 0xFFF0;
+/// See [`TWO_BYTE_PROFILE_MASK`].
+pub const TWO_BYTE_PROFILE: u16 = 0x1000;
+
+/// What is wrong with a packet. Every variant carries the numbers it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Shorter than the 12-byte fixed header.
+    Truncated {
+        /// Bytes needed (12).
+        expected: usize,
+        /// Bytes available.
+        actual: usize,
+    },
+    /// The version field is not 2.
+    UnsupportedVersion(u8),
+    /// The CSRC count says more identifiers than the packet holds.
+    CsrcOverrun {
+        /// The CSRC count (CC).
+        csrc_count: u8,
+        /// Bytes the header with that many CSRCs needs.
+        expected: usize,
+        /// Bytes available.
+        actual: usize,
+    },
+    /// The X bit is set, but the extension header or the extension it
+    /// announces does not fit.
+    ExtensionOverrun {
+        /// Bytes the header up to the end of the extension needs.
+        expected: usize,
+        /// Bytes available.
+        actual: usize,
+    },
+    /// An RFC 8285 element runs past the end of its extension block.
+    ExtensionElementOverrun {
+        /// The element's ID.
+        id: u8,
+        /// Its offset within the extension data.
+        offset: usize,
+        /// Its data length.
+        len: usize,
+        /// Data bytes left in the block after its header.
+        available: usize,
+    },
+    /// An RFC 8285 two-byte element's ID is the last byte of the block, so
+    /// its length byte is missing.
+    ExtensionElementLengthMissing {
+        /// The element's ID.
+        id: u8,
+        /// Its offset within the extension data.
+        offset: usize,
+    },
+    /// The P bit is set but no byte follows the header to hold the count.
+    PaddingWithoutPayload,
+    /// The padding count is 0; it counts itself, so it is at least 1.
+    PaddingCountZero,
+    /// The padding count exceeds the bytes after the header.
+    PaddingOverrun {
+        /// The padding count (last byte).
+        count: u8,
+        /// Bytes after the header.
+        available: usize,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Truncated { expected, actual } => write!(
+                f,
+                "packet is {actual} bytes, shorter than the {expected}-byte RTP header"
+            ),
+            Self::UnsupportedVersion(v) => write!(f, "RTP version must be 2, got {v}"),
+            Self::CsrcOverrun {
+                csrc_count,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{csrc_count} CSRCs need a {expected}-byte header but the packet is {actual} bytes"
+            ),
+            Self::ExtensionOverrun { expected, actual } => write!(
+                f,
+                "header extension ends at byte {expected} but the packet is {actual} bytes"
+            ),
+            Self::ExtensionElementOverrun {
+                id,
+                offset,
+                len,
+                available,
+            } => write!(
+                f,
+                "extension element {id} at offset {offset} has {len} bytes but only {available} \
+                 remain in the extension block"
+            ),
+            Self::ExtensionElementLengthMissing { id, offset } => write!(
+                f,
+                "two-byte extension element {id} at offset {offset} has no length byte"
+            ),
+            Self::PaddingWithoutPayload => {
+                f.write_str("padding bit set but no bytes follow the header")
+            }
+            Self::PaddingCountZero => f.write_str("padding count is 0 (it must count itself)"),
+            Self::PaddingOverrun { count, available } => write!(
+                f,
+                "padding count {count} exceeds the {available} bytes after the header"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// Byte offsets of the fields.
+mod field {
+    pub(crate) const SEQUENCE: usize = 2;
+    pub(crate) const TIMESTAMP: usize = 4;
+    pub(crate) const SSRC: usize = 8;
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// A validated RTP packet borrowing its bytes.
+///
+/// [`RtpPacket::parse`] checks every length once; afterwards no accessor can
+/// fail or panic.
+///
+/// ```
+/// use callrec_rtp::RtpPacket;
+///
+/// // V=2, PT=8 (PCMA), seq 1, ts 160, SSRC 0x11223344, 2-byte payload.
+/// let bytes = [0x80, 0x08, 0x00, 0x01, 0x00, 0x00, 0x00, 0xa0, 0x11, 0x22, 0x33, 0x44, 0xd5, 0xd5];
+/// let p = RtpPacket::parse(&bytes)?;
+/// assert_eq!((p.payload_type(), p.sequence_number(), p.timestamp()), (8, 1, 160));
+/// assert_eq!(p.payload(), [0xd5, 0xd5]);
+/// # Ok::<(), callrec_rtp::ParseError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RtpPacket<'a> {
+    data: &'a [u8],
+    /// Offset of the payload: fixed header, CSRCs and extension.
+    payload_start: usize,
+    /// End of the payload: padding excluded.
+    payload_end: usize,
+    /// Range of the extension data (after its 4-byte header), if X is set.
+    extension: Option<(usize, usize)>,
+}
+
+impl<'a> RtpPacket<'a> {
+    /// Validates `data` as one RTP packet.
+    ///
+    /// # Errors
+    /// A [`ParseError`] for the first rule broken, in header order: length,
+    /// version, CSRC list, extension (and its RFC 8285 elements), padding.
+    pub fn parse(data: &'a [u8]) -> Result<Self, ParseError> {
+        let len = data.len();
+        if len < FIXED_HEADER_LEN {
+            return Err(ParseError::Truncated {
+                expected: FIXED_HEADER_LEN,
+                actual: len,
+            });
+        }
+        // RFC 3550 §5.1: "version (V): 2 bits ... The version defined by this
+        // specification is two (2)."
+        let version = data[0] >> 6;
+        if version != 2 {
+            return Err(ParseError::UnsupportedVersion(version));
+        }
+        let csrc_count = data[0] & 0x0f;
+        let mut header_len = FIXED_HEADER_LEN + 4 * usize::from(csrc_count);
+        if len < header_len {
+            return Err(ParseError::CsrcOverrun {
+                csrc_count,
+                expected: header_len,
+                actual: len,
+            });
+        }
+        let mut extension = None;
+        if data[0] & 0x10 != 0 {
+            // RFC 3550 §5.3.1: a 16-bit profile field, then "a 16-bit length
+            // field that counts the number of 32-bit words in the extension,
+            // excluding the four-octet extension header".
+            if len < header_len + 4 {
+                return Err(ParseError::ExtensionOverrun {
+                    expected: header_len + 4,
+                    actual: len,
+                });
+            }
+            let profile = be16(data, header_len);
+            let words = usize::from(be16(data, header_len + 2));
+            let start = header_len + 4;
+            let end = start + 4 * words;
+            if len < end {
+                return Err(ParseError::ExtensionOverrun {
+                    expected: end,
+                    actual: len,
+                });
+            }
+            let form = ExtensionForm::of(profile);
+            if form != ExtensionForm::Other {
+                let mut pos = 0;
+                while let Some((_, next)) = next_element(form, &data[start..end], pos)? {
+                    pos = next;
+                }
+            }
+            extension = Some((start, end));
+            header_len = end;
+        }
+        let mut payload_end = len;
+        if data[0] & 0x20 != 0 {
+            // RFC 3550 §5.1: "The last octet of the padding contains a count
+            // of how many padding octets should be ignored, including
+            // itself."
+            let available = len - header_len;
+            if available == 0 {
+                return Err(ParseError::PaddingWithoutPayload);
+            }
+            let count = data[len - 1];
+            if count == 0 {
+                return Err(ParseError::PaddingCountZero);
+            }
+            if usize::from(count) > available {
+                return Err(ParseError::PaddingOverrun { count, available });
+            }
+            payload_end = len - usize::from(count);
+        }
+        Ok(Self {
+            data,
+            payload_start: header_len,
+            payload_end,
+            extension,
+        })
+    }
+
+    /// The whole packet.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The RTP version (always 2).
+    pub fn version(&self) -> u8 {
+        self.data[0] >> 6
+    }
+
+    /// Whether the P bit is set.
+    pub fn has_padding(&self) -> bool {
+        self.data[0] & 0x20 != 0
+    }
+
+    /// Padding bytes after the payload (0 without the P bit).
+    pub fn padding_len(&self) -> usize {
+        self.data.len() - self.payload_end
+    }
+
+    /// The M bit: for audio, the first packet of a talkspurt.
+    pub fn marker(&self) -> bool {
+        self.data[1] & 0x80 != 0
+    }
+
+    /// The payload type (7 bits).
+    pub fn payload_type(&self) -> u8 {
+        self.data[1] & 0x7f
+    }
+
+    /// The sequence number.
+    pub fn sequence_number(&self) -> u16 {
+        be16(self.data, field::SEQUENCE)
+    }
+
+    /// The RTP timestamp.
+    pub fn timestamp(&self) -> u32 {
+        be32(self.data, field::TIMESTAMP)
+    }
+
+    /// The synchronization source.
+    pub fn ssrc(&self) -> u32 {
+        be32(self.data, field::SSRC)
+    }
+
+    /// The number of CSRCs.
+    pub fn csrc_count(&self) -> u8 {
+        self.data[0] & 0x0f
+    }
+
+    /// The contributing sources.
+    pub fn csrcs(&self) -> Csrcs<'a> {
+        let end = FIXED_HEADER_LEN + 4 * usize::from(self.csrc_count());
+        Csrcs(self.data[FIXED_HEADER_LEN..end].chunks_exact(4))
+    }
+
+    /// The header extension, if the X bit is set.
+    pub fn extension(&self) -> Option<Extension<'a>> {
+        self.extension.map(|(start, end)| Extension {
+            profile: be16(self.data, start - 4),
+            data: &self.data[start..end],
+        })
+    }
+
+    /// Length of everything before the payload.
+    pub fn header_len(&self) -> usize {
+        self.payload_start
+    }
+
+    /// The payload, padding removed.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.data[self.payload_start..self.payload_end]
+    }
+}
+
+impl fmt::Debug for RtpPacket<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RtpPacket")
+            .field("marker", &self.marker())
+            .field("payload_type", &self.payload_type())
+            .field("sequence_number", &self.sequence_number())
+            .field("timestamp", &self.timestamp())
+            .field("ssrc", &format_args!("{:#010x}", self.ssrc()))
+            .field("csrc_count", &self.csrc_count())
+            .field("extension", &self.extension())
+            .field("payload_len", &self.payload().len())
+            .field("padding_len", &self.padding_len())
+            .finish()
+    }
+}
+
+/// Iterator over a packet's CSRCs.
+#[derive(Debug, Clone)]
+pub struct Csrcs<'a>(core::slice::ChunksExact<'a, u8>);
+
+impl Iterator for Csrcs<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        self.0.next().map(|c| be32(c, 0))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Csrcs<'_> {}
+impl FusedIterator for Csrcs<'_> {}
+
+/// How an extension block is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExtensionForm {
+    /// RFC 8285 one-byte headers (`profile` 0xBEDE).
+    OneByte,
+    /// RFC 8285 two-byte headers (`profile` 0x100X).
+    TwoByte {
+        /// The low four bits of `profile`.
+        appbits: u8,
+    },
+    /// Any other profile: opaque data.
+    Other,
+}
+
+impl ExtensionForm {
+    /// The form a `profile` value announces.
+    pub fn of(profile: u16) -> Self {
+        if profile == ONE_BYTE_PROFILE {
+            Self::OneByte
+        } else if profile & TWO_BYTE_PROFILE_MASK == TWO_BYTE_PROFILE {
+            Self::TwoByte {
+                appbits: (profile & 0x0f) as u8,
+            }
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// A packet's header extension.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Extension<'a> {
+    profile: u16,
+    data: &'a [u8],
+}
+
+impl<'a> Extension<'a> {
+    /// The 16-bit profile-defined field.
+    pub fn profile(&self) -> u16 {
+        self.profile
+    }
+
+    /// The extension data (after its 4-byte header).
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The layout its profile announces.
+    pub fn form(&self) -> ExtensionForm {
+        ExtensionForm::of(self.profile)
+    }
+
+    /// The RFC 8285 elements (none for [`ExtensionForm::Other`]); padding
+    /// bytes are skipped, and a one-byte element with ID 15 ends the list.
+    pub fn elements(&self) -> ExtensionElements<'a> {
+        ExtensionElements {
+            form: self.form(),
+            data: self.data,
+            pos: 0,
+        }
+    }
+}
+
+impl fmt::Debug for Extension<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extension")
+            .field("profile", &format_args!("{:#06x}", self.profile))
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// One RFC 8285 header extension element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ExtensionElement<'a> {
+    /// Local identifier: 1..=14 in the one-byte form, 1..=255 in the
+    /// two-byte form.
+    pub id: u8,
+    /// Element data: 1..=16 bytes (one-byte form), 0..=255 (two-byte form).
+    pub data: &'a [u8],
+}
+
+impl<'a> ExtensionElement<'a> {
+    /// An element.
+    pub fn new(id: u8, data: &'a [u8]) -> Self {
+        Self { id, data }
+    }
+}
+
+/// Iterator over the elements of a validated extension block.
+#[derive(Debug, Clone)]
+pub struct ExtensionElements<'a> {
+    form: ExtensionForm,
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for ExtensionElements<'a> {
+    type Item = ExtensionElement<'a>;
+
+    fn next(&mut self) -> Option<ExtensionElement<'a>> {
+        if self.form == ExtensionForm::Other {
+            return None;
+        }
+        // Validated in `parse`, so this cannot be an error; stop if it were.
+        let (element, next) = next_element(self.form, self.data, self.pos).ok()??;
+        self.pos = next;
+        Some(element)
+    }
+}
+
+impl FusedIterator for ExtensionElements<'_> {}
+
+/// The element at `pos` and the offset after it; `None` at the end of the
+/// list. The one rule both validation and iteration use.
+fn next_element(
+    form: ExtensionForm,
+    data: &[u8],
+    mut pos: usize,
+) -> Result<Option<(ExtensionElement<'_>, usize)>, ParseError> {
+    loop {
+        let Some(&first) = data.get(pos) else {
+            return Ok(None);
+        };
+        // RFC 8285 §4.1.1: padding bytes have the value 0; they "MAY be placed
+        // between extension elements ... and after the last extension
+        // element"; a padding byte supplies neither an ID nor a length.
+        if first == 0 {
+            pos += 1;
+            continue;
+        }
+        let (id, len, data_start) = match form {
+            ExtensionForm::OneByte => {
+                let id = first >> 4;
+                // RFC 8285 §4.2: "The local identifier value 15 is reserved
+                // ... If the ID value 15 is encountered, its length field
+                // should be ignored, processing of the entire extension
+                // should terminate at that point".
+                if id == 15 {
+                    return Ok(None);
+                }
+                if id == 0 {
+                    // ID 0 with a non-zero length nibble: still padding.
+                    pos += 1;
+                    continue;
+                }
+                // "The 4-bit length is the number, minus one, of data bytes".
+                (id, usize::from(first & 0x0f) + 1, pos + 1)
+            }
+            ExtensionForm::TwoByte { .. } => {
+                let Some(&len) = data.get(pos + 1) else {
+                    return Err(ParseError::ExtensionElementLengthMissing {
+                        id: first,
+                        offset: pos,
+                    });
+                };
+                (first, usize::from(len), pos + 2)
+            }
+            ExtensionForm::Other => return Ok(None),
+        };
+        let available = data.len() - data_start;
+        if len > available {
+            return Err(ParseError::ExtensionElementOverrun {
+                id,
+                offset: pos,
+                len,
+                available,
+            });
+        }
+        let end = data_start + len;
+        return Ok(Some((
+            ExtensionElement::new(id, &data[data_start..end]),
+            end,
+        )));
+    }
+}

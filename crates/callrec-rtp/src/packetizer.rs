@@ -1,0 +1,193 @@
+//! The sending side: frames in, RTP packets out, sans-IO.
+
+use core::time::Duration;
+
+use rand_core::RngCore;
+
+use crate::{PayloadFormat, RtpPacketBuilder, WriteError};
+
+/// How a [`Packetizer`] starts. Fields left `None` are drawn from the RNG,
+/// as RFC 3550 §5.1 asks for the SSRC, initial sequence number and
+/// initial timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketizerConfig {
+    payload_type: u8,
+    clock_rate: u32,
+    ssrc: Option<u32>,
+    sequence_number: Option<u16>,
+    timestamp: Option<u32>,
+}
+
+impl PacketizerConfig {
+    /// Packets of `format`'s payload type at its clock rate.
+    pub fn new(format: &PayloadFormat) -> Self {
+        Self {
+            payload_type: format.payload_type,
+            clock_rate: format.clock_rate,
+            ssrc: None,
+            sequence_number: None,
+            timestamp: None,
+        }
+    }
+
+    /// A fixed SSRC instead of a random one.
+    #[must_use]
+    pub fn ssrc(mut self, ssrc: u32) -> Self {
+        self.ssrc = Some(ssrc);
+        self
+    }
+
+    /// A fixed first sequence number instead of a random one.
+    #[must_use]
+    pub fn sequence_number(mut self, seq: u16) -> Self {
+        self.sequence_number = Some(seq);
+        self
+    }
+
+    /// A fixed first timestamp instead of a random one.
+    #[must_use]
+    pub fn timestamp(mut self, ts: u32) -> Self {
+        self.timestamp = Some(ts);
+        self
+    }
+}
+
+/// Turns frames of audio into RTP packets in caller buffers, one packet per
+/// frame, without allocating.
+///
+/// The sequence number wraps mod 2^16 and the timestamp mod 2^32; the
+/// marker bit is set on the first packet of each talkspurt (the start, and
+/// after [`skip_time`](Self::skip_time) / [`skip_samples`](Self::skip_samples)
+/// for a pause or silence, which also advance the timestamp so receivers see
+/// the gap).
+///
+/// ```
+/// use callrec_rtp::{Packetizer, PacketizerConfig, PayloadFormat, RtpPacket};
+/// use core::time::Duration;
+/// # struct Counter(u64);
+/// # impl rand_core::RngCore for Counter {
+/// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+/// #     fn next_u64(&mut self) -> u64 { self.0 += 0x9e37_79b9_7f4a_7c15; self.0 }
+/// #     fn fill_bytes(&mut self, d: &mut [u8]) { rand_core::impls::fill_bytes_via_next(self, d) }
+/// # }
+/// # let mut rng = Counter(1);
+///
+/// let config = PacketizerConfig::new(&PayloadFormat::PCMA).sequence_number(65535).timestamp(0);
+/// let mut p = Packetizer::new(config, &mut rng);
+/// let mut buf = [0u8; 1500];
+///
+/// let n = p.packetize(&[0xd5; 160], 160, &mut buf)?;
+/// let first = RtpPacket::parse(&buf[..n])?;
+/// assert!(first.marker());
+/// assert_eq!((first.sequence_number(), first.timestamp()), (65535, 0));
+///
+/// p.skip_time(Duration::from_millis(100)); // paused: 800 ticks at 8 kHz
+/// let n = p.packetize(&[0xd5; 160], 160, &mut buf)?;
+/// let next = RtpPacket::parse(&buf[..n])?;
+/// assert!(next.marker());
+/// assert_eq!((next.sequence_number(), next.timestamp()), (0, 160 + 800));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Packetizer {
+    payload_type: u8,
+    clock_rate: u32,
+    ssrc: u32,
+    sequence_number: u16,
+    timestamp: u32,
+    marker_next: bool,
+    /// Nanosecond-ticks carried between `skip_time` calls, so repeated
+    /// skips do not drift.
+    skip_remainder: u128,
+    packets: u64,
+    octets: u64,
+}
+
+impl Packetizer {
+    /// A packetizer; unset fields of `config` come from `rng`.
+    pub fn new(config: PacketizerConfig, rng: &mut impl RngCore) -> Self {
+        Self {
+            payload_type: config.payload_type,
+            clock_rate: config.clock_rate,
+            ssrc: config.ssrc.unwrap_or_else(|| rng.next_u32()),
+            sequence_number: config
+                .sequence_number
+                .unwrap_or_else(|| rng.next_u32() as u16),
+            timestamp: config.timestamp.unwrap_or_else(|| rng.next_u32()),
+            marker_next: true,
+            skip_remainder: 0,
+            packets: 0,
+            octets: 0,
+        }
+    }
+
+    /// Writes `frame` as the next packet into `buf` and advances the
+    /// timestamp by `samples` (RTP clock ticks the frame lasts); returns the
+    /// packet length.
+    ///
+    /// # Errors
+    /// [`WriteError::BufferTooShort`] (or a payload type over 127); the
+    /// packetizer's state is unchanged then.
+    pub fn packetize(
+        &mut self,
+        frame: &[u8],
+        samples: u32,
+        buf: &mut [u8],
+    ) -> Result<usize, WriteError> {
+        let n = RtpPacketBuilder::new()
+            .marker(self.marker_next)
+            .payload_type(self.payload_type)
+            .sequence_number(self.sequence_number)
+            .timestamp(self.timestamp)
+            .ssrc(self.ssrc)
+            .payload(frame)
+            .write_into(buf)?;
+        self.marker_next = false;
+        self.sequence_number = self.sequence_number.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(samples);
+        self.packets += 1;
+        self.octets += frame.len() as u64;
+        Ok(n)
+    }
+
+    /// Nothing was sent for `samples` ticks (silence suppression, pause):
+    /// the timestamp jumps and the next packet carries the marker bit.
+    pub fn skip_samples(&mut self, samples: u32) {
+        self.timestamp = self.timestamp.wrapping_add(samples);
+        self.marker_next = true;
+    }
+
+    /// Like [`skip_samples`](Self::skip_samples) for `elapsed` media time at
+    /// the clock rate; fractions of a tick carry over to the next skip.
+    pub fn skip_time(&mut self, elapsed: Duration) {
+        let total = elapsed.as_nanos() * u128::from(self.clock_rate) + self.skip_remainder;
+        self.skip_remainder = total % 1_000_000_000;
+        // Truncation is the wrap of the 32-bit timestamp.
+        self.skip_samples((total / 1_000_000_000) as u32);
+    }
+
+    /// The SSRC.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// Sequence number of the next packet.
+    pub fn next_sequence_number(&self) -> u16 {
+        self.sequence_number
+    }
+
+    /// Timestamp of the next packet.
+    pub fn next_timestamp(&self) -> u32 {
+        self.timestamp
+    }
+
+    /// Packets written (for an RTCP sender report).
+    pub fn packets_sent(&self) -> u64 {
+        self.packets
+    }
+
+    /// Payload octets written (for an RTCP sender report).
+    pub fn octets_sent(&self) -> u64 {
+        self.octets
+    }
+}
