@@ -63,3 +63,139 @@ pub use receiver::{
     Event, MAX_DROPOUT, MAX_MISORDER, MIN_SEQUENTIAL, ReceivedPayload, Receiver, ReceiverConfig,
     ReceiverStats, ReceptionReport,
 };
+
+/// Entry points for the fuzz targets in `fuzz/`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use alloc::vec::Vec;
+    use core::num::NonZeroU32;
+    use core::time::Duration;
+
+    use crate::{
+        Event, ExtensionElement, ExtensionForm, ExtensionSpec, Receiver, ReceiverConfig,
+        RtpPacket, RtpPacketBuilder,
+    };
+
+    /// If `data` parses, writing what was parsed and parsing that again
+    /// gives the same header fields, CSRCs, extension, payload and padding.
+    pub fn check_parse_write_parse(data: &[u8]) {
+        let Ok(p) = RtpPacket::parse(data) else {
+            return;
+        };
+        let csrcs: Vec<u32> = p.csrcs().collect();
+        let ext = p.extension();
+        let elements: Vec<ExtensionElement<'_>> =
+            ext.map(|e| e.elements().collect()).unwrap_or_default();
+        let mut b = RtpPacketBuilder::new()
+            .marker(p.marker())
+            .payload_type(p.payload_type())
+            .sequence_number(p.sequence_number())
+            .timestamp(p.timestamp())
+            .ssrc(p.ssrc())
+            .csrcs(&csrcs)
+            .payload(p.payload())
+            .padding(p.padding_len() as u8);
+        if let Some(e) = ext {
+            b = b.extension(match e.form() {
+                ExtensionForm::OneByte => ExtensionSpec::OneByte(&elements),
+                ExtensionForm::TwoByte { appbits } => ExtensionSpec::TwoByte {
+                    appbits,
+                    elements: &elements,
+                },
+                _ => ExtensionSpec::Raw {
+                    profile: e.profile(),
+                    data: e.data(),
+                },
+            });
+        }
+        let mut out = Vec::new();
+        let n = b.write_into_vec(&mut out).expect("a parsed packet can be written");
+        assert_eq!(n, out.len());
+        let q = RtpPacket::parse(&out).expect("what we write parses");
+        assert_eq!(
+            (q.marker(), q.payload_type(), q.sequence_number(), q.timestamp(), q.ssrc()),
+            (p.marker(), p.payload_type(), p.sequence_number(), p.timestamp(), p.ssrc())
+        );
+        assert!(q.csrcs().eq(csrcs.iter().copied()));
+        assert_eq!(q.payload(), p.payload());
+        assert_eq!(q.padding_len(), p.padding_len());
+        match (ext, q.extension()) {
+            (None, None) => {}
+            (Some(a), Some(b)) => {
+                assert_eq!(a.profile(), b.profile());
+                assert!(a.elements().eq(b.elements()));
+                if a.form() == ExtensionForm::Other {
+                    assert_eq!(a.data(), b.data());
+                }
+            }
+            (a, b) => panic!("extension {a:?} became {b:?}"),
+        }
+    }
+
+    /// Drives a receiver with packets and timer events decoded from `data`
+    /// (9 bytes per packet: SSRC choice, sequence number, timestamp step,
+    /// payload length, arrival step; a first byte of 0xff is a timeout,
+    /// 0xfe a flush) and checks its invariants: payloads of one SSRC come
+    /// out in increasing order, gaps respect the limit, memory stays bounded.
+    pub fn check_receiver(data: &[u8]) {
+        let max_gap = Duration::from_secs(2);
+        let config = ReceiverConfig::new(NonZeroU32::new(8000).unwrap_or(NonZeroU32::MIN))
+            .reorder_packets(8)
+            .reorder_delay(Duration::from_millis(60))
+            .max_payload_len(64)
+            .max_gap(max_gap);
+        let mut rx = Receiver::new(config);
+        let mut now = Duration::ZERO;
+        let mut ts = 0u32;
+        let mut payload = [0u8; 80];
+        let mut buf = Vec::new();
+        let mut last: Option<(u32, u16)> = None;
+        let mut fed = 0u64;
+        for chunk in data.chunks_exact(9) {
+            match chunk[0] {
+                0xff => rx.handle_timeout(now),
+                0xfe => rx.flush(),
+                c => {
+                    let ssrc = u32::from(c % 3);
+                    let seq = u16::from_be_bytes([chunk[1], chunk[2]]);
+                    ts = ts.wrapping_add(u32::from_be_bytes([chunk[3], chunk[4], chunk[5], chunk[6]]) >> 8);
+                    let len = usize::from(chunk[7]) % payload.len();
+                    payload[..len].fill(chunk[1]);
+                    buf.clear();
+                    let written = RtpPacketBuilder::new()
+                        .ssrc(ssrc)
+                        .sequence_number(seq)
+                        .timestamp(ts)
+                        .payload(&payload[..len])
+                        .write_into_vec(&mut buf);
+                    assert!(written.is_ok());
+                    let Ok(p) = RtpPacket::parse(&buf) else {
+                        panic!("what we write parses")
+                    };
+                    rx.handle_packet(&p, now);
+                    fed += 1;
+                }
+            }
+            now += Duration::from_millis(u64::from(chunk[8]));
+            while let Some(e) = rx.poll() {
+                match e {
+                    Event::Payload(p) => {
+                        assert!(p.data.len() <= 64);
+                        if let Some((ssrc, seq)) = last {
+                            if ssrc == p.ssrc {
+                                // In order, allowing for wrap and resyncs:
+                                // never the same packet twice in a row.
+                                assert_ne!(seq, p.sequence_number);
+                            }
+                        }
+                        last = Some((p.ssrc, p.sequence_number));
+                    }
+                    Event::Gap { samples } => assert!(samples <= 16_000),
+                    Event::SsrcChanged { old, new } => assert_ne!(old, new),
+                }
+            }
+        }
+        let stats = rx.stats();
+        assert!(stats.released <= fed);
+    }
+}

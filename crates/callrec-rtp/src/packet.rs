@@ -538,3 +538,232 @@ fn next_element(
         )));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec::Vec;
+
+    /// V=2, no P/X/CC, M=1, PT=8, seq 0x1234, ts 0xdeadbeef, SSRC 0x01020304,
+    /// payload `aa bb cc`.
+    const PACKET_BYTES: [u8; 15] = [
+        0x80, 0x88, 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0xaa, 0xbb, 0xcc,
+    ];
+
+    fn err(bytes: &[u8]) -> ParseError {
+        RtpPacket::parse(bytes).unwrap_err()
+    }
+
+    /// A header with X set and the given extension (profile, words, body).
+    fn with_extension(profile: u16, body: &[u8], after: &[u8]) -> Vec<u8> {
+        let mut v = PACKET_BYTES[..12].to_vec();
+        v[0] |= 0x10;
+        v.extend_from_slice(&profile.to_be_bytes());
+        v.extend_from_slice(&((body.len() / 4) as u16).to_be_bytes());
+        v.extend_from_slice(body);
+        v.extend_from_slice(after);
+        v
+    }
+
+    #[test]
+    fn test_deconstruct() {
+        let p = RtpPacket::parse(&PACKET_BYTES).unwrap();
+        assert_eq!(p.version(), 2);
+        assert!(p.marker());
+        assert!(!p.has_padding());
+        assert_eq!(p.payload_type(), 8);
+        assert_eq!(p.sequence_number(), 0x1234);
+        assert_eq!(p.timestamp(), 0xdead_beef);
+        assert_eq!(p.ssrc(), 0x0102_0304);
+        assert_eq!(p.csrcs().count(), 0);
+        assert!(p.extension().is_none());
+        assert_eq!(p.payload(), [0xaa, 0xbb, 0xcc]);
+        assert_eq!(p.header_len(), 12);
+    }
+
+    #[test]
+    fn empty_and_short() {
+        assert_eq!(err(&[]), ParseError::Truncated { expected: 12, actual: 0 });
+        assert_eq!(err(&PACKET_BYTES[..11]), ParseError::Truncated { expected: 12, actual: 11 });
+        assert_eq!(
+            err(&[]).to_string(),
+            "packet is 0 bytes, shorter than the 12-byte RTP header"
+        );
+        // A header with no payload is a valid (empty) packet.
+        assert_eq!(RtpPacket::parse(&PACKET_BYTES[..12]).unwrap().payload(), []);
+    }
+
+    #[test]
+    fn version_must_be_2() {
+        for v in [0u8, 1, 3] {
+            let mut b = PACKET_BYTES;
+            b[0] = (b[0] & 0x3f) | (v << 6);
+            assert_eq!(err(&b), ParseError::UnsupportedVersion(v));
+        }
+    }
+
+    #[test]
+    fn csrc_count_overrunning() {
+        let mut b = PACKET_BYTES;
+        b[0] |= 2; // two CSRCs need 20 bytes; the packet has 15
+        assert_eq!(
+            err(&b),
+            ParseError::CsrcOverrun { csrc_count: 2, expected: 20, actual: 15 }
+        );
+        let mut v = PACKET_BYTES[..12].to_vec();
+        v[0] |= 2;
+        v.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 9]);
+        let p = RtpPacket::parse(&v).unwrap();
+        assert_eq!(p.csrcs().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(p.payload(), [9]);
+    }
+
+    #[test]
+    fn padding_count_zero() {
+        let mut v = PACKET_BYTES.to_vec();
+        v[0] |= 0x20;
+        v.push(0);
+        assert_eq!(err(&v), ParseError::PaddingCountZero);
+    }
+
+    #[test]
+    fn padding_larger_than_payload() {
+        let mut v = PACKET_BYTES.to_vec();
+        v[0] |= 0x20;
+        v.push(5); // 4 bytes after the header, count 5
+        assert_eq!(err(&v), ParseError::PaddingOverrun { count: 5, available: 4 });
+        // Count equal to everything after the header: empty payload.
+        let mut v = PACKET_BYTES.to_vec();
+        v[0] |= 0x20;
+        v.push(4);
+        let p = RtpPacket::parse(&v).unwrap();
+        assert_eq!((p.payload(), p.padding_len()), (&[][..], 4));
+    }
+
+    #[test]
+    fn padding_bit_with_no_payload() {
+        let mut v = PACKET_BYTES[..12].to_vec();
+        v[0] |= 0x20;
+        assert_eq!(err(&v), ParseError::PaddingWithoutPayload);
+    }
+
+    #[test]
+    fn padding_is_stripped() {
+        let mut v = PACKET_BYTES.to_vec();
+        v[0] |= 0x20;
+        v.extend_from_slice(&[0, 0, 3]);
+        let p = RtpPacket::parse(&v).unwrap();
+        assert_eq!(p.payload(), [0xaa, 0xbb, 0xcc]);
+        assert_eq!(p.padding_len(), 3);
+    }
+
+    #[test]
+    fn extension_bit_with_no_extension_header() {
+        let mut v = PACKET_BYTES[..14].to_vec();
+        v[0] |= 0x10;
+        assert_eq!(err(&v), ParseError::ExtensionOverrun { expected: 16, actual: 14 });
+    }
+
+    #[test]
+    fn extension_length_overrunning() {
+        let mut v = with_extension(0x1234, &[0; 8], &[]);
+        v[15] = 3; // claims 3 words, 2 present
+        assert_eq!(err(&v), ParseError::ExtensionOverrun { expected: 28, actual: 24 });
+    }
+
+    #[test]
+    fn opaque_extension() {
+        let v = with_extension(0x1234, &[1, 2, 3, 4], &[0xee]);
+        let p = RtpPacket::parse(&v).unwrap();
+        let ext = p.extension().unwrap();
+        assert_eq!((ext.profile(), ext.data(), ext.form()), (0x1234, &[1, 2, 3, 4][..], ExtensionForm::Other));
+        assert_eq!(ext.elements().count(), 0);
+        assert_eq!(p.payload(), [0xee]);
+    }
+
+    #[test]
+    fn one_byte_elements() {
+        // id 1 len 1 [0x10]; padding; id 2 len 2 [0x20 0x21]; padding.
+        let body = [0x10, 0x10, 0x00, 0x21, 0x20, 0x21, 0x00, 0x00];
+        let v = with_extension(ONE_BYTE_PROFILE, &body, &[0x55]);
+        let p = RtpPacket::parse(&v).unwrap();
+        let ext = p.extension().unwrap();
+        assert_eq!(ext.form(), ExtensionForm::OneByte);
+        assert_eq!(
+            ext.elements().collect::<Vec<_>>(),
+            [ExtensionElement::new(1, &[0x10]), ExtensionElement::new(2, &[0x20, 0x21])]
+        );
+        assert_eq!(p.payload(), [0x55]);
+    }
+
+    #[test]
+    fn one_byte_id_15_stops_parsing() {
+        // id 1, then id 15 (its length ignored, even if it would overrun),
+        // then bytes that would be an invalid element.
+        let body = [0x10, 0xaa, 0xff, 0x3f];
+        let v = with_extension(ONE_BYTE_PROFILE, &body, &[]);
+        let p = RtpPacket::parse(&v).unwrap();
+        assert_eq!(
+            p.extension().unwrap().elements().collect::<Vec<_>>(),
+            [ExtensionElement::new(1, &[0xaa])]
+        );
+    }
+
+    #[test]
+    fn one_byte_element_overrunning_at_end_of_buffer() {
+        // id 1 claims 4 bytes; only 3 remain, and the packet ends there.
+        let body = [0x13, 1, 2, 3];
+        let v = with_extension(ONE_BYTE_PROFILE, &body, &[]);
+        assert_eq!(
+            err(&v),
+            ParseError::ExtensionElementOverrun { id: 1, offset: 0, len: 4, available: 3 }
+        );
+    }
+
+    #[test]
+    fn one_byte_element_overrunning_with_payload_after() {
+        // The payload bytes after the block must not be eaten by the element.
+        let body = [0x00, 0x00, 0x00, 0x52];
+        let v = with_extension(ONE_BYTE_PROFILE, &body, &[9, 9, 9, 9, 9, 9]);
+        assert_eq!(
+            err(&v),
+            ParseError::ExtensionElementOverrun { id: 5, offset: 3, len: 3, available: 0 }
+        );
+        assert_eq!(
+            err(&v).to_string(),
+            "extension element 5 at offset 3 has 3 bytes but only 0 remain in the extension block"
+        );
+    }
+
+    #[test]
+    fn two_byte_elements() {
+        // id 1 len 0; id 2 len 3 [7 8 9]; padding.
+        let body = [0x01, 0x00, 0x02, 0x03, 7, 8, 9, 0];
+        let v = with_extension(0x1005, &body, &[]);
+        let p = RtpPacket::parse(&v).unwrap();
+        let ext = p.extension().unwrap();
+        assert_eq!(ext.form(), ExtensionForm::TwoByte { appbits: 5 });
+        assert_eq!(
+            ext.elements().collect::<Vec<_>>(),
+            [ExtensionElement::new(1, &[]), ExtensionElement::new(2, &[7, 8, 9])]
+        );
+    }
+
+    #[test]
+    fn two_byte_element_overrunning() {
+        let body = [0x07, 0x09, 1, 2];
+        let v = with_extension(0x1000, &body, &[0xaa; 16]);
+        assert_eq!(
+            err(&v),
+            ParseError::ExtensionElementOverrun { id: 7, offset: 0, len: 9, available: 2 }
+        );
+    }
+
+    #[test]
+    fn two_byte_element_id_in_last_byte() {
+        let body = [0x01, 0x01, 0xaa, 0x09];
+        let v = with_extension(0x1000, &body, &[0xbb]);
+        assert_eq!(err(&v), ParseError::ExtensionElementLengthMissing { id: 9, offset: 3 });
+    }
+}
