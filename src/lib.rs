@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | [`file`](mod@file) | `callrec-file` | the container phones write to a USB drive when recording locally |
 //! | [`control`] | `callrec-control` | the TCP control protocol between phone and recording server (`std`) |
+//! | [`rtp`] | `callrec-rtp` | RTP packets, packetizer and recording receiver |
 //!
 //! The `examples/` directory composes them into tools; see the README.
 #![forbid(unsafe_code)]
@@ -15,3 +16,4 @@
 #[cfg(feature = "std")]
 pub use callrec_control as control;
 pub use callrec_file as file;
+pub use callrec_rtp as rtp;

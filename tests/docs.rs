@@ -67,3 +67,28 @@ fn control_protocol_example() {
     callrec::control::encode_message(&Message::StartRequest(r), &mut out).unwrap();
     assert_eq!(&out[..], &bytes[..]);
 }
+
+#[test]
+fn rtp_example() {
+    use callrec::rtp::{ExtensionElement, ExtensionForm, RtpPacket};
+    let bytes = hex_block(include_str!("../docs/rtp.md"));
+    let p = RtpPacket::parse(&bytes).unwrap();
+    assert_eq!((p.version(), p.has_padding(), p.csrc_count()), (2, true, 1));
+    assert_eq!((p.marker(), p.payload_type()), (true, 8));
+    assert_eq!(
+        (p.sequence_number(), p.timestamp(), p.ssrc()),
+        (8000, 320_000, 0x5eed_1009)
+    );
+    assert_eq!(p.csrcs().collect::<Vec<_>>(), [0x1010]);
+    let ext = p.extension().unwrap();
+    assert_eq!(
+        (ext.profile(), ext.form()),
+        (0xbede, ExtensionForm::OneByte)
+    );
+    assert_eq!(
+        ext.elements().collect::<Vec<_>>(),
+        [ExtensionElement::new(1, &[0xaa])]
+    );
+    assert_eq!(p.payload(), [0xd5, 0x54, 0xd5, 0x55]);
+    assert_eq!(p.padding_len(), 4);
+}

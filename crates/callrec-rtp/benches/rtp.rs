@@ -1,1 +1,204 @@
-fn main() {}
+//! Parse and write a 172-byte PCMA packet and a 188-byte packet with two
+//! CSRCs and a one-byte extension, packetize, and run the receiver with 1 %
+//! reordering. Each group has a memcpy of the same bytes as its baseline.
+
+use core::hint::black_box;
+use core::num::NonZeroU32;
+use core::time::Duration;
+
+use callrec_rtp::{
+    ExtensionElement, ExtensionSpec, Packetizer, PacketizerConfig, PayloadFormat, Receiver,
+    ReceiverConfig, RtpPacket, RtpPacketBuilder,
+};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const PCMA_172: &[u8] = include_bytes!("../fixtures/pcma_0.rtp");
+
+fn packet_188() -> Vec<u8> {
+    let level = [ExtensionElement::new(1, &[0x30])];
+    let mut v = Vec::new();
+    RtpPacketBuilder::new()
+        .payload_type(8)
+        .sequence_number(1)
+        .timestamp(160)
+        .ssrc(0x1234_5678)
+        .csrcs(&[0xaaaa_aaaa, 0xbbbb_bbbb])
+        .extension(ExtensionSpec::OneByte(&level))
+        .payload(&[0xd5; 160])
+        .write_into_vec(&mut v)
+        .unwrap();
+    assert_eq!(v.len(), 188);
+    v
+}
+
+fn parse(c: &mut Criterion) {
+    let p188 = packet_188();
+    for (name, bytes) in [("172 B PCMA", PCMA_172), ("188 B 2 CSRC + ext", &p188[..])] {
+        let mut group = c.benchmark_group(format!("RTP/Parse {name}"));
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        let mut copy = vec![0u8; bytes.len()];
+        group.bench_function("memcpy", |b| {
+            b.iter(|| {
+                copy.copy_from_slice(black_box(bytes));
+                black_box(&copy);
+            })
+        });
+        group.bench_function("RtpPacket::parse", |b| {
+            b.iter(|| {
+                let p = RtpPacket::parse(black_box(bytes)).unwrap();
+                black_box((p.sequence_number(), p.timestamp(), p.payload()));
+            })
+        });
+        group.finish();
+    }
+}
+
+fn write(c: &mut Criterion) {
+    let p188 = packet_188();
+    let level = [ExtensionElement::new(1, &[0x30])];
+    let csrcs = [0xaaaa_aaaa, 0xbbbb_bbbb];
+    let pcma = RtpPacket::parse(PCMA_172).unwrap();
+    let payload = pcma.payload();
+    let mut out = [0u8; 1500];
+
+    let mut group = c.benchmark_group("RTP/Write 172 B PCMA");
+    group.throughput(Throughput::Bytes(172));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            out[..172].copy_from_slice(black_box(PCMA_172));
+            black_box(&out);
+        })
+    });
+    group.bench_function("RtpPacketBuilder::write_into", |b| {
+        b.iter(|| {
+            let builder = RtpPacketBuilder::new()
+                .payload_type(8)
+                .sequence_number(black_box(1))
+                .timestamp(black_box(160))
+                .ssrc(0x1234_5678)
+                .payload(black_box(payload));
+            black_box(builder.write_into(&mut out).unwrap());
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("RTP/Write 188 B 2 CSRC + ext");
+    group.throughput(Throughput::Bytes(188));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            out[..188].copy_from_slice(black_box(&p188));
+            black_box(&out);
+        })
+    });
+    group.bench_function("RtpPacketBuilder::write_into", |b| {
+        b.iter(|| {
+            let builder = RtpPacketBuilder::new()
+                .payload_type(8)
+                .sequence_number(black_box(1))
+                .timestamp(black_box(160))
+                .ssrc(0x1234_5678)
+                .csrcs(&csrcs)
+                .extension(ExtensionSpec::OneByte(&level))
+                .payload(black_box(payload));
+            black_box(builder.write_into(&mut out).unwrap());
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("RTP/Packetize 172 B");
+    group.throughput(Throughput::Bytes(172));
+    let mut out = [0u8; 1500];
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            out[..172].copy_from_slice(black_box(PCMA_172));
+            black_box(&out);
+        })
+    });
+    let config = PacketizerConfig::new(&PayloadFormat::PCMA)
+        .ssrc(1)
+        .sequence_number(0)
+        .timestamp(0);
+    let mut packetizer = Packetizer::new(config, &mut NoRng);
+    group.bench_function("Packetizer::packetize", |b| {
+        b.iter(|| {
+            black_box(
+                packetizer
+                    .packetize(black_box(payload), 160, &mut out)
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+}
+
+/// Every packetizer field is fixed in the bench, so no randomness is drawn.
+struct NoRng;
+impl rand_core::RngCore for NoRng {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        dst.fill(0);
+    }
+}
+
+fn receiver(c: &mut Criterion) {
+    // 1000 packets of 20 ms; every 100th pair swapped (1 % reordered).
+    let mut packets: Vec<Vec<u8>> = (0..1000u32)
+        .map(|i| {
+            let mut v = Vec::new();
+            RtpPacketBuilder::new()
+                .payload_type(8)
+                .ssrc(7)
+                .sequence_number(i as u16)
+                .timestamp(i * 160)
+                .payload(&[i as u8; 160])
+                .write_into_vec(&mut v)
+                .unwrap();
+            v
+        })
+        .collect();
+    for i in (50..1000).step_by(100) {
+        packets.swap(i, i + 1);
+    }
+    let total: usize = packets.iter().map(|p| p.len() - 12).sum();
+    let mut group = c.benchmark_group("RTP/Receiver 1000 packets, 1 % reordered");
+    group.throughput(Throughput::Elements(packets.len() as u64));
+    let mut sink = vec![0u8; total];
+    group.bench_function("memcpy of the payloads", |b| {
+        b.iter(|| {
+            let mut at = 0;
+            for p in &packets {
+                let payload = &p[12..];
+                sink[at..at + payload.len()].copy_from_slice(black_box(payload));
+                at += payload.len();
+            }
+            black_box(&sink);
+        })
+    });
+    let config = ReceiverConfig::new(NonZeroU32::new(8000).unwrap());
+    group.bench_function("Receiver handle_packet + poll", |b| {
+        b.iter(|| {
+            let mut rx = Receiver::new(config);
+            let mut at = 0;
+            for (i, bytes) in packets.iter().enumerate() {
+                let p = RtpPacket::parse(bytes).unwrap();
+                rx.handle_packet(&p, Duration::from_millis(20 * i as u64));
+                while let Some(e) = rx.poll() {
+                    if let callrec_rtp::Event::Payload(pl) = e {
+                        sink[at..at + pl.data.len()].copy_from_slice(pl.data);
+                        at += pl.data.len();
+                    }
+                }
+            }
+            black_box(&sink);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, write, receiver);
+criterion_main!(benches);

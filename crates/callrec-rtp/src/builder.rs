@@ -93,6 +93,7 @@ pub enum ExtensionSpec<'a> {
 
 impl ExtensionSpec<'_> {
     /// Bytes of extension data before word padding.
+    #[inline(always)]
     fn unpadded_len(&self) -> usize {
         match self {
             Self::Raw { data, .. } => data.len(),
@@ -179,12 +180,14 @@ pub struct RtpPacketBuilder<'a> {
 
 impl<'a> RtpPacketBuilder<'a> {
     /// All fields zero, no payload.
+    #[inline]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the M bit.
     #[must_use]
+    #[inline]
     pub fn marker(mut self, marker: bool) -> Self {
         self.marker = marker;
         self
@@ -192,6 +195,7 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Sets the payload type (0..=127; checked when written).
     #[must_use]
+    #[inline]
     pub fn payload_type(mut self, pt: u8) -> Self {
         self.payload_type = pt;
         self
@@ -199,6 +203,7 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Sets the sequence number.
     #[must_use]
+    #[inline]
     pub fn sequence_number(mut self, seq: u16) -> Self {
         self.sequence_number = seq;
         self
@@ -206,6 +211,7 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Sets the timestamp.
     #[must_use]
+    #[inline]
     pub fn timestamp(mut self, ts: u32) -> Self {
         self.timestamp = ts;
         self
@@ -213,6 +219,7 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Sets the SSRC.
     #[must_use]
+    #[inline]
     pub fn ssrc(mut self, ssrc: u32) -> Self {
         self.ssrc = ssrc;
         self
@@ -220,6 +227,7 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Sets the CSRCs (at most 15; checked when written).
     #[must_use]
+    #[inline]
     pub fn csrcs(mut self, csrcs: &'a [u32]) -> Self {
         self.csrcs = csrcs;
         self
@@ -227,6 +235,7 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Sets the header extension.
     #[must_use]
+    #[inline]
     pub fn extension(mut self, extension: ExtensionSpec<'a>) -> Self {
         self.extension = Some(extension);
         self
@@ -234,6 +243,7 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Sets the payload.
     #[must_use]
+    #[inline]
     pub fn payload(mut self, payload: &'a [u8]) -> Self {
         self.payload = payload;
         self
@@ -241,17 +251,20 @@ impl<'a> RtpPacketBuilder<'a> {
 
     /// Adds `count` bytes of padding (the last holds `count`); 0 for none.
     #[must_use]
+    #[inline]
     pub fn padding(mut self, count: u8) -> Self {
         self.padding = count;
         self
     }
 
+    #[inline(always)]
     fn extension_len(&self) -> usize {
         self.extension
             .map_or(0, |e| 4 + e.unpadded_len().div_ceil(4) * 4)
     }
 
     /// Bytes the packet takes.
+    #[inline(always)]
     pub fn buffer_len(&self) -> usize {
         FIXED_HEADER_LEN
             + 4 * self.csrcs.len()
@@ -260,6 +273,7 @@ impl<'a> RtpPacketBuilder<'a> {
             + usize::from(self.padding)
     }
 
+    #[inline]
     fn validate(&self) -> Result<(), WriteError> {
         if self.csrcs.len() > 15 {
             return Err(WriteError::TooManyCsrcs(self.csrcs.len()));
@@ -277,16 +291,38 @@ impl<'a> RtpPacketBuilder<'a> {
     ///
     /// # Errors
     /// A [`WriteError`]; `buf` is untouched then.
+    #[inline(always)]
     pub fn write_into(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
         self.validate()?;
         let needed = self.buffer_len();
+        let available = buf.len();
         let Some(out) = buf.get_mut(..needed) else {
-            return Err(WriteError::BufferTooShort {
-                needed,
-                available: buf.len(),
-            });
+            return Err(WriteError::BufferTooShort { needed, available });
         };
-        self.emit(&mut SliceOut { buf: out, pos: 0 });
+        // Fixed-size copies compile to plain stores; only the payload (and
+        // a rare extension) is a variable-length copy.
+        let (fixed, rest) = out.split_at_mut(FIXED_HEADER_LEN);
+        fixed.copy_from_slice(&self.fixed_header());
+        let (csrcs, rest) = rest.split_at_mut(4 * self.csrcs.len());
+        for (chunk, csrc) in csrcs.chunks_exact_mut(4).zip(self.csrcs) {
+            chunk.copy_from_slice(&csrc.to_be_bytes());
+        }
+        let (extension, rest) = rest.split_at_mut(self.extension_len());
+        if let Some(ext) = &self.extension {
+            emit_extension(
+                ext,
+                &mut SliceOut {
+                    buf: extension,
+                    pos: 0,
+                },
+            );
+        }
+        let (payload, padding) = rest.split_at_mut(self.payload.len());
+        payload.copy_from_slice(self.payload);
+        if let Some((last, zeros)) = padding.split_last_mut() {
+            zeros.fill(0);
+            *last = self.padding;
+        }
         Ok(needed)
     }
 
@@ -294,6 +330,7 @@ impl<'a> RtpPacketBuilder<'a> {
     ///
     /// # Errors
     /// A [`WriteError`] other than `BufferTooShort`; `vec` is untouched then.
+    #[inline]
     pub fn write_into_vec(&self, vec: &mut Vec<u8>) -> Result<usize, WriteError> {
         self.validate()?;
         let start = vec.len();
@@ -315,64 +352,66 @@ impl<'a> RtpPacketBuilder<'a> {
                 available: buf.remaining_mut(),
             });
         }
-        self.emit(&mut BufOut(buf));
+        buf.put_slice(&self.fixed_header());
+        for csrc in self.csrcs {
+            buf.put_u32(*csrc);
+        }
+        if let Some(ext) = &self.extension {
+            emit_extension(ext, &mut BufOut(buf));
+        }
+        buf.put_slice(self.payload);
+        if self.padding > 0 {
+            buf.put_bytes(0, usize::from(self.padding) - 1);
+            buf.put_u8(self.padding);
+        }
         Ok(needed)
     }
 
-    /// Writes a validated packet to `out`, which has room for `buffer_len()`.
-    fn emit(&self, out: &mut impl Out) {
+    /// The first 12 bytes: flags, payload type, sequence number, timestamp,
+    /// SSRC (RFC 3550 §5.1).
+    #[inline(always)]
+    fn fixed_header(&self) -> [u8; FIXED_HEADER_LEN] {
+        let [s0, s1] = self.sequence_number.to_be_bytes();
+        let [t0, t1, t2, t3] = self.timestamp.to_be_bytes();
+        let [c0, c1, c2, c3] = self.ssrc.to_be_bytes();
         let first = 0x80
             | if self.padding > 0 { 0x20 } else { 0 }
             | if self.extension.is_some() { 0x10 } else { 0 }
-            | self.csrcs.len() as u8;
+            | (self.csrcs.len() as u8 & 0x0f);
         let second = if self.marker { 0x80 } else { 0 } | self.payload_type;
-        let mut fixed = [0u8; FIXED_HEADER_LEN];
-        fixed[0] = first;
-        fixed[1] = second;
-        fixed[2..4].copy_from_slice(&self.sequence_number.to_be_bytes());
-        fixed[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
-        fixed[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
-        out.put(&fixed);
-        for csrc in self.csrcs {
-            out.put(&csrc.to_be_bytes());
-        }
-        if let Some(ext) = &self.extension {
-            let padded = ext.unpadded_len().div_ceil(4) * 4;
-            let profile = match ext {
-                ExtensionSpec::Raw { profile, .. } => *profile,
-                ExtensionSpec::OneByte(_) => ONE_BYTE_PROFILE,
-                ExtensionSpec::TwoByte { appbits, .. } => {
-                    TWO_BYTE_PROFILE | u16::from(appbits & 0x0f)
-                }
-            };
-            out.put(&profile.to_be_bytes());
-            out.put(&((padded / 4) as u16).to_be_bytes());
-            match ext {
-                ExtensionSpec::Raw { data, .. } => out.put(data),
-                ExtensionSpec::OneByte(elements) => {
-                    for e in *elements {
-                        out.put(&[e.id << 4 | (e.data.len() - 1) as u8]);
-                        out.put(e.data);
-                    }
-                }
-                ExtensionSpec::TwoByte { elements, .. } => {
-                    for e in *elements {
-                        out.put(&[e.id, e.data.len() as u8]);
-                        out.put(e.data);
-                    }
-                }
-            }
-            out.put_zeros(padded - ext.unpadded_len());
-        }
-        out.put(self.payload);
-        if self.padding > 0 {
-            out.put_zeros(usize::from(self.padding) - 1);
-            out.put(&[self.padding]);
-        }
+        [first, second, s0, s1, t0, t1, t2, t3, c0, c1, c2, c3]
     }
 }
 
-/// Where `emit` writes.
+/// Writes a validated extension (header, elements, word padding).
+fn emit_extension(ext: &ExtensionSpec<'_>, out: &mut impl Out) {
+    let padded = ext.unpadded_len().div_ceil(4) * 4;
+    let profile = match ext {
+        ExtensionSpec::Raw { profile, .. } => *profile,
+        ExtensionSpec::OneByte(_) => ONE_BYTE_PROFILE,
+        ExtensionSpec::TwoByte { appbits, .. } => TWO_BYTE_PROFILE | u16::from(appbits & 0x0f),
+    };
+    out.put(&profile.to_be_bytes());
+    out.put(&((padded / 4) as u16).to_be_bytes());
+    match ext {
+        ExtensionSpec::Raw { data, .. } => out.put(data),
+        ExtensionSpec::OneByte(elements) => {
+            for e in *elements {
+                out.put(&[e.id << 4 | (e.data.len() - 1) as u8]);
+                out.put(e.data);
+            }
+        }
+        ExtensionSpec::TwoByte { elements, .. } => {
+            for e in *elements {
+                out.put(&[e.id, e.data.len() as u8]);
+                out.put(e.data);
+            }
+        }
+    }
+    out.put_zeros(padded - ext.unpadded_len());
+}
+
+/// Where an extension is written.
 trait Out {
     fn put(&mut self, bytes: &[u8]);
     fn put_zeros(&mut self, n: usize);
@@ -384,6 +423,7 @@ struct SliceOut<'b> {
 }
 
 impl Out for SliceOut<'_> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
         self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
         self.pos += bytes.len();

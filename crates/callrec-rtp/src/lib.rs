@@ -72,8 +72,8 @@ pub mod fuzzing {
     use core::time::Duration;
 
     use crate::{
-        Event, ExtensionElement, ExtensionForm, ExtensionSpec, Receiver, ReceiverConfig,
-        RtpPacket, RtpPacketBuilder,
+        Event, ExtensionElement, ExtensionForm, ExtensionSpec, Receiver, ReceiverConfig, RtpPacket,
+        RtpPacketBuilder,
     };
 
     /// If `data` parses, writing what was parsed and parsing that again
@@ -109,12 +109,26 @@ pub mod fuzzing {
             });
         }
         let mut out = Vec::new();
-        let n = b.write_into_vec(&mut out).expect("a parsed packet can be written");
+        let n = b
+            .write_into_vec(&mut out)
+            .expect("a parsed packet can be written");
         assert_eq!(n, out.len());
         let q = RtpPacket::parse(&out).expect("what we write parses");
         assert_eq!(
-            (q.marker(), q.payload_type(), q.sequence_number(), q.timestamp(), q.ssrc()),
-            (p.marker(), p.payload_type(), p.sequence_number(), p.timestamp(), p.ssrc())
+            (
+                q.marker(),
+                q.payload_type(),
+                q.sequence_number(),
+                q.timestamp(),
+                q.ssrc()
+            ),
+            (
+                p.marker(),
+                p.payload_type(),
+                p.sequence_number(),
+                p.timestamp(),
+                p.ssrc()
+            )
         );
         assert!(q.csrcs().eq(csrcs.iter().copied()));
         assert_eq!(q.payload(), p.payload());
@@ -158,7 +172,9 @@ pub mod fuzzing {
                 c => {
                     let ssrc = u32::from(c % 3);
                     let seq = u16::from_be_bytes([chunk[1], chunk[2]]);
-                    ts = ts.wrapping_add(u32::from_be_bytes([chunk[3], chunk[4], chunk[5], chunk[6]]) >> 8);
+                    ts = ts.wrapping_add(
+                        u32::from_be_bytes([chunk[3], chunk[4], chunk[5], chunk[6]]) >> 8,
+                    );
                     let len = usize::from(chunk[7]) % payload.len();
                     payload[..len].fill(chunk[1]);
                     buf.clear();

@@ -132,10 +132,12 @@ mod field {
     pub(crate) const SSRC: usize = 8;
 }
 
+#[inline]
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
+#[inline]
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -172,6 +174,7 @@ impl<'a> RtpPacket<'a> {
     /// # Errors
     /// A [`ParseError`] for the first rule broken, in header order: length,
     /// version, CSRC list, extension (and its RFC 8285 elements), padding.
+    #[inline]
     pub fn parse(data: &'a [u8]) -> Result<Self, ParseError> {
         let len = data.len();
         if len < FIXED_HEADER_LEN {
@@ -253,62 +256,74 @@ impl<'a> RtpPacket<'a> {
     }
 
     /// The whole packet.
+    #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.data
     }
 
     /// The RTP version (always 2).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.data[0] >> 6
     }
 
     /// Whether the P bit is set.
+    #[inline]
     pub fn has_padding(&self) -> bool {
         self.data[0] & 0x20 != 0
     }
 
     /// Padding bytes after the payload (0 without the P bit).
+    #[inline]
     pub fn padding_len(&self) -> usize {
         self.data.len() - self.payload_end
     }
 
     /// The M bit: for audio, the first packet of a talkspurt.
+    #[inline]
     pub fn marker(&self) -> bool {
         self.data[1] & 0x80 != 0
     }
 
     /// The payload type (7 bits).
+    #[inline]
     pub fn payload_type(&self) -> u8 {
         self.data[1] & 0x7f
     }
 
     /// The sequence number.
+    #[inline]
     pub fn sequence_number(&self) -> u16 {
         be16(self.data, field::SEQUENCE)
     }
 
     /// The RTP timestamp.
+    #[inline]
     pub fn timestamp(&self) -> u32 {
         be32(self.data, field::TIMESTAMP)
     }
 
     /// The synchronization source.
+    #[inline]
     pub fn ssrc(&self) -> u32 {
         be32(self.data, field::SSRC)
     }
 
     /// The number of CSRCs.
+    #[inline]
     pub fn csrc_count(&self) -> u8 {
         self.data[0] & 0x0f
     }
 
     /// The contributing sources.
+    #[inline]
     pub fn csrcs(&self) -> Csrcs<'a> {
         let end = FIXED_HEADER_LEN + 4 * usize::from(self.csrc_count());
         Csrcs(self.data[FIXED_HEADER_LEN..end].chunks_exact(4))
     }
 
     /// The header extension, if the X bit is set.
+    #[inline]
     pub fn extension(&self) -> Option<Extension<'a>> {
         self.extension.map(|(start, end)| Extension {
             profile: be16(self.data, start - 4),
@@ -317,11 +332,13 @@ impl<'a> RtpPacket<'a> {
     }
 
     /// Length of everything before the payload.
+    #[inline]
     pub fn header_len(&self) -> usize {
         self.payload_start
     }
 
     /// The payload, padding removed.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         &self.data[self.payload_start..self.payload_end]
     }
@@ -584,8 +601,20 @@ mod tests {
 
     #[test]
     fn empty_and_short() {
-        assert_eq!(err(&[]), ParseError::Truncated { expected: 12, actual: 0 });
-        assert_eq!(err(&PACKET_BYTES[..11]), ParseError::Truncated { expected: 12, actual: 11 });
+        assert_eq!(
+            err(&[]),
+            ParseError::Truncated {
+                expected: 12,
+                actual: 0
+            }
+        );
+        assert_eq!(
+            err(&PACKET_BYTES[..11]),
+            ParseError::Truncated {
+                expected: 12,
+                actual: 11
+            }
+        );
         assert_eq!(
             err(&[]).to_string(),
             "packet is 0 bytes, shorter than the 12-byte RTP header"
@@ -609,7 +638,11 @@ mod tests {
         b[0] |= 2; // two CSRCs need 20 bytes; the packet has 15
         assert_eq!(
             err(&b),
-            ParseError::CsrcOverrun { csrc_count: 2, expected: 20, actual: 15 }
+            ParseError::CsrcOverrun {
+                csrc_count: 2,
+                expected: 20,
+                actual: 15
+            }
         );
         let mut v = PACKET_BYTES[..12].to_vec();
         v[0] |= 2;
@@ -632,7 +665,13 @@ mod tests {
         let mut v = PACKET_BYTES.to_vec();
         v[0] |= 0x20;
         v.push(5); // 4 bytes after the header, count 5
-        assert_eq!(err(&v), ParseError::PaddingOverrun { count: 5, available: 4 });
+        assert_eq!(
+            err(&v),
+            ParseError::PaddingOverrun {
+                count: 5,
+                available: 4
+            }
+        );
         // Count equal to everything after the header: empty payload.
         let mut v = PACKET_BYTES.to_vec();
         v[0] |= 0x20;
@@ -662,14 +701,26 @@ mod tests {
     fn extension_bit_with_no_extension_header() {
         let mut v = PACKET_BYTES[..14].to_vec();
         v[0] |= 0x10;
-        assert_eq!(err(&v), ParseError::ExtensionOverrun { expected: 16, actual: 14 });
+        assert_eq!(
+            err(&v),
+            ParseError::ExtensionOverrun {
+                expected: 16,
+                actual: 14
+            }
+        );
     }
 
     #[test]
     fn extension_length_overrunning() {
         let mut v = with_extension(0x1234, &[0; 8], &[]);
         v[15] = 3; // claims 3 words, 2 present
-        assert_eq!(err(&v), ParseError::ExtensionOverrun { expected: 28, actual: 24 });
+        assert_eq!(
+            err(&v),
+            ParseError::ExtensionOverrun {
+                expected: 28,
+                actual: 24
+            }
+        );
     }
 
     #[test]
@@ -677,7 +728,10 @@ mod tests {
         let v = with_extension(0x1234, &[1, 2, 3, 4], &[0xee]);
         let p = RtpPacket::parse(&v).unwrap();
         let ext = p.extension().unwrap();
-        assert_eq!((ext.profile(), ext.data(), ext.form()), (0x1234, &[1, 2, 3, 4][..], ExtensionForm::Other));
+        assert_eq!(
+            (ext.profile(), ext.data(), ext.form()),
+            (0x1234, &[1, 2, 3, 4][..], ExtensionForm::Other)
+        );
         assert_eq!(ext.elements().count(), 0);
         assert_eq!(p.payload(), [0xee]);
     }
@@ -692,7 +746,10 @@ mod tests {
         assert_eq!(ext.form(), ExtensionForm::OneByte);
         assert_eq!(
             ext.elements().collect::<Vec<_>>(),
-            [ExtensionElement::new(1, &[0x10]), ExtensionElement::new(2, &[0x20, 0x21])]
+            [
+                ExtensionElement::new(1, &[0x10]),
+                ExtensionElement::new(2, &[0x20, 0x21])
+            ]
         );
         assert_eq!(p.payload(), [0x55]);
     }
@@ -717,7 +774,12 @@ mod tests {
         let v = with_extension(ONE_BYTE_PROFILE, &body, &[]);
         assert_eq!(
             err(&v),
-            ParseError::ExtensionElementOverrun { id: 1, offset: 0, len: 4, available: 3 }
+            ParseError::ExtensionElementOverrun {
+                id: 1,
+                offset: 0,
+                len: 4,
+                available: 3
+            }
         );
     }
 
@@ -728,7 +790,12 @@ mod tests {
         let v = with_extension(ONE_BYTE_PROFILE, &body, &[9, 9, 9, 9, 9, 9]);
         assert_eq!(
             err(&v),
-            ParseError::ExtensionElementOverrun { id: 5, offset: 3, len: 3, available: 0 }
+            ParseError::ExtensionElementOverrun {
+                id: 5,
+                offset: 3,
+                len: 3,
+                available: 0
+            }
         );
         assert_eq!(
             err(&v).to_string(),
@@ -746,7 +813,10 @@ mod tests {
         assert_eq!(ext.form(), ExtensionForm::TwoByte { appbits: 5 });
         assert_eq!(
             ext.elements().collect::<Vec<_>>(),
-            [ExtensionElement::new(1, &[]), ExtensionElement::new(2, &[7, 8, 9])]
+            [
+                ExtensionElement::new(1, &[]),
+                ExtensionElement::new(2, &[7, 8, 9])
+            ]
         );
     }
 
@@ -756,7 +826,12 @@ mod tests {
         let v = with_extension(0x1000, &body, &[0xaa; 16]);
         assert_eq!(
             err(&v),
-            ParseError::ExtensionElementOverrun { id: 7, offset: 0, len: 9, available: 2 }
+            ParseError::ExtensionElementOverrun {
+                id: 7,
+                offset: 0,
+                len: 9,
+                available: 2
+            }
         );
     }
 
@@ -764,6 +839,9 @@ mod tests {
     fn two_byte_element_id_in_last_byte() {
         let body = [0x01, 0x01, 0xaa, 0x09];
         let v = with_extension(0x1000, &body, &[0xbb]);
-        assert_eq!(err(&v), ParseError::ExtensionElementLengthMissing { id: 9, offset: 3 });
+        assert_eq!(
+            err(&v),
+            ParseError::ExtensionElementLengthMissing { id: 9, offset: 3 }
+        );
     }
 }

@@ -128,6 +128,7 @@ impl Packetizer {
     /// # Errors
     /// [`WriteError::BufferTooShort`] (or a payload type over 127); the
     /// packetizer's state is unchanged then.
+    #[inline]
     pub fn packetize(
         &mut self,
         frame: &[u8],

@@ -18,7 +18,10 @@ const G722: [&[u8]; 3] = [
 ];
 
 fn check_stream(packets: [&[u8]; 3], payload_type: u8, encoding: &str) {
-    let parsed: Vec<_> = packets.iter().map(|b| RtpPacket::parse(b).unwrap()).collect();
+    let parsed: Vec<_> = packets
+        .iter()
+        .map(|b| RtpPacket::parse(b).unwrap())
+        .collect();
     let types = PayloadTypes::new();
     for (i, p) in parsed.iter().enumerate() {
         assert_eq!(p.as_bytes().len(), 172);
@@ -30,7 +33,10 @@ fn check_stream(packets: [&[u8]; 3], payload_type: u8, encoding: &str) {
         assert!(!p.marker(), "ffmpeg does not mark the first packet");
         assert_eq!(p.ssrc(), parsed[0].ssrc());
         let i = i as u16;
-        assert_eq!(p.sequence_number(), parsed[0].sequence_number().wrapping_add(i));
+        assert_eq!(
+            p.sequence_number(),
+            parsed[0].sequence_number().wrapping_add(i)
+        );
         // 160 ticks per packet for both: G.722's RTP clock is 8000 Hz even
         // though it samples at 16 kHz (RFC 3551 §4.5.2), and ffmpeg agrees.
         assert_eq!(

@@ -7,8 +7,8 @@ use core::num::NonZeroU32;
 use core::time::Duration;
 
 use callrec_rtp::{
-    Event, ExtensionElement, ExtensionSpec, Packetizer, PacketizerConfig, PayloadFormat,
-    Receiver, ReceiverConfig, RtpPacket, RtpPacketBuilder,
+    Event, ExtensionElement, ExtensionSpec, Packetizer, PacketizerConfig, PayloadFormat, Receiver,
+    ReceiverConfig, RtpPacket, RtpPacketBuilder,
 };
 use proptest::prelude::*;
 use rand_core::RngCore;
@@ -24,12 +24,25 @@ enum Ext {
 fn ext() -> impl Strategy<Value = Ext> {
     prop_oneof![
         Just(Ext::None),
-        (any::<u16>(), proptest::collection::vec(any::<[u8; 4]>(), 0..4))
-            .prop_filter("not an RFC 8285 profile", |(p, _)| *p != 0xBEDE && p & 0xFFF0 != 0x1000)
+        (
+            any::<u16>(),
+            proptest::collection::vec(any::<[u8; 4]>(), 0..4)
+        )
+            .prop_filter("not an RFC 8285 profile", |(p, _)| *p != 0xBEDE
+                && p & 0xFFF0 != 0x1000)
             .prop_map(|(p, w)| Ext::Raw(p, w.concat())),
-        proptest::collection::vec((1u8..=14, proptest::collection::vec(any::<u8>(), 1..=16)), 0..5)
-            .prop_map(Ext::OneByte),
-        (0u8..16, proptest::collection::vec((1u8..=255, proptest::collection::vec(any::<u8>(), 0..40)), 0..5))
+        proptest::collection::vec(
+            (1u8..=14, proptest::collection::vec(any::<u8>(), 1..=16)),
+            0..5
+        )
+        .prop_map(Ext::OneByte),
+        (
+            0u8..16,
+            proptest::collection::vec(
+                (1u8..=255, proptest::collection::vec(any::<u8>(), 0..40)),
+                0..5
+            )
+        )
             .prop_map(|(a, e)| Ext::TwoByte(a, e)),
     ]
 }
@@ -132,7 +145,11 @@ struct Network {
 fn network(len: usize) -> impl Strategy<Value = Network> {
     (
         proptest::collection::vec(
-            (prop::bool::weighted(0.1), prop::bool::weighted(0.05), prop_oneof![9 => Just(0u8), 1 => 1u8..50]),
+            (
+                prop::bool::weighted(0.1),
+                prop::bool::weighted(0.05),
+                prop_oneof![9 => Just(0u8), 1 => 1u8..50],
+            ),
             len,
         ),
         proptest::collection::vec(any::<[u8; 4]>(), len / 4 + 1),
