@@ -308,10 +308,12 @@ struct Source {
     jitter16: u32,
 }
 
-/// A new SSRC on probation.
-#[derive(Debug)]
+/// A new SSRC on probation. Kept (and its buffer reused) between
+/// candidates, so a sender that never passes probation causes no
+/// allocation.
+#[derive(Debug, Default)]
 struct Candidate {
-    ssrc: u32,
+    ssrc: Option<u32>,
     next_seq: u16,
     held: Vec<Held>,
 }
@@ -372,7 +374,7 @@ struct Playout {
 pub struct Receiver {
     config: ReceiverConfig,
     source: Option<Source>,
-    candidate: Option<Candidate>,
+    candidate: Candidate,
     /// Waiting packets, slot `index % reorder_packets`.
     ring: Vec<Option<Held>>,
     waiting: usize,
@@ -397,7 +399,11 @@ impl Receiver {
         Self {
             config,
             source: None,
-            candidate: None,
+            candidate: Candidate {
+                ssrc: None,
+                next_seq: 0,
+                held: Vec::with_capacity(usize::from(config.probation)),
+            },
             ring: (0..depth).map(|_| None).collect(),
             waiting: 0,
             next_index: 0,
@@ -453,35 +459,28 @@ impl Receiver {
 
     /// A packet from an SSRC that is not the source: on probation.
     fn probation(&mut self, ssrc: u32, held: Held) {
-        let continues = self
-            .candidate
-            .as_ref()
-            .is_some_and(|c| c.ssrc == ssrc && c.next_seq == held.sequence_number);
+        let continues =
+            self.candidate.ssrc == Some(ssrc) && self.candidate.next_seq == held.sequence_number;
         if !continues {
-            if let Some(old) = self.candidate.take() {
-                for h in old.held {
-                    self.count_refused();
-                    self.recycle(h);
-                }
-            }
-            self.candidate = Some(Candidate {
-                ssrc,
-                next_seq: held.sequence_number,
-                held: Vec::with_capacity(usize::from(self.config.probation)),
-            });
+            self.drop_candidate();
+            self.candidate.ssrc = Some(ssrc);
         }
-        let Some(candidate) = self.candidate.as_mut() else {
-            return;
-        };
-        candidate.next_seq = held.sequence_number.wrapping_add(1);
-        candidate.held.push(held);
-        if candidate.held.len() < usize::from(self.config.probation) {
-            return;
+        self.candidate.next_seq = held.sequence_number.wrapping_add(1);
+        self.candidate.held.push(held);
+        if self.candidate.held.len() >= usize::from(self.config.probation) {
+            self.switch_source();
         }
-        let Some(candidate) = self.candidate.take() else {
-            return;
-        };
-        self.switch_source(candidate);
+    }
+
+    /// Forgets the candidate, counting and recycling what it held.
+    fn drop_candidate(&mut self) {
+        let mut held = core::mem::take(&mut self.candidate.held);
+        for h in held.drain(..) {
+            self.count_refused();
+            self.recycle(h);
+        }
+        self.candidate.held = held;
+        self.candidate.ssrc = None;
     }
 
     fn count_refused(&mut self) {
@@ -492,34 +491,35 @@ impl Receiver {
         }
     }
 
-    /// A candidate passed probation: it becomes the source.
-    fn switch_source(&mut self, candidate: Candidate) {
-        let mut held = candidate.held.into_iter();
-        let Some(first) = held.next() else {
+    /// The candidate passed probation: it becomes the source.
+    fn switch_source(&mut self) {
+        let Some(new) = self.candidate.ssrc.take() else {
+            return;
+        };
+        let mut held = core::mem::take(&mut self.candidate.held);
+        let Some(first_seq) = held.first().map(|h| h.sequence_number) else {
+            self.candidate.held = held;
             return;
         };
         if let Some(old) = self.source.take() {
             // Everything the old source still holds goes out first.
             self.release_all();
             self.stats.ssrc_changes += 1;
-            self.push_output(Output::SsrcChanged {
-                old: old.ssrc,
-                new: candidate.ssrc,
-            });
+            self.push_output(Output::SsrcChanged { old: old.ssrc, new });
         }
         self.source = Some(Source {
-            ssrc: candidate.ssrc,
-            seq: SeqState::new(first.sequence_number),
+            ssrc: new,
+            seq: SeqState::new(first_seq),
             top_index: self.next_index,
-            top_seq: first.sequence_number,
+            top_seq: first_seq,
             transit: None,
             jitter16: 0,
         });
-        self.stats.ssrc = candidate.ssrc;
-        self.accept(first);
-        for h in held {
+        self.stats.ssrc = new;
+        for h in held.drain(..) {
             self.accept(h);
         }
+        self.candidate.held = held;
     }
 
     /// A packet of the current source.
@@ -761,12 +761,7 @@ impl Receiver {
     /// reported as gaps. Packets held on probation are dropped.
     pub fn flush(&mut self) {
         self.release_all();
-        if let Some(c) = self.candidate.take() {
-            for h in c.held {
-                self.count_refused();
-                self.recycle(h);
-            }
-        }
+        self.drop_candidate();
     }
 
     /// Counters.
@@ -813,9 +808,7 @@ impl Receiver {
 #[cfg(test)]
 impl Receiver {
     fn buffered_payloads(&self) -> usize {
-        self.ring.iter().flatten().count()
-            + self.out.len()
-            + self.candidate.as_ref().map_or(0, |c| c.held.len())
+        self.ring.iter().flatten().count() + self.out.len() + self.candidate.held.len()
     }
 }
 
