@@ -1,0 +1,515 @@
+//! Building the in-dialog `INFO` with `Record: on|off`.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use bytes::BufMut;
+use rand_core::RngCore;
+
+/// The value of the `Record` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Record {
+    /// `Record: on`: start recording.
+    On,
+    /// `Record: off`: stop recording.
+    Off,
+}
+
+impl Record {
+    /// The header value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The phone's record key: the first press records, the second stops, and
+/// so on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordKey {
+    recording: bool,
+}
+
+impl RecordKey {
+    /// A key in the not-recording state.
+    pub const fn new() -> Self {
+        Self { recording: false }
+    }
+
+    /// Whether the last press started recording.
+    pub const fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Presses the key: the `Record` value to send.
+    pub fn press(&mut self) -> Record {
+        self.recording = !self.recording;
+        if self.recording {
+            Record::On
+        } else {
+            Record::Off
+        }
+    }
+}
+
+/// SIP transport, for the `Via` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// `SIP/2.0/UDP`.
+    #[default]
+    Udp,
+    /// `SIP/2.0/TCP`.
+    Tcp,
+    /// `SIP/2.0/TLS`.
+    Tls,
+}
+
+impl Transport {
+    /// The `Via` protocol field.
+    pub const fn via_protocol(self) -> &'static str {
+        match self {
+            Self::Udp => "SIP/2.0/UDP",
+            Self::Tcp => "SIP/2.0/TCP",
+            Self::Tls => "SIP/2.0/TLS",
+        }
+    }
+}
+
+/// A party of the dialog as it appears in `From`/`To`: optional display
+/// name, URI, tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct NameAddr {
+    /// Display name, written as an RFC 3261 quoted-string.
+    pub display_name: Option<String>,
+    /// The URI, e.g. `sip:1009@10.3.20.6:5060`.
+    pub uri: String,
+    /// The tag.
+    pub tag: Option<String>,
+}
+
+impl NameAddr {
+    /// A party without display name or tag.
+    pub fn new(uri: impl Into<String>) -> Self {
+        Self {
+            display_name: None,
+            uri: uri.into(),
+            tag: None,
+        }
+    }
+
+    /// With a display name.
+    #[must_use]
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// With a tag.
+    #[must_use]
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+}
+
+/// The state of an established dialog that an in-dialog request needs
+/// (RFC 3261 §12.2.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Dialog {
+    /// `Call-ID`.
+    pub call_id: String,
+    /// The local party (`From`), with the local tag.
+    pub local: NameAddr,
+    /// The remote party (`To`), with the remote tag.
+    pub remote: NameAddr,
+    /// The remote target: the Request-URI.
+    pub remote_target: String,
+    /// Route set, in order, as URIs (each becomes a `Route: <uri>`).
+    pub route_set: Vec<String>,
+    /// The last local CSeq number used; the next request uses one more.
+    pub local_cseq: u32,
+    /// The local `Contact` URI.
+    pub local_contact: String,
+    /// Transport for `Via`.
+    pub transport: Transport,
+    /// `sent-by` for `Via`: `host[:port]`.
+    pub sent_by: String,
+}
+
+impl Dialog {
+    /// A dialog with an empty route set, UDP, and `local_cseq` 1 (the
+    /// INVITE that created it).
+    pub fn new(
+        call_id: impl Into<String>,
+        local: NameAddr,
+        remote: NameAddr,
+        remote_target: impl Into<String>,
+        local_contact: impl Into<String>,
+        sent_by: impl Into<String>,
+    ) -> Self {
+        Self {
+            call_id: call_id.into(),
+            local,
+            remote,
+            remote_target: remote_target.into(),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            local_contact: local_contact.into(),
+            transport: Transport::Udp,
+            sent_by: sent_by.into(),
+        }
+    }
+
+    /// Starts building the `INFO` carrying `Record: on|off`.
+    pub fn record_info(&mut self, record: Record) -> RecordInfoBuilder<'_> {
+        RecordInfoBuilder {
+            dialog: self,
+            inner: Ok(Parts {
+                record,
+                user_agent: None,
+                extra: Vec::new(),
+                branch: None,
+            }),
+        }
+    }
+}
+
+/// Why an `INFO` could not be built; the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A value contains CR, LF or NUL (header injection), is empty where a
+    /// value is required, or a URI contains whitespace, `<`, `>` or `"`.
+    InvalidValue {
+        /// Which value.
+        field: &'static str,
+    },
+    /// An extra header name that is not a token, or one the builder writes
+    /// itself.
+    InvalidHeaderName(String),
+    /// A branch that does not start with the RFC 3261 magic cookie
+    /// `z9hG4bK` or is not a token.
+    InvalidBranch,
+    /// The CSeq would reach 2^31 (RFC 3261 §8.1.1.5 limit).
+    CSeqExhausted,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidValue { field } => {
+                write!(
+                    f,
+                    "{field} is empty or contains a character it cannot carry (CR, LF, NUL; in a URI also whitespace, <, >, \")"
+                )
+            }
+            Self::InvalidHeaderName(n) => {
+                write!(f, "{n:?} is not a header name this builder accepts")
+            }
+            Self::InvalidBranch => f.write_str("branch must be a token starting with z9hG4bK"),
+            Self::CSeqExhausted => f.write_str("CSeq would exceed 2^31 - 1"),
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}
+
+#[derive(Debug)]
+struct Parts {
+    record: Record,
+    user_agent: Option<String>,
+    extra: Vec<(String, String)>,
+    branch: Option<String>,
+}
+
+/// Builds a `Record` INFO; setters chain, and the first error comes back
+/// from [`build`](Self::build) (the shape of the `http` crate's builder).
+///
+/// ```
+/// use callrec_sip::{Dialog, NameAddr, Record};
+/// # struct Counter(u64);
+/// # impl rand_core::RngCore for Counter {
+/// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+/// #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15); self.0 }
+/// #     fn fill_bytes(&mut self, d: &mut [u8]) { rand_core::impls::fill_bytes_via_next(self, d) }
+/// # }
+/// # let mut rng = Counter(1);
+///
+/// let mut dialog = Dialog::new(
+///     "0_2080113283@10.3.20.14",
+///     NameAddr::new("sip:1009@10.3.20.6:5060").display_name("1009").tag("1385842459"),
+///     NameAddr::new("sip:1010@10.3.20.6:5060").tag("2383911905"),
+///     "sip:1010@10.3.20.6:5060",
+///     "sip:1009@10.3.20.14:5060",
+///     "10.3.20.14:5060",
+/// );
+/// let info = dialog.record_info(Record::On).user_agent("Yealink SIP-T23G 44.80.0.60").build(&mut rng)?;
+/// let text = String::from_utf8(info).unwrap();
+/// assert!(text.starts_with("INFO sip:1010@10.3.20.6:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.3.20.14:5060;branch=z9hG4bK"));
+/// assert!(text.contains("\r\nCSeq: 2 INFO\r\n"));
+/// assert!(text.ends_with("\r\nRecord: on\r\nContent-Length: 0\r\n\r\n"));
+/// assert!(dialog.record_info(Record::Off).user_agent("bad\r\nRecord: on").build(&mut rng).is_err());
+/// # Ok::<(), callrec_sip::BuildError>(())
+/// ```
+#[derive(Debug)]
+pub struct RecordInfoBuilder<'d> {
+    dialog: &'d mut Dialog,
+    inner: Result<Parts, BuildError>,
+}
+
+fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
+    if value.is_empty() || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(BuildError::InvalidValue { field });
+    }
+    Ok(())
+}
+
+/// A URI (or host:port) goes between `<` `>` or on the request line: no
+/// whitespace, controls, quotes or angle brackets.
+fn check_uri(field: &'static str, value: &str) -> Result<(), BuildError> {
+    if value.is_empty()
+        || value
+            .bytes()
+            .any(|b| b <= b' ' || b == 0x7f || b"<>\"".contains(&b))
+    {
+        return Err(BuildError::InvalidValue { field });
+    }
+    Ok(())
+}
+
+/// RFC 3261 §25.1 `token` characters.
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// Headers the builder writes itself; extra headers may not repeat them.
+const OWN_HEADERS: [&str; 11] = [
+    "via",
+    "route",
+    "from",
+    "to",
+    "call-id",
+    "cseq",
+    "contact",
+    "max-forwards",
+    "user-agent",
+    "record",
+    "content-length",
+];
+
+impl RecordInfoBuilder<'_> {
+    fn and_then(mut self, f: impl FnOnce(Parts) -> Result<Parts, BuildError>) -> Self {
+        self.inner = self.inner.and_then(f);
+        self
+    }
+
+    /// Adds `User-Agent`.
+    #[must_use]
+    pub fn user_agent(self, value: impl Into<String>) -> Self {
+        let value = value.into();
+        self.and_then(|mut p| {
+            check("User-Agent", &value)?;
+            p.user_agent = Some(value);
+            Ok(p)
+        })
+    }
+
+    /// Adds another header (before `Record`).
+    #[must_use]
+    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        self.and_then(|mut p| {
+            let own = OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(&name)) || name.len() == 1;
+            if !is_token(&name) || own {
+                return Err(BuildError::InvalidHeaderName(name));
+            }
+            check("header value", &value)?;
+            p.extra.push((name, value));
+            Ok(p)
+        })
+    }
+
+    /// Uses this `Via` branch instead of a random one (for reproducing a
+    /// capture; a branch must be unique per transaction).
+    #[must_use]
+    pub fn branch(self, branch: impl Into<String>) -> Self {
+        let branch = branch.into();
+        self.and_then(|mut p| {
+            if !branch.starts_with("z9hG4bK") || !is_token(&branch) {
+                return Err(BuildError::InvalidBranch);
+            }
+            p.branch = Some(branch);
+            Ok(p)
+        })
+    }
+
+    /// Writes the request and advances the dialog's CSeq. The branch is
+    /// `z9hG4bK` plus 20 hex digits from `rng`, unless one was given.
+    ///
+    /// # Errors
+    /// The first [`BuildError`] of the chain, or one found in the dialog;
+    /// the dialog is unchanged then.
+    pub fn build(self, rng: &mut impl RngCore) -> Result<Vec<u8>, BuildError> {
+        let mut out = Vec::with_capacity(512);
+        self.build_into(rng, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`build`](Self::build), into any `BufMut`.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build); nothing is written then.
+    pub fn build_into(
+        self,
+        rng: &mut impl RngCore,
+        out: &mut impl BufMut,
+    ) -> Result<(), BuildError> {
+        let parts = self.inner?;
+        let d = &*self.dialog;
+        check("Call-ID", &d.call_id)?;
+        check_uri("From URI", &d.local.uri)?;
+        check_uri("To URI", &d.remote.uri)?;
+        check_uri("Request-URI", &d.remote_target)?;
+        check_uri("Contact", &d.local_contact)?;
+        check_uri("sent-by", &d.sent_by)?;
+        for (field, v) in [
+            ("From display name", &d.local.display_name),
+            ("To display name", &d.remote.display_name),
+        ] {
+            if let Some(v) = v {
+                // An empty display name is allowed ("").
+                if v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    return Err(BuildError::InvalidValue { field });
+                }
+            }
+        }
+        for (field, tag) in [("From tag", &d.local.tag), ("To tag", &d.remote.tag)] {
+            if let Some(tag) = tag {
+                if !is_token(tag) {
+                    return Err(BuildError::InvalidValue { field });
+                }
+            }
+        }
+        for route in &d.route_set {
+            check_uri("Route", route)?;
+        }
+        let cseq = d.local_cseq.checked_add(1).filter(|&n| n < 1 << 31);
+        let Some(cseq) = cseq else {
+            return Err(BuildError::CSeqExhausted);
+        };
+        let branch = parts.branch.unwrap_or_else(|| random_branch(rng));
+
+        let mut w = Writer(out);
+        w.put(&["INFO ", &d.remote_target, " SIP/2.0\r\n"]);
+        w.put(&[
+            "Via: ",
+            d.transport.via_protocol(),
+            " ",
+            &d.sent_by,
+            ";branch=",
+            &branch,
+            "\r\n",
+        ]);
+        for route in &d.route_set {
+            w.put(&["Route: <", route, ">\r\n"]);
+        }
+        w.name_addr("From", &d.local);
+        w.name_addr("To", &d.remote);
+        w.put(&["Call-ID: ", &d.call_id, "\r\n"]);
+        w.put(&["CSeq: "]);
+        w.number(cseq);
+        w.put(&[
+            " INFO\r\nContact: <",
+            &d.local_contact,
+            ">\r\nMax-Forwards: 70\r\n",
+        ]);
+        if let Some(ua) = &parts.user_agent {
+            w.put(&["User-Agent: ", ua, "\r\n"]);
+        }
+        for (name, value) in &parts.extra {
+            w.put(&[name, ": ", value, "\r\n"]);
+        }
+        w.put(&[
+            "Record: ",
+            parts.record.as_str(),
+            "\r\nContent-Length: 0\r\n\r\n",
+        ]);
+        self.dialog.local_cseq = cseq;
+        Ok(())
+    }
+}
+
+fn random_branch(rng: &mut impl RngCore) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bytes = [0u8; 10];
+    rng.fill_bytes(&mut bytes);
+    let mut branch = String::with_capacity(27);
+    branch.push_str("z9hG4bK");
+    for b in bytes {
+        branch.push(char::from(HEX[usize::from(b >> 4)]));
+        branch.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    branch
+}
+
+struct Writer<'o, B>(&'o mut B);
+
+impl<B: BufMut> Writer<'_, B> {
+    fn put(&mut self, parts: &[&str]) {
+        for p in parts {
+            self.0.put_slice(p.as_bytes());
+        }
+    }
+
+    fn number(&mut self, mut n: u32) {
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.0.put_slice(&digits[i..]);
+    }
+
+    /// `Name: ["display" ]<uri>[;tag=t]`, the display name as an RFC 3261
+    /// quoted-string (`"` and `\` escaped as quoted-pairs).
+    fn name_addr(&mut self, header: &str, na: &NameAddr) {
+        self.put(&[header, ": "]);
+        if let Some(name) = &na.display_name {
+            self.0.put_u8(b'"');
+            for b in name.bytes() {
+                if b == b'"' || b == b'\\' {
+                    self.0.put_u8(b'\\');
+                }
+                self.0.put_u8(b);
+            }
+            self.0.put_slice(b"\" ");
+        }
+        self.put(&["<", &na.uri, ">"]);
+        if let Some(tag) = &na.tag {
+            self.put(&[";tag=", tag]);
+        }
+        self.0.put_slice(b"\r\n");
+    }
+}

@@ -1,0 +1,454 @@
+//! A strict, bounded SIP message parser over borrowed bytes.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::{char as ch, digit1};
+use nom::combinator::{all_consuming, rest};
+use nom::{IResult, Parser};
+
+use crate::builder::is_token_byte;
+
+/// Limits on what the input controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    max_message_len: usize,
+    max_headers: usize,
+    max_line_len: usize,
+}
+
+impl Default for Limits {
+    /// 64 KiB messages, 128 headers, 8 KiB lines.
+    fn default() -> Self {
+        Self {
+            max_message_len: 64 * 1024,
+            max_headers: 128,
+            max_line_len: 8 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Largest message accepted.
+    #[must_use]
+    pub fn max_message_len(mut self, n: usize) -> Self {
+        self.max_message_len = n;
+        self
+    }
+
+    /// Most header fields accepted.
+    #[must_use]
+    pub fn max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n;
+        self
+    }
+
+    /// Longest line accepted (a folded header counts per physical line).
+    #[must_use]
+    pub fn max_line_len(mut self, n: usize) -> Self {
+        self.max_line_len = n;
+        self
+    }
+}
+
+/// Why a message was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Larger than the message limit.
+    MessageTooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A line longer than the line limit.
+    LineTooLong {
+        /// Line number (1-based).
+        line: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More header fields than the limit.
+    TooManyHeaders {
+        /// The limit.
+        max: usize,
+    },
+    /// The first line is neither `METHOD URI SIP/2.0` nor `SIP/2.0 CODE
+    /// REASON`.
+    InvalidStartLine,
+    /// A header line without a colon, or with a name that is not a token.
+    InvalidHeader {
+        /// Line number (1-based).
+        line: usize,
+    },
+    /// A continuation line before any header.
+    FoldWithoutHeader {
+        /// Line number (1-based).
+        line: usize,
+    },
+    /// The input ended before the empty line that ends the headers: the
+    /// message is cut, and headers may be missing.
+    UnterminatedHeaders,
+    /// `Content-Length` is not a number, or appears twice.
+    InvalidContentLength,
+    /// The body is shorter than `Content-Length`.
+    BodyTruncated {
+        /// `Content-Length`.
+        expected: usize,
+        /// Bytes present.
+        actual: usize,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MessageTooLarge { len, max } => {
+                write!(f, "message is {len} bytes, over the {max}-byte limit")
+            }
+            Self::LineTooLong { line, max } => {
+                write!(f, "line {line} is longer than {max} bytes")
+            }
+            Self::TooManyHeaders { max } => write!(f, "more than {max} header fields"),
+            Self::InvalidStartLine => f.write_str("first line is not a SIP request or status line"),
+            Self::InvalidHeader { line } => {
+                write!(f, "line {line} is not a header field (NAME: value)")
+            }
+            Self::FoldWithoutHeader { line } => {
+                write!(f, "line {line} continues a header but none precedes it")
+            }
+            Self::UnterminatedHeaders => {
+                f.write_str("no empty line after the headers: message cut short")
+            }
+            Self::InvalidContentLength => {
+                f.write_str("Content-Length is not a single decimal number")
+            }
+            Self::BodyTruncated { expected, actual } => write!(
+                f,
+                "Content-Length is {expected} but {actual} body bytes are present"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// The first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartLine<'a> {
+    /// `METHOD Request-URI SIP/2.0`.
+    Request {
+        /// The method (a token, case-sensitive).
+        method: &'a str,
+        /// The Request-URI.
+        uri: &'a str,
+    },
+    /// `SIP/2.0 CODE Reason`.
+    Response {
+        /// Status code, 100..=699.
+        code: u16,
+        /// Reason phrase (may be empty; any bytes).
+        reason: &'a [u8],
+    },
+}
+
+/// One header field, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    name: &'a str,
+    value: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    /// The name as written (possibly a compact form such as `i`).
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The raw value: leading and trailing whitespace removed; a folded
+    /// value keeps its inner line breaks, which are linear whitespace.
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// Whether this header is `name` (case-insensitive; compact forms match
+    /// their long names).
+    pub fn is(&self, name: &str) -> bool {
+        canonical(self.name).eq_ignore_ascii_case(canonical(name))
+    }
+}
+
+/// RFC 3261 §7.3.3 compact forms.
+const COMPACT: [(&str, &str); 10] = [
+    ("v", "Via"),
+    ("f", "From"),
+    ("t", "To"),
+    ("i", "Call-ID"),
+    ("m", "Contact"),
+    ("l", "Content-Length"),
+    ("k", "Supported"),
+    ("s", "Subject"),
+    ("c", "Content-Type"),
+    ("e", "Content-Encoding"),
+];
+
+/// The long form of a header name.
+pub fn canonical(name: &str) -> &str {
+    if name.len() == 1 {
+        for (short, long) in COMPACT {
+            if short.eq_ignore_ascii_case(name) {
+                return long;
+            }
+        }
+    }
+    name
+}
+
+/// A parsed SIP message borrowing the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipMessage<'a> {
+    start: StartLine<'a>,
+    headers: Vec<Header<'a>>,
+    body: &'a [u8],
+}
+
+/// One line: content without its terminator, and the rest after it. Lines
+/// end at CRLF; a bare LF is accepted too.
+fn split_line(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let lf = memchr_lf(input)?;
+    let end = if lf > 0 && input[lf - 1] == b'\r' {
+        lf - 1
+    } else {
+        lf
+    };
+    Some((&input[..end], &input[lf + 1..]))
+}
+
+fn memchr_lf(input: &[u8]) -> Option<usize> {
+    input.iter().position(|&b| b == b'\n')
+}
+
+fn trim_lws(mut v: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = v {
+        if matches!(first, b' ' | b'\t' | b'\r' | b'\n') {
+            v = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = v {
+        if matches!(last, b' ' | b'\t' | b'\r' | b'\n') {
+            v = rest;
+        } else {
+            break;
+        }
+    }
+    v
+}
+
+fn token(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    take_while1(is_token_byte).parse(i)
+}
+
+fn request_line(i: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+    let (i, method) = token(i)?;
+    let (i, _) = ch(' ').parse(i)?;
+    let (i, uri) = take_while1(|b: u8| b > b' ' && b != 0x7f).parse(i)?;
+    let (i, _) = all_consuming(tag(&b" SIP/2.0"[..])).parse(i)?;
+    Ok((i, (method, uri)))
+}
+
+fn status_line(i: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+    let (i, _) = tag(&b"SIP/2.0 "[..]).parse(i)?;
+    let (i, code) = digit1.parse(i)?;
+    let (i, reason) = rest.parse(i)?;
+    Ok((i, (code, reason)))
+}
+
+fn start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
+    if let Ok((_, (code, reason))) = status_line(line) {
+        let code = core::str::from_utf8(code)
+            .ok()
+            .filter(|c| c.len() == 3)
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (100..=699).contains(c))
+            .ok_or(ParseError::InvalidStartLine)?;
+        let reason = match reason {
+            [b' ', r @ ..] => r,
+            [] => reason,
+            _ => return Err(ParseError::InvalidStartLine),
+        };
+        return Ok(StartLine::Response { code, reason });
+    }
+    let (_, (method, uri)) = request_line(line).map_err(|_| ParseError::InvalidStartLine)?;
+    // Tokens and the URI are ASCII by construction.
+    let method = core::str::from_utf8(method).map_err(|_| ParseError::InvalidStartLine)?;
+    let uri = core::str::from_utf8(uri).map_err(|_| ParseError::InvalidStartLine)?;
+    Ok(StartLine::Request { method, uri })
+}
+
+/// `name *WS ":" value`, RFC 3261 §7.3.1 ("HCOLON = *( SP / HTAB ) ":" SWS").
+fn header_line(line: &[u8]) -> Option<(&str, &[u8])> {
+    let (after, name) = token(line).ok()?;
+    let colon = after.iter().position(|&b| b != b' ' && b != b'\t')?;
+    if after[colon] != b':' {
+        return None;
+    }
+    let name = core::str::from_utf8(name).ok()?;
+    Some((name, &after[colon + 1..]))
+}
+
+impl<'a> SipMessage<'a> {
+    /// Parses one message (a UDP datagram) with the default [`Limits`].
+    ///
+    /// # Errors
+    /// A [`ParseError`] saying what is wrong and where.
+    pub fn parse(input: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(input, Limits::default())
+    }
+
+    /// Parses one message with custom limits.
+    ///
+    /// Leading CRLFs are skipped (RFC 3261 §7.5). Lines end at CRLF; a bare
+    /// LF is also accepted. A body longer than `Content-Length` is cut to
+    /// it, as RFC 3261 §18.3 prescribes for datagrams ("additional bytes ...
+    /// MUST be discarded"); a shorter one is an error.
+    ///
+    /// # Errors
+    /// A [`ParseError`].
+    pub fn parse_with(input: &'a [u8], limits: Limits) -> Result<Self, ParseError> {
+        if input.len() > limits.max_message_len {
+            return Err(ParseError::MessageTooLarge {
+                len: input.len(),
+                max: limits.max_message_len,
+            });
+        }
+        let mut rest = input;
+        while let [b'\r', b'\n', tail @ ..] | [b'\n', tail @ ..] = rest {
+            rest = tail;
+        }
+        let mut line_no = 1;
+        let (first, mut rest) = split_line(rest).ok_or(ParseError::UnterminatedHeaders)?;
+        if first.len() > limits.max_line_len {
+            return Err(ParseError::LineTooLong {
+                line: 1,
+                max: limits.max_line_len,
+            });
+        }
+        let start = start_line(first)?;
+        let mut headers: Vec<Header<'a>> = Vec::with_capacity(16);
+        let mut content_length: Option<usize> = None;
+        loop {
+            line_no += 1;
+            let Some((line, next)) = split_line(rest) else {
+                return Err(ParseError::UnterminatedHeaders);
+            };
+            if line.len() > limits.max_line_len {
+                return Err(ParseError::LineTooLong {
+                    line: line_no,
+                    max: limits.max_line_len,
+                });
+            }
+            if line.is_empty() {
+                rest = next;
+                break;
+            }
+            if matches!(line[0], b' ' | b'\t') {
+                // RFC 3261 §7.3.1: a header value may continue on lines that
+                // start with whitespace. Extend the value over this line.
+                let Some(last) = headers.last_mut() else {
+                    return Err(ParseError::FoldWithoutHeader { line: line_no });
+                };
+                let value_start = last.value.as_ptr() as usize - input.as_ptr() as usize;
+                let line_end = line.as_ptr() as usize - input.as_ptr() as usize + line.len();
+                last.value = trim_lws(&input[value_start..line_end]);
+                rest = next;
+                continue;
+            }
+            let (name, value) =
+                header_line(line).ok_or(ParseError::InvalidHeader { line: line_no })?;
+            if headers.len() == limits.max_headers {
+                return Err(ParseError::TooManyHeaders {
+                    max: limits.max_headers,
+                });
+            }
+            headers.push(Header {
+                name,
+                value: trim_lws(value),
+            });
+            rest = next;
+        }
+        for h in headers.iter().filter(|h| h.is("Content-Length")) {
+            if content_length.is_some() {
+                return Err(ParseError::InvalidContentLength);
+            }
+            content_length = Some(parse_content_length(h.value)?);
+        }
+        let body = match content_length {
+            Some(n) if n > rest.len() => {
+                return Err(ParseError::BodyTruncated {
+                    expected: n,
+                    actual: rest.len(),
+                });
+            }
+            Some(n) => &rest[..n],
+            None => rest,
+        };
+        Ok(Self {
+            start,
+            headers,
+            body,
+        })
+    }
+
+    /// The start line.
+    pub fn start_line(&self) -> StartLine<'a> {
+        self.start
+    }
+
+    /// The method of a request.
+    pub fn method(&self) -> Option<&'a str> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// All header fields in order.
+    pub fn headers(&self) -> &[Header<'a>] {
+        &self.headers
+    }
+
+    /// The values of every `name` header, in order.
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        self.headers
+            .iter()
+            .filter(move |h| h.is(name))
+            .map(|h| h.value)
+    }
+
+    /// The first value of `name`.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.header_values(name).next()
+    }
+
+    /// The body (cut to `Content-Length`).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+}
+
+fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
+    let parsed: IResult<&[u8], &[u8]> = all_consuming(digit1).parse(v);
+    let (_, digits) = parsed.map_err(|_| ParseError::InvalidContentLength)?;
+    if digits.len() > 9 {
+        return Err(ParseError::InvalidContentLength);
+    }
+    core::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or(ParseError::InvalidContentLength)
+}

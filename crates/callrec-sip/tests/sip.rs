@@ -1,0 +1,554 @@
+//! Builder, parser, replies and URL record against byte fixtures.
+
+use callrec_sip::*;
+use proptest::prelude::*;
+use rand_core::RngCore;
+
+/// SplitMix64, deterministic.
+struct SplitMix(u64);
+impl RngCore for SplitMix {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dst);
+    }
+}
+
+/// The Yealink guide's example, with host, Call-ID and request line filled in.
+const YEALINK_INFO: &str = "INFO sip:1010@10.3.20.6:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.3.20.14:5060;branch=z9hG4bK1870385345\r\n\
+From: \"1009\" <sip:1009@10.3.20.6:5060>;tag=1385842459\r\n\
+To: <sip:1010@10.3.20.6:5060>;tag=2383911905\r\n\
+Call-ID: 0_2080113283@10.3.20.14\r\n\
+CSeq: 2 INFO\r\n\
+Contact: <sip:1009@10.3.20.14:5060>\r\n\
+Max-Forwards: 70\r\n\
+User-Agent: Yealink SIP-T23G 44.80.0.60\r\n\
+Record: on\r\n\
+Content-Length: 0\r\n\r\n";
+
+fn yealink_dialog() -> Dialog {
+    Dialog::new(
+        "0_2080113283@10.3.20.14",
+        NameAddr::new("sip:1009@10.3.20.6:5060")
+            .display_name("1009")
+            .tag("1385842459"),
+        NameAddr::new("sip:1010@10.3.20.6:5060").tag("2383911905"),
+        "sip:1010@10.3.20.6:5060",
+        "sip:1009@10.3.20.14:5060",
+        "10.3.20.14:5060",
+    )
+}
+
+#[test]
+fn yealink_example_byte_for_byte() {
+    let mut d = yealink_dialog();
+    let info = d
+        .record_info(Record::On)
+        .user_agent("Yealink SIP-T23G 44.80.0.60")
+        .branch("z9hG4bK1870385345")
+        .build(&mut SplitMix(0))
+        .unwrap();
+    assert_eq!(String::from_utf8(info).unwrap(), YEALINK_INFO);
+    assert_eq!(d.local_cseq, 2);
+}
+
+#[test]
+fn record_key_toggles_and_cseq_advances() {
+    let mut d = yealink_dialog();
+    let mut key = RecordKey::new();
+    let mut rng = SplitMix(3);
+    let mut branches = Vec::new();
+    for (press, want) in [(1, "on"), (2, "off"), (3, "on")] {
+        let record = key.press();
+        let info = d.record_info(record).build(&mut rng).unwrap();
+        let m = SipMessage::parse(&info).unwrap();
+        assert_eq!(m.header("Record"), Some(want.as_bytes()));
+        let cseq = m.cseq().unwrap();
+        assert_eq!((cseq.number, cseq.method), (1 + press, "INFO"));
+        let via = std::str::from_utf8(m.header("Via").unwrap())
+            .unwrap()
+            .to_owned();
+        let branch = via.split(";branch=").nth(1).unwrap().to_owned();
+        assert!(
+            branch.starts_with("z9hG4bK") && branch.len() >= 7 + 16,
+            "{branch}"
+        );
+        branches.push(branch);
+    }
+    assert!(key.is_recording());
+    branches.dedup();
+    assert_eq!(branches.len(), 3, "a fresh branch per request");
+}
+
+#[test]
+fn display_names_are_quoted_strings() {
+    let mut d = yealink_dialog();
+    d.local.display_name = Some(r#"Zoë "The Boss" \ Co"#.into());
+    d.remote.display_name = Some(String::new());
+    let info = d.record_info(Record::Off).build(&mut SplitMix(1)).unwrap();
+    let text = String::from_utf8(info.clone()).unwrap();
+    assert!(
+        text.contains(
+            "From: \"Zoë \\\"The Boss\\\" \\\\ Co\" <sip:1009@10.3.20.6:5060>;tag=1385842459\r\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("To: \"\" <sip:1010@10.3.20.6:5060>;tag=2383911905\r\n"));
+    // The parser finds the tags behind the escaped quotes.
+    let m = SipMessage::parse(&info).unwrap();
+    assert_eq!(m.from_tag(), Some(&b"1385842459"[..]));
+    assert_eq!(m.to_tag(), Some(&b"2383911905"[..]));
+}
+
+#[test]
+fn route_set_and_extra_headers() {
+    let mut d = yealink_dialog();
+    d.route_set = vec!["sip:p1.example;lr".into(), "sip:p2.example;lr".into()];
+    d.transport = Transport::Tcp;
+    let info = d
+        .record_info(Record::On)
+        .header("X-Recording-Reason", "compliance")
+        .build(&mut SplitMix(1))
+        .unwrap();
+    let m = SipMessage::parse(&info).unwrap();
+    assert!(
+        m.header_values("Route")
+            .eq([&b"<sip:p1.example;lr>"[..], &b"<sip:p2.example;lr>"[..]])
+    );
+    assert!(m.header("Via").unwrap().starts_with(b"SIP/2.0/TCP "));
+    assert_eq!(m.header("x-recording-reason"), Some(&b"compliance"[..]));
+}
+
+#[test]
+fn injection_is_refused_and_the_dialog_unchanged() {
+    let mut rng = SplitMix(2);
+    let mut d = yealink_dialog();
+    let cases: Vec<Box<dyn Fn(&mut Dialog) -> Result<Vec<u8>, BuildError>>> = vec![
+        Box::new(|d| {
+            d.record_info(Record::On)
+                .user_agent("x\r\nRecord: off")
+                .build(&mut SplitMix(2))
+        }),
+        Box::new(|d| {
+            d.record_info(Record::On)
+                .header("X-A", "a\nb")
+                .build(&mut SplitMix(2))
+        }),
+        Box::new(|d| {
+            d.record_info(Record::On)
+                .header("Bad Name", "v")
+                .build(&mut SplitMix(2))
+        }),
+        Box::new(|d| {
+            d.record_info(Record::On)
+                .header("Record", "off")
+                .build(&mut SplitMix(2))
+        }),
+        Box::new(|d| {
+            d.record_info(Record::On)
+                .header("l", "99")
+                .build(&mut SplitMix(2))
+        }),
+        Box::new(|d| {
+            d.record_info(Record::On)
+                .branch("abc")
+                .build(&mut SplitMix(2))
+        }),
+        Box::new(|d| {
+            d.record_info(Record::On)
+                .user_agent("ok")
+                .user_agent("\0")
+                .build(&mut SplitMix(2))
+        }),
+    ];
+    for case in &cases {
+        assert!(case(&mut d).is_err());
+        assert_eq!(d.local_cseq, 1);
+    }
+    for field in 0..5 {
+        let mut bad = yealink_dialog();
+        match field {
+            0 => bad.call_id = "a\r\nb".into(),
+            1 => bad.local.uri = "sip:x> evil".into(),
+            2 => bad.remote.tag = Some("t\r\n".into()),
+            3 => bad.local.display_name = Some("Eve\r\nRecord: off".into()),
+            _ => bad.remote_target = "sip:a b".into(),
+        }
+        let e = bad.record_info(Record::On).build(&mut rng).unwrap_err();
+        assert!(matches!(e, BuildError::InvalidValue { .. }), "{e}");
+    }
+    // The first error wins.
+    let e = d
+        .record_info(Record::On)
+        .branch("bad")
+        .user_agent("\n")
+        .build(&mut rng)
+        .unwrap_err();
+    assert_eq!(e, BuildError::InvalidBranch);
+    d.local_cseq = (1 << 31) - 1;
+    assert_eq!(
+        d.record_info(Record::On).build(&mut rng),
+        Err(BuildError::CSeqExhausted)
+    );
+}
+
+#[test]
+fn parse_the_example() {
+    let m = SipMessage::parse(YEALINK_INFO.as_bytes()).unwrap();
+    assert_eq!(
+        m.start_line(),
+        StartLine::Request {
+            method: "INFO",
+            uri: "sip:1010@10.3.20.6:5060"
+        }
+    );
+    assert_eq!(m.record(), RecordValue::On);
+    assert_eq!(m.call_id(), Some(&b"0_2080113283@10.3.20.14"[..]));
+    assert_eq!(m.from_tag(), Some(&b"1385842459"[..]));
+    assert_eq!(m.to_tag(), Some(&b"2383911905"[..]));
+    assert_eq!(m.cseq().map(|c| (c.number, c.method)), Some((2, "INFO")));
+    assert_eq!(m.headers().len(), 10);
+    assert_eq!(m.body(), b"");
+}
+
+#[test]
+fn compact_forms_folding_and_spacing() {
+    let msg = b"INFO sip:a@b SIP/2.0\r\n\
+v: SIP/2.0/UDP p1;branch=z9hG4bK1\r\n\
+Via: SIP/2.0/UDP p2;branch=z9hG4bK2,\r\n SIP/2.0/UDP p3;branch=z9hG4bK3\r\n\
+f : \"A\" <sip:a@b>;tag=x1\r\n\
+t:<sip:c@d>\r\n\
+i:   abc@host   \r\n\
+CSEQ:\t7 INFO\r\n\
+Record:\r\n   OFF\r\n\
+l: 0\r\n\r\n";
+    let m = SipMessage::parse(msg).unwrap();
+    let vias: Vec<_> = m.header_values("via").collect();
+    assert_eq!(vias.len(), 2);
+    assert_eq!(vias[0], b"SIP/2.0/UDP p1;branch=z9hG4bK1");
+    assert_eq!(
+        vias[1],
+        b"SIP/2.0/UDP p2;branch=z9hG4bK2,\r\n SIP/2.0/UDP p3;branch=z9hG4bK3"
+    );
+    assert_eq!(m.from_tag(), Some(&b"x1"[..]));
+    assert_eq!(m.to_tag(), None);
+    assert_eq!(m.call_id(), Some(&b"abc@host"[..]));
+    assert_eq!(m.cseq().map(|c| c.number), Some(7));
+    assert_eq!(m.record(), RecordValue::Off);
+    assert_eq!(canonical("i"), "Call-ID");
+}
+
+#[test]
+fn unknown_record_values_are_not_guessed() {
+    for (value, want) in [
+        ("On", RecordValue::On),
+        ("yes", RecordValue::Unknown(b"yes")),
+        ("", RecordValue::Unknown(b"")),
+    ] {
+        let msg = format!("INFO sip:a@b SIP/2.0\r\nRecord: {value}\r\n\r\n");
+        assert_eq!(SipMessage::parse(msg.as_bytes()).unwrap().record(), want);
+    }
+    let m = SipMessage::parse(b"INFO sip:a@b SIP/2.0\r\n\r\n").unwrap();
+    assert_eq!(m.record(), RecordValue::Absent);
+}
+
+#[test]
+fn bare_lf_is_accepted() {
+    let msg = YEALINK_INFO.replace("\r\n", "\n");
+    let m = SipMessage::parse(msg.as_bytes()).unwrap();
+    assert_eq!(m.headers().len(), 10);
+    assert_eq!(m.record(), RecordValue::On);
+}
+
+#[test]
+fn malformed_messages() {
+    let cut = &YEALINK_INFO[..YEALINK_INFO.len() - 2];
+    assert_eq!(
+        SipMessage::parse(cut.as_bytes()),
+        Err(ParseError::UnterminatedHeaders)
+    );
+    let no_blank = YEALINK_INFO.replace("Content-Length: 0\r\n\r\n", "Content-Length: 0\r\n");
+    assert_eq!(
+        SipMessage::parse(no_blank.as_bytes()),
+        Err(ParseError::UnterminatedHeaders)
+    );
+    let huge = YEALINK_INFO.replace("Content-Length: 0", "Content-Length: 4294967296");
+    assert_eq!(
+        SipMessage::parse(huge.as_bytes()),
+        Err(ParseError::InvalidContentLength)
+    );
+    let short = YEALINK_INFO.replace("Content-Length: 0", "Content-Length: 10");
+    assert_eq!(
+        SipMessage::parse(short.as_bytes()),
+        Err(ParseError::BodyTruncated {
+            expected: 10,
+            actual: 0
+        })
+    );
+    let twice = YEALINK_INFO.replace("Content-Length: 0", "Content-Length: 0\r\nl: 5");
+    assert_eq!(
+        SipMessage::parse(twice.as_bytes()),
+        Err(ParseError::InvalidContentLength)
+    );
+    let no_colon = YEALINK_INFO.replace("Max-Forwards: 70", "Max-Forwards 70");
+    let e = SipMessage::parse(no_colon.as_bytes()).unwrap_err();
+    assert_eq!(e, ParseError::InvalidHeader { line: 8 });
+    assert_eq!(e.to_string(), "line 8 is not a header field (NAME: value)");
+    let fold_first = "INFO sip:a@b SIP/2.0\r\n  folded\r\n\r\n";
+    assert_eq!(
+        SipMessage::parse(fold_first.as_bytes()),
+        Err(ParseError::FoldWithoutHeader { line: 2 })
+    );
+    for bad_start in [
+        "INFO sip:a@b SIP/3.0",
+        "INFO  sip:a@b SIP/2.0",
+        "SIP/2.0 99 Low",
+        "SIP/2.0 2000 X",
+        "HELLO",
+    ] {
+        let msg = format!("{bad_start}\r\n\r\n");
+        assert_eq!(
+            SipMessage::parse(msg.as_bytes()),
+            Err(ParseError::InvalidStartLine),
+            "{bad_start}"
+        );
+    }
+    assert_eq!(SipMessage::parse(b""), Err(ParseError::UnterminatedHeaders));
+}
+
+#[test]
+fn non_utf8_values_are_bytes() {
+    let msg = b"INFO sip:a@b SIP/2.0\r\nSubject: caf\xe9 \xff\r\nRecord: \xc3\x28\r\n\r\n";
+    let m = SipMessage::parse(msg).unwrap();
+    assert_eq!(m.header("s"), Some(&b"caf\xe9 \xff"[..]));
+    assert_eq!(m.record(), RecordValue::Unknown(b"\xc3\x28"));
+    // A non-token byte in a header name is an error, not a silent drop.
+    let msg = b"INFO sip:a@b SIP/2.0\r\nX-\xe9: 1\r\n\r\n";
+    assert_eq!(
+        SipMessage::parse(msg),
+        Err(ParseError::InvalidHeader { line: 2 })
+    );
+}
+
+#[test]
+fn limits() {
+    let big_line = format!(
+        "INFO sip:a@b SIP/2.0\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    assert_eq!(
+        SipMessage::parse(big_line.as_bytes()),
+        Err(ParseError::MessageTooLarge {
+            len: big_line.len(),
+            max: 65536
+        })
+    );
+    let limits = Limits::default().max_message_len(2 << 20);
+    assert_eq!(
+        SipMessage::parse_with(big_line.as_bytes(), limits),
+        Err(ParseError::LineTooLong { line: 2, max: 8192 })
+    );
+    let many = format!("INFO sip:a@b SIP/2.0\r\n{}\r\n", "X-H: 1\r\n".repeat(129));
+    assert_eq!(
+        SipMessage::parse(many.as_bytes()),
+        Err(ParseError::TooManyHeaders { max: 128 })
+    );
+    let one_less = format!("INFO sip:a@b SIP/2.0\r\n{}\r\n", "X-H: 1\r\n".repeat(128));
+    assert!(SipMessage::parse(one_less.as_bytes()).is_ok());
+}
+
+#[test]
+fn body_is_cut_to_content_length() {
+    let msg = b"INFO sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabcdef";
+    assert_eq!(SipMessage::parse(msg).unwrap().body(), b"abc");
+    let msg = b"\r\n\r\nINFO sip:a@b SIP/2.0\r\n\r\nrest";
+    assert_eq!(SipMessage::parse(msg).unwrap().body(), b"rest");
+}
+
+#[test]
+fn replies() {
+    let req = SipMessage::parse(YEALINK_INFO.as_bytes()).unwrap();
+    let ok = reply(&req, ReplyStatus::Ok, "srv").unwrap();
+    assert_eq!(
+        String::from_utf8(ok).unwrap(),
+        "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 10.3.20.14:5060;branch=z9hG4bK1870385345\r\n\
+From: \"1009\" <sip:1009@10.3.20.6:5060>;tag=1385842459\r\n\
+To: <sip:1010@10.3.20.6:5060>;tag=2383911905\r\n\
+Call-ID: 0_2080113283@10.3.20.14\r\n\
+CSeq: 2 INFO\r\n\
+Content-Length: 0\r\n\r\n"
+    );
+    // Several Vias in order, compact names expanded, To tag added.
+    let msg = b"INFO sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP p1\r\nVia: SIP/2.0/UDP p2\r\nf: <sip:a@b>;tag=1\r\nt: <sip:c@d;user=phone>\r\ni: x\r\nCSeq: 3 INFO\r\n\r\n";
+    let req = SipMessage::parse(msg).unwrap();
+    for (status, line) in [
+        (ReplyStatus::Forbidden, "SIP/2.0 403 Forbidden\r\n"),
+        (
+            ReplyStatus::CallDoesNotExist,
+            "SIP/2.0 481 Call/Transaction Does Not Exist\r\n",
+        ),
+        (
+            ReplyStatus::NotAcceptableHere,
+            "SIP/2.0 488 Not Acceptable Here\r\n",
+        ),
+    ] {
+        let out = reply(&req, status, "abc").unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.starts_with(line), "{text}");
+        assert!(text.contains("Via: SIP/2.0/UDP p1\r\nVia: SIP/2.0/UDP p2\r\n"));
+        assert!(text.contains("To: <sip:c@d;user=phone>;tag=abc\r\n"));
+        let back = SipMessage::parse(&out).unwrap();
+        assert_eq!(
+            back.start_line(),
+            StartLine::Response {
+                code: status.code(),
+                reason: status.reason().as_bytes()
+            }
+        );
+        assert_eq!(back.to_tag(), Some(&b"abc"[..]));
+    }
+    let resp = SipMessage::parse(b"SIP/2.0 200 OK\r\n\r\n").unwrap();
+    assert_eq!(
+        reply(&resp, ReplyStatus::Ok, "t"),
+        Err(ReplyError::NotARequest)
+    );
+    let no_cseq =
+        SipMessage::parse(b"INFO sip:a@b SIP/2.0\r\nVia: x\r\nFrom: a\r\nTo: b\r\ni: c\r\n\r\n")
+            .unwrap();
+    assert_eq!(
+        reply(&no_cseq, ReplyStatus::Ok, "t"),
+        Err(ReplyError::MissingHeader("CSeq"))
+    );
+    assert_eq!(
+        reply(&req, ReplyStatus::Ok, "a b"),
+        Err(ReplyError::InvalidTag)
+    );
+    let open = SipMessage::parse(b"INFO sip:a@b SIP/2.0\r\nVia: x\r\nFrom: a\r\nTo: \"open <sip:b>\r\ni: c\r\nCSeq: 1 INFO\r\n\r\n").unwrap();
+    assert_eq!(
+        reply(&open, ReplyStatus::Ok, "t"),
+        Err(ReplyError::MalformedTo)
+    );
+}
+
+#[test]
+fn url_record() {
+    let url = UrlRecord::parse("http://rec.example/api/record?cmd=start&mac=$mac&local=$local&remote=$remote&cid=$call_id&dl=$display_local&dr=$display_remote&cost=$5").unwrap();
+    let mut vars = UrlVars::new();
+    vars.mac = "001565aabbcc";
+    vars.local = "1009";
+    vars.remote = "+49 30 1234";
+    vars.call_id = "0_2080113283@10.3.20.14";
+    vars.display_local = "Front Desk";
+    vars.display_remote = "Zoë&Co";
+    let req =
+        String::from_utf8(url.request(&vars, "SIP-T23G 44.80.0.60 001565aabbcc\r\nX: y")).unwrap();
+    assert_eq!(
+        req,
+        "GET /api/record?cmd=start&mac=001565aabbcc&local=1009&remote=%2B49%2030%201234&cid=0_2080113283%4010.3.20.14&dl=Front%20Desk&dr=Zo%C3%AB%26Co&cost=$5 HTTP/1.1\r\n\
+Host: rec.example\r\nUser-Agent: SIP-T23G 44.80.0.60 001565aabbccX: y\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    assert!(UrlRecord::parse("http://h:80?x=1").is_ok());
+    assert_eq!(UrlRecord::parse("https://h/"), Err(UrlError::NotHttp));
+    assert_eq!(UrlRecord::parse("http://h:0/"), Err(UrlError::InvalidPort));
+    assert_eq!(
+        UrlRecord::parse("http://h:99999/"),
+        Err(UrlError::InvalidPort)
+    );
+    assert_eq!(UrlRecord::parse("http:///x"), Err(UrlError::InvalidHost));
+    assert_eq!(
+        UrlRecord::parse("http://h/a b"),
+        Err(UrlError::InvalidTarget)
+    );
+    assert_eq!(
+        parse_http_status(b"HTTP/1.1 200 OK\r\n\r\n"),
+        Ok((200, &b"OK"[..]))
+    );
+    assert_eq!(
+        parse_http_status(b"HTTP/1.0 404 Not Found\n"),
+        Ok((404, &b"Not Found"[..]))
+    );
+    assert_eq!(parse_http_status(b"HTTP/1.1 204"), Ok((204, &b""[..])));
+    for bad in [
+        &b"HTTP/2 200 OK"[..],
+        b"HTTP/1.1 20 OK",
+        b"HTTP/1.1 2000",
+        b"SIP/2.0 200 OK",
+        b"",
+    ] {
+        assert_eq!(
+            parse_http_status(bad),
+            Err(UrlError::InvalidStatusLine),
+            "{bad:?}"
+        );
+    }
+}
+
+fn display_name() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        any::<char>().prop_filter("no CR/LF/NUL", |c| !matches!(c, '\r' | '\n' | '\0')),
+        0..20,
+    )
+    .prop_map(|v| v.into_iter().collect())
+}
+
+proptest! {
+    #[test]
+    fn build_then_parse(
+        user in "[a-zA-Z0-9_.!~*'()%+-]{1,20}",
+        host in "[a-z0-9]{1,10}(\\.[a-z]{1,5}){0,2}",
+        port in proptest::option::of(1u16..),
+        local_name in proptest::option::of(display_name()),
+        remote_name in proptest::option::of(display_name()),
+        tags in ("[a-zA-Z0-9]{1,16}", "[a-zA-Z0-9-]{1,16}"),
+        call_id in "[a-zA-Z0-9@._-]{1,40}",
+        cseq in 1u32..1_000_000,
+        on in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let hostport = match port { Some(p) => format!("{host}:{p}"), None => host.clone() };
+        let mut local = NameAddr::new(format!("sip:{user}@{hostport}")).tag(tags.0.clone());
+        local.display_name = local_name;
+        let mut remote = NameAddr::new(format!("sip:peer@{hostport}")).tag(tags.1.clone());
+        remote.display_name = remote_name;
+        let mut d = Dialog::new(call_id.clone(), local, remote, format!("sip:peer@{hostport}"), format!("sip:{user}@{hostport}"), hostport.clone());
+        d.local_cseq = cseq;
+        let record = if on { Record::On } else { Record::Off };
+        let bytes = d.record_info(record).build(&mut SplitMix(seed)).unwrap();
+        let m = SipMessage::parse(&bytes).unwrap();
+        prop_assert_eq!(m.method(), Some("INFO"));
+        prop_assert_eq!(m.record(), if on { RecordValue::On } else { RecordValue::Off });
+        prop_assert_eq!(m.call_id(), Some(call_id.as_bytes()));
+        prop_assert_eq!(m.from_tag(), Some(tags.0.as_bytes()));
+        prop_assert_eq!(m.to_tag(), Some(tags.1.as_bytes()));
+        prop_assert_eq!(m.cseq().map(|c| c.number), Some(cseq + 1));
+        prop_assert_eq!(d.local_cseq, cseq + 1);
+        let reply = reply(&m, ReplyStatus::Ok, "r1").unwrap();
+        let back = SipMessage::parse(&reply).unwrap();
+        prop_assert_eq!(back.from_tag(), Some(tags.0.as_bytes()));
+        prop_assert_eq!(back.to_tag(), Some(tags.1.as_bytes()));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        fuzzing::check_parse_reply_parse(&data);
+    }
+
+    #[test]
+    fn mutated_example_never_panics(pos in 0usize..460, byte in any::<u8>(), cut in 0usize..470) {
+        let mut msg = YEALINK_INFO.as_bytes().to_vec();
+        let i = pos % msg.len();
+        msg[i] = byte;
+        msg.truncate(cut.min(msg.len()));
+        fuzzing::check_parse_reply_parse(&msg);
+    }
+}
