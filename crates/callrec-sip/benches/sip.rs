@@ -1,1 +1,87 @@
-fn main() {}
+//! Build and serialize the Yealink `Record: on` INFO; parse it and read
+//! `Record`. A memcpy of the same bytes is in each group as the baseline.
+
+use core::hint::black_box;
+
+use callrec_sip::{Dialog, NameAddr, Record, RecordValue, SipMessage};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+struct Counter(u64);
+impl rand_core::RngCore for Counter {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dst);
+    }
+}
+
+fn dialog() -> Dialog {
+    Dialog::new(
+        "0_2080113283@10.3.20.14",
+        NameAddr::new("sip:1009@10.3.20.6:5060")
+            .display_name("1009")
+            .tag("1385842459"),
+        NameAddr::new("sip:1010@10.3.20.6:5060").tag("2383911905"),
+        "sip:1010@10.3.20.6:5060",
+        "sip:1009@10.3.20.14:5060",
+        "10.3.20.14:5060",
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let mut d = dialog();
+    let mut rng = Counter(1);
+    let info = d
+        .record_info(Record::On)
+        .user_agent("Yealink SIP-T23G 44.80.0.60")
+        .build(&mut rng)
+        .unwrap();
+    let mut copy = vec![0u8; info.len()];
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+
+    let mut group = c.benchmark_group("SIP/Build Record INFO");
+    group.throughput(Throughput::Bytes(info.len() as u64));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            copy.copy_from_slice(black_box(&info));
+            black_box(&copy);
+        })
+    });
+    group.bench_function("record_info().build_into()", |b| {
+        b.iter(|| {
+            out.clear();
+            d.local_cseq = 1;
+            d.record_info(black_box(Record::On))
+                .user_agent("Yealink SIP-T23G 44.80.0.60")
+                .build_into(&mut rng, &mut out)
+                .unwrap();
+            black_box(&out);
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("SIP/Parse Record INFO");
+    group.throughput(Throughput::Bytes(info.len() as u64));
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            copy.copy_from_slice(black_box(&info));
+            black_box(&copy);
+        })
+    });
+    group.bench_function("SipMessage::parse + record()", |b| {
+        b.iter(|| {
+            let m = SipMessage::parse(black_box(&info)).unwrap();
+            assert_eq!(m.record(), RecordValue::On);
+            black_box(m.call_id());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -271,7 +271,7 @@ pub struct RecordInfoBuilder<'d> {
 }
 
 fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
-    if value.is_empty() || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+    if value.is_empty() || memchr::memchr3(b'\r', b'\n', 0, value.as_bytes()).is_some() {
         return Err(BuildError::InvalidValue { field });
     }
     Ok(())
@@ -280,19 +280,45 @@ fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
 /// A URI (or host:port) goes between `<` `>` or on the request line: no
 /// whitespace, controls, quotes or angle brackets.
 fn check_uri(field: &'static str, value: &str) -> Result<(), BuildError> {
-    if value.is_empty()
-        || value
-            .bytes()
-            .any(|b| b <= b' ' || b == 0x7f || b"<>\"".contains(&b))
-    {
+    if value.is_empty() || !value.bytes().all(|b| URI_OK[usize::from(b)]) {
         return Err(BuildError::InvalidValue { field });
     }
     Ok(())
 }
 
-/// RFC 3261 §25.1 `token` characters.
+/// Bytes a URI may hold here: visible ASCII and UTF-8, but not `<`, `>`, `"`.
+const URI_OK: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] =
+            b > 0x20 && b != 0x7f && b != b'<' as usize && b != b'>' as usize && b != b'"' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// RFC 3261 §25.1 `token` characters, as a table (this is the parser's
+/// innermost loop).
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
+/// Whether `b` may appear in an RFC 3261 token.
+#[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN[usize::from(b)]
 }
 
 fn is_token(s: &str) -> bool {
@@ -414,7 +440,11 @@ impl RecordInfoBuilder<'_> {
         let Some(cseq) = cseq else {
             return Err(BuildError::CSeqExhausted);
         };
-        let branch = parts.branch.unwrap_or_else(|| random_branch(rng));
+        let mut random = [0u8; 27];
+        let branch = match &parts.branch {
+            Some(b) => b.as_str(),
+            None => random_branch(rng, &mut random),
+        };
 
         let mut w = Writer(out);
         w.put(&["INFO ", &d.remote_target, " SIP/2.0\r\n"]);
@@ -424,7 +454,7 @@ impl RecordInfoBuilder<'_> {
             " ",
             &d.sent_by,
             ";branch=",
-            &branch,
+            branch,
             "\r\n",
         ]);
         for route in &d.route_set {
@@ -456,17 +486,18 @@ impl RecordInfoBuilder<'_> {
     }
 }
 
-fn random_branch(rng: &mut impl RngCore) -> String {
+/// `z9hG4bK` and 20 hex digits (80 random bits) in `buf`.
+fn random_branch<'b>(rng: &mut impl RngCore, buf: &'b mut [u8; 27]) -> &'b str {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 10];
     rng.fill_bytes(&mut bytes);
-    let mut branch = String::with_capacity(27);
-    branch.push_str("z9hG4bK");
-    for b in bytes {
-        branch.push(char::from(HEX[usize::from(b >> 4)]));
-        branch.push(char::from(HEX[usize::from(b & 0x0f)]));
+    buf[..7].copy_from_slice(b"z9hG4bK");
+    for (i, b) in bytes.into_iter().enumerate() {
+        buf[7 + 2 * i] = HEX[usize::from(b >> 4)];
+        buf[8 + 2 * i] = HEX[usize::from(b & 0x0f)];
     }
-    branch
+    // Only ASCII was written.
+    core::str::from_utf8(&buf[..]).unwrap_or("z9hG4bK")
 }
 
 struct Writer<'o, B>(&'o mut B);
@@ -498,12 +529,14 @@ impl<B: BufMut> Writer<'_, B> {
         self.put(&[header, ": "]);
         if let Some(name) = &na.display_name {
             self.0.put_u8(b'"');
-            for b in name.bytes() {
-                if b == b'"' || b == b'\\' {
-                    self.0.put_u8(b'\\');
-                }
-                self.0.put_u8(b);
+            let mut rest = name.as_bytes();
+            // Copy runs between the characters that need a quoted-pair.
+            while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
+                self.0.put_slice(&rest[..i]);
+                self.0.put_slice(&[b'\\', rest[i]]);
+                rest = &rest[i + 1..];
             }
+            self.0.put_slice(rest);
             self.0.put_slice(b"\" ");
         }
         self.put(&["<", &na.uri, ">"]);

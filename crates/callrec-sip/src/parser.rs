@@ -158,14 +158,16 @@ pub enum StartLine<'a> {
 /// One header field, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
-    name: &'a str,
+    /// A token, so ASCII.
+    name: &'a [u8],
     value: &'a [u8],
 }
 
 impl<'a> Header<'a> {
     /// The name as written (possibly a compact form such as `i`).
     pub fn name(&self) -> &'a str {
-        self.name
+        // Tokens are ASCII, so this cannot fail.
+        core::str::from_utf8(self.name).unwrap_or_default()
     }
 
     /// The raw value: leading and trailing whitespace removed; a folded
@@ -176,8 +178,15 @@ impl<'a> Header<'a> {
 
     /// Whether this header is `name` (case-insensitive; compact forms match
     /// their long names).
+    #[inline]
     pub fn is(&self, name: &str) -> bool {
-        canonical(self.name).eq_ignore_ascii_case(canonical(name))
+        let want = canonical(name).as_bytes();
+        match self.name.len() {
+            n if n == want.len() => self.name.eq_ignore_ascii_case(want),
+            1 => canonical_byte(self.name[0])
+                .is_some_and(|long| long.as_bytes().eq_ignore_ascii_case(want)),
+            _ => false,
+        }
     }
 }
 
@@ -196,15 +205,20 @@ const COMPACT: [(&str, &str); 10] = [
 ];
 
 /// The long form of a header name.
+#[inline]
 pub fn canonical(name: &str) -> &str {
-    if name.len() == 1 {
-        for (short, long) in COMPACT {
-            if short.eq_ignore_ascii_case(name) {
-                return long;
-            }
-        }
+    match name.as_bytes() {
+        [b] => canonical_byte(*b).unwrap_or(name),
+        _ => name,
     }
-    name
+}
+
+#[inline]
+fn canonical_byte(b: u8) -> Option<&'static str> {
+    COMPACT
+        .iter()
+        .find(|(short, _)| short.as_bytes()[0] == b.to_ascii_lowercase())
+        .map(|(_, long)| *long)
 }
 
 /// A parsed SIP message borrowing the input.
@@ -228,7 +242,7 @@ fn split_line(input: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 fn memchr_lf(input: &[u8]) -> Option<usize> {
-    input.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', input)
 }
 
 fn trim_lws(mut v: &[u8]) -> &[u8] {
@@ -291,13 +305,20 @@ fn start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
 }
 
 /// `name *WS ":" value`, RFC 3261 §7.3.1 ("HCOLON = *( SP / HTAB ) ":" SWS").
-fn header_line(line: &[u8]) -> Option<(&str, &[u8])> {
-    let (after, name) = token(line).ok()?;
+/// A plain loop: this runs for every header line.
+fn header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = line
+        .iter()
+        .position(|&b| !is_token_byte(b))
+        .unwrap_or(line.len());
+    if end == 0 {
+        return None;
+    }
+    let (name, after) = line.split_at(end);
     let colon = after.iter().position(|&b| b != b' ' && b != b'\t')?;
     if after[colon] != b':' {
         return None;
     }
-    let name = core::str::from_utf8(name).ok()?;
     Some((name, &after[colon + 1..]))
 }
 
@@ -375,17 +396,18 @@ impl<'a> SipMessage<'a> {
                     max: limits.max_headers,
                 });
             }
-            headers.push(Header {
+            let header = Header {
                 name,
                 value: trim_lws(value),
-            });
-            rest = next;
-        }
-        for h in headers.iter().filter(|h| h.is("Content-Length")) {
-            if content_length.is_some() {
-                return Err(ParseError::InvalidContentLength);
+            };
+            if (name.len() == 14 || name.len() == 1) && header.is("Content-Length") {
+                if content_length.is_some() {
+                    return Err(ParseError::InvalidContentLength);
+                }
+                content_length = Some(parse_content_length(header.value)?);
             }
-            content_length = Some(parse_content_length(h.value)?);
+            headers.push(header);
+            rest = next;
         }
         let body = match content_length {
             Some(n) if n > rest.len() => {
