@@ -8,6 +8,7 @@
 //! | [`file`](mod@file) | `callrec-file` | the container phones write to a USB drive when recording locally |
 //! | [`control`] | `callrec-control` | the TCP control protocol between phone and recording server (`std`) |
 //! | [`rtp`] | `callrec-rtp` | RTP packets, packetizer and recording receiver |
+//! | [`sip`] | `callrec-sip` | the `Record: on/off` INFO, a SIP parser with replies, URL record |
 //!
 //! The `examples/` directory composes them into tools; see the README.
 #![forbid(unsafe_code)]
@@ -17,3 +18,4 @@
 pub use callrec_control as control;
 pub use callrec_file as file;
 pub use callrec_rtp as rtp;
+pub use callrec_sip as sip;

@@ -92,3 +92,17 @@ fn rtp_example() {
     assert_eq!(p.payload(), [0xd5, 0x54, 0xd5, 0x55]);
     assert_eq!(p.padding_len(), 4);
 }
+
+#[test]
+fn sip_record_example() {
+    use callrec::sip::{RecordValue, SipMessage};
+    let bytes = hex_block(include_str!("../docs/sip-record.md"));
+    let m = SipMessage::parse(&bytes).unwrap();
+    assert_eq!(m.method(), Some("INFO"));
+    assert_eq!(m.record(), RecordValue::On);
+    assert_eq!(m.from_tag(), Some(&b"1385842459"[..]));
+    assert_eq!(m.to_tag(), Some(&b"2383911905"[..]));
+    assert_eq!(m.cseq().map(|c| (c.number, c.method)), Some((2, "INFO")));
+    assert_eq!(m.headers().len(), 10);
+    assert!(bytes.ends_with(b"Content-Length: 0\r\n\r\n"));
+}

@@ -74,7 +74,7 @@ fn record_key_toggles_and_cseq_advances() {
         assert_eq!(m.header("Record"), Some(want.as_bytes()));
         let cseq = m.cseq().unwrap();
         assert_eq!((cseq.number, cseq.method), (1 + press, "INFO"));
-        let via = std::str::from_utf8(m.header("Via").unwrap())
+        let via = core::str::from_utf8(m.header("Via").unwrap())
             .unwrap()
             .to_owned();
         let branch = via.split(";branch=").nth(1).unwrap().to_owned();
@@ -128,11 +128,14 @@ fn route_set_and_extra_headers() {
     assert_eq!(m.header("x-recording-reason"), Some(&b"compliance"[..]));
 }
 
+/// A way to build that must fail.
+type Case = Box<dyn Fn(&mut Dialog) -> Result<Vec<u8>, BuildError>>;
+
 #[test]
 fn injection_is_refused_and_the_dialog_unchanged() {
     let mut rng = SplitMix(2);
     let mut d = yealink_dialog();
-    let cases: Vec<Box<dyn Fn(&mut Dialog) -> Result<Vec<u8>, BuildError>>> = vec![
+    let cases: Vec<Case> = vec![
         Box::new(|d| {
             d.record_info(Record::On)
                 .user_agent("x\r\nRecord: off")
