@@ -349,27 +349,9 @@ mod tests {
         assert!(SessionId::new("a\n").is_err());
     }
 
-    /// SplitMix64: a tiny deterministic RNG for tests.
-    struct SplitMix(u64);
-    impl RngCore for SplitMix {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn fill_bytes(&mut self, dst: &mut [u8]) {
-            rand_core::impls::fill_bytes_via_next(self, dst);
-        }
-    }
-
     #[test]
     fn generated_ids_are_valid_and_distinct() {
-        let mut rng = SplitMix(7);
+        let mut rng = callrec_test::SplitMix64(7);
         let ids: Vec<_> = (0..1000).map(|_| SessionId::generate(&mut rng)).collect();
         for id in &ids {
             assert_eq!(id.as_str().len(), 32);
@@ -383,7 +365,10 @@ mod tests {
         let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len());
         // The same seed gives the same ids: generation is deterministic in tests.
-        assert_eq!(SessionId::generate(&mut SplitMix(7)), ids[0]);
+        assert_eq!(
+            SessionId::generate(&mut callrec_test::SplitMix64(7)),
+            ids[0]
+        );
     }
 
     #[test]

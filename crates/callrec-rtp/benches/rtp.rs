@@ -128,7 +128,7 @@ fn write(c: &mut Criterion) {
         .ssrc(1)
         .sequence_number(0)
         .timestamp(0);
-    let mut packetizer = Packetizer::new(config, &mut NoRng);
+    let mut packetizer = Packetizer::new(config, &mut callrec_test::SplitMix64(0));
     group.bench_function("Packetizer::packetize", |b| {
         b.iter(|| {
             black_box(
@@ -139,20 +139,6 @@ fn write(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// Every packetizer field is fixed in the bench, so no randomness is drawn.
-struct NoRng;
-impl rand_core::RngCore for NoRng {
-    fn next_u32(&mut self) -> u32 {
-        0
-    }
-    fn next_u64(&mut self) -> u64 {
-        0
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        dst.fill(0);
-    }
 }
 
 fn receiver(c: &mut Criterion) {

@@ -14,19 +14,6 @@ use callrec_rtp::{
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-struct Fixed;
-impl rand_core::RngCore for Fixed {
-    fn next_u32(&mut self) -> u32 {
-        7
-    }
-    fn next_u64(&mut self) -> u64 {
-        7
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        dst.fill(7);
-    }
-}
-
 /// dhat allows one profiler per process and counts process-wide, so the
 /// scenarios run one after the other in a single test.
 #[test]
@@ -37,7 +24,10 @@ fn no_allocation_per_packet() {
 }
 
 fn steady_state_does_not_allocate() {
-    let mut packetizer = Packetizer::new(PacketizerConfig::new(&PayloadFormat::PCMA), &mut Fixed);
+    let mut packetizer = Packetizer::new(
+        PacketizerConfig::new(&PayloadFormat::PCMA),
+        &mut callrec_test::SplitMix64(7),
+    );
     let mut rx = Receiver::new(ReceiverConfig::new(NonZeroU32::new(8000).unwrap()));
     let mut packets = vec![[0u8; 200]; 4];
     let mut lens = [0usize; 4];

@@ -10,8 +10,8 @@ use callrec_rtp::{
     Event, ExtensionElement, ExtensionSpec, Packetizer, PacketizerConfig, PayloadFormat, Receiver,
     ReceiverConfig, RtpPacket, RtpPacketBuilder,
 };
+use callrec_test::SplitMix64;
 use proptest::prelude::*;
-use rand_core::RngCore;
 
 #[derive(Debug, Clone)]
 enum Ext {
@@ -117,22 +117,6 @@ proptest! {
     }
 }
 
-/// A deterministic RNG (every packetizer field is fixed here anyway).
-struct Counter(u64);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        self.0
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dst);
-    }
-}
-
 /// What happens to each packet on the way.
 #[derive(Debug, Clone)]
 struct Network {
@@ -173,7 +157,7 @@ proptest! {
             .ssrc(0x5eed)
             .sequence_number(first_seq)
             .timestamp(first_ts);
-        let mut sender = Packetizer::new(config, &mut Counter(1));
+        let mut sender = Packetizer::new(config, &mut SplitMix64(1));
         let mut sent: Vec<(Vec<u8>, u32)> = Vec::new(); // (packet bytes, timestamp)
         let mut buf = [0u8; 200];
         for i in 0..n {

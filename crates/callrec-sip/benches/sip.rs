@@ -4,21 +4,8 @@
 use core::hint::black_box;
 
 use callrec_sip::{Dialog, NameAddr, Record, RecordValue, SipMessage};
+use callrec_test::SplitMix64;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-struct Counter(u64);
-impl rand_core::RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        self.0
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dst);
-    }
-}
 
 fn dialog() -> Dialog {
     Dialog::new(
@@ -35,7 +22,7 @@ fn dialog() -> Dialog {
 
 fn bench(c: &mut Criterion) {
     let mut d = dialog();
-    let mut rng = Counter(1);
+    let mut rng = SplitMix64(1);
     let info = d
         .record_info(Record::On)
         .user_agent("Yealink SIP-T23G 44.80.0.60")

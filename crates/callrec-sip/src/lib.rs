@@ -11,13 +11,7 @@
 //!
 //! ```
 //! use callrec_sip::{reply, Dialog, NameAddr, Record, RecordValue, ReplyStatus, SipMessage};
-//! # struct Counter(u64);
-//! # impl rand_core::RngCore for Counter {
-//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
-//! #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15); self.0 }
-//! #     fn fill_bytes(&mut self, d: &mut [u8]) { rand_core::impls::fill_bytes_via_next(self, d) }
-//! # }
-//! # let mut rng = Counter(1);
+//! # let mut rng = callrec_test::SplitMix64(1);
 //!
 //! let mut dialog = Dialog::new(
 //!     "a84b4c76e66710",

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use callrec_sip::*;
+use callrec_test::SplitMix64;
 
 /// Whether `tool` runs; panics under CI when it does not.
 fn have(tool: &str) -> bool {
@@ -28,23 +29,6 @@ fn have(tool: &str) -> bool {
         eprintln!("skipping: {tool} not installed");
     }
     ok
-}
-
-struct Fixed(u64);
-impl rand_core::RngCore for Fixed {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        self.0
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dst);
-    }
 }
 
 fn dialog(local_port: u16, remote_port: u16) -> Dialog {
@@ -102,7 +86,7 @@ fn sipp_uas_accepts_the_record_info() {
     let info = d
         .record_info(Record::On)
         .user_agent("callrec interop")
-        .build(&mut Fixed(42))
+        .build(&mut SplitMix64(42))
         .unwrap();
 
     // sipp needs a moment to bind; resend until it answers.
@@ -186,7 +170,7 @@ fn tshark_decodes_info_and_reply() {
     let info = d
         .record_info(Record::On)
         .user_agent("Yealink SIP-T23G 44.80.0.60")
-        .build(&mut Fixed(7))
+        .build(&mut SplitMix64(7))
         .unwrap();
     let request = SipMessage::parse(&info).unwrap();
     let ok = reply(&request, ReplyStatus::Ok, "srv1").unwrap();

@@ -2,25 +2,8 @@
 
 use callrec_sip::*;
 use proptest::prelude::*;
-use rand_core::RngCore;
 
-/// SplitMix64, deterministic.
-struct SplitMix(u64);
-impl RngCore for SplitMix {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dst);
-    }
-}
+use callrec_test::SplitMix64 as SplitMix;
 
 /// The Yealink guide's example, with host, Call-ID and request line filled in.
 const YEALINK_INFO: &str = "INFO sip:1010@10.3.20.6:5060 SIP/2.0\r\n\
