@@ -1,5 +1,6 @@
 //! Building the in-dialog `INFO` with `Record: on|off`.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -228,11 +229,11 @@ impl fmt::Display for BuildError {
 impl core::error::Error for BuildError {}
 
 #[derive(Debug)]
-struct Parts {
+struct Parts<'d> {
     record: Record,
-    user_agent: Option<String>,
-    extra: Vec<(String, String)>,
-    branch: Option<String>,
+    user_agent: Option<Cow<'d, str>>,
+    extra: Vec<(Cow<'d, str>, Cow<'d, str>)>,
+    branch: Option<Cow<'d, str>>,
 }
 
 /// Builds a `Record` INFO; setters chain, and the first error comes back
@@ -261,7 +262,7 @@ struct Parts {
 #[derive(Debug)]
 pub struct RecordInfoBuilder<'d> {
     dialog: &'d mut Dialog,
-    inner: Result<Parts, BuildError>,
+    inner: Result<Parts<'d>, BuildError>,
 }
 
 fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
@@ -274,23 +275,31 @@ fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
 /// A URI (or host:port) goes between `<` `>` or on the request line: no
 /// whitespace, controls, quotes or angle brackets.
 fn check_uri(field: &'static str, value: &str) -> Result<(), BuildError> {
-    if value.is_empty() || !value.bytes().all(|b| URI_OK[usize::from(b)]) {
+    let good = |b: u8| (b > b' ') & (b != 0x7f) & (b != b'<') & (b != b'>') & (b != b'"');
+    if value.is_empty() || !all_bytes(value.as_bytes(), good) {
         return Err(BuildError::InvalidValue { field });
     }
     Ok(())
 }
 
-/// Bytes a URI may hold here: visible ASCII and UTF-8, but not `<`, `>`, `"`.
-const URI_OK: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] =
-            b > 0x20 && b != 0x7f && b != b'<' as usize && b != b'>' as usize && b != b'"' as usize;
-        b += 1;
+/// Whether `good` holds for every byte; fixed-width chunks without early
+/// exit, so the compiler vectorizes the common case.
+#[inline]
+fn all_bytes(v: &[u8], good: impl Fn(u8) -> bool) -> bool {
+    let mut chunks = v.chunks_exact(16);
+    let mut ok = true;
+    for chunk in &mut chunks {
+        let mut all = true;
+        for &b in chunk {
+            all &= good(b);
+        }
+        ok &= all;
     }
-    t
-};
+    for &b in chunks.remainder() {
+        ok &= good(b);
+    }
+    ok
+}
 
 /// RFC 3261 §25.1 `token` characters, as a table (this is the parser's
 /// innermost loop).
@@ -316,7 +325,7 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_byte)
+    !s.is_empty() && all_bytes(s.as_bytes(), is_token_byte)
 }
 
 /// Headers the builder writes itself; extra headers may not repeat them.
@@ -334,15 +343,15 @@ const OWN_HEADERS: [&str; 11] = [
     "content-length",
 ];
 
-impl RecordInfoBuilder<'_> {
-    fn and_then(mut self, f: impl FnOnce(Parts) -> Result<Parts, BuildError>) -> Self {
+impl<'d> RecordInfoBuilder<'d> {
+    fn and_then(mut self, f: impl FnOnce(Parts<'d>) -> Result<Parts<'d>, BuildError>) -> Self {
         self.inner = self.inner.and_then(f);
         self
     }
 
     /// Adds `User-Agent`.
     #[must_use]
-    pub fn user_agent(self, value: impl Into<String>) -> Self {
+    pub fn user_agent(self, value: impl Into<Cow<'d, str>>) -> Self {
         let value = value.into();
         self.and_then(|mut p| {
             check("User-Agent", &value)?;
@@ -353,12 +362,12 @@ impl RecordInfoBuilder<'_> {
 
     /// Adds another header (before `Record`).
     #[must_use]
-    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn header(self, name: impl Into<Cow<'d, str>>, value: impl Into<Cow<'d, str>>) -> Self {
         let (name, value) = (name.into(), value.into());
         self.and_then(|mut p| {
             let own = OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(&name)) || name.len() == 1;
             if !is_token(&name) || own {
-                return Err(BuildError::InvalidHeaderName(name));
+                return Err(BuildError::InvalidHeaderName(name.into_owned()));
             }
             check("header value", &value)?;
             p.extra.push((name, value));
@@ -369,7 +378,7 @@ impl RecordInfoBuilder<'_> {
     /// Uses this `Via` branch instead of a random one (for reproducing a
     /// capture; a branch must be unique per transaction).
     #[must_use]
-    pub fn branch(self, branch: impl Into<String>) -> Self {
+    pub fn branch(self, branch: impl Into<Cow<'d, str>>) -> Self {
         let branch = branch.into();
         self.and_then(|mut p| {
             if !branch.starts_with("z9hG4bK") || !is_token(&branch) {
@@ -436,45 +445,26 @@ impl RecordInfoBuilder<'_> {
         };
         let mut random = [0u8; 27];
         let branch = match &parts.branch {
-            Some(b) => b.as_str(),
+            Some(b) => b.as_ref(),
             None => random_branch(rng, &mut random),
         };
 
-        let mut w = Writer(out);
-        w.put(&["INFO ", &d.remote_target, " SIP/2.0\r\n"]);
-        w.put(&[
-            "Via: ",
-            d.transport.via_protocol(),
-            " ",
-            &d.sent_by,
-            ";branch=",
-            branch,
-            "\r\n",
-        ]);
-        for route in &d.route_set {
-            w.put(&["Route: <", route, ">\r\n"]);
+        let mut stack = [0u8; 512];
+        let mut counter = Counter(0);
+        write_request(&mut counter, d, &parts, branch, cseq);
+        let len = counter.0;
+        if len <= stack.len() {
+            // Common case: assemble on the stack (literal pieces become
+            // fixed-size stores), then one copy into `out`.
+            let mut w = SliceWriter {
+                buf: &mut stack[..len],
+                pos: 0,
+            };
+            write_request(&mut w, d, &parts, branch, cseq);
+            out.put_slice(&stack[..len]);
+        } else {
+            write_request(&mut BufSink(out), d, &parts, branch, cseq);
         }
-        w.name_addr("From", &d.local);
-        w.name_addr("To", &d.remote);
-        w.put(&["Call-ID: ", &d.call_id, "\r\n"]);
-        w.put(&["CSeq: "]);
-        w.number(cseq);
-        w.put(&[
-            " INFO\r\nContact: <",
-            &d.local_contact,
-            ">\r\nMax-Forwards: 70\r\n",
-        ]);
-        if let Some(ua) = &parts.user_agent {
-            w.put(&["User-Agent: ", ua, "\r\n"]);
-        }
-        for (name, value) in &parts.extra {
-            w.put(&[name, ": ", value, "\r\n"]);
-        }
-        w.put(&[
-            "Record: ",
-            parts.record.as_str(),
-            "\r\nContent-Length: 0\r\n\r\n",
-        ]);
         self.dialog.local_cseq = cseq;
         Ok(())
     }
@@ -494,49 +484,129 @@ fn random_branch<'b>(rng: &mut impl RngCore, buf: &'b mut [u8; 27]) -> &'b str {
     core::str::from_utf8(&buf[..]).unwrap_or("z9hG4bK")
 }
 
-struct Writer<'o, B>(&'o mut B);
+/// Where a request is written: counted, copied into a slice, or put into
+/// a `BufMut`. Writing twice (count, then copy) lets literal pieces compile to
+/// fixed-size stores instead of one `memmove` call each.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
 
-impl<B: BufMut> Writer<'_, B> {
-    fn put(&mut self, parts: &[&str]) {
-        for p in parts {
-            self.0.put_slice(p.as_bytes());
+struct Counter(usize);
+
+impl Sink for Counter {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+struct SliceWriter<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl Sink for SliceWriter<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        // The counting pass sized `buf` exactly, so this stays in bounds.
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos += bytes.len();
+    }
+}
+
+struct BufSink<'o, B>(&'o mut B);
+
+impl<B: BufMut> Sink for BufSink<'_, B> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.put_slice(bytes);
+    }
+}
+
+/// The request's bytes, in the order of the Yealink example.
+#[inline(always)]
+fn write_request(w: &mut impl Sink, d: &Dialog, parts: &Parts<'_>, branch: &str, cseq: u32) {
+    w.put(b"INFO ");
+    w.put(d.remote_target.as_bytes());
+    w.put(b" SIP/2.0\r\nVia: ");
+    w.put(d.transport.via_protocol().as_bytes());
+    w.put(b" ");
+    w.put(d.sent_by.as_bytes());
+    w.put(b";branch=");
+    w.put(branch.as_bytes());
+    w.put(b"\r\n");
+    for route in &d.route_set {
+        w.put(b"Route: <");
+        w.put(route.as_bytes());
+        w.put(b">\r\n");
+    }
+    w.put(b"From: ");
+    put_name_addr(w, &d.local);
+    w.put(b"To: ");
+    put_name_addr(w, &d.remote);
+    w.put(b"Call-ID: ");
+    w.put(d.call_id.as_bytes());
+    w.put(b"\r\nCSeq: ");
+    put_number(w, cseq);
+    w.put(b" INFO\r\nContact: <");
+    w.put(d.local_contact.as_bytes());
+    w.put(b">\r\nMax-Forwards: 70\r\n");
+    if let Some(ua) = &parts.user_agent {
+        w.put(b"User-Agent: ");
+        w.put(ua.as_bytes());
+        w.put(b"\r\n");
+    }
+    for (name, value) in &parts.extra {
+        w.put(name.as_bytes());
+        w.put(b": ");
+        w.put(value.as_bytes());
+        w.put(b"\r\n");
+    }
+    w.put(match parts.record {
+        Record::On => b"Record: on\r\nContent-Length: 0\r\n\r\n",
+        Record::Off => b"Record: off\r\nContent-Length: 0\r\n\r\n",
+    });
+}
+
+#[inline]
+fn put_number(w: &mut impl Sink, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    w.put(&digits[i..]);
+}
 
-    fn number(&mut self, mut n: u32) {
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+/// `["display" ]<uri>[;tag=t]` and CRLF, the display name as an RFC 3261
+/// quoted-string (`"` and `\` escaped as quoted-pairs).
+#[inline]
+fn put_name_addr(w: &mut impl Sink, na: &NameAddr) {
+    if let Some(name) = &na.display_name {
+        w.put(b"\"");
+        let mut rest = name.as_bytes();
+        // Copy runs between the characters that need a quoted-pair.
+        while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
+            w.put(&rest[..i]);
+            w.put(&[b'\\', rest[i]]);
+            rest = &rest[i + 1..];
         }
-        self.0.put_slice(&digits[i..]);
+        w.put(rest);
+        w.put(b"\" ");
     }
-
-    /// `Name: ["display" ]<uri>[;tag=t]`, the display name as an RFC 3261
-    /// quoted-string (`"` and `\` escaped as quoted-pairs).
-    fn name_addr(&mut self, header: &str, na: &NameAddr) {
-        self.put(&[header, ": "]);
-        if let Some(name) = &na.display_name {
-            self.0.put_u8(b'"');
-            let mut rest = name.as_bytes();
-            // Copy runs between the characters that need a quoted-pair.
-            while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
-                self.0.put_slice(&rest[..i]);
-                self.0.put_slice(&[b'\\', rest[i]]);
-                rest = &rest[i + 1..];
-            }
-            self.0.put_slice(rest);
-            self.0.put_slice(b"\" ");
-        }
-        self.put(&["<", &na.uri, ">"]);
-        if let Some(tag) = &na.tag {
-            self.put(&[";tag=", tag]);
-        }
-        self.0.put_slice(b"\r\n");
+    w.put(b"<");
+    w.put(na.uri.as_bytes());
+    w.put(b">");
+    if let Some(tag) = &na.tag {
+        w.put(b";tag=");
+        w.put(tag.as_bytes());
     }
+    w.put(b"\r\n");
 }
