@@ -178,7 +178,7 @@ impl<'a> Header<'a> {
 
     /// Whether this header is `name` (case-insensitive; compact forms match
     /// their long names).
-    #[inline]
+    #[inline(always)]
     pub fn is(&self, name: &str) -> bool {
         let want = canonical(name).as_bytes();
         match self.name.len() {
@@ -231,6 +231,7 @@ pub struct SipMessage<'a> {
 
 /// One line: content without its terminator, and the rest after it. Lines
 /// end at CRLF; a bare LF is accepted too.
+#[inline(always)]
 fn split_line(input: &[u8]) -> Option<(&[u8], &[u8])> {
     let lf = memchr_lf(input)?;
     let end = if lf > 0 && input[lf - 1] == b'\r' {
