@@ -178,12 +178,13 @@ impl Dialog {
     pub fn record_info(&mut self, record: Record) -> RecordInfoBuilder<'_> {
         RecordInfoBuilder {
             dialog: self,
-            inner: Ok(Parts {
+            parts: Parts {
                 record,
                 user_agent: None,
                 extra: Vec::new(),
                 branch: None,
-            }),
+            },
+            error: None,
         }
     }
 }
@@ -262,11 +263,14 @@ struct Parts<'d> {
 #[derive(Debug)]
 pub struct RecordInfoBuilder<'d> {
     dialog: &'d mut Dialog,
-    inner: Result<Parts<'d>, BuildError>,
+    parts: Parts<'d>,
+    /// The first error of the chain; later setters do nothing once set.
+    error: Option<BuildError>,
 }
 
 fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
-    if value.is_empty() || memchr::memchr3(b'\r', b'\n', 0, value.as_bytes()).is_some() {
+    let good = |b: u8| (b != b'\r') & (b != b'\n') & (b != 0);
+    if value.is_empty() || !all_bytes(value.as_bytes(), good) {
         return Err(BuildError::InvalidValue { field });
     }
     Ok(())
@@ -282,23 +286,51 @@ fn check_uri(field: &'static str, value: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Whether `good` holds for every byte; fixed-width chunks without early
-/// exit, so the compiler vectorizes the common case.
+/// Whether `good` holds for every byte. Values of 8 bytes or more are
+/// checked in fixed 8- or 16-byte blocks, the last one overlapping its
+/// neighbour, so there is no scalar tail and the compiler vectorizes every
+/// step.
 #[inline]
-fn all_bytes(v: &[u8], good: impl Fn(u8) -> bool) -> bool {
-    let mut chunks = v.chunks_exact(16);
+fn all_bytes(v: &[u8], good: impl Fn(u8) -> bool + Copy) -> bool {
+    if v.len() < 8 {
+        return v.iter().fold(true, |ok, &b| ok & good(b));
+    }
+    if v.len() < 16 {
+        // Two overlapping 8-byte blocks cover 8..=15 bytes.
+        return chunk8(&v[..8], good) & chunk8(&v[v.len() - 8..], good);
+    }
     let mut ok = true;
-    for chunk in &mut chunks {
-        let mut all = true;
-        for &b in chunk {
-            all &= good(b);
-        }
-        ok &= all;
+    for chunk in v.chunks_exact(16) {
+        ok &= chunk16(chunk, good);
     }
-    for &b in chunks.remainder() {
-        ok &= good(b);
+    ok & chunk16(&v[v.len() - 16..], good)
+}
+
+/// `good` over exactly 8 bytes.
+#[inline(always)]
+fn chunk8(chunk: &[u8], good: impl Fn(u8) -> bool) -> bool {
+    let Ok(block) = <&[u8; 8]>::try_from(chunk) else {
+        return false;
+    };
+    let mut all = true;
+    for &b in block {
+        all &= good(b);
     }
-    ok
+    all
+}
+
+/// `good` over exactly 16 bytes, as a fixed-size array the compiler can
+/// check in one vector step.
+#[inline(always)]
+fn chunk16(chunk: &[u8], good: impl Fn(u8) -> bool) -> bool {
+    let Ok(block) = <&[u8; 16]>::try_from(chunk) else {
+        return false;
+    };
+    let mut all = true;
+    for &b in block {
+        all &= good(b);
+    }
+    all
 }
 
 /// RFC 3261 §25.1 `token` characters, as a table (this is the parser's
@@ -344,8 +376,15 @@ const OWN_HEADERS: [&str; 11] = [
 ];
 
 impl<'d> RecordInfoBuilder<'d> {
-    fn and_then(mut self, f: impl FnOnce(Parts<'d>) -> Result<Parts<'d>, BuildError>) -> Self {
-        self.inner = self.inner.and_then(f);
+    /// Applies a setter unless an earlier one failed; keeps the first error.
+    /// The parts stay in place (no moves through a `Result`).
+    #[inline]
+    fn and_then(mut self, f: impl FnOnce(&mut Parts<'d>) -> Result<(), BuildError>) -> Self {
+        if self.error.is_none() {
+            if let Err(e) = f(&mut self.parts) {
+                self.error = Some(e);
+            }
+        }
         self
     }
 
@@ -353,10 +392,10 @@ impl<'d> RecordInfoBuilder<'d> {
     #[must_use]
     pub fn user_agent(self, value: impl Into<Cow<'d, str>>) -> Self {
         let value = value.into();
-        self.and_then(|mut p| {
+        self.and_then(|p| {
             check("User-Agent", &value)?;
             p.user_agent = Some(value);
-            Ok(p)
+            Ok(())
         })
     }
 
@@ -364,14 +403,14 @@ impl<'d> RecordInfoBuilder<'d> {
     #[must_use]
     pub fn header(self, name: impl Into<Cow<'d, str>>, value: impl Into<Cow<'d, str>>) -> Self {
         let (name, value) = (name.into(), value.into());
-        self.and_then(|mut p| {
+        self.and_then(|p| {
             let own = OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(&name)) || name.len() == 1;
             if !is_token(&name) || own {
                 return Err(BuildError::InvalidHeaderName(name.into_owned()));
             }
             check("header value", &value)?;
             p.extra.push((name, value));
-            Ok(p)
+            Ok(())
         })
     }
 
@@ -380,12 +419,12 @@ impl<'d> RecordInfoBuilder<'d> {
     #[must_use]
     pub fn branch(self, branch: impl Into<Cow<'d, str>>) -> Self {
         let branch = branch.into();
-        self.and_then(|mut p| {
+        self.and_then(|p| {
             if !branch.starts_with("z9hG4bK") || !is_token(&branch) {
                 return Err(BuildError::InvalidBranch);
             }
             p.branch = Some(branch);
-            Ok(p)
+            Ok(())
         })
     }
 
@@ -410,7 +449,10 @@ impl<'d> RecordInfoBuilder<'d> {
         rng: &mut impl RngCore,
         out: &mut impl BufMut,
     ) -> Result<(), BuildError> {
-        let parts = self.inner?;
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let parts = self.parts;
         let d = &*self.dialog;
         check("Call-ID", &d.call_id)?;
         check_uri("From URI", &d.local.uri)?;
@@ -444,8 +486,8 @@ impl<'d> RecordInfoBuilder<'d> {
             return Err(BuildError::CSeqExhausted);
         };
         let mut random = [0u8; 27];
-        let branch = match &parts.branch {
-            Some(b) => b.as_ref(),
+        let branch: &[u8] = match &parts.branch {
+            Some(b) => b.as_bytes(),
             None => random_branch(rng, &mut random),
         };
 
@@ -471,7 +513,7 @@ impl<'d> RecordInfoBuilder<'d> {
 }
 
 /// `z9hG4bK` and 20 hex digits (80 random bits) in `buf`.
-fn random_branch<'b>(rng: &mut impl RngCore, buf: &'b mut [u8; 27]) -> &'b str {
+fn random_branch<'b>(rng: &mut impl RngCore, buf: &'b mut [u8; 27]) -> &'b [u8] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 10];
     rng.fill_bytes(&mut bytes);
@@ -480,8 +522,7 @@ fn random_branch<'b>(rng: &mut impl RngCore, buf: &'b mut [u8; 27]) -> &'b str {
         buf[7 + 2 * i] = HEX[usize::from(b >> 4)];
         buf[8 + 2 * i] = HEX[usize::from(b & 0x0f)];
     }
-    // Only ASCII was written.
-    core::str::from_utf8(&buf[..]).unwrap_or("z9hG4bK")
+    buf
 }
 
 /// Where a request is written: counted, copied into a slice, or put into
@@ -527,7 +568,7 @@ impl<B: BufMut> Sink for BufSink<'_, B> {
 
 /// The request's bytes, in the order of the Yealink example.
 #[inline(always)]
-fn write_request(w: &mut impl Sink, d: &Dialog, parts: &Parts<'_>, branch: &str, cseq: u32) {
+fn write_request(w: &mut impl Sink, d: &Dialog, parts: &Parts<'_>, branch: &[u8], cseq: u32) {
     w.put(b"INFO ");
     w.put(d.remote_target.as_bytes());
     w.put(b" SIP/2.0\r\nVia: ");
@@ -535,7 +576,7 @@ fn write_request(w: &mut impl Sink, d: &Dialog, parts: &Parts<'_>, branch: &str,
     w.put(b" ");
     w.put(d.sent_by.as_bytes());
     w.put(b";branch=");
-    w.put(branch.as_bytes());
+    w.put(branch);
     w.put(b"\r\n");
     for route in &d.route_set {
         w.put(b"Route: <");
@@ -592,11 +633,13 @@ fn put_name_addr(w: &mut impl Sink, na: &NameAddr) {
     if let Some(name) = &na.display_name {
         w.put(b"\"");
         let mut rest = name.as_bytes();
-        // Copy runs between the characters that need a quoted-pair.
-        while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
-            w.put(&rest[..i]);
-            w.put(&[b'\\', rest[i]]);
-            rest = &rest[i + 1..];
+        if !all_bytes(rest, |b| (b != b'"') & (b != b'\\')) {
+            // Copy runs between the characters that need a quoted-pair.
+            while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
+                w.put(&rest[..i]);
+                w.put(&[b'\\', rest[i]]);
+                rest = &rest[i + 1..];
+            }
         }
         w.put(rest);
         w.put(b"\" ");
