@@ -180,7 +180,12 @@ impl<'a> Header<'a> {
     /// their long names).
     #[inline(always)]
     pub fn is(&self, name: &str) -> bool {
-        let want = canonical(name).as_bytes();
+        self.is_canonical(canonical(name).as_bytes())
+    }
+
+    /// Whether this header is the one whose long name is `want`.
+    #[inline(always)]
+    fn is_canonical(&self, want: &[u8]) -> bool {
         match self.name.len() {
             n if n == want.len() => self.name.eq_ignore_ascii_case(want),
             1 => canonical_byte(self.name[0])
@@ -478,7 +483,15 @@ impl<'a> SipMessage<'a> {
 
     /// The first value of `name`.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.header_values(name).next()
+        // A plain loop: this is every lookup's path, and the canonical name
+        // is computed once rather than per header.
+        let want = canonical(name).as_bytes();
+        for h in &self.headers {
+            if h.is_canonical(want) {
+                return Some(h.value);
+            }
+        }
+        None
     }
 
     /// The body (cut to `Content-Length`).
