@@ -13,6 +13,7 @@
 
 use core::num::NonZeroU32;
 use std::fs::File;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,12 +58,21 @@ fn main() -> ExitCode {
         Some(rate) => Some(header.timeline_with_clock(rate).duration()),
         None => header.duration(),
     };
-    if args.json {
-        println!("{}", json(&header, duration, recovery.as_ref()));
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        writeln!(out, "{}", json(&header, duration, recovery.as_ref()))
     } else {
-        print_text(&args, &header, duration, recovery.as_ref());
+        print_text(&mut out, &args, &header, duration, recovery.as_ref())
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `recinfo … | head` closing the pipe early is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("recinfo: writing output: {e}");
+            ExitCode::FAILURE
+        }
     }
-    ExitCode::SUCCESS
 }
 
 fn json(
@@ -82,23 +92,27 @@ fn json(
 }
 
 fn print_text(
+    out: &mut impl Write,
     args: &Args,
     header: &Header,
     duration: Option<core::time::Duration>,
     recovery: Option<&Recovery>,
-) {
-    println!("file:      {}", args.file.display());
-    println!("codec:     {}", header.codec());
-    println!("rtpLen:    {} bytes per frame", header.rtp_len());
-    println!("increment: {} ticks per frame", header.increment());
-    println!("dataSize:  {} bytes", header.data_size());
-    println!("frames:    {}", header.frame_count());
+) -> std::io::Result<()> {
+    writeln!(out, "file:      {}", args.file.display())?;
+    writeln!(out, "codec:     {}", header.codec())?;
+    writeln!(out, "rtpLen:    {} bytes per frame", header.rtp_len())?;
+    writeln!(out, "increment: {} ticks per frame", header.increment())?;
+    writeln!(out, "dataSize:  {} bytes", header.data_size())?;
+    writeln!(out, "frames:    {}", header.frame_count())?;
     match duration {
-        Some(d) => println!("duration:  {:.3} s", d.as_secs_f64()),
-        None => println!("duration:  unknown (codec clock rate unknown; pass --clock-rate HZ)"),
+        Some(d) => writeln!(out, "duration:  {:.3} s", d.as_secs_f64())?,
+        None => writeln!(
+            out,
+            "duration:  unknown (codec clock rate unknown; pass --clock-rate HZ)"
+        )?,
     }
     match recovery {
-        Some(r) => println!("recovered: yes: {r}"),
-        None => println!("recovered: no"),
+        Some(r) => writeln!(out, "recovered: yes: {r}"),
+        None => writeln!(out, "recovered: no"),
     }
 }

@@ -144,3 +144,31 @@ fn unknown_codec_needs_a_clock_rate() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["duration_ms"], 1000);
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_crash() {
+    // `recinfo FILE | head -1`: the reader goes away early. Whether the
+    // write lands in the pipe buffer or fails with EPIPE depends on timing;
+    // either way recinfo must exit 0 without panicking.
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(format!("recinfo{}", std::env::consts::EXE_SUFFIX));
+    for _ in 0..20 {
+        let mut child = Command::new(&bin)
+            .arg(SAMPLE)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(out.status.success(), "{:?} {err}", out.status);
+    }
+}
