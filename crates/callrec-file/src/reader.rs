@@ -77,9 +77,7 @@ impl<R: Read> Reader<R> {
     /// A header error or [`Error::Io`]; in strict mode also
     /// [`ParseError::DataSizeNotFrameMultiple`].
     pub fn with_mode(mut inner: R, mode: ReadMode) -> Result<Self, Error> {
-        let mut buf = [0; HEADER_LEN];
-        let n = read_full(&mut inner, &mut buf)?;
-        let header = Header::parse(&buf[..n])?;
+        let header = read_header(&mut inner)?;
         let frame_limit = match mode {
             ReadMode::Strict => {
                 check_whole_frames(&header)?;
@@ -232,6 +230,13 @@ impl<R: Read + Seek> Reader<R> {
     }
 }
 
+/// Reads and parses the 76-byte header at the current position.
+fn read_header<R: Read>(input: &mut R) -> Result<Header, Error> {
+    let mut buf = [0; HEADER_LEN];
+    let n = read_full(input, &mut buf)?;
+    Ok(Header::parse(&buf[..n])?)
+}
+
 /// Reads until `buf` is full or the input ends; returns the bytes read.
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -261,9 +266,7 @@ pub fn inspect<R: Read + Seek>(
     mode: ReadMode,
 ) -> Result<(Header, Option<Recovery>), Error> {
     input.seek(SeekFrom::Start(0))?;
-    let mut buf = [0; HEADER_LEN];
-    let n = read_full(input, &mut buf)?;
-    let header = Header::parse(&buf[..n])?;
+    let header = read_header(input)?;
     let len = input.seek(SeekFrom::End(0))?;
     input.seek(SeekFrom::Start(HEADER_LEN as u64))?;
     // Only a file truncated underneath us since the header read is shorter.

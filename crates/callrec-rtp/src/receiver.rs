@@ -535,12 +535,10 @@ impl Receiver {
             SeqVerdict::Resync => {
                 // The sender restarted its numbering: release what waits and
                 // continue the reorder index after it.
-                let ssrc = source.ssrc;
                 self.release_all();
                 let Some(source) = self.source.as_mut() else {
                     return self.recycle(held);
                 };
-                debug_assert_eq!(source.ssrc, ssrc);
                 source.top_index = self.next_index;
                 source.top_seq = held.sequence_number;
             }
@@ -804,7 +802,7 @@ impl Receiver {
     }
 }
 
-/// Builds a receiver with a given ring, for tests of bounded memory.
+/// Payloads the receiver holds, for tests of bounded memory.
 #[cfg(test)]
 impl Receiver {
     fn buffered_payloads(&self) -> usize {

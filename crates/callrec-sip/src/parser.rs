@@ -475,9 +475,10 @@ impl<'a> SipMessage<'a> {
 
     /// The values of every `name` header, in order.
     pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        let want = canonical(name).as_bytes();
         self.headers
             .iter()
-            .filter(move |h| h.is(name))
+            .filter(move |h| h.is_canonical(want))
             .map(|h| h.value)
     }
 
