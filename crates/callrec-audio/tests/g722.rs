@@ -16,7 +16,7 @@ fn s16(bytes: &[u8]) -> Vec<i16> {
         .collect()
 }
 
-fn first_difference<T: PartialEq + Copy + std::fmt::Debug>(
+fn first_difference<T: PartialEq + Copy + core::fmt::Debug>(
     a: &[T],
     b: &[T],
 ) -> Option<(usize, T, T)> {
