@@ -68,7 +68,7 @@ fn test_signal(rate: u32, seconds: f64) -> Vec<i16> {
                         i16::MIN
                     }
                 }
-                _ => (12000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16,
+                _ => (12000.0 * (2.0 * core::f64::consts::PI * 440.0 * t).sin()) as i16,
             }
         })
         .collect()
