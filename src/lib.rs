@@ -9,11 +9,14 @@
 //! | [`control`] | `callrec-control` | the TCP control protocol between phone and recording server (`std`) |
 //! | [`rtp`] | `callrec-rtp` | RTP packets, packetizer and recording receiver |
 //! | [`sip`] | `callrec-sip` | the `Record: on/off` INFO, a SIP parser with replies, URL record |
+//! | [`audio`] | `callrec-audio` | G.711, G.722, the call mixer, WAV (writer and conversion need `std`) |
 //!
 //! The `examples/` directory composes them into tools; see the README.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
+#[cfg(feature = "std")]
+pub use callrec_audio as audio;
 #[cfg(feature = "std")]
 pub use callrec_control as control;
 pub use callrec_file as file;

@@ -1,28 +1,16 @@
 //! The `recinfo` example, run as a program on the bundled sample and on
 //! damaged copies of it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use callrec::file::{Recording, Writer};
+use common::SAMPLE;
 
-const SAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/examples/data/Record_20261122_101500.wav"
-);
-
-/// `cargo test` builds the examples next to the test binaries' directory.
 fn recinfo(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin: PathBuf = dir
-        .join("examples")
-        .join(format!("recinfo{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} not built", bin.display());
-    Command::new(bin)
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .unwrap()
+    common::run_example("recinfo", args)
 }
 
 fn stdout(o: &Output) -> String {
@@ -150,14 +138,7 @@ fn a_closed_pipe_is_not_a_crash() {
     // `recinfo FILE | head -1`: the reader goes away early. Whether the
     // write lands in the pipe buffer or fails with EPIPE depends on timing;
     // either way recinfo must exit 0 without panicking.
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(format!("recinfo{}", std::env::consts::EXE_SUFFIX));
+    let bin = common::example_path("recinfo");
     for _ in 0..20 {
         let mut child = Command::new(&bin)
             .arg(SAMPLE)

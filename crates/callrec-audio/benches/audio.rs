@@ -23,8 +23,8 @@ fn speech(rate: usize) -> Vec<i16> {
             x ^= x >> 17;
             x ^= x << 5;
             let t = n as f32 / rate as f32;
-            let tone = 6000.0 * (t * 2.0 * 3.14159 * 220.0).sin()
-                + 2000.0 * (t * 2.0 * 3.14159 * 1700.0).sin();
+            let tone = 6000.0 * (t * core::f32::consts::TAU * 220.0).sin()
+                + 2000.0 * (t * core::f32::consts::TAU * 1700.0).sin();
             (tone as i32 + (x >> 22) as i32 - 512) as i16
         })
         .collect()

@@ -1,0 +1,83 @@
+//! `rec2wav`: convert a phone's local recording (the `Record_<time>.wav`
+//! container) into a WAV file every player opens.
+//!
+//! ```text
+//! cargo run --example rec2wav -- IN OUT            # PCMA/PCMU copied into an A-law/µ-law WAV
+//! cargo run --example rec2wav -- IN OUT --pcm      # decoded to 16-bit PCM
+//! cargo run --example rec2wav -- IN OUT --recover  # a file whose header was never patched
+//! ```
+//!
+//! G.722 recordings always become 16-bit PCM at 16 kHz. A bad recording
+//! exits with status 1 and the reason on stderr; the frames before the bad
+//! spot are kept in OUT, which is a finalized, playable WAV.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use callrec::audio::convert::{WavOutput, recording_to_wav};
+use callrec::file::Reader;
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Convert a phone's local call recording into a WAV file")]
+struct Args {
+    /// The recording (`Record_YYYYMMDD_HHMMSS.wav` from the phone's USB drive).
+    input: PathBuf,
+    /// The WAV file to write (replaced if it exists).
+    output: PathBuf,
+    /// Decode G.711 to 16-bit PCM instead of copying it into an A-law/µ-law WAV.
+    #[arg(long)]
+    pcm: bool,
+    /// Trust the body when the header's dataSize disagrees with it (after a
+    /// power cut or a pulled drive), and say so.
+    #[arg(long)]
+    recover: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rec2wav: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let input = BufReader::new(
+        File::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?,
+    );
+    let mut reader = if args.recover {
+        Reader::recover(input)
+    } else {
+        Reader::new(input)
+    }
+    .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let output = BufWriter::new(
+        File::create(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?,
+    );
+    let mode = if args.pcm {
+        WavOutput::Pcm16
+    } else {
+        WavOutput::AsRecorded
+    };
+    let codec = reader.header().codec().as_str().to_owned();
+    let (_, summary) = recording_to_wav(&mut reader, output, mode)
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    println!(
+        "{} ({codec}, {} frames) -> {} ({}, {:.3} s)",
+        args.input.display(),
+        summary.frames,
+        args.output.display(),
+        summary.spec,
+        summary.duration.as_secs_f64()
+    );
+    if let Some(r) = summary.recovery {
+        println!("recovered: {r}");
+    }
+    Ok(())
+}
