@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: &Args) -> Result<(), Box<dyn core::error::Error>> {
     let input = BufReader::new(
         File::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?,
     );

@@ -106,3 +106,18 @@ fn sip_record_example() {
     assert_eq!(m.headers().len(), 10);
     assert!(bytes.ends_with(b"Content-Length: 0\r\n\r\n"));
 }
+
+#[test]
+fn audio_wav_example() {
+    use callrec::audio::g711::Law;
+    use callrec::audio::wav::{MAX_HEADER_LEN, WavFile, WavSpec};
+    let bytes = hex_block(include_str!("../docs/audio.md"));
+    let wav = WavFile::parse(&bytes).unwrap();
+    assert_eq!(wav.spec(), WavSpec::g711(Law::Alaw));
+    assert_eq!(wav.samples().collect::<Vec<_>>(), [8, 8, -8, -32256]);
+    assert_eq!(wav.duration(), Duration::from_micros(500));
+    // And the writer produces this exact header.
+    let mut header = [0u8; MAX_HEADER_LEN];
+    assert_eq!(wav.spec().emit_header(4, &mut header), 58);
+    assert_eq!(header[..], bytes[..58]);
+}

@@ -377,6 +377,12 @@ mod tests {
     }
 
     #[test]
+    fn state_is_small() {
+        assert!(size_of::<Encoder>() <= 512);
+        assert!(size_of::<Decoder>() <= 512);
+    }
+
+    #[test]
     fn qmf_history_matches_a_shifted_buffer() {
         let mut ring = QmfHistory::new();
         let mut shifted = [0i32; 24];
