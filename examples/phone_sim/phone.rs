@@ -1,0 +1,273 @@
+//! One simulated phone call against a recording server: the control
+//! session (callrec-control's sans-IO `PhoneSession`) over TCP and the RTP
+//! stream (callrec-rtp's `Packetizer`, callrec-audio's encoders) over UDP.
+//!
+//! Shared by the `phone_sim` example and the end-to-end tests, which include
+//! this file with `#[path]`.
+
+// Compiled into an example and into the tests (`#[path]`); each uses a
+// different part, and `pub` marks what the other side may use.
+#![allow(dead_code, unreachable_pub)]
+
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+use std::time::Instant;
+
+use callrec::audio::g711::Law;
+use callrec::audio::g722;
+use callrec::control::{
+    Codec, Direction, Host, Mac, PhoneEvent, PhoneSession, RecordStartRequest, SessionId,
+    StopResult,
+};
+use callrec::rtp::{Packetizer, PacketizerConfig, PayloadFormat};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// 20 ms per packet.
+pub const PTIME: Duration = Duration::from_millis(20);
+
+/// Network trouble to inject on the RTP stream, per packet, from a seeded
+/// generator (so a test knows exactly what was lost).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Impairment {
+    /// Probability a packet is not sent.
+    pub loss: f64,
+    /// Probability a packet is held back and sent after the next one.
+    pub reorder: f64,
+    /// Probability a packet is sent twice.
+    pub duplicate: f64,
+    pub seed: u64,
+}
+
+/// One call.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    pub server: SocketAddr,
+    pub id: SessionId,
+    pub device: Mac,
+    pub local_number: String,
+    pub local_name: String,
+    pub remote_number: String,
+    pub remote_name: String,
+    pub dir: Direction,
+    pub codec: Codec,
+    /// PCM at the codec's rate: 8 kHz for G.711, 16 kHz for G.722.
+    pub audio: std::sync::Arc<Vec<i16>>,
+    /// 1.0 is real time; 0.0 sends as fast as possible.
+    pub speed: f64,
+    /// Address the RTP socket binds to (default: the control connection's).
+    pub rtp_bind: Option<IpAddr>,
+    pub impairment: Impairment,
+    /// Drop the control connection after this many packets, without a stop.
+    pub disconnect_after: Option<usize>,
+}
+
+/// What a call did.
+#[derive(Debug, Clone)]
+pub struct CallResult {
+    /// Where the server said to send RTP.
+    pub target: SocketAddr,
+    pub start_latency: Duration,
+    pub stop_latency: Option<Duration>,
+    pub packets_sent: u64,
+    /// Every frame encoded, in order (sent or not).
+    pub frames: Vec<Vec<u8>>,
+    /// Index of each frame not sent (injected loss).
+    pub lost: Vec<usize>,
+    pub stop: Option<StopResult>,
+}
+
+fn payload_format(codec: Codec) -> PayloadFormat {
+    match codec {
+        Codec::Pcma => PayloadFormat::PCMA,
+        Codec::Pcmu => PayloadFormat::PCMU,
+        _ => PayloadFormat::G722,
+    }
+}
+
+/// Encodes `audio` into 20 ms frames of `codec` (the last one padded with
+/// silence).
+pub fn encode_frames(codec: Codec, audio: &[i16]) -> Vec<Vec<u8>> {
+    let law = match codec {
+        Codec::Pcma => Some(Law::Alaw),
+        Codec::Pcmu => Some(Law::Ulaw),
+        _ => None,
+    };
+    let samples_per_frame = if law.is_some() { 160 } else { 320 };
+    let mut encoder = g722::Encoder::new();
+    audio
+        .chunks(samples_per_frame)
+        .map(|chunk| {
+            let mut pcm = vec![0i16; samples_per_frame];
+            pcm[..chunk.len()].copy_from_slice(chunk);
+            let mut frame = vec![0u8; 160];
+            match law {
+                Some(law) => law.encode(&pcm, &mut frame),
+                None => encoder.encode(&pcm, &mut frame),
+            };
+            frame
+        })
+        .collect()
+}
+
+/// SplitMix64, for reproducible impairments.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+async fn next_event(
+    stream: &mut TcpStream,
+    phone: &mut PhoneSession,
+    buf: &mut [u8],
+) -> Result<PhoneEvent, String> {
+    loop {
+        while let Some(bytes) = phone.poll_transmit() {
+            stream.write_all(&bytes).await.map_err(|e| e.to_string())?;
+        }
+        if let Some(event) = phone.poll_event() {
+            return Ok(event);
+        }
+        let deadline = phone.poll_timeout();
+        tokio::select! {
+            read = stream.read(buf) => match read {
+                Ok(0) => phone.handle_eof(Instant::now()),
+                Ok(n) => phone.handle_data(&buf[..n], Instant::now()),
+                Err(_) => phone.connection_lost(),
+            },
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => core::future::pending().await,
+                }
+            } => phone.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Runs one call: start, stream, stop.
+pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
+    let mut stream = TcpStream::connect(opts.server)
+        .await
+        .map_err(|e| format!("connect {}: {e}", opts.server))?;
+    stream.set_nodelay(true).ok();
+    let local_ip = stream.local_addr().map_err(|e| e.to_string())?.ip();
+    let mut request = RecordStartRequest::new(opts.id.clone(), opts.device, opts.dir, opts.codec);
+    request.local_number = opts.local_number.clone();
+    request.local_name = opts.local_name.clone();
+    request.remote_number = opts.remote_number.clone();
+    request.remote_name = opts.remote_name.clone();
+    let t_start = Instant::now();
+    let mut phone = PhoneSession::new(request, t_start).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 4096];
+    let target = match next_event(&mut stream, &mut phone, &mut buf).await? {
+        PhoneEvent::Recording { server, port } => {
+            let ip = match server {
+                Host::Ip(ip) => ip,
+                other => return Err(format!("server answered a name ({other}); need an IP")),
+            };
+            SocketAddr::new(ip, port.get())
+        }
+        PhoneEvent::Failed { reason } => return Err(format!("start refused: {reason}")),
+        other => return Err(format!("start failed: {other:?}")),
+    };
+    let start_latency = t_start.elapsed();
+
+    let socket = UdpSocket::bind((opts.rtp_bind.unwrap_or(local_ip), 0))
+        .await
+        .map_err(|e| e.to_string())?;
+    let frames = encode_frames(opts.codec, &opts.audio);
+    // RFC 3550 §5.1: random SSRC, first sequence number and timestamp.
+    let mut packetizer = Packetizer::new(
+        PacketizerConfig::new(&payload_format(opts.codec)),
+        &mut rand_core::UnwrapErr(rand_core::OsRng),
+    );
+    let mut impair = Rng(opts.impairment.seed);
+    let mut held: Option<Vec<u8>> = None;
+    let mut lost = Vec::new();
+    let mut sent = 0u64;
+    let t_stream = Instant::now();
+    let mut packet = [0u8; 12 + 160];
+    for (n, frame) in frames.iter().enumerate() {
+        if opts.disconnect_after == Some(n) {
+            drop(stream);
+            return Ok(CallResult {
+                target,
+                start_latency,
+                stop_latency: None,
+                packets_sent: sent,
+                frames,
+                lost,
+                stop: None,
+            });
+        }
+        if opts.speed > 0.0 {
+            let due = t_stream + PTIME.mul_f64(n as f64 / opts.speed);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let len = packetizer
+            .packetize(frame, 160, &mut packet)
+            .map_err(|e| e.to_string())?;
+        let bytes = &packet[..len];
+        let imp = opts.impairment;
+        if imp.loss > 0.0 && impair.unit() < imp.loss {
+            lost.push(n);
+            continue;
+        }
+        let copies = if imp.duplicate > 0.0 && impair.unit() < imp.duplicate {
+            2
+        } else {
+            1
+        };
+        if held.is_none() && imp.reorder > 0.0 && impair.unit() < imp.reorder {
+            held = Some(bytes.to_vec());
+            continue;
+        }
+        for _ in 0..copies {
+            socket
+                .send_to(bytes, target)
+                .await
+                .map_err(|e| e.to_string())?;
+            sent += 1;
+        }
+        if let Some(late) = held.take() {
+            socket
+                .send_to(&late, target)
+                .await
+                .map_err(|e| e.to_string())?;
+            sent += 1;
+        }
+    }
+    if let Some(late) = held.take() {
+        socket
+            .send_to(&late, target)
+            .await
+            .map_err(|e| e.to_string())?;
+        sent += 1;
+    }
+
+    let t_stop = Instant::now();
+    phone
+        .stop("call ended", t_stop)
+        .map_err(|e| e.to_string())?;
+    let stop = match next_event(&mut stream, &mut phone, &mut buf).await? {
+        PhoneEvent::Stopped { result } => result,
+        other => return Err(format!("stop failed: {other:?}")),
+    };
+    Ok(CallResult {
+        target,
+        start_latency,
+        stop_latency: Some(t_stop.elapsed()),
+        packets_sent: sent,
+        frames,
+        lost,
+        stop: Some(stop),
+    })
+}

@@ -1,0 +1,163 @@
+//! Where a recording goes: path components from phone input, sanitised, and
+//! UTC timestamps without a time-zone database.
+
+// Compiled into an example and into the tests (`#[path]`); each uses a
+// different part, and `pub` marks what the other side may use.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Longest path component taken from phone input, in bytes.
+pub const MAX_COMPONENT_LEN: usize = 64;
+
+/// One path component from untrusted text: only ASCII letters, digits and
+/// `+ - _ .` survive (everything else becomes `_`), a leading `.` becomes
+/// `_` (so never `.` or `..`), at most [`MAX_COMPONENT_LEN`] bytes, never
+/// empty. Separators, NUL and control characters cannot pass.
+pub fn sanitize_component(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_COMPONENT_LEN)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with('.') {
+        out.replace_range(0..1, "_");
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// A civil UTC time, to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl UtcTime {
+    pub fn now() -> Self {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self::from_unix(secs)
+    }
+
+    /// Days-to-civil conversion (proleptic Gregorian), after H. Hinnant's
+    /// public-domain `civil_from_days`.
+    pub fn from_unix(secs: u64) -> Self {
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Self {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem / 60 % 60) as u32,
+            second: (rem % 60) as u32,
+        }
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
+    /// `HHMMSS`.
+    pub fn hms(&self) -> String {
+        format!("{:02}{:02}{:02}", self.hour, self.minute, self.second)
+    }
+
+    /// RFC 3339, `Z`.
+    pub fn rfc3339(&self) -> String {
+        format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            self.date(),
+            self.hour,
+            self.minute,
+            self.second
+        )
+    }
+}
+
+/// `dir/<device>/<YYYY-MM-DD>/<HHMMSS>_<dir>_<remote_number>_<id>` without
+/// an extension; every component from the phone is sanitised.
+pub fn recording_stem(
+    dir: &Path,
+    device: &str,
+    time: &UtcTime,
+    direction: &str,
+    remote_number: &str,
+    id: &str,
+) -> PathBuf {
+    let name = format!(
+        "{}_{}_{}_{}",
+        time.hms(),
+        sanitize_component(direction),
+        sanitize_component(remote_number),
+        sanitize_component(id)
+    );
+    dir.join(sanitize_component(device))
+        .join(time.date())
+        .join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_components_stay_inside() {
+        for hostile in [
+            "../../x",
+            "/etc/passwd",
+            "a\0b",
+            "..",
+            ".",
+            "",
+            "a/b\\c",
+            "\u{202e}x",
+        ] {
+            let c = sanitize_component(hostile);
+            assert!(!c.contains(['/', '\\', '\0']), "{c}");
+            assert!(!c.starts_with('.'), "{c}");
+            assert!(!c.is_empty());
+        }
+        assert_eq!(
+            sanitize_component(&"x".repeat(10_000)).len(),
+            MAX_COMPONENT_LEN
+        );
+        assert_eq!(sanitize_component("+49 30 1234"), "+49_30_1234");
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(UtcTime::from_unix(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(UtcTime::from_unix(951_782_400).date(), "2000-02-29");
+        assert_eq!(
+            UtcTime::from_unix(1_795_342_500).rfc3339(),
+            "2026-11-22T10:15:00Z"
+        );
+    }
+}
