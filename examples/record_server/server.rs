@@ -123,7 +123,9 @@ pub struct RecordingReport {
     pub stop: String,
     pub stop_reason: String,
     pub files: Vec<PathBuf>,
+    /// Packets accepted from the phone (RFC 3550 count: duplicates included).
     pub packets_received: u64,
+    /// Sequence numbers never received (filled with silence).
     pub packets_lost: i64,
     pub packets_duplicate: u64,
     pub packets_reordered: u64,
@@ -687,7 +689,7 @@ async fn record(
                     intake.receiver.handle_timeout(intake.t0.elapsed());
                 }
                 () = tokio::time::sleep_until(rtp_deadline.into()) => {
-                    break format!("no RTP for {} s", shared.options.rtp_timeout.as_secs());
+                    break format!("no RTP for {:.1} s", shared.options.rtp_timeout.as_secs_f64());
                 }
                 reason = &mut stop => {
                     break reason.unwrap_or_else(|_| "server shutting down".to_owned());
@@ -700,9 +702,13 @@ async fn record(
         };
         // What arrived before the stop is still queued on the socket: record
         // it too, then release what the reorder buffer holds.
-        while let Ok((len, from)) = socket.try_recv_from(&mut buf) {
-            intake.datagram(&buf[..len], from);
-            intake.drain(out);
+        // (Through the std socket: tokio's `try_recv_from` answers from its
+        // cached readiness and may report nothing while datagrams wait.)
+        if let Ok(std_socket) = socket.into_std() {
+            while let Ok((len, from)) = std_socket.recv_from(&mut buf) {
+                intake.datagram(&buf[..len], from);
+                intake.drain(out);
+            }
         }
         intake.receiver.flush();
         intake.drain(out);
@@ -753,8 +759,7 @@ async fn record(
         .counters
         .recordings_finished
         .fetch_add(1, Ordering::Relaxed);
-    // The socket closes here; only then does its port go back to the pool.
-    drop(socket);
+    // The socket is closed by now; only then does its port go back.
     shared.free_ports.lock().unwrap().insert(0, port);
     shared.active.fetch_sub(1, Ordering::SeqCst);
 }
@@ -841,7 +846,10 @@ fn report(
         stop_reason,
         files,
         packets_received: stats.received,
-        packets_lost: stats.cumulative_lost.max(0),
+        // RFC 3550 counts duplicates as received; the sidecar does not.
+        packets_lost: (stats.expected as i64
+            - stats.received.saturating_sub(stats.duplicates) as i64)
+            .max(0),
         packets_duplicate: stats.duplicates,
         packets_reordered: stats.reordered,
         packets_late: stats.late,
