@@ -210,7 +210,21 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
         }
         if opts.speed > 0.0 {
             let due = t_stream + PTIME.mul_f64(n as f64 / opts.speed);
-            tokio::time::sleep_until(due.into()).await;
+            // Wait for the packet's time, watching the control connection:
+            // a server that goes away ends the call.
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => break,
+                    read = stream.read(&mut buf) => match read {
+                        Ok(0) => phone.handle_eof(Instant::now()),
+                        Ok(n) => phone.handle_data(&buf[..n], Instant::now()),
+                        Err(_) => phone.connection_lost(),
+                    },
+                }
+                if let Some(event) = phone.poll_event() {
+                    return Err(format!("call ended by the server after {sent} packets: {event:?}"));
+                }
+            }
         }
         let len = packetizer
             .packetize(frame, 160, &mut packet)

@@ -315,7 +315,15 @@ async fn serve_connection(
                 Err(_) => session.connection_lost(),
             },
             () = sleep_until_opt(deadline) => session.handle_timeout(Instant::now()),
-            _ = stop_all.changed() => session.connection_lost(),
+            _ = stop_all.changed() => {
+                // Shutdown: finalize with the true reason before the session
+                // reports its recordings as terminated.
+                for (_, recording) in running.drain() {
+                    let _ = recording.stop.send("server shutting down".to_owned());
+                    let _ = recording.done.await;
+                }
+                session.connection_lost();
+            }
         }
         // Events first: a stop is finalized before its answer goes out.
         while let Some(event) = session.poll_event() {

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a different subset
 //! Helpers shared by the tests that run example binaries.
 
 use std::path::PathBuf;
@@ -28,3 +29,21 @@ pub(crate) const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/data/Record_20261122_101500.wav"
 );
+
+/// Whether `tool` runs; panics under `CI=true` when it does not.
+pub(crate) fn have_tool(tool: &str, version_arg: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg(version_arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required under CI=true (see .ci/run for the Debian packages)"
+        );
+        eprintln!("skipping: {tool} not installed");
+    }
+    ok
+}

@@ -1,0 +1,171 @@
+//! The `record_server` binary as a process: SIGTERM finalizes every open
+//! recording, and after `kill -9` the WAV still opens (the header is
+//! rewritten every second of audio). The phone side is `phone_sim`'s code,
+//! in this process.
+
+mod common;
+
+#[path = "../examples/phone_sim/phone.rs"]
+mod phone;
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use callrec::audio::wav::{WavFile, WavReadMode};
+use callrec::control::{Codec, Direction, SessionId};
+use phone::{CallOptions, Impairment, run_call};
+
+/// Starts the server binary on an ephemeral control port; returns it and
+/// the address it logged.
+fn spawn_server(dir: &Path, ports: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(common::example_path("record_server"))
+        .args(["--listen", "127.0.0.1:0", "--rtp-ports", ports, "--dir"])
+        .arg(dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("server logs its address").unwrap();
+        if let Some(rest) = line.split("control=").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn call(server: SocketAddr, id: &str, seconds: f64) -> CallOptions {
+    CallOptions {
+        server,
+        id: SessionId::new(id).unwrap(),
+        device: "001565aabbcc".parse().unwrap(),
+        local_number: "1009".into(),
+        local_name: String::new(),
+        remote_number: "1010".into(),
+        remote_name: String::new(),
+        dir: Direction::In,
+        codec: Codec::Pcma,
+        audio: Arc::new(vec![1000; (8000.0 * seconds) as usize]),
+        speed: 1.0,
+        rtp_bind: None,
+        impairment: Impairment::default(),
+        disconnect_after: None,
+    }
+}
+
+fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finalizes_every_open_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_server(dir.path(), "45500-45509");
+    let calls: Vec<_> = (0..3)
+        .map(|n| tokio::spawn(run_call(call(addr, &format!("term{n}"), 10.0))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    for c in calls {
+        // The phones see the connection close mid-call.
+        assert!(c.await.unwrap().is_err());
+    }
+    let sidecars = files_with(dir.path(), "json");
+    assert_eq!(sidecars.len(), 3);
+    for path in sidecars {
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            json["stop_reason"],
+            "server shutting down",
+            "{}",
+            path.display()
+        );
+        let wav = std::fs::read(path.with_extension("wav")).unwrap();
+        let parsed = WavFile::parse(&wav).unwrap();
+        let ms = parsed.duration().as_millis();
+        assert!((1200..=2000).contains(&ms), "{ms} ms in {}", path.display());
+        assert_eq!(json["audio_ms"], ms as u64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_the_wav_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_server(dir.path(), "45510-45519");
+    let call = tokio::spawn(run_call(call(addr, "killed", 10.0)));
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    child.kill().unwrap(); // SIGKILL: nothing is finalized
+    child.wait().unwrap();
+    assert!(call.await.unwrap().is_err());
+    let wavs = files_with(dir.path(), "wav");
+    assert_eq!(wavs.len(), 1);
+    assert!(
+        files_with(dir.path(), "json").is_empty(),
+        "no sidecar after kill -9"
+    );
+    let bytes = std::fs::read(&wavs[0]).unwrap();
+    // The last header rewrite (every second of audio) describes audio that
+    // is all in the file: a strict parse succeeds.
+    let strict = WavFile::parse(&bytes).unwrap();
+    let ms = strict.duration().as_millis();
+    assert!((1000..=2600).contains(&ms), "{ms} ms");
+    assert!(
+        strict
+            .data()
+            .iter()
+            .all(|&b| b == callrec::audio::g711::Law::Alaw.encode_sample(1000))
+    );
+    let recovered = WavFile::parse_with(&bytes, WavReadMode::Recover).unwrap();
+    assert!(recovered.frames() >= strict.frames());
+    // And a real player opens it.
+    if common::have_tool("ffprobe", "-version") {
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&wavs[0])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert!(
+            (secs * 1000.0 - ms as f64).abs() < 1.0,
+            "ffprobe says {secs} s"
+        );
+    }
+}
