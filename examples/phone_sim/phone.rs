@@ -222,7 +222,9 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
                     },
                 }
                 if let Some(event) = phone.poll_event() {
-                    return Err(format!("call ended by the server after {sent} packets: {event:?}"));
+                    return Err(format!(
+                        "call ended by the server after {sent} packets: {event:?}"
+                    ));
                 }
             }
         }

@@ -1,0 +1,353 @@
+//! The recording server against real peers from Debian, on loopback:
+//! ffmpeg streams PCMA and G.722 RTP (`-f rtp`) into a session's port and
+//! the WAV decodes to exactly what ffmpeg encoded; ffprobe and soxi read the
+//! files with the right format and duration; tshark decodes the RTP that
+//! phone_sim sends with no loss, sequence errors or malformed packets.
+//!
+//! With `CI=true` a missing tool fails the test; elsewhere it is skipped.
+
+mod common;
+
+#[path = "../examples/phone_sim/phone.rs"]
+mod phone;
+#[path = "../examples/record_server/server.rs"]
+mod server;
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use callrec::audio::wav::WavFile;
+use callrec::control::{Codec, Direction, SessionId};
+use common::have_tool;
+use phone::{CallOptions, Impairment, run_call};
+use server::{Options, OutputFormat, RecordingReport, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn start(
+    ports: core::ops::RangeInclusive<u16>,
+) -> (
+    SocketAddr,
+    tempfile::TempDir,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Vec<RecordingReport>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::bind(Options {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        rtp_ports: ports,
+        dir: dir.path().to_owned(),
+        format: OutputFormat::Wav,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    (addr, dir, tx, done)
+}
+
+/// Reads one `\r\n`-terminated control message.
+async fn read_message(control: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        assert_eq!(
+            control.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed"
+        );
+        out.push(byte[0]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Starts a session by hand; returns the control connection and RTP port.
+async fn start_session(addr: SocketAddr, id: &str, codec: &str) -> (TcpStream, u16) {
+    let mut control = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "cmd=RecordStartRequest&id={id}&device=001565aabbcc&dir=out&codec={codec}&remoteNumber=1010\r\n"
+    );
+    control.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_message(&mut control).await;
+    assert!(answer.contains("result=success"), "{answer}");
+    let port = answer
+        .trim_end()
+        .rsplit_once("port=")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    (control, port)
+}
+
+async fn stop_session(mut control: TcpStream, id: &str) {
+    control
+        .write_all(format!("cmd=RecordStopRequest&id={id}&reason=done\r\n").as_bytes())
+        .await
+        .unwrap();
+    let answer = read_message(&mut control).await;
+    assert!(answer.contains("result=success"), "{answer}");
+}
+
+fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.stderr(Stdio::piped()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn write_tone(path: &Path, rate: u32, seconds: f64) {
+    let n = (f64::from(rate) * seconds) as usize;
+    let bytes: Vec<u8> = (0..n)
+        .flat_map(|i| {
+            let t = i as f64 / f64::from(rate);
+            let s = 9000.0 * (core::f64::consts::TAU * 440.0 * t).sin()
+                + 4000.0 * (core::f64::consts::TAU * 3100.0 * t).sin();
+            (s as i16).to_le_bytes()
+        })
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn ffprobe_and_soxi(path: &Path, codec_name: &str, rate: u32, seconds: f64) {
+    let out = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,sample_rate:format=duration",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(path));
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(&format!("codec_name={codec_name}")), "{text}");
+    assert!(text.contains(&format!("sample_rate={rate}")), "{text}");
+    let duration: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((duration - seconds).abs() < 1e-3, "ffprobe: {duration} s");
+    let soxi = String::from_utf8(run(Command::new("soxi").arg("-D").arg(path))).unwrap();
+    let soxi: f64 = soxi.trim().parse().unwrap();
+    assert!((soxi - seconds).abs() < 1e-3, "soxi: {soxi} s");
+}
+
+fn wav_path(reports: &[RecordingReport], id: &str) -> std::path::PathBuf {
+    reports.iter().find(|r| r.id == id).unwrap().files[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it() {
+    let _serial = SERIAL.lock().await;
+    if !have_tool("ffmpeg", "-version")
+        || !have_tool("ffprobe", "-version")
+        || !have_tool("soxi", "-V0")
+    {
+        return;
+    }
+    let (addr, dir, shutdown, done) = start(45600..=45609).await;
+    let input = dir.path().join("in.s16");
+    write_tone(&input, 8000, 2.0);
+    let (control, port) = start_session(addr, "ffpcma", "PCMA").await;
+    let ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-f", "s16le", "-ar", "8000", "-ac", "1", "-i",
+        ])
+        .arg(&input)
+        .args([
+            "-acodec",
+            "pcm_alaw",
+            "-f",
+            "rtp",
+            &format!("rtp://127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ffmpeg.success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_session(control, "ffpcma").await;
+    let _ = shutdown.send(());
+    let reports = done.await.unwrap();
+    let wav = wav_path(&reports, "ffpcma");
+    // What ffmpeg encoded, straight to a file.
+    let expected = run(Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-f", "s16le", "-ar", "8000", "-ac", "1", "-i",
+        ])
+        .arg(&input)
+        .args(["-acodec", "pcm_alaw", "-f", "alaw", "-"]));
+    let bytes = std::fs::read(&wav).unwrap();
+    assert_eq!(WavFile::parse(&bytes).unwrap().data(), &expected[..]);
+    ffprobe_and_soxi(&wav, "pcm_alaw", 8000, 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_g722_rtp_decodes_to_ffmpegs_own_decoding() {
+    let _serial = SERIAL.lock().await;
+    if !have_tool("ffmpeg", "-version")
+        || !have_tool("ffprobe", "-version")
+        || !have_tool("soxi", "-V0")
+    {
+        return;
+    }
+    let (addr, dir, shutdown, done) = start(45610..=45619).await;
+    let input = dir.path().join("in16.s16");
+    write_tone(&input, 16000, 2.0);
+    let (control, port) = start_session(addr, "ffg722", "G722").await;
+    let ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i",
+        ])
+        .arg(&input)
+        .args([
+            "-acodec",
+            "g722",
+            "-f",
+            "rtp",
+            &format!("rtp://127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ffmpeg.success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_session(control, "ffg722").await;
+    let _ = shutdown.send(());
+    let reports = done.await.unwrap();
+    let wav = wav_path(&reports, "ffg722");
+    let encoded = dir.path().join("in.g722");
+    run(Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i",
+        ])
+        .arg(&input)
+        .args(["-acodec", "g722", "-f", "g722"])
+        .arg(&encoded));
+    let expected = run(Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "g722", "-i"])
+        .arg(&encoded)
+        .args(["-f", "s16le", "-acodec", "pcm_s16le", "-"]));
+    let bytes = std::fs::read(&wav).unwrap();
+    let ours = WavFile::parse(&bytes).unwrap();
+    assert_eq!(ours.spec().sample_rate(), 16000);
+    assert_eq!(ours.data(), &expected[..]);
+    ffprobe_and_soxi(&wav, "pcm_s16le", 16000, 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tshark_decodes_phone_sim_rtp_without_errors() {
+    let _serial = SERIAL.lock().await;
+    if !have_tool("tshark", "-v") {
+        return;
+    }
+    let (addr, dir, shutdown, done) = start(45620..=45629).await;
+    let pcap = dir.path().join("phone.pcap");
+    // Capture the first session port's traffic on loopback: 100 packets.
+    let mut capture = Command::new("tshark")
+        .args([
+            "-i",
+            "lo",
+            "-f",
+            "udp port 45620",
+            "-c",
+            "100",
+            "-a",
+            "duration:30",
+            "-w",
+        ])
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // tshark says "Capturing on" once the capture runs.
+    {
+        use std::io::{BufRead, BufReader};
+        let stderr = capture.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        loop {
+            let line = lines.next().expect("tshark starts capturing").unwrap();
+            if line.contains("Capturing on") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+    }
+    // "Capturing on" comes a moment before the filter is live.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let result = run_call(CallOptions {
+        server: addr,
+        id: SessionId::new("tsharked").unwrap(),
+        device: "001565aabbcc".parse().unwrap(),
+        local_number: "1009".into(),
+        local_name: String::new(),
+        remote_number: "1010".into(),
+        remote_name: String::new(),
+        dir: Direction::In,
+        codec: Codec::Pcmu,
+        audio: Arc::new(vec![500; 16000]),
+        speed: 4.0,
+        rtp_bind: None,
+        impairment: Impairment::default(),
+        disconnect_after: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(result.target.port(), 45620);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = Command::new("kill")
+        .args(["-INT", &capture.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(capture.wait().unwrap().success());
+    let _ = shutdown.send(());
+    done.await.unwrap();
+    let streams = String::from_utf8(run(Command::new("tshark").arg("-r").arg(&pcap).args([
+        "-d",
+        "udp.port==45620,rtp",
+        "-q",
+        "-z",
+        "rtp,streams",
+    ])))
+    .unwrap();
+    let row = streams
+        .lines()
+        .find(|l| l.contains("g711U"))
+        .unwrap_or_else(|| panic!("no PCMU stream in:\n{streams}"));
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    // Start End SrcIP SrcPort DstIP DstPort SSRC Payload Pkts Lost (pct) …
+    assert_eq!(fields[8], "100", "{row}");
+    assert_eq!(fields[9], "0", "{row}");
+    assert!(
+        !row.trim_end().ends_with('X'),
+        "tshark flags a problem: {row}"
+    );
+    let problems = run(Command::new("tshark").arg("-r").arg(&pcap).args([
+        "-d",
+        "udp.port==45620,rtp",
+        "-Y",
+        "_ws.malformed || _ws.expert.severity >= warning",
+    ]));
+    assert!(
+        problems.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&problems)
+    );
+}
