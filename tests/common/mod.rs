@@ -30,14 +30,15 @@ pub(crate) const SAMPLE: &str = concat!(
     "/examples/data/Record_20261122_101500.wav"
 );
 
-/// Whether `tool` runs; panics under `CI=true` when it does not.
+/// Whether `tool` can be run (its exit status does not matter: `sipp -v`
+/// exits 99); panics under `CI=true` when it cannot.
 pub(crate) fn have_tool(tool: &str, version_arg: &str) -> bool {
     let ok = Command::new(tool)
         .arg(version_arg)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
+        .is_ok();
     if !ok {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),

@@ -95,6 +95,7 @@ const PLACEHOLDERS: [&str; 6] = [
 /// vars.mac = "001565aabbcc";
 /// vars.display_remote = "Zoë & Co";
 /// let req = url.request(&vars, "SIP-T46U 108.86.0.20 001565aabbcc");
+/// assert_eq!((url.host(), url.port()), ("10.2.1.5", 8080));
 /// assert_eq!(
 ///     std::str::from_utf8(&req).unwrap(),
 ///     "GET /rec?start=1&mac=001565aabbcc&who=Zo%C3%AB%20%26%20Co HTTP/1.1\r\n\
@@ -158,6 +159,17 @@ impl UrlRecord {
             port,
             target,
         })
+    }
+
+    /// The host to connect to, as written (an IPv6 address keeps its
+    /// brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port to connect to: the URL's, or 80.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(80)
     }
 
     /// The HTTP/1.1 request bytes, placeholders substituted and
