@@ -24,7 +24,7 @@ use rand_core::{OsRng, TryRngCore};
 
 #[path = "phone.rs"]
 mod phone;
-use phone::{CallOptions, Impairment, run_call};
+use phone::{CallOptions, Impairment, LocalOptions, record_local, run_call};
 
 #[derive(Parser)]
 #[command(about = "Simulate IP phones recording calls on a recording server")]
@@ -64,6 +64,23 @@ struct Args {
     /// Calls to run at once.
     #[arg(long, default_value_t = 1)]
     calls: usize,
+    /// Record locally into DIR (as onto the phone's USB drive) instead of
+    /// on a server: the audio is the local side, mixed with a remote tone.
+    #[arg(long, value_name = "DIR")]
+    local: Option<PathBuf>,
+    /// Remote party's tone for `--local`.
+    #[arg(long, value_name = "HZ", default_value_t = 660.0)]
+    remote_tone: f64,
+    /// Largest recording file for `--local`, header included; longer calls
+    /// continue in `Record_<time>_1.wav`, ….
+    #[arg(long, value_name = "BYTES")]
+    max_file_size: Option<u64>,
+    /// Pause a `--local` recording this many seconds into the call.
+    #[arg(long, value_name = "SECS")]
+    pause_at: Option<f64>,
+    /// Resume it at this many seconds.
+    #[arg(long, value_name = "SECS")]
+    resume_at: Option<f64>,
 }
 
 fn load_audio(args: &Args) -> Result<Vec<i16>, String> {
@@ -123,6 +140,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(dir) = &args.local {
+        return local(&args, dir, &audio);
+    }
     let mut calls = tokio::task::JoinSet::new();
     for n in 0..args.calls.max(1) {
         let opts = CallOptions {
@@ -195,5 +215,49 @@ async fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn local(args: &Args, dir: &std::path::Path, audio: &[i16]) -> ExitCode {
+    let rate = if args.codec == Codec::G722 {
+        16000.0
+    } else {
+        8000.0
+    };
+    let remote: Vec<i16> = (0..audio.len())
+        .map(|i| {
+            (6000.0 * (core::f64::consts::TAU * args.remote_tone * i as f64 / rate).sin()) as i16
+        })
+        .collect();
+    let secs = |s: Option<f64>| s.map(|s| Duration::from_secs_f64(s.max(0.0)));
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let opts = LocalOptions {
+        dir: dir.to_owned(),
+        codec: args.codec,
+        local: audio.to_vec(),
+        remote,
+        max_file_size: args.max_file_size,
+        pause_at: secs(args.pause_at),
+        resume_at: secs(args.resume_at),
+        start_unix_seconds: start,
+    };
+    match record_local(&opts) {
+        Ok(files) => {
+            for f in files {
+                println!(
+                    "{}: {} frames, {:.3} s",
+                    dir.join(&f.name).display(),
+                    f.header.frame_count(),
+                    f.header.duration().unwrap_or_default().as_secs_f64()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("phone_sim: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -15,9 +15,13 @@ use std::time::Instant;
 
 use callrec::audio::g711::Law;
 use callrec::audio::g722;
+use callrec::audio::mix::{mix_g711, mix_pcm16};
 use callrec::control::{
     Codec, Direction, Host, Mac, PhoneEvent, PhoneSession, RecordStartRequest, SessionId,
     StopResult,
+};
+use callrec::file::{
+    CodecName, DirStorage, Header, RecordTime, RecordedFile, Recorder, RecorderConfig,
 };
 use callrec::rtp::{Packetizer, PacketizerConfig, PayloadFormat};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -286,4 +290,79 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
         lost,
         stop: Some(stop),
     })
+}
+
+/// A local recording, as the phone makes it onto its USB drive.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub dir: std::path::PathBuf,
+    pub codec: Codec,
+    /// The phone's microphone, PCM at the codec's rate.
+    pub local: Vec<i16>,
+    /// The far end, PCM at the codec's rate.
+    pub remote: Vec<i16>,
+    /// Largest file, header included; a longer call continues in a new file.
+    pub max_file_size: Option<u64>,
+    pub pause_at: Option<Duration>,
+    pub resume_at: Option<Duration>,
+    /// Wall-clock time the recording starts (names the first file).
+    pub start_unix_seconds: u64,
+}
+
+/// Records a call locally with callrec-file's `Recorder`: both directions
+/// mixed frame by frame (decode, mix, encode, as the phone does), 20 ms
+/// frames, rotation at the size limit, pause and resume.
+pub fn record_local(opts: &LocalOptions) -> Result<Vec<RecordedFile>, String> {
+    let local = encode_frames(opts.codec, &opts.local);
+    let remote = encode_frames(opts.codec, &opts.remote);
+    let name = match opts.codec {
+        Codec::Pcma => CodecName::PCMA,
+        Codec::Pcmu => CodecName::PCMU,
+        _ => CodecName::G722,
+    };
+    let header = Header::new(name, 160, 160).map_err(|e| e.to_string())?;
+    let mut config = RecorderConfig::new(header);
+    if let Some(max) = opts.max_file_size {
+        config = config.max_file_size(max);
+    }
+    std::fs::create_dir_all(&opts.dir).map_err(|e| format!("{}: {e}", opts.dir.display()))?;
+    let mut recorder =
+        Recorder::new(DirStorage::new(&opts.dir), config).map_err(|e| e.to_string())?;
+    let time = RecordTime::from_unix_seconds(opts.start_unix_seconds).map_err(|e| e.to_string())?;
+    recorder.start(time).map_err(|e| e.to_string())?;
+    let law = match opts.codec {
+        Codec::Pcma => Some(Law::Alaw),
+        Codec::Pcmu => Some(Law::Ulaw),
+        _ => None,
+    };
+    let mut decoders = (g722::Decoder::new(), g722::Decoder::new());
+    let mut encoder = g722::Encoder::new();
+    let frames = local.len().max(remote.len());
+    let silence = vec![law.map_or(0, Law::silence); 160];
+    let pause_frame = opts.pause_at.map(|t| (t.as_millis() / 20) as usize);
+    let resume_frame = opts.resume_at.map(|t| (t.as_millis() / 20) as usize);
+    let mut mixed = [0u8; 160];
+    for n in 0..frames {
+        if Some(n) == pause_frame {
+            recorder.pause().map_err(|e| e.to_string())?;
+        }
+        if Some(n) == resume_frame {
+            recorder.resume().map_err(|e| e.to_string())?;
+        }
+        let a = local.get(n).unwrap_or(&silence);
+        let b = remote.get(n).unwrap_or(&silence);
+        match law {
+            Some(law) => mix_g711(law, &[a, b], &mut mixed).map_err(|e| e.to_string())?,
+            None => {
+                let (mut pa, mut pb, mut pm) = ([0i16; 320], [0i16; 320], [0i16; 320]);
+                decoders.0.decode(a, &mut pa);
+                decoders.1.decode(b, &mut pb);
+                mix_pcm16(&[&pa, &pb], &mut pm).map_err(|e| e.to_string())?;
+                encoder.encode(&pm, &mut mixed);
+            }
+        }
+        // Paused frames are dropped by the recorder itself.
+        recorder.write_frame(&mixed).map_err(|e| e.to_string())?;
+    }
+    recorder.stop().map_err(|e| e.to_string())
 }
