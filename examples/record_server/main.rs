@@ -62,6 +62,9 @@ struct Args {
     /// What to write per recording.
     #[arg(long, value_enum, default_value = "wav")]
     format: Format,
+    /// Benchmark baseline: receive and count RTP, write nothing.
+    #[arg(long, hide = true)]
+    discard_rtp: bool,
 }
 
 fn parse_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -98,6 +101,7 @@ async fn main() -> ExitCode {
             Format::Rec => OutputFormat::Rec,
             Format::Both => OutputFormat::Both,
         },
+        discard_rtp: args.discard_rtp,
         ..Options::default()
     };
     let dir = options.dir.clone();
@@ -115,9 +119,14 @@ async fn main() -> ExitCode {
         dir = %dir.display(),
         "record_server listening"
     );
+    let counters = server.counters();
     let reports = server.run(shutdown_signal()).await;
     tracing::info!(
         recordings = reports.len(),
+        packets = counters.packets.load(core::sync::atomic::Ordering::Relaxed),
+        foreign = counters
+            .foreign_packets
+            .load(core::sync::atomic::Ordering::Relaxed),
         "record_server stopped; every recording finalized"
     );
     ExitCode::SUCCESS

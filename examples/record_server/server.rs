@@ -71,6 +71,9 @@ pub struct Options {
     pub format: OutputFormat,
     /// WAV header rewrite interval (audio time).
     pub header_interval: Duration,
+    /// Benchmark baseline: receive RTP and count it, nothing else (no
+    /// parsing, no files). The control protocol runs as usual.
+    pub discard_rtp: bool,
 }
 
 impl Default for Options {
@@ -86,6 +89,7 @@ impl Default for Options {
             idle_timeout: Duration::from_secs(10),
             format: OutputFormat::Wav,
             header_interval: Duration::from_secs(1),
+            discard_rtp: false,
         }
     }
 }
@@ -656,6 +660,12 @@ async fn record(
 ) {
     let started = UtcTime::now();
     let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+    if shared.options.discard_rtp {
+        discard(&shared, socket, &mut stop).await;
+        shared.free_ports.lock().unwrap().insert(0, port);
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
     let (expected_pt, clock) = {
         let (_, pt) = codec_of(request.codec);
         (pt, core::num::NonZeroU32::new(8000).expect("nonzero"))
@@ -770,6 +780,30 @@ async fn record(
     // The socket is closed by now; only then does its port go back.
     shared.free_ports.lock().unwrap().insert(0, port);
     shared.active.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// The benchmark baseline: a bare receive loop on the session's socket.
+async fn discard(shared: &Shared, socket: UdpSocket, stop: &mut oneshot::Receiver<String>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                if received.is_ok() {
+                    shared.counters.packets.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ = &mut *stop => break,
+        }
+    }
+    if let Ok(std_socket) = socket.into_std() {
+        while std_socket.recv_from(&mut buf).is_ok() {
+            shared.counters.packets.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    shared
+        .counters
+        .recordings_finished
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// The RTP side of one recording: source filter, parser, receiver, counters.
