@@ -399,3 +399,98 @@ async fn silent_rtp_times_out_and_the_file_is_finalized() {
     let wav = wav_of(report_for(&reports, "quiet1"));
     assert_eq!(WavFile::parse(&wav).unwrap().data(), [0x55; 1600]);
 }
+
+/// Sends one start request by hand and returns the answer line.
+async fn start_raw(control: &mut tokio::net::TcpStream, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    control.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n") {
+        assert_eq!(
+            control.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed"
+        );
+        answer.push(byte[0]);
+    }
+    String::from_utf8(answer).unwrap()
+}
+
+fn start_line(id: &str, codec: &str) -> String {
+    format!("cmd=RecordStartRequest&id={id}&device=001565aabbcc&dir=in&codec={codec}\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_requests_are_refused_with_the_reason() {
+    let _serial = SERIAL.lock().await;
+    // One port, at most two sessions.
+    let server = start_server(45070..=45070, |o| o.max_sessions = 2).await;
+    let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let answer = start_raw(&mut control, &start_line("r1", "G729")).await;
+    assert!(answer.contains("result=failed"), "{answer}");
+    assert!(answer.contains("G729"), "{answer}");
+    let answer = start_raw(
+        &mut control,
+        "cmd=RecordStartRequest&id=r2&device=nope&dir=in&codec=PCMA\r\n",
+    )
+    .await;
+    assert!(
+        answer.contains("result=failed&reason=malformed"),
+        "{answer}"
+    );
+    let answer = start_raw(&mut control, &start_line("r3", "PCMA")).await;
+    assert!(
+        answer.contains("result=success") && answer.contains("port=45070"),
+        "{answer}"
+    );
+    let answer = start_raw(&mut control, &start_line("r4", "PCMA")).await;
+    assert!(
+        answer.contains("result=failed&reason=no+free+port"),
+        "{answer}"
+    );
+    let mut other = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let answer = start_raw(&mut other, &start_line("r5", "PCMU")).await;
+    // r3 holds one of two sessions and r4 was refused: one is left, but no port.
+    assert!(answer.contains("reason=no+free+port"), "{answer}");
+    drop((control, other));
+    let (_dir, reports) = server.stop().await;
+    assert_eq!(reports.len(), 1);
+
+    let server = start_server(45071..=45072, |o| o.max_sessions = 1).await;
+    let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    assert!(
+        start_raw(&mut control, &start_line("s1", "PCMA"))
+            .await
+            .contains("success")
+    );
+    let answer = start_raw(&mut control, &start_line("s2", "PCMA")).await;
+    assert!(answer.contains("reason=too+many+sessions"), "{answer}");
+    drop(control);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advertise_and_storage_full() {
+    let _serial = SERIAL.lock().await;
+    let server = start_server(45073..=45074, |o| {
+        o.advertise = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+    })
+    .await;
+    let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let answer = start_raw(&mut control, &start_line("a1", "PCMA")).await;
+    assert!(answer.contains("server=192.0.2.7&port=4507"), "{answer}");
+    drop(control);
+    server.stop().await;
+
+    let server = start_server(45075..=45076, |o| o.min_free_space = u64::MAX).await;
+    let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let answer = start_raw(&mut control, &start_line("f1", "PCMA")).await;
+    assert!(
+        answer.contains("result=failed&reason=storage+full"),
+        "{answer}"
+    );
+    drop(control);
+    let (_dir, reports) = server.stop().await;
+    assert!(reports.is_empty());
+}

@@ -74,6 +74,9 @@ pub struct Options {
     /// Benchmark baseline: receive RTP and count it, nothing else (no
     /// parsing, no files). The control protocol runs as usual.
     pub discard_rtp: bool,
+    /// Start requests are refused (`storage full`) while the recordings
+    /// directory's file system has less free space than this.
+    pub min_free_space: u64,
 }
 
 impl Default for Options {
@@ -90,6 +93,7 @@ impl Default for Options {
             format: OutputFormat::Wav,
             header_interval: Duration::from_secs(1),
             discard_rtp: false,
+            min_free_space: 64 << 20,
         }
     }
 }
@@ -236,6 +240,15 @@ impl PortAllocator for Allocator {
         if self.shared.active.fetch_add(1, Ordering::SeqCst) >= max {
             self.shared.active.fetch_sub(1, Ordering::SeqCst);
             return Err(Rejection::TooManySessions);
+        }
+        // Disk full: refuse now rather than accept a call that cannot be kept.
+        let free = fs4::available_space(&self.shared.options.dir).unwrap_or(0);
+        if free < self.shared.options.min_free_space {
+            self.shared.active.fetch_sub(1, Ordering::SeqCst);
+            return Err(Rejection::Other(format!(
+                "storage full: {} MiB free",
+                free >> 20
+            )));
         }
         let bind_ip = self.shared.options.listen.ip();
         let mut free = self.shared.free_ports.lock().unwrap();
