@@ -705,10 +705,23 @@ async fn record(
         counters: shared.counters.clone(),
     };
     if let Some(out) = outputs.as_mut() {
+        // Two timers, armed once and moved only when needed: a timer per
+        // packet costs more than the rest of the packet's handling.
+        let timeout = shared.options.rtp_timeout;
         let mut last_rtp = Instant::now();
+        let rtp_timer = tokio::time::sleep(timeout);
+        tokio::pin!(rtp_timer);
+        let reorder_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(reorder_timer);
+        let mut reorder_at: Option<Instant> = None;
         stop_reason = loop {
-            let reorder_deadline = intake.receiver.poll_timeout().map(|d| intake.t0 + d);
-            let rtp_deadline = last_rtp + shared.options.rtp_timeout;
+            let wanted = intake.receiver.poll_timeout().map(|d| intake.t0 + d);
+            if wanted != reorder_at {
+                if let Some(at) = wanted {
+                    reorder_timer.as_mut().reset(at.into());
+                }
+                reorder_at = wanted;
+            }
             tokio::select! {
                 received = socket.recv_from(&mut buf) => {
                     let Ok((len, from)) = received else { continue };
@@ -716,11 +729,16 @@ async fn record(
                         last_rtp = Instant::now();
                     }
                 }
-                () = sleep_until_opt(reorder_deadline) => {
+                () = &mut reorder_timer, if reorder_at.is_some() => {
+                    reorder_at = None;
                     intake.receiver.handle_timeout(intake.t0.elapsed());
                 }
-                () = tokio::time::sleep_until(rtp_deadline.into()) => {
-                    break format!("no RTP for {:.1} s", shared.options.rtp_timeout.as_secs_f64());
+                () = &mut rtp_timer => {
+                    let due = last_rtp + timeout;
+                    if Instant::now() >= due {
+                        break format!("no RTP for {:.1} s", timeout.as_secs_f64());
+                    }
+                    rtp_timer.as_mut().reset(due.into());
                 }
                 reason = &mut stop => {
                     break reason.unwrap_or_else(|_| "server shutting down".to_owned());
