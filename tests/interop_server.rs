@@ -24,7 +24,7 @@ use callrec::control::{Codec, Direction, SessionId};
 use common::have_tool;
 use phone::{CallOptions, Impairment, run_call};
 use server::{Options, OutputFormat, RecordingReport, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -55,21 +55,6 @@ async fn start(
     (addr, dir, tx, done)
 }
 
-/// Reads one `\r\n`-terminated control message.
-async fn read_message(control: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut byte = [0u8; 1];
-    while !out.ends_with(b"\r\n") {
-        assert_eq!(
-            control.read(&mut byte).await.unwrap(),
-            1,
-            "connection closed"
-        );
-        out.push(byte[0]);
-    }
-    String::from_utf8(out).unwrap()
-}
-
 /// Starts a session by hand; returns the control connection and RTP port.
 async fn start_session(addr: SocketAddr, id: &str, codec: &str) -> (TcpStream, u16) {
     let mut control = TcpStream::connect(addr).await.unwrap();
@@ -77,7 +62,7 @@ async fn start_session(addr: SocketAddr, id: &str, codec: &str) -> (TcpStream, u
         "cmd=RecordStartRequest&id={id}&device=001565aabbcc&dir=out&codec={codec}&remoteNumber=1010\r\n"
     );
     control.write_all(request.as_bytes()).await.unwrap();
-    let answer = read_message(&mut control).await;
+    let answer = common::read_crlf_line(&mut control).await;
     assert!(answer.contains("result=success"), "{answer}");
     let port = answer
         .trim_end()
@@ -94,7 +79,7 @@ async fn stop_session(mut control: TcpStream, id: &str) {
         .write_all(format!("cmd=RecordStopRequest&id={id}&reason=done\r\n").as_bytes())
         .await
         .unwrap();
-    let answer = read_message(&mut control).await;
+    let answer = common::read_crlf_line(&mut control).await;
     assert!(answer.contains("result=success"), "{answer}");
 }
 
@@ -151,27 +136,36 @@ fn wav_path(reports: &[RecordingReport], id: &str) -> std::path::PathBuf {
     reports.iter().find(|r| r.id == id).unwrap().files[0].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it() {
-    let _serial = SERIAL.lock().await;
-    if !have_tool("ffmpeg", "-version")
-        || !have_tool("ffprobe", "-version")
-        || !have_tool("soxi", "-V0")
-    {
-        return;
-    }
-    let (addr, dir, shutdown, done) = start(45600..=45609).await;
+fn have_ffmpeg_tools() -> bool {
+    have_tool("ffmpeg", "-version") && have_tool("ffprobe", "-version") && have_tool("soxi", "-V0")
+}
+
+/// ffmpeg's raw-PCM input arguments for `rate`, reading `input`.
+fn ffmpeg_input(rate: u32, input: &Path) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    let rate = rate.to_string();
+    cmd.args(["-v", "error", "-f", "s16le", "-ar", &rate, "-ac", "1", "-i"])
+        .arg(input);
+    cmd
+}
+
+/// A server session of `codec` fed by `ffmpeg -acodec ACODEC -f rtp` with
+/// two seconds of tone at `rate`; returns the WAV written and the input.
+async fn record_from_ffmpeg(
+    ports: core::ops::RangeInclusive<u16>,
+    id: &str,
+    codec: &str,
+    acodec: &str,
+    rate: u32,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let (addr, dir, shutdown, done) = start(ports).await;
     let input = dir.path().join("in.s16");
-    write_tone(&input, 8000, 2.0);
-    let (control, port) = start_session(addr, "ffpcma", "PCMA").await;
-    let ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-v", "error", "-f", "s16le", "-ar", "8000", "-ac", "1", "-i",
-        ])
-        .arg(&input)
+    write_tone(&input, rate, 2.0);
+    let (control, port) = start_session(addr, id, codec).await;
+    let ffmpeg = ffmpeg_input(rate, &input)
         .args([
             "-acodec",
-            "pcm_alaw",
+            acodec,
             "-f",
             "rtp",
             &format!("rtp://127.0.0.1:{port}"),
@@ -181,17 +175,23 @@ async fn ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it() {
         .unwrap();
     assert!(ffmpeg.success());
     tokio::time::sleep(Duration::from_millis(100)).await;
-    stop_session(control, "ffpcma").await;
+    stop_session(control, id).await;
     let _ = shutdown.send(());
     let reports = done.await.unwrap();
-    let wav = wav_path(&reports, "ffpcma");
+    let wav = wav_path(&reports, id);
+    (dir, wav, input)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it() {
+    let _serial = SERIAL.lock().await;
+    if !have_ffmpeg_tools() {
+        return;
+    }
+    let (_dir, wav, input) =
+        record_from_ffmpeg(45600..=45609, "ffpcma", "PCMA", "pcm_alaw", 8000).await;
     // What ffmpeg encoded, straight to a file.
-    let expected = run(Command::new("ffmpeg")
-        .args([
-            "-v", "error", "-f", "s16le", "-ar", "8000", "-ac", "1", "-i",
-        ])
-        .arg(&input)
-        .args(["-acodec", "pcm_alaw", "-f", "alaw", "-"]));
+    let expected = run(ffmpeg_input(8000, &input).args(["-acodec", "pcm_alaw", "-f", "alaw", "-"]));
     let bytes = std::fs::read(&wav).unwrap();
     assert_eq!(WavFile::parse(&bytes).unwrap().data(), &expected[..]);
     ffprobe_and_soxi(&wav, "pcm_alaw", 8000, 2.0);
@@ -200,43 +200,13 @@ async fn ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_g722_rtp_decodes_to_ffmpegs_own_decoding() {
     let _serial = SERIAL.lock().await;
-    if !have_tool("ffmpeg", "-version")
-        || !have_tool("ffprobe", "-version")
-        || !have_tool("soxi", "-V0")
-    {
+    if !have_ffmpeg_tools() {
         return;
     }
-    let (addr, dir, shutdown, done) = start(45610..=45619).await;
-    let input = dir.path().join("in16.s16");
-    write_tone(&input, 16000, 2.0);
-    let (control, port) = start_session(addr, "ffg722", "G722").await;
-    let ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-v", "error", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i",
-        ])
-        .arg(&input)
-        .args([
-            "-acodec",
-            "g722",
-            "-f",
-            "rtp",
-            &format!("rtp://127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ffmpeg.success());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    stop_session(control, "ffg722").await;
-    let _ = shutdown.send(());
-    let reports = done.await.unwrap();
-    let wav = wav_path(&reports, "ffg722");
+    let (dir, wav, input) =
+        record_from_ffmpeg(45610..=45619, "ffg722", "G722", "g722", 16000).await;
     let encoded = dir.path().join("in.g722");
-    run(Command::new("ffmpeg")
-        .args([
-            "-v", "error", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i",
-        ])
-        .arg(&input)
+    run(ffmpeg_input(16000, &input)
         .args(["-acodec", "g722", "-f", "g722"])
         .arg(&encoded));
     let expected = run(Command::new("ffmpeg")
@@ -277,18 +247,7 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
         .spawn()
         .unwrap();
     // tshark says "Capturing on" once the capture runs.
-    {
-        use std::io::{BufRead, BufReader};
-        let stderr = capture.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        loop {
-            let line = lines.next().expect("tshark starts capturing").unwrap();
-            if line.contains("Capturing on") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-    }
+    common::wait_for_line(capture.stderr.take().unwrap(), "Capturing on");
     // "Capturing on" comes a moment before the filter is live.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let result = run_call(CallOptions {

@@ -2,6 +2,8 @@
 //! `record_server` and `phone_sim` example code (included with `#[path]`)
 //! against each other, then the files read back with callrec-audio.
 
+mod common;
+
 #[path = "../examples/phone_sim/phone.rs"]
 mod phone;
 #[path = "../examples/record_server/server.rs"]
@@ -402,19 +404,9 @@ async fn silent_rtp_times_out_and_the_file_is_finalized() {
 
 /// Sends one start request by hand and returns the answer line.
 async fn start_raw(control: &mut tokio::net::TcpStream, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     control.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let mut byte = [0u8; 1];
-    while !answer.ends_with(b"\r\n") {
-        assert_eq!(
-            control.read(&mut byte).await.unwrap(),
-            1,
-            "connection closed"
-        );
-        answer.push(byte[0]);
-    }
-    String::from_utf8(answer).unwrap()
+    common::read_crlf_line(control).await
 }
 
 fn start_line(id: &str, codec: &str) -> String {

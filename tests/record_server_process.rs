@@ -10,7 +10,6 @@ mod phone;
 
 use core::net::SocketAddr;
 use core::time::Duration;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -28,16 +27,9 @@ fn spawn_server(dir: &Path, ports: &str) -> (Child, SocketAddr) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server logs its address").unwrap();
-        if let Some(rest) = line.split("control=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let line = common::wait_for_line(child.stderr.take().unwrap(), "control=");
+    let rest = line.split("control=").nth(1).unwrap();
+    let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
     (child, addr)
 }
 

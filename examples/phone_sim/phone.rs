@@ -156,6 +156,20 @@ async fn next_event(
     }
 }
 
+async fn send(
+    socket: &UdpSocket,
+    packet: &[u8],
+    to: SocketAddr,
+    sent: &mut u64,
+) -> Result<(), String> {
+    socket
+        .send_to(packet, to)
+        .await
+        .map_err(|e| format!("send to {to}: {e}"))?;
+    *sent += 1;
+    Ok(())
+}
+
 /// Runs one call: start, stream, stop.
 pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
     let mut stream = TcpStream::connect(opts.server)
@@ -251,26 +265,14 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
             continue;
         }
         for _ in 0..copies {
-            socket
-                .send_to(bytes, target)
-                .await
-                .map_err(|e| e.to_string())?;
-            sent += 1;
+            send(&socket, bytes, target, &mut sent).await?;
         }
         if let Some(late) = held.take() {
-            socket
-                .send_to(&late, target)
-                .await
-                .map_err(|e| e.to_string())?;
-            sent += 1;
+            send(&socket, &late, target, &mut sent).await?;
         }
     }
     if let Some(late) = held.take() {
-        socket
-            .send_to(&late, target)
-            .await
-            .map_err(|e| e.to_string())?;
-        sent += 1;
+        send(&socket, &late, target, &mut sent).await?;
     }
 
     let t_stop = Instant::now();

@@ -48,3 +48,38 @@ pub(crate) fn have_tool(tool: &str, version_arg: &str) -> bool {
     }
     ok
 }
+
+/// Reads lines from `stream` (a child's stderr) until one contains
+/// `needle`, returns it, and keeps draining the rest on a thread so the
+/// child never blocks on a full pipe.
+pub(crate) fn wait_for_line(stream: impl std::io::Read + Send + 'static, needle: &str) -> String {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stream).lines();
+    let found = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("output ended before {needle:?}"))
+            .unwrap();
+        if line.contains(needle) {
+            break line;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    found
+}
+
+/// Reads one `\r\n`-terminated control message.
+pub(crate) async fn read_crlf_line(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed"
+        );
+        out.push(byte[0]);
+    }
+    String::from_utf8(out).unwrap()
+}
