@@ -85,3 +85,45 @@ fn decoder_matches_ffmpeg_on_random_codes() {
         "(sample index, ours, ffmpeg)"
     );
 }
+
+mod properties {
+    use callrec_audio::g722::{Decoder, Encoder};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// State carries across calls: any split of the input into calls
+        /// gives the bytes of one call, both directions.
+        #[test]
+        fn any_split_gives_the_same_stream(
+            pcm in prop::collection::vec(any::<i16>(), 0..2000),
+            cuts in prop::collection::vec(0usize..1000, 0..8),
+        ) {
+            let pcm = &pcm[..pcm.len() & !1];
+            let mut whole = vec![0u8; pcm.len() / 2];
+            Encoder::new().encode(pcm, &mut whole);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| (c * 2).min(pcm.len())).collect();
+            cuts.sort_unstable();
+            let mut encoder = Encoder::new();
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([pcm.len()]) {
+                let mut out = vec![0u8; (cut - start) / 2];
+                encoder.encode(&pcm[start..cut], &mut out);
+                pieces.extend(out);
+                start = cut;
+            }
+            prop_assert_eq!(&pieces, &whole);
+
+            let mut decoded = vec![0i16; pcm.len()];
+            Decoder::new().decode(&whole, &mut decoded);
+            let mut decoder = Decoder::new();
+            let mut split = Vec::new();
+            for chunk in whole.chunks(37) {
+                let mut out = vec![0i16; chunk.len() * 2];
+                decoder.decode(chunk, &mut out);
+                split.extend(out);
+            }
+            prop_assert_eq!(split, decoded);
+        }
+    }
+}

@@ -297,3 +297,57 @@ proptest! {
         callrec_audio::fuzzing::wav_read(&file);
     }
 }
+
+mod mixing {
+    use callrec_audio::g711::Law;
+    use callrec_audio::mix::{interleave_stereo, mix_g711, mix_pcm16};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The mix is the 32-bit sum of the inputs, saturated once.
+        #[test]
+        fn pcm_mix_is_the_saturated_sum(
+            inputs in (1usize..5, 0usize..400).prop_flat_map(|(n, len)| {
+                prop::collection::vec(prop::collection::vec(any::<i16>(), len), n)
+            }),
+        ) {
+            let len = inputs[0].len();
+            let refs: Vec<&[i16]> = inputs.iter().map(Vec::as_slice).collect();
+            let mut out = vec![0i16; len];
+            mix_pcm16(&refs, &mut out).unwrap();
+            for (i, &o) in out.iter().enumerate() {
+                let sum: i32 = inputs.iter().map(|v| i32::from(v[i])).sum();
+                prop_assert_eq!(i32::from(o), sum.clamp(-32768, 32767));
+            }
+        }
+
+        /// G.711 mixing equals decode, PCM mix, encode.
+        #[test]
+        fn g711_mix_matches_the_pcm_mix(
+            a in prop::collection::vec(any::<u8>(), 0..500),
+            law in prop_oneof![Just(Law::Alaw), Just(Law::Ulaw)],
+        ) {
+            let b: Vec<u8> = a.iter().rev().copied().collect();
+            let mut out = vec![0u8; a.len()];
+            mix_g711(law, &[&a, &b], &mut out).unwrap();
+            let (mut pa, mut pb, mut pm) = (vec![0i16; a.len()], vec![0i16; a.len()], vec![0i16; a.len()]);
+            law.decode(&a, &mut pa);
+            law.decode(&b, &mut pb);
+            mix_pcm16(&[&pa, &pb], &mut pm).unwrap();
+            let mut expected = vec![0u8; a.len()];
+            law.encode(&pm, &mut expected);
+            prop_assert_eq!(out, expected);
+        }
+
+        /// Interleaving then taking every other sample gives both inputs back.
+        #[test]
+        fn interleave_round_trips(left in prop::collection::vec(any::<i16>(), 0..300)) {
+            let right: Vec<i16> = left.iter().map(|s| s.wrapping_mul(3)).collect();
+            let mut out = vec![0i16; left.len() * 2];
+            interleave_stereo(&left, &right, &mut out).unwrap();
+            let l: Vec<i16> = out.iter().step_by(2).copied().collect();
+            let r: Vec<i16> = out.iter().skip(1).step_by(2).copied().collect();
+            prop_assert_eq!((l, r), (left, right));
+        }
+    }
+}
