@@ -322,6 +322,7 @@ async fn hostile_ids_and_numbers_never_escape_the_directory() {
     let root = server.dir.path().to_owned();
     for (n, (id, number)) in [
         ("../../x", "../../../etc"),
+        ("a.b.wav", "1.2"),
         ("/etc/passwd", "/etc/passwd"),
         ("..", "a\0b"),
         ("..\\..\\win", "\u{1}\u{7f}\n"),
@@ -340,7 +341,17 @@ async fn hostile_ids_and_numbers_never_escape_the_directory() {
     long.remote_number = "9".repeat(10_000);
     assert!(run_call(long).await.is_err());
     let (_dir, reports) = server.stop().await;
-    assert_eq!(reports.len(), 4);
+    assert_eq!(reports.len(), 5);
+    // Every recording got its own three files: names with dots are kept
+    // whole, not cut at the dot.
+    assert_eq!(walk(&root.join("recordings")).len(), 3 * 5);
+    assert!(
+        walk(&root)
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with("_1.2_a.b.wav.wav")),
+        "{:?}",
+        walk(&root)
+    );
     let recordings = root.join("recordings");
     for path in walk(&root) {
         assert!(path.starts_with(&recordings), "{} escaped", path.display());

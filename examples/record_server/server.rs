@@ -153,7 +153,8 @@ struct Shared {
     active: AtomicUsize,
     counters: Arc<Counters>,
     reports: Mutex<Vec<RecordingReport>>,
-    /// Id → full path stem, so two recordings never share a file.
+    /// Serial numbers for recordings whose path is already taken (the same
+    /// id, direction and number within one second).
     next_serial: AtomicU64,
 }
 
@@ -311,7 +312,10 @@ async fn serve_connection(
     peer: SocketAddr,
     mut stop_all: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let local_ip = stream.local_addr()?.ip();
+    // An IPv4 phone on a dual-stack listener shows as ::ffff:a.b.c.d;
+    // advertise and filter by the plain IPv4 address.
+    let local_ip = stream.local_addr()?.ip().to_canonical();
+    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
     let allocator = Allocator {
         shared: shared.clone(),
         local_ip,
@@ -513,6 +517,15 @@ fn codec_of(codec: Codec) -> (recfile::Codec, u8) {
     }
 }
 
+/// `stem.ext`. Not `Path::with_extension`, which would replace whatever
+/// follows a `.` inside the stem (a session id may contain dots).
+fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
+    let mut name = stem.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(ext);
+    stem.with_file_name(name)
+}
+
 fn create_new(path: &Path) -> io::Result<File> {
     OpenOptions::new().write(true).create_new(true).open(path)
 }
@@ -541,9 +554,9 @@ fn open_outputs(
         OutputFormat::Both => (true, true),
     };
     let exists = |s: &Path| {
-        s.with_extension("wav").exists()
-            || s.with_extension("rec").exists()
-            || s.with_extension("json").exists()
+        with_suffix(s, "wav").exists()
+            || with_suffix(s, "rec").exists()
+            || with_suffix(s, "json").exists()
     };
     if exists(&stem) {
         let serial = shared.next_serial.fetch_add(1, Ordering::Relaxed);
@@ -557,7 +570,7 @@ fn open_outputs(
         error: None,
     };
     if fmt_wav {
-        let path = stem.with_extension("wav");
+        let path = with_suffix(&stem, "wav");
         let file = create_new(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let transcoder = Transcoder::new(codec, WavOutput::AsRecorded);
         let writer = WavWriter::with_header_interval(
@@ -572,7 +585,7 @@ fn open_outputs(
     if fmt_rec {
         // `.rec` so it never collides with the WAV beside it; phones name
         // the same container `Record_<time>.wav`.
-        let path = stem.with_extension("rec");
+        let path = with_suffix(&stem, "rec");
         let file = create_new(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = CodecName::new(codec.name()).expect("codec names are valid");
         let header = Header::new(name, REC_FRAME as u16, REC_FRAME as u16).expect("valid header");
@@ -793,7 +806,7 @@ async fn record(
         write_error,
     );
     if let Some(stem) = stem {
-        let path = stem.with_extension("json");
+        let path = with_suffix(&stem, "json");
         let json = serde_json::to_vec_pretty(&report).expect("report serializes");
         if let Err(e) = fs::write(&path, json) {
             tracing::error!(id = %request.id, "{}: {e}", path.display());
@@ -854,7 +867,7 @@ impl Intake {
     /// One datagram; `true` if it was RTP of this call.
     fn datagram(&mut self, data: &[u8], from: SocketAddr) -> bool {
         self.counters.packets.fetch_add(1, Ordering::Relaxed);
-        if from.ip() != self.phone_ip {
+        if from.ip().to_canonical() != self.phone_ip {
             self.foreign += 1;
             self.counters
                 .foreign_packets
