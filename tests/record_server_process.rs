@@ -18,19 +18,44 @@ use callrec::audio::wav::{WavFile, WavReadMode};
 use callrec::control::{Codec, Direction, SessionId};
 use phone::{CallOptions, Impairment, run_call};
 
+/// The server process; killed if a test ends (or panics) without
+/// stopping it, so no orphan outlives the test run.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl core::ops::Deref for ServerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts the server binary on an ephemeral control port; returns it and
 /// the address it logged.
-fn spawn_server(dir: &Path, ports: &str) -> (Child, SocketAddr) {
+fn spawn_server(dir: &Path, ports: &str) -> (ServerProcess, SocketAddr) {
     let mut child = Command::new(common::example_path("record_server"))
         .args(["--listen", "127.0.0.1:0", "--rtp-ports", ports, "--dir"])
         .arg(dir)
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let line = common::wait_for_line(child.stderr.take().unwrap(), "control=");
     let rest = line.split("control=").nth(1).unwrap();
     let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-    (child, addr)
+    (ServerProcess(child), addr)
 }
 
 fn call(server: SocketAddr, id: &str, seconds: f64) -> CallOptions {
@@ -160,4 +185,86 @@ async fn after_kill_9_the_wav_still_opens() {
             "ffprobe says {secs} s"
         );
     }
+}
+
+#[test]
+fn phone_sim_binary_streams_a_wav_file_and_summarises_many_calls() {
+    use callrec::audio::WavWriter;
+    use callrec::audio::g711::Law;
+    use callrec::audio::wav::WavSpec;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_server(&dir.path().join("recordings"), "45520-45539");
+    // 1 s of PCM16 at 8 kHz: phone_sim encodes it to PCMU.
+    let samples: Vec<i16> = (0..8000)
+        .map(|i| ((i * 37) % 20000 - 10000) as i16)
+        .collect();
+    let input = dir.path().join("speech.wav");
+    let mut wav = WavWriter::new(
+        std::io::BufWriter::new(std::fs::File::create(&input).unwrap()),
+        WavSpec::pcm16_mono(false),
+    )
+    .unwrap();
+    wav.write_pcm(&samples).unwrap();
+    wav.finalize().unwrap();
+    let phone_sim = |args: &[&str]| {
+        Command::new(common::example_path("phone_sim"))
+            .args(["--server", &addr.to_string(), "--speed", "0"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = phone_sim(&[
+        "--codec",
+        "PCMU",
+        input.to_str().unwrap(),
+        "--remote-number",
+        "2020",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("50 packets sent") && stdout.contains("Success"),
+        "{stdout}"
+    );
+
+    let out = phone_sim(&["--codec", "PCMU", "--calls", "5", "--seconds", "0.2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("5 calls: 5 ok, 0 failed; 50 packets sent; start latency p50 "),
+        "{stdout}"
+    );
+
+    // A WAV at the wrong rate is refused with what was found.
+    let out = phone_sim(&["--codec", "G722", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("16-bit PCM 8000 Hz mono; G722 needs mono at 16000 Hz"),
+        "{stderr}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let recorded = files_with(dir.path(), "wav")
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("_in_2020_"))
+        .expect("the WAV-driven call's recording");
+    let bytes = std::fs::read(recorded).unwrap();
+    let mut expected = vec![0u8; 8000];
+    Law::Ulaw.encode(&samples, &mut expected);
+    assert_eq!(WavFile::parse(&bytes).unwrap().data(), &expected[..]);
 }
