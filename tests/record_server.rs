@@ -497,3 +497,24 @@ async fn advertise_and_storage_full() {
     let (_dir, reports) = server.stop().await;
     assert!(reports.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_speaks_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let _serial = SERIAL.lock().await;
+    let server = start_server(45077..=45078, |o| {
+        o.idle_timeout = Duration::from_millis(200)
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
+        .await
+        .expect("the server closes the connection")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let (_dir, reports) = server.stop().await;
+    assert!(reports.is_empty());
+}
