@@ -17,12 +17,11 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use callrec::audio::wav::WavFile;
-use callrec::control::{Codec, Direction, SessionId};
+use callrec::control::{Codec, SessionId};
 use common::have_tool;
-use phone::{CallOptions, Impairment, run_call};
+use phone::{CallOptions, run_call};
 use server::{Options, OutputFormat, RecordingReport, Server};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -250,21 +249,13 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
     common::wait_for_line(capture.stderr.take().unwrap(), "Capturing on");
     // "Capturing on" comes a moment before the filter is live.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = SessionId::new("tsharked").unwrap();
+    let device = "001565aabbcc".parse().unwrap();
     let result = run_call(CallOptions {
-        server: addr,
-        id: SessionId::new("tsharked").unwrap(),
-        device: "001565aabbcc".parse().unwrap(),
         local_number: "1009".into(),
-        local_name: String::new(),
         remote_number: "1010".into(),
-        remote_name: String::new(),
-        dir: Direction::In,
-        codec: Codec::Pcmu,
-        audio: Arc::new(vec![500; 16000]),
         speed: 4.0,
-        rtp_bind: None,
-        impairment: Impairment::default(),
-        disconnect_after: None,
+        ..CallOptions::new(addr, id, device, Codec::Pcmu, vec![500; 16000])
     })
     .await
     .unwrap();

@@ -79,22 +79,24 @@ fn tone(rate: u32, seconds: f64) -> Arc<Vec<i16>> {
     )
 }
 
+const DEVICE: &str = "001565aabbcc";
+
 fn call(server: SocketAddr, id: &str, codec: Codec, seconds: f64) -> CallOptions {
+    let audio = tone(if codec == Codec::G722 { 16000 } else { 8000 }, seconds);
     CallOptions {
-        server,
-        id: SessionId::new(id).unwrap(),
-        device: "001565aabbcc".parse().unwrap(),
         local_number: "1009".into(),
         local_name: "Alice".into(),
         remote_number: "1010".into(),
         remote_name: "Bob Müller".into(),
         dir: Direction::Out,
-        codec,
-        audio: tone(if codec == Codec::G722 { 16000 } else { 8000 }, seconds),
         speed: 0.0,
-        rtp_bind: None,
-        impairment: Impairment::default(),
-        disconnect_after: None,
+        ..CallOptions::new(
+            server,
+            SessionId::new(id).unwrap(),
+            DEVICE.parse().unwrap(),
+            codec,
+            audio,
+        )
     }
 }
 

@@ -12,11 +12,10 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 use callrec::audio::wav::{WavFile, WavReadMode};
-use callrec::control::{Codec, Direction, SessionId};
-use phone::{CallOptions, Impairment, run_call};
+use callrec::control::{Codec, SessionId};
+use phone::{CallOptions, run_call};
 
 /// The server process; killed if a test ends (or panics) without
 /// stopping it, so no orphan outlives the test run.
@@ -59,21 +58,18 @@ fn spawn_server(dir: &Path, ports: &str) -> (ServerProcess, SocketAddr) {
 }
 
 fn call(server: SocketAddr, id: &str, seconds: f64) -> CallOptions {
+    let audio = vec![1000; (8000.0 * seconds) as usize];
+    let device = "001565aabbcc".parse().unwrap();
     CallOptions {
-        server,
-        id: SessionId::new(id).unwrap(),
-        device: "001565aabbcc".parse().unwrap(),
         local_number: "1009".into(),
-        local_name: String::new(),
         remote_number: "1010".into(),
-        remote_name: String::new(),
-        dir: Direction::In,
-        codec: Codec::Pcma,
-        audio: Arc::new(vec![1000; (8000.0 * seconds) as usize]),
-        speed: 1.0,
-        rtp_bind: None,
-        impairment: Impairment::default(),
-        disconnect_after: None,
+        ..CallOptions::new(
+            server,
+            SessionId::new(id).unwrap(),
+            device,
+            Codec::Pcma,
+            audio,
+        )
     }
 }
 

@@ -24,7 +24,7 @@ use rand_core::{OsRng, TryRngCore};
 
 #[path = "phone.rs"]
 mod phone;
-use phone::{CallOptions, Impairment, LocalOptions, record_local, run_call};
+use phone::{CallOptions, LocalOptions, record_local, run_call};
 
 #[derive(Parser)]
 #[command(about = "Simulate IP phones recording calls on a recording server")]
@@ -146,9 +146,6 @@ async fn main() -> ExitCode {
     let mut calls = tokio::task::JoinSet::new();
     for n in 0..args.calls.max(1) {
         let opts = CallOptions {
-            server: args.server,
-            id: random_id(),
-            device: args.device,
             local_number: args.local_number.clone(),
             local_name: args.local_name.clone(),
             remote_number: if args.calls > 1 {
@@ -158,12 +155,14 @@ async fn main() -> ExitCode {
             },
             remote_name: args.remote_name.clone(),
             dir: args.dir,
-            codec: args.codec,
-            audio: audio.clone(),
             speed: args.speed,
-            rtp_bind: None,
-            impairment: Impairment::default(),
-            disconnect_after: None,
+            ..CallOptions::new(
+                args.server,
+                random_id(),
+                args.device,
+                args.codec,
+                audio.clone(),
+            )
         };
         calls.spawn(async move { (opts.id.clone(), run_call(opts).await) });
     }

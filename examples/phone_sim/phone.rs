@@ -66,6 +66,35 @@ pub struct CallOptions {
     pub disconnect_after: Option<usize>,
 }
 
+impl CallOptions {
+    /// A call from `device` with empty numbers and names, direction `in`,
+    /// paced in real time, no impairment; set the other fields as needed.
+    pub fn new(
+        server: SocketAddr,
+        id: SessionId,
+        device: Mac,
+        codec: Codec,
+        audio: impl Into<std::sync::Arc<Vec<i16>>>,
+    ) -> Self {
+        Self {
+            server,
+            id,
+            device,
+            local_number: String::new(),
+            local_name: String::new(),
+            remote_number: String::new(),
+            remote_name: String::new(),
+            dir: Direction::In,
+            codec,
+            audio: audio.into(),
+            speed: 1.0,
+            rtp_bind: None,
+            impairment: Impairment::default(),
+            disconnect_after: None,
+        }
+    }
+}
+
 /// What a call did.
 #[derive(Debug, Clone)]
 pub struct CallResult {
@@ -89,14 +118,19 @@ fn payload_format(codec: Codec) -> PayloadFormat {
     }
 }
 
-/// Encodes `audio` into 20 ms frames of `codec` (the last one padded with
-/// silence).
-pub fn encode_frames(codec: Codec, audio: &[i16]) -> Vec<Vec<u8>> {
-    let law = match codec {
+/// The G.711 law of `codec`; `None` for G.722.
+fn law_of(codec: Codec) -> Option<Law> {
+    match codec {
         Codec::Pcma => Some(Law::Alaw),
         Codec::Pcmu => Some(Law::Ulaw),
         _ => None,
-    };
+    }
+}
+
+/// Encodes `audio` into 20 ms frames of `codec` (the last one padded with
+/// silence).
+pub fn encode_frames(codec: Codec, audio: &[i16]) -> Vec<Vec<u8>> {
+    let law = law_of(codec);
     let samples_per_frame = if law.is_some() { 160 } else { 320 };
     let mut encoder = g722::Encoder::new();
     audio
@@ -332,11 +366,7 @@ pub fn record_local(opts: &LocalOptions) -> Result<Vec<RecordedFile>, String> {
         Recorder::new(DirStorage::new(&opts.dir), config).map_err(|e| e.to_string())?;
     let time = RecordTime::from_unix_seconds(opts.start_unix_seconds).map_err(|e| e.to_string())?;
     recorder.start(time).map_err(|e| e.to_string())?;
-    let law = match opts.codec {
-        Codec::Pcma => Some(Law::Alaw),
-        Codec::Pcmu => Some(Law::Ulaw),
-        _ => None,
-    };
+    let law = law_of(opts.codec);
     let mut decoders = (g722::Decoder::new(), g722::Decoder::new());
     let mut encoder = g722::Encoder::new();
     let frames = local.len().max(remote.len());

@@ -121,12 +121,15 @@ async fn main() -> ExitCode {
     );
     let counters = server.counters();
     let reports = server.run(shutdown_signal()).await;
+    let count = |c: &core::sync::atomic::AtomicU64| c.load(core::sync::atomic::Ordering::Relaxed);
     tracing::info!(
         recordings = reports.len(),
-        packets = counters.packets.load(core::sync::atomic::Ordering::Relaxed),
-        foreign = counters
-            .foreign_packets
-            .load(core::sync::atomic::Ordering::Relaxed),
+        connections = count(&counters.connections),
+        started = count(&counters.recordings_started),
+        finished = count(&counters.recordings_finished),
+        refused = count(&counters.rejected),
+        packets = count(&counters.packets),
+        foreign = count(&counters.foreign_packets),
         "record_server stopped; every recording finalized"
     );
     ExitCode::SUCCESS

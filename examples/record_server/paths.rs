@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use callrec::file::RecordTime;
+
 /// Longest path component taken from phone input, in bytes.
 pub const MAX_COMPONENT_LEN: usize = 64;
 
@@ -36,16 +38,10 @@ pub fn sanitize_component(text: &str) -> String {
     out
 }
 
-/// A civil UTC time, to the second.
+/// A UTC time, to the second: callrec-file's `RecordTime` (which owns the
+/// calendar conversion), formatted for paths and the sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
+pub struct UtcTime(RecordTime);
 
 impl UtcTime {
     pub fn now() -> Self {
@@ -55,48 +51,33 @@ impl UtcTime {
         Self::from_unix(secs)
     }
 
-    /// Days-to-civil conversion (proleptic Gregorian), after H. Hinnant's
-    /// public-domain `civil_from_days`.
+    /// The calendar time of a Unix timestamp (clamped to the year 9999).
     pub fn from_unix(secs: u64) -> Self {
-        let days = (secs / 86_400) as i64;
-        let rem = secs % 86_400;
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Self {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u32,
-            minute: (rem / 60 % 60) as u32,
-            second: (rem % 60) as u32,
-        }
+        const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        Self(RecordTime::from_unix_seconds(secs.min(LAST)).expect("within the year 9999"))
     }
 
     /// `YYYY-MM-DD`.
     pub fn date(&self) -> String {
-        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+        let t = &self.0;
+        format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
     }
 
     /// `HHMMSS`.
     pub fn hms(&self) -> String {
-        format!("{:02}{:02}{:02}", self.hour, self.minute, self.second)
+        let t = &self.0;
+        format!("{:02}{:02}{:02}", t.hour(), t.minute(), t.second())
     }
 
     /// RFC 3339, `Z`.
     pub fn rfc3339(&self) -> String {
+        let t = &self.0;
         format!(
             "{}T{:02}:{:02}:{:02}Z",
             self.date(),
-            self.hour,
-            self.minute,
-            self.second
+            t.hour(),
+            t.minute(),
+            t.second()
         )
     }
 }

@@ -306,6 +306,14 @@ struct RunningRecording {
     done: tokio::task::JoinHandle<()>,
 }
 
+impl RunningRecording {
+    /// Stops the recording with `reason` and waits until its files are final.
+    async fn finish(self, reason: impl Into<String>) {
+        let _ = self.stop.send(reason.into());
+        let _ = self.done.await;
+    }
+}
+
 async fn serve_connection(
     shared: Arc<Shared>,
     mut stream: TcpStream,
@@ -340,8 +348,7 @@ async fn serve_connection(
                 // Shutdown: finalize with the true reason before the session
                 // reports its recordings as terminated.
                 for (_, recording) in running.drain() {
-                    let _ = recording.stop.send("server shutting down".to_owned());
-                    let _ = recording.done.await;
+                    recording.finish("server shutting down").await;
                 }
                 session.connection_lost();
             }
@@ -369,8 +376,7 @@ async fn serve_connection(
     }
     // Every recording of this connection is finalized before it returns.
     for (_, recording) in running.drain() {
-        let _ = recording.stop.send("control connection closed".to_owned());
-        let _ = recording.done.await;
+        recording.finish("control connection closed").await;
     }
     Ok(())
 }
@@ -423,14 +429,12 @@ async fn handle_event(
                 } else {
                     format!("stop request: {reason}")
                 };
-                let _ = recording.stop.send(reason);
-                let _ = recording.done.await;
+                recording.finish(reason).await;
             }
         }
         ServerEvent::Terminated { id } => {
             if let Some(recording) = running.remove(&id) {
-                let _ = recording.stop.send("control connection lost".to_owned());
-                let _ = recording.done.await;
+                recording.finish("control connection lost").await;
             }
         }
         ServerEvent::Rejected { id, reason } => {
@@ -509,6 +513,16 @@ impl RecOutput {
     }
 }
 
+/// The G.711 law of `codec`; `None` for G.722.
+fn law_of(codec: Codec) -> Option<Law> {
+    match codec {
+        Codec::Pcma => Some(Law::Alaw),
+        Codec::Pcmu => Some(Law::Ulaw),
+        _ => None,
+    }
+}
+
+/// The container's codec and the RTP payload type of `codec`.
 fn codec_of(codec: Codec) -> (recfile::Codec, u8) {
     match codec {
         Codec::Pcma => (recfile::Codec::Pcma, 8),
@@ -591,11 +605,7 @@ fn open_outputs(
         let header = Header::new(name, REC_FRAME as u16, REC_FRAME as u16).expect("valid header");
         let writer = recfile::Writer::new(BufWriter::new(file), header)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let law = match request.codec {
-            Codec::Pcma => Some(Law::Alaw),
-            Codec::Pcmu => Some(Law::Ulaw),
-            _ => None,
-        };
+        let law = law_of(request.codec);
         outputs.rec = Some(RecOutput {
             writer,
             pending: Vec::new(),
@@ -609,32 +619,33 @@ fn open_outputs(
 
 impl Outputs {
     fn payload(&mut self, data: &[u8]) {
-        if self.error.is_some() {
-            return;
-        }
-        if let Some((wav, transcoder)) = &mut self.wav {
-            if let Err(e) = transcoder.write_frame(data, wav) {
-                self.error = Some(e.to_string());
-            }
-        }
-        if let Some(rec) = &mut self.rec {
-            if let Err(e) = rec.push(data) {
-                self.error = Some(e);
-            }
-        }
+        self.write(|t, wav| t.write_frame(data, wav), |rec| rec.push(data));
     }
 
     fn gap(&mut self, ticks: u64) {
+        self.write(|t, wav| t.write_gap(ticks, wav), |rec| rec.silence(ticks));
+    }
+
+    /// Writes to every open file; the first error stops all writing.
+    fn write(
+        &mut self,
+        to_wav: impl FnOnce(
+            &mut Transcoder,
+            &mut WavWriter<BufWriter<File>>,
+        ) -> Result<(), callrec::audio::Error>,
+        to_rec: impl FnOnce(&mut RecOutput) -> Result<(), String>,
+    ) {
         if self.error.is_some() {
             return;
         }
         if let Some((wav, transcoder)) = &mut self.wav {
-            if let Err(e) = transcoder.write_gap(ticks, wav) {
+            if let Err(e) = to_wav(transcoder, wav) {
                 self.error = Some(e.to_string());
+                return;
             }
         }
         if let Some(rec) = &mut self.rec {
-            if let Err(e) = rec.silence(ticks) {
+            if let Err(e) = to_rec(rec) {
                 self.error = Some(e);
             }
         }
@@ -687,15 +698,15 @@ async fn record(
     let started = UtcTime::now();
     let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
     if shared.options.discard_rtp {
-        discard(&shared, socket, &mut stop).await;
-        shared.free_ports.lock().unwrap().insert(0, port);
-        shared.active.fetch_sub(1, Ordering::SeqCst);
+        let datagrams = discard(socket, &mut stop).await;
+        shared
+            .counters
+            .packets
+            .fetch_add(datagrams, Ordering::Relaxed);
+        recording_ended(&shared, port);
         return;
     }
-    let (expected_pt, clock) = {
-        let (_, pt) = codec_of(request.codec);
-        (pt, core::num::NonZeroU32::new(8000).expect("nonzero"))
-    };
+    let (codec, expected_pt) = codec_of(request.codec);
     let opened = open_outputs(&shared, &request, &started);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let (mut outputs, stem, stop_reason) = match opened {
@@ -710,12 +721,12 @@ async fn record(
         phone_ip,
         expected_pt,
         t0: Instant::now(),
-        receiver: Receiver::new(ReceiverConfig::new(clock).probation(1)),
+        receiver: Receiver::new(ReceiverConfig::new(codec.clock_rate()).probation(1)),
         foreign: 0,
         malformed: 0,
         payload_bytes: 0,
         silence_ticks: 0,
-        counters: shared.counters.clone(),
+        datagrams: 0,
     };
     if let Some(out) = outputs.as_mut() {
         // Two timers, armed once and moved only when needed: a timer per
@@ -781,8 +792,19 @@ async fn record(
         malformed,
         payload_bytes,
         silence_ticks,
+        datagrams,
         ..
     } = intake;
+    // Server-wide totals once per recording, not per packet: a shared
+    // counter bounces its cache line between cores on every datagram.
+    shared
+        .counters
+        .packets
+        .fetch_add(datagrams, Ordering::Relaxed);
+    shared
+        .counters
+        .foreign_packets
+        .fetch_add(foreign, Ordering::Relaxed);
     let stats = receiver.stats();
     let (audio, files, write_error) = match outputs {
         Some(out) => {
@@ -817,37 +839,39 @@ async fn record(
         lost = report.packets_lost, audio_ms = report.audio_ms, "recording stopped"
     );
     shared.reports.lock().unwrap().push(report);
+    recording_ended(&shared, port);
+}
+
+/// A recording task is over and its socket closed: count it, and give back
+/// its port and its place in the session limit.
+fn recording_ended(shared: &Shared, port: u16) {
     shared
         .counters
         .recordings_finished
         .fetch_add(1, Ordering::Relaxed);
-    // The socket is closed by now; only then does its port go back.
     shared.free_ports.lock().unwrap().insert(0, port);
     shared.active.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// The benchmark baseline: a bare receive loop on the session's socket.
-async fn discard(shared: &Shared, socket: UdpSocket, stop: &mut oneshot::Receiver<String>) {
+/// The benchmark baseline: a bare receive loop on the session's socket;
+/// returns the datagrams read.
+async fn discard(socket: UdpSocket, stop: &mut oneshot::Receiver<String>) -> u64 {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut datagrams = 0;
     loop {
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
-                if received.is_ok() {
-                    shared.counters.packets.fetch_add(1, Ordering::Relaxed);
-                }
+                datagrams += u64::from(received.is_ok());
             }
             _ = &mut *stop => break,
         }
     }
     if let Ok(std_socket) = socket.into_std() {
         while std_socket.recv_from(&mut buf).is_ok() {
-            shared.counters.packets.fetch_add(1, Ordering::Relaxed);
+            datagrams += 1;
         }
     }
-    shared
-        .counters
-        .recordings_finished
-        .fetch_add(1, Ordering::Relaxed);
+    datagrams
 }
 
 /// The RTP side of one recording: source filter, parser, receiver, counters.
@@ -860,18 +884,16 @@ struct Intake {
     malformed: u64,
     payload_bytes: u64,
     silence_ticks: u64,
-    counters: Arc<Counters>,
+    /// Every datagram read, RTP of this call or not.
+    datagrams: u64,
 }
 
 impl Intake {
     /// One datagram; `true` if it was RTP of this call.
     fn datagram(&mut self, data: &[u8], from: SocketAddr) -> bool {
-        self.counters.packets.fetch_add(1, Ordering::Relaxed);
+        self.datagrams += 1;
         if from.ip().to_canonical() != self.phone_ip {
             self.foreign += 1;
-            self.counters
-                .foreign_packets
-                .fetch_add(1, Ordering::Relaxed);
             return false;
         }
         match RtpPacket::parse(data) {

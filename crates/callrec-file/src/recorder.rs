@@ -202,6 +202,36 @@ impl RecordTime {
         )
     }
 
+    /// The year, 0..=9999.
+    pub const fn year(&self) -> u16 {
+        self.year
+    }
+
+    /// The month, 1..=12.
+    pub const fn month(&self) -> u8 {
+        self.month
+    }
+
+    /// The day of the month, from 1.
+    pub const fn day(&self) -> u8 {
+        self.day
+    }
+
+    /// The hour, 0..=23.
+    pub const fn hour(&self) -> u8 {
+        self.hour
+    }
+
+    /// The minute, 0..=59.
+    pub const fn minute(&self) -> u8 {
+        self.minute
+    }
+
+    /// The second, 0..=59.
+    pub const fn second(&self) -> u8 {
+        self.second
+    }
+
     /// `Record_YYYYMMDD_HHMMSS`, the phone's file name without extension.
     pub fn file_stem(&self) -> String {
         format!(
