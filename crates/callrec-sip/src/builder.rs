@@ -291,7 +291,7 @@ fn check_uri(field: &'static str, value: &str) -> Result<(), BuildError> {
 /// neighbour, so there is no scalar tail and the compiler vectorizes every
 /// step.
 #[inline]
-fn all_bytes(v: &[u8], good: impl Fn(u8) -> bool + Copy) -> bool {
+pub(crate) fn all_bytes(v: &[u8], good: impl Fn(u8) -> bool + Copy) -> bool {
     if v.len() < 8 {
         return v.iter().fold(true, |ok, &b| ok & good(b));
     }

@@ -300,6 +300,16 @@ fn malformed_messages() {
         "SIP/2.0 99 Low",
         "SIP/2.0 2000 X",
         "HELLO",
+        // Method not a token, no URI, URI with space, control or non-ASCII
+        // characters (RFC 3261 URIs escape them), no method.
+        "IN/FO sip:a@b SIP/2.0",
+        "INFO SIP/2.0",
+        "INFO  SIP/2.0",
+        "INFO sip:a b SIP/2.0",
+        "INFO sip:a\x7f SIP/2.0",
+        "INFO sip:\u{fc}@b SIP/2.0",
+        " sip:a@b SIP/2.0",
+        "SIP/2.0",
     ] {
         let msg = format!("{bad_start}\r\n\r\n");
         assert_eq!(
