@@ -32,6 +32,7 @@ pub struct CSeq<'a> {
 
 impl<'a> SipMessage<'a> {
     /// The first `Record` header's value.
+    #[inline]
     pub fn record(&self) -> RecordValue<'a> {
         match self.header("Record") {
             None => RecordValue::Absent,
