@@ -5,7 +5,7 @@ use core::fmt;
 
 use nom::bytes::complete::tag;
 use nom::character::complete::digit1;
-use nom::combinator::{all_consuming, rest};
+use nom::combinator::rest;
 use nom::{IResult, Parser};
 
 use crate::builder::{all_bytes, is_token_byte};
@@ -580,16 +580,16 @@ impl<'a> SipMessage<'a> {
     }
 }
 
+/// `Content-Length = 1*DIGIT` (RFC 3261 §20.14), at most nine digits (so it
+/// cannot overflow, and a datagram is far smaller anyway).
 fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
-    let parsed: IResult<&[u8], &[u8]> = all_consuming(digit1).parse(v);
-    let (_, digits) = parsed.map_err(|_| ParseError::InvalidContentLength)?;
-    if digits.len() > 9 {
+    if v.is_empty() || v.len() > 9 {
         return Err(ParseError::InvalidContentLength);
     }
-    core::str::from_utf8(digits)
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .ok_or(ParseError::InvalidContentLength)
+    v.iter().try_fold(0usize, |n, &b| match b {
+        b'0'..=b'9' => Ok(n * 10 + usize::from(b - b'0')),
+        _ => Err(ParseError::InvalidContentLength),
+    })
 }
 
 #[cfg(test)]
