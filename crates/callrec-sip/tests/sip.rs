@@ -280,6 +280,23 @@ fn malformed_messages() {
             actual: 0
         })
     );
+    for bad in ["", "+1", "-1", "1a", "0x10", "1 2", "0000000001"] {
+        let msg = YEALINK_INFO.replace("Content-Length: 0", &format!("Content-Length: {bad}"));
+        assert_eq!(
+            SipMessage::parse(msg.as_bytes()),
+            Err(ParseError::InvalidContentLength),
+            "{bad:?}"
+        );
+    }
+    // Nine digits are fine, leading zeros included.
+    let padded = YEALINK_INFO.replace("Content-Length: 0", "Content-Length: 000000001");
+    assert_eq!(
+        SipMessage::parse(padded.as_bytes()),
+        Err(ParseError::BodyTruncated {
+            expected: 1,
+            actual: 0
+        })
+    );
     let twice = YEALINK_INFO.replace("Content-Length: 0", "Content-Length: 0\r\nl: 5");
     assert_eq!(
         SipMessage::parse(twice.as_bytes()),
