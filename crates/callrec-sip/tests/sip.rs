@@ -160,13 +160,17 @@ fn injection_is_refused_and_the_dialog_unchanged() {
         assert!(case(&mut d).is_err());
         assert_eq!(d.local_cseq, 1);
     }
-    for field in 0..5 {
+    for field in 0..8 {
         let mut bad = yealink_dialog();
         match field {
             0 => bad.call_id = "a\r\nb".into(),
             1 => bad.local.uri = "sip:x> evil".into(),
             2 => bad.remote.tag = Some("t\r\n".into()),
             3 => bad.local.display_name = Some("Eve\r\nRecord: off".into()),
+            // URIs are visible ASCII: RFC 3261 escapes the rest.
+            4 => bad.remote.uri = "sip:m\u{fc}ller@10.3.20.6".into(),
+            5 => bad.local_contact = "sip:1009@10.3.20.14:5060\x7f".into(),
+            6 => bad.sent_by = "10.3.20.14:5060\t".into(),
             _ => bad.remote_target = "sip:a b".into(),
         }
         let e = bad.record_info(Record::On).build(&mut rng).unwrap_err();
