@@ -374,7 +374,7 @@ fn request_line(line: &[u8]) -> Option<(&str, &str)> {
     let method_len = line.iter().position(|&b| !is_token_byte(b))?;
     let (method, uri) = line.split_at(method_len);
     let uri = uri.strip_prefix(b" ")?;
-    if method.is_empty() || uri.is_empty() || !all_bytes(uri, |b| b > b' ' && b < 0x7f) {
+    if method.is_empty() || uri.is_empty() || !all_bytes(uri, |b| b.wrapping_sub(0x21) < 0x5e) {
         return None;
     }
     let text = core::str::from_utf8(line).ok()?;
