@@ -299,15 +299,75 @@ impl<'a> RtpPacketBuilder<'a> {
         let Some(out) = buf.get_mut(..needed) else {
             return Err(WriteError::BufferTooShort { needed, available });
         };
-        // Fixed-size copies compile to plain stores; only the payload (and
-        // a rare extension) is a variable-length copy.
+        let (header, rest) = out.split_at_mut(self.header_len());
+        self.write_header(header);
+        let (payload, padding) = rest.split_at_mut(self.payload.len());
+        payload.copy_from_slice(self.payload);
+        write_padding(padding, self.padding);
+        Ok(needed)
+    }
+
+    /// Bytes before the payload: the fixed header, CSRCs and extension.
+    #[inline(always)]
+    pub fn header_len(&self) -> usize {
+        FIXED_HEADER_LEN + 4 * self.csrcs.len() + self.extension_len()
+    }
+
+    /// Writes the packet around a payload of `payload_len` bytes that the
+    /// caller has already put at `buf[header_len()..]` (an encoder writing
+    /// straight into the packet buffer): the header in front of it, the
+    /// padding after it; the payload bytes are not touched, and the
+    /// builder's own [`payload`](Self::payload) is not used. Returns the
+    /// packet length. The zero-copy twin of [`write_into`](Self::write_into):
+    /// the same bytes result, without moving the payload.
+    ///
+    /// ```
+    /// use callrec_rtp::{RtpPacket, RtpPacketBuilder};
+    ///
+    /// let builder = RtpPacketBuilder::new().payload_type(8).sequence_number(7).ssrc(1);
+    /// let mut buf = [0u8; 1500];
+    /// let at = builder.header_len();
+    /// buf[at..at + 160].fill(0xd5); // the encoder writes the frame here
+    /// let n = builder.write_header_into(&mut buf, 160)?;
+    /// let p = RtpPacket::parse(&buf[..n])?;
+    /// assert_eq!((p.sequence_number(), p.payload()), (7, &[0xd5; 160][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`WriteError`]; `buf` is untouched then.
+    #[inline(always)]
+    pub fn write_header_into(
+        &self,
+        buf: &mut [u8],
+        payload_len: usize,
+    ) -> Result<usize, WriteError> {
+        self.validate()?;
+        let header_len = self.header_len();
+        let needed = header_len + payload_len + usize::from(self.padding);
+        let available = buf.len();
+        let Some(out) = buf.get_mut(..needed) else {
+            return Err(WriteError::BufferTooShort { needed, available });
+        };
+        let (header, rest) = out.split_at_mut(header_len);
+        self.write_header(header);
+        let (_payload, padding) = rest.split_at_mut(payload_len);
+        write_padding(padding, self.padding);
+        Ok(needed)
+    }
+
+    /// The fixed header, CSRCs and extension into `out`, exactly
+    /// [`header_len`](Self::header_len) bytes.
+    #[inline(always)]
+    fn write_header(&self, out: &mut [u8]) {
+        // Fixed-size copies compile to plain stores; only a rare extension
+        // is a variable-length copy.
         let (fixed, rest) = out.split_at_mut(FIXED_HEADER_LEN);
         fixed.copy_from_slice(&self.fixed_header());
-        let (csrcs, rest) = rest.split_at_mut(4 * self.csrcs.len());
+        let (csrcs, extension) = rest.split_at_mut(4 * self.csrcs.len());
         for (chunk, csrc) in csrcs.chunks_exact_mut(4).zip(self.csrcs) {
             chunk.copy_from_slice(&csrc.to_be_bytes());
         }
-        let (extension, rest) = rest.split_at_mut(self.extension_len());
         if let Some(ext) = &self.extension {
             emit_extension(
                 ext,
@@ -317,13 +377,6 @@ impl<'a> RtpPacketBuilder<'a> {
                 },
             );
         }
-        let (payload, padding) = rest.split_at_mut(self.payload.len());
-        payload.copy_from_slice(self.payload);
-        if let Some((last, zeros)) = padding.split_last_mut() {
-            zeros.fill(0);
-            *last = self.padding;
-        }
-        Ok(needed)
     }
 
     /// Appends the packet to `vec`; returns its length.
@@ -380,6 +433,15 @@ impl<'a> RtpPacketBuilder<'a> {
             | (self.csrcs.len() as u8 & 0x0f);
         let second = if self.marker { 0x80 } else { 0 } | self.payload_type;
         [first, second, s0, s1, t0, t1, t2, t3, c0, c1, c2, c3]
+    }
+}
+
+/// RFC 3550 padding: zeros, the last byte the count (`out` is `count` bytes).
+#[inline(always)]
+fn write_padding(out: &mut [u8], count: u8) {
+    if let Some((last, zeros)) = out.split_last_mut() {
+        zeros.fill(0);
+        *last = count;
     }
 }
 

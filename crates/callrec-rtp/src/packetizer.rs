@@ -129,20 +129,68 @@ impl Packetizer {
         samples: u32,
         buf: &mut [u8],
     ) -> Result<usize, WriteError> {
-        let n = RtpPacketBuilder::new()
+        let n = self.next_packet().payload(frame).write_into(buf)?;
+        self.advance(frame.len(), samples);
+        Ok(n)
+    }
+
+    /// Bytes in front of the frame in a packet of this packetizer (the
+    /// 12-byte fixed header: it writes no CSRCs or extension).
+    pub const HEADER_LEN: usize = 12;
+
+    /// The zero-copy twin of [`packetize`](Self::packetize): the frame is
+    /// already at `buf[Self::HEADER_LEN..][..frame_len]`, put there by an
+    /// encoder writing straight into the packet buffer, and only the header
+    /// is written in front of it. Same packet, same state changes, no copy
+    /// of the frame.
+    ///
+    /// ```
+    /// use callrec_rtp::{Packetizer, PacketizerConfig, PayloadFormat, RtpPacket};
+    ///
+    /// let mut rng = callrec_test::SplitMix64(7);
+    /// let mut packetizer = Packetizer::new(PacketizerConfig::new(&PayloadFormat::PCMA), &mut rng);
+    /// let mut buf = [0u8; 1500];
+    /// let frame = &mut buf[Packetizer::HEADER_LEN..][..160];
+    /// frame.fill(0xd5); // e.g. G.711 encoded into place
+    /// let n = packetizer.packetize_in_place(&mut buf, 160, 160)?;
+    /// assert_eq!(RtpPacket::parse(&buf[..n])?.payload(), &[0xd5; 160][..]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`packetize`](Self::packetize); `buf` and the state are unchanged
+    /// then.
+    #[inline]
+    pub fn packetize_in_place(
+        &mut self,
+        buf: &mut [u8],
+        frame_len: usize,
+        samples: u32,
+    ) -> Result<usize, WriteError> {
+        let n = self.next_packet().write_header_into(buf, frame_len)?;
+        self.advance(frame_len, samples);
+        Ok(n)
+    }
+
+    /// The header of the next packet.
+    #[inline(always)]
+    fn next_packet(&self) -> RtpPacketBuilder<'static> {
+        RtpPacketBuilder::new()
             .marker(self.marker_next)
             .payload_type(self.payload_type)
             .sequence_number(self.sequence_number)
             .timestamp(self.timestamp)
             .ssrc(self.ssrc)
-            .payload(frame)
-            .write_into(buf)?;
+    }
+
+    /// State after a packet of `frame_len` bytes lasting `samples` ticks.
+    #[inline(always)]
+    fn advance(&mut self, frame_len: usize, samples: u32) {
         self.marker_next = false;
         self.sequence_number = self.sequence_number.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(samples);
         self.packets += 1;
-        self.octets += frame.len() as u64;
-        Ok(n)
+        self.octets += frame_len as u64;
     }
 
     /// Nothing was sent for `samples` ticks (silence suppression, pause):

@@ -87,7 +87,17 @@ proptest! {
             let mut short = vec![0xa5u8; buf.len() - 1];
             prop_assert!(b.write_into(&mut short).is_err());
             prop_assert!(short.iter().all(|&x| x == 0xa5));
+            prop_assert!(b.write_header_into(&mut short, payload.len()).is_err());
+            prop_assert!(short.iter().all(|&x| x == 0xa5));
         }
+        // Around a payload already in place, the same bytes; the payload is
+        // not touched and whatever lies past the packet is not either.
+        let mut in_place = vec![0xa5u8; buf.len() + 7];
+        let at = b.header_len();
+        in_place[at..at + payload.len()].copy_from_slice(&payload);
+        prop_assert_eq!(b.write_header_into(&mut in_place, payload.len()).unwrap(), buf.len());
+        prop_assert_eq!(&in_place[..buf.len()], &buf[..]);
+        prop_assert!(in_place[buf.len()..].iter().all(|&x| x == 0xa5));
 
         let p = RtpPacket::parse(&buf).unwrap();
         prop_assert_eq!(p.marker(), marker);
@@ -242,5 +252,44 @@ proptest! {
         prop_assert_eq!(stats.duplicates as usize, arrivals.len() - survivors.len());
         prop_assert_eq!(stats.released as usize, survivors.len());
         prop_assert_eq!(stats.expected as usize, last + 1);
+    }
+}
+
+proptest! {
+    /// `packetize_in_place` writes what `packetize` writes and moves the
+    /// packetizer the same way, over sequence and timestamp wrap and skips.
+    #[test]
+    fn packetize_in_place_equals_packetize(
+        seed in any::<u64>(),
+        frames in proptest::collection::vec((1usize..=320, any::<u8>(), 1u32..=640, any::<bool>()), 1..40),
+    ) {
+        let config = PacketizerConfig::new(&PayloadFormat::PCMA)
+            .sequence_number(65530)
+            .timestamp(u32::MAX - 1000);
+        let mut copying = Packetizer::new(config, &mut SplitMix64(seed));
+        let mut in_place = Packetizer::new(config, &mut SplitMix64(seed));
+        let (mut a, mut b) = ([0u8; 400], [0u8; 400]);
+        for (len, fill, samples, skip) in frames {
+            if skip {
+                copying.skip_samples(samples);
+                in_place.skip_samples(samples);
+            }
+            let frame = vec![fill; len];
+            let n = copying.packetize(&frame, samples, &mut a).unwrap();
+            b[Packetizer::HEADER_LEN..][..len].copy_from_slice(&frame);
+            prop_assert_eq!(in_place.packetize_in_place(&mut b, len, samples).unwrap(), n);
+            prop_assert_eq!(&a[..n], &b[..n]);
+            prop_assert_eq!(
+                (copying.next_sequence_number(), copying.next_timestamp(), copying.packets_sent(), copying.octets_sent()),
+                (in_place.next_sequence_number(), in_place.next_timestamp(), in_place.packets_sent(), in_place.octets_sent())
+            );
+        }
+        // Too small a buffer: an error, and neither the buffer nor the state
+        // changes.
+        let before = (in_place.next_sequence_number(), in_place.packets_sent());
+        let mut small = [0x5au8; 100];
+        prop_assert!(in_place.packetize_in_place(&mut small, 89, 160).is_err());
+        prop_assert!(small.iter().all(|&x| x == 0x5a));
+        prop_assert_eq!((in_place.next_sequence_number(), in_place.packets_sent()), before);
     }
 }
