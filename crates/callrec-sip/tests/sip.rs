@@ -259,6 +259,43 @@ fn bare_lf_is_accepted() {
     assert_eq!(m.record(), RecordValue::On);
 }
 
+/// Names shorter than, exactly and longer than the parser's 16-byte window,
+/// lines shorter and longer than its 64-byte line window, and lines near the
+/// end of the input, where the windows do not fit.
+#[test]
+fn names_and_lines_of_every_length() {
+    for name_len in 1..40 {
+        let name: String = (0..name_len)
+            .map(|i| (b'a' + (i % 26) as u8) as char)
+            .collect();
+        for value_len in [0, 1, 30, 60, 70, 200] {
+            let value = "v".repeat(value_len);
+            let msg = format!("INFO sip:a@b SIP/2.0\r\n{name}: {value}\r\nX:y\r\n\r\n");
+            let m = SipMessage::parse(msg.as_bytes()).unwrap();
+            assert_eq!(
+                m.header(&name),
+                Some(value.as_bytes()),
+                "{name_len} {value_len}"
+            );
+            assert_eq!(m.header("X"), Some(&b"y"[..]));
+            // A character that is not a token character anywhere in the name.
+            for bad_at in [0, name_len / 2, name_len - 1] {
+                let mut bad = name.clone().into_bytes();
+                bad[bad_at] = b'@';
+                let msg = format!(
+                    "INFO sip:a@b SIP/2.0\r\n{}: {value}\r\n\r\n",
+                    String::from_utf8(bad).unwrap()
+                );
+                assert_eq!(
+                    SipMessage::parse(msg.as_bytes()),
+                    Err(ParseError::InvalidHeader { line: 2 }),
+                    "{name_len} {bad_at}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn malformed_messages() {
     let cut = &YEALINK_INFO[..YEALINK_INFO.len() - 2];
