@@ -8,6 +8,8 @@ use core::fmt;
 use bytes::BufMut;
 use rand_core::RngCore;
 
+use crate::class::{line_break_or_nul, none_in, not_token, not_uri, quote_or_backslash};
+
 /// The value of the `Record` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -269,8 +271,7 @@ pub struct RecordInfoBuilder<'d> {
 }
 
 fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
-    let good = |b: u8| (b != b'\r') & (b != b'\n') & (b != 0);
-    if value.is_empty() || !all_bytes(value.as_bytes(), good) {
+    if value.is_empty() || !none_in(value.as_bytes(), line_break_or_nul) {
         return Err(BuildError::InvalidValue { field });
     }
     Ok(())
@@ -279,88 +280,15 @@ fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
 /// A URI (or host:port) goes between `<` `>` or on the request line:
 /// visible ASCII (RFC 3261 URIs escape everything else, and the parser
 /// refuses the rest on a request line) but no quotes or angle brackets.
-/// Written as one range test, which the compiler vectorizes in a third of
-/// the instructions of `b > b' ' && b != 0x7f`.
 fn check_uri(field: &'static str, value: &str) -> Result<(), BuildError> {
-    let good = |b: u8| (b.wrapping_sub(0x21) < 0x5e) & (b != b'<') & (b != b'>') & (b != b'"');
-    if value.is_empty() || !all_bytes(value.as_bytes(), good) {
+    if value.is_empty() || !none_in(value.as_bytes(), not_uri) {
         return Err(BuildError::InvalidValue { field });
     }
     Ok(())
 }
 
-/// Whether `good` holds for every byte. Values of 8 bytes or more are
-/// checked in fixed 8- or 16-byte blocks, the last one overlapping its
-/// neighbour, so there is no scalar tail and the compiler vectorizes every
-/// step.
-#[inline]
-pub(crate) fn all_bytes(v: &[u8], good: impl Fn(u8) -> bool + Copy) -> bool {
-    if v.len() < 8 {
-        return v.iter().fold(true, |ok, &b| ok & good(b));
-    }
-    if v.len() < 16 {
-        // Two overlapping 8-byte blocks cover 8..=15 bytes.
-        return chunk8(&v[..8], good) & chunk8(&v[v.len() - 8..], good);
-    }
-    let mut ok = true;
-    for chunk in v.chunks_exact(16) {
-        ok &= chunk16(chunk, good);
-    }
-    ok & chunk16(&v[v.len() - 16..], good)
-}
-
-/// `good` over exactly 8 bytes.
-#[inline(always)]
-fn chunk8(chunk: &[u8], good: impl Fn(u8) -> bool) -> bool {
-    let Ok(block) = <&[u8; 8]>::try_from(chunk) else {
-        return false;
-    };
-    let mut all = true;
-    for &b in block {
-        all &= good(b);
-    }
-    all
-}
-
-/// `good` over exactly 16 bytes, as a fixed-size array the compiler can
-/// check in one vector step.
-#[inline(always)]
-fn chunk16(chunk: &[u8], good: impl Fn(u8) -> bool) -> bool {
-    let Ok(block) = <&[u8; 16]>::try_from(chunk) else {
-        return false;
-    };
-    let mut all = true;
-    for &b in block {
-        all &= good(b);
-    }
-    all
-}
-
-/// RFC 3261 §25.1 `token` characters, as a table (this is the parser's
-/// innermost loop).
-const TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
-        b += 1;
-    }
-    t
-};
-
-/// Whether `b` may appear in an RFC 3261 token.
-#[inline]
-pub(crate) fn is_token_byte(b: u8) -> bool {
-    TOKEN[usize::from(b)]
-}
-
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && all_bytes(s.as_bytes(), is_token_byte)
+    !s.is_empty() && none_in(s.as_bytes(), not_token)
 }
 
 /// Headers the builder writes itself; extra headers may not repeat them.
@@ -636,7 +564,7 @@ fn put_name_addr(w: &mut impl Sink, na: &NameAddr) {
     if let Some(name) = &na.display_name {
         w.put(b"\"");
         let mut rest = name.as_bytes();
-        if !all_bytes(rest, |b| (b != b'"') & (b != b'\\')) {
+        if !none_in(rest, quote_or_backslash) {
             // Copy runs between the characters that need a quoted-pair.
             while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
                 w.put(&rest[..i]);

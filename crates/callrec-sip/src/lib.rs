@@ -46,6 +46,7 @@
 extern crate alloc;
 
 mod builder;
+mod class;
 mod parser;
 mod record;
 mod url;

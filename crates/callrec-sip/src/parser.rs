@@ -9,7 +9,7 @@ use nom::combinator::rest;
 use nom::{IResult, Parser};
 use wide::u8x16;
 
-use crate::builder::{all_bytes, is_token_byte};
+use crate::class::{is_token_byte, mask16, none_in, not_token, not_visible};
 
 /// Limits on what the input controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,22 +329,6 @@ fn lf_mask64(window: &[u8; 64]) -> u64 {
     mask
 }
 
-/// Bit `i` set where `window[i]` is not an RFC 3261 token character: letters
-/// and digits by range, the ten other characters one compare each, all 16
-/// bytes at once.
-#[inline(always)]
-fn not_token_mask16(window: &[u8; 16]) -> u32 {
-    let v = u8x16::new(*window);
-    let below = |x: u8x16, n: u8| x.min(u8x16::splat(n - 1)).cmp_eq(x);
-    let letter = below((v | u8x16::splat(0x20)) - u8x16::splat(b'a'), 26);
-    let digit = below(v - u8x16::splat(b'0'), 10);
-    let mut token = letter | digit;
-    for special in *b"-.!%*_+`'~" {
-        token |= v.cmp_eq(u8x16::splat(special));
-    }
-    !(token.move_mask() as u32) & 0xffff
-}
-
 /// The first LF. On x86-64, memchr's SSE2 search used directly (SSE2 is
 /// part of the architecture): it is inlined, with no run-time dispatch, and
 /// took a parse from 225 to 207 ns. The generic `memchr::memchr` cost more
@@ -419,7 +403,7 @@ fn request_line(line: &[u8]) -> Option<(&str, &str)> {
     let method_len = line.iter().position(|&b| !is_token_byte(b))?;
     let (method, uri) = line.split_at(method_len);
     let uri = uri.strip_prefix(b" ")?;
-    if method.is_empty() || uri.is_empty() || !all_bytes(uri, |b| b.wrapping_sub(0x21) < 0x5e) {
+    if method.is_empty() || uri.is_empty() || !none_in(uri, not_visible) {
         return None;
     }
     let text = core::str::from_utf8(line).ok()?;
@@ -470,7 +454,7 @@ fn header_line<'a>(line: &'a [u8], from: &[u8]) -> Option<(&'a [u8], &'a [u8])> 
             .unwrap_or(bytes.len())
     };
     let end = match from.first_chunk::<16>() {
-        Some(window) => match (not_token_mask16(window) | 1 << 16).trailing_zeros() {
+        Some(window) => match (mask16(*window, not_token) | 1 << 16).trailing_zeros() {
             16 => 16 + scalar(line.get(16..).unwrap_or_default()),
             n => n as usize,
         },
@@ -657,10 +641,7 @@ mod tests {
 
     use alloc::vec::Vec;
 
-    use super::{
-        eq_ignore_ascii_case, find_lf_swar, is_token_byte, lf_mask64, memchr_lf, not_token_mask16,
-        split_line,
-    };
+    use super::{eq_ignore_ascii_case, find_lf_swar, lf_mask64, memchr_lf, split_line};
 
     proptest! {
         /// Both line-end searches agree with a plain one, at every length
@@ -674,7 +655,7 @@ mod tests {
             prop_assert_eq!(memchr_lf(data), expected);
         }
 
-        /// The vector masks are the plain definitions, for every byte value.
+        /// The line-end mask is the plain definition.
         #[test]
         fn vector_masks_agree(window in any::<[u8; 64]>(), lfs in proptest::collection::vec(0usize..64, 0..4)) {
             let mut window = window;
@@ -683,9 +664,6 @@ mod tests {
             }
             let lf = window.iter().enumerate().fold(0u64, |m, (i, &b)| m | u64::from(b == b'\n') << i);
             prop_assert_eq!(lf_mask64(&window), lf);
-            let head: [u8; 16] = window[..16].try_into().unwrap();
-            let not_token = head.iter().enumerate().fold(0u32, |m, (i, &b)| m | u32::from(!is_token_byte(b)) << i);
-            prop_assert_eq!(not_token_mask16(&head), not_token);
         }
 
         /// Lines split the same at every length, whichever path finds the

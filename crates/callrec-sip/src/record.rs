@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::SipMessage;
-use crate::builder::is_token_byte;
+use crate::class::is_token_byte;
 
 /// The `Record` header of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
