@@ -344,7 +344,11 @@ impl<'a> RtpPacketBuilder<'a> {
     ) -> Result<usize, WriteError> {
         self.validate()?;
         let header_len = self.header_len();
-        let needed = header_len + payload_len + usize::from(self.padding);
+        // `payload_len` comes from the caller: saturate rather than wrap, so
+        // an absurd length is a `BufferTooShort`, never a short write.
+        let needed = header_len
+            .saturating_add(payload_len)
+            .saturating_add(usize::from(self.padding));
         let available = buf.len();
         let Some(out) = buf.get_mut(..needed) else {
             return Err(WriteError::BufferTooShort { needed, available });

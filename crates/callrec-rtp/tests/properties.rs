@@ -284,6 +284,8 @@ proptest! {
                 (in_place.next_sequence_number(), in_place.next_timestamp(), in_place.packets_sent(), in_place.octets_sent())
             );
         }
+        // A length that would overflow is refused like any too-long frame.
+        prop_assert!(in_place.packetize_in_place(&mut b, usize::MAX, 160).is_err());
         // Too small a buffer: an error, and neither the buffer nor the state
         // changes.
         let before = (in_place.next_sequence_number(), in_place.packets_sent());
