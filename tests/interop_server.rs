@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 
 use callrec::audio::wav::WavFile;
 use callrec::control::{Codec, SessionId};
-use common::have_tool;
+use callrec_test::have_tool;
 use phone::{CallOptions, run_call};
 use server::{Options, OutputFormat, RecordingReport, Server};
 use tokio::io::AsyncWriteExt;

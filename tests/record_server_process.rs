@@ -157,7 +157,7 @@ async fn after_kill_9_the_wav_still_opens() {
     let recovered = WavFile::parse_with(&bytes, WavReadMode::Recover).unwrap();
     assert!(recovered.frames() >= strict.frames());
     // And a real player opens it.
-    if common::have_tool("ffprobe", "-version") {
+    if callrec_test::have_tool("ffprobe", "-version") {
         let out = Command::new("ffprobe")
             .args([
                 "-v",

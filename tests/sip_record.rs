@@ -47,7 +47,7 @@ fn sip_record(args: &[String]) -> std::process::Output {
 
 #[test]
 fn sipp_answers_the_record_on_info() {
-    if !common::have_tool("sipp", "-v") {
+    if !callrec_test::have_tool("sipp", "-v") {
         return;
     }
     let port = UdpSocket::bind("127.0.0.1:0")

@@ -30,25 +30,6 @@ pub(crate) const SAMPLE: &str = concat!(
     "/examples/data/Record_20261122_101500.wav"
 );
 
-/// Whether `tool` can be run (its exit status does not matter: `sipp -v`
-/// exits 99); panics under `CI=true` when it cannot.
-pub(crate) fn have_tool(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(version_arg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true (see .ci/run for the Debian packages)"
-        );
-        eprintln!("skipping: {tool} not installed");
-    }
-    ok
-}
-
 /// Reads lines from `stream` (a child's stderr) until one contains
 /// `needle`, returns it, and keeps draining the rest on a thread so the
 /// child never blocks on a full pipe.

@@ -17,24 +17,7 @@ use callrec_audio::g711::Law;
 use callrec_audio::g722;
 use callrec_audio::wav::{WavFile, WavSpec};
 use callrec_file::Codec;
-
-/// Whether `tool` runs; panics under CI when it does not.
-fn have(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(version_arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true (apt-get install ffmpeg sox)"
-        );
-        eprintln!("skipping: {tool} not installed");
-    }
-    ok
-}
+use callrec_test::have_tool;
 
 fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.stderr(Stdio::piped()).output().expect("tool runs");
@@ -242,7 +225,7 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn ffprobe_and_ffmpeg_read_our_files() {
-    if !have("ffprobe", "-version") || !have("ffmpeg", "-version") {
+    if !have_tool("ffprobe", "-version") || !have_tool("ffmpeg", "-version") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -272,7 +255,7 @@ fn ffprobe_and_ffmpeg_read_our_files() {
 
 #[test]
 fn sox_reads_our_files() {
-    if !have("sox", "--version") || !have("soxi", "-V0") {
+    if !have_tool("sox", "--version") || !have_tool("soxi", "-V0") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -302,7 +285,7 @@ fn sox_reads_our_files() {
 
 #[test]
 fn a_file_cut_after_a_header_rewrite_opens_in_ffprobe_and_sox() {
-    if !have("ffprobe", "-version") || !have("sox", "--version") {
+    if !have_tool("ffprobe", "-version") || !have_tool("sox", "--version") {
         return;
     }
     let narrow = test_signal(8000, 3.5);

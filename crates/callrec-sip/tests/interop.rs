@@ -11,25 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use callrec_sip::*;
-use callrec_test::SplitMix64;
-
-/// Whether `tool` runs; panics under CI when it does not.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true (apt-get install sip-tester tshark)"
-        );
-        eprintln!("skipping: {tool} not installed");
-    }
-    ok
-}
+use callrec_test::{SplitMix64, have_tool};
 
 fn dialog(local_port: u16, remote_port: u16) -> Dialog {
     let mut d = Dialog::new(
@@ -48,7 +30,7 @@ fn dialog(local_port: u16, remote_port: u16) -> Dialog {
 
 #[test]
 fn sipp_uas_accepts_the_record_info() {
-    if !have("sipp") {
+    if !have_tool("sipp", "-v") {
         return;
     }
     // A free port for sipp (released just before sipp binds it).
@@ -163,7 +145,7 @@ fn pcap(datagrams: &[(&[u8], u16, u16)]) -> Vec<u8> {
 
 #[test]
 fn tshark_decodes_info_and_reply() {
-    if !have("tshark") {
+    if !have_tool("tshark", "-v") {
         return;
     }
     let mut d = dialog(5060, 5060);

@@ -1,8 +1,37 @@
-//! Helpers shared by callrec's tests and benches; not published.
+//! Helpers shared by callrec's tests and benches; not published. `no_std`
+//! apart from [`have_tool`], which runs processes (tests only).
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate std;
+
+use std::process::{Command, Stdio};
+
 use rand_core::RngCore;
+
+/// Whether the external `tool` (ffmpeg, sox, sipp, tshark, ...) can be
+/// started, tried as `tool version_arg`; its exit status does not matter
+/// (`sipp -v` exits 99). When it cannot, interop tests skip, except under
+/// `CI=true`, where a missing tool is a failure: `.ci/run` installs them.
+///
+/// # Panics
+/// Under `CI=true` when the tool cannot be started.
+pub fn have_tool(tool: &str, version_arg: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg(version_arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required under CI=true (see .ci/run for the Debian packages)"
+        );
+        std::eprintln!("skipping: {tool} not installed");
+    }
+    ok
+}
 
 /// SplitMix64: a tiny, deterministic RNG, so tests that draw SSRCs,
 /// branches or session ids give the same result on every run.
