@@ -261,11 +261,7 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
     .unwrap();
     assert_eq!(result.target.port(), 45620);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let stopped = Command::new("kill")
-        .args(["-INT", &capture.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
+    common::send_signal(capture.id(), "INT");
     assert!(capture.wait().unwrap().success());
     let _ = shutdown.send(());
     done.await.unwrap();

@@ -97,11 +97,7 @@ async fn sigterm_finalizes_every_open_recording() {
         .map(|n| tokio::spawn(run_call(call(addr, &format!("term{n}"), 10.0))))
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::send_signal(child.id(), "TERM");
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     for c in calls {
@@ -170,12 +166,7 @@ async fn after_kill_9_the_wav_still_opens() {
             .arg(&wavs[0])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let secs: f64 = common::stdout_of_success(&out).trim().parse().unwrap();
         assert!(
             (secs * 1000.0 - ms as f64).abs() < 1.0,
             "ffprobe says {secs} s"
@@ -217,24 +208,14 @@ fn phone_sim_binary_streams_a_wav_file_and_summarises_many_calls() {
         "--remote-number",
         "2020",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = common::stdout_of_success(&out);
     assert!(
         stdout.contains("50 packets sent") && stdout.contains("Success"),
         "{stdout}"
     );
 
     let out = phone_sim(&["--codec", "PCMU", "--calls", "5", "--seconds", "0.2"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = common::stdout_of_success(&out);
     assert!(
         stdout.starts_with("5 calls: 5 ok, 0 failed; 50 packets sent; start latency p50 "),
         "{stdout}"
@@ -249,11 +230,7 @@ fn phone_sim_binary_streams_a_wav_file_and_summarises_many_calls() {
         "{stderr}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::send_signal(child.id(), "TERM");
     assert!(child.wait().unwrap().success());
     let recorded = files_with(dir.path(), "wav")
         .into_iter()

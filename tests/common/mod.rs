@@ -24,6 +24,27 @@ pub(crate) fn run_example(name: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> O
         .unwrap()
 }
 
+/// A finished process's standard output, after asserting that it succeeded
+/// (its standard error is the failure message).
+pub(crate) fn stdout_of_success(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sends `signal` (`"INT"`, `"TERM"`) to process `pid` with kill(1) and
+/// asserts it was delivered.
+pub(crate) fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
 /// The bundled sample recording: 3 s of PCMA.
 pub(crate) const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
