@@ -266,11 +266,7 @@ impl<'a> RtpPacketBuilder<'a> {
     /// Bytes the packet takes.
     #[inline(always)]
     pub fn buffer_len(&self) -> usize {
-        FIXED_HEADER_LEN
-            + 4 * self.csrcs.len()
-            + self.extension_len()
-            + self.payload.len()
-            + usize::from(self.padding)
+        self.header_len() + self.payload.len() + usize::from(self.padding)
     }
 
     #[inline]

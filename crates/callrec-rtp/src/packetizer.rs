@@ -4,6 +4,7 @@ use core::time::Duration;
 
 use rand_core::RngCore;
 
+use crate::packet::FIXED_HEADER_LEN;
 use crate::{PayloadFormat, RtpPacketBuilder, WriteError};
 
 /// How a [`Packetizer`] starts. Fields left `None` are drawn from the RNG,
@@ -136,7 +137,7 @@ impl Packetizer {
 
     /// Bytes in front of the frame in a packet of this packetizer (the
     /// 12-byte fixed header: it writes no CSRCs or extension).
-    pub const HEADER_LEN: usize = 12;
+    pub const HEADER_LEN: usize = FIXED_HEADER_LEN;
 
     /// The zero-copy twin of [`packetize`](Self::packetize): the frame is
     /// already at `buf[Self::HEADER_LEN..][..frame_len]`, put there by an
