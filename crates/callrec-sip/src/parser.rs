@@ -338,42 +338,15 @@ fn lf_mask64(window: &[u8; 64]) -> u64 {
 fn memchr_lf(input: &[u8]) -> Option<usize> {
     match memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
         Some(lf) => lf.find(input),
-        None => find_lf_swar(input),
+        None => memchr::memchr(b'\n', input),
     }
 }
 
-/// The first LF, elsewhere.
+/// The first LF, elsewhere (memchr picks NEON or its portable code).
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn memchr_lf(input: &[u8]) -> Option<usize> {
-    find_lf_swar(input)
-}
-
-/// The first LF, eight bytes at a time in a register: short lines gain
-/// nothing from a call into a SIMD search.
-#[inline]
-fn find_lf_swar(input: &[u8]) -> Option<usize> {
-    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let mut words = input.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        // A zero byte in `x` is an LF in the input ("haszero" trick).
-        let x = u64::from_le_bytes(bytes) ^ LF;
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| at + i)
+    memchr::memchr(b'\n', input)
 }
 
 fn trim_lws(mut v: &[u8]) -> &[u8] {
@@ -641,17 +614,16 @@ mod tests {
 
     use alloc::vec::Vec;
 
-    use super::{eq_ignore_ascii_case, find_lf_swar, lf_mask64, memchr_lf, split_line};
+    use super::{eq_ignore_ascii_case, lf_mask64, memchr_lf, split_line};
 
     proptest! {
-        /// Both line-end searches agree with a plain one, at every length
+        /// The line-end search agrees with a plain one, at every length
         /// and alignment.
         #[test]
         fn lf_searches_agree(data in proptest::collection::vec(
             prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..200), skip in 0usize..16) {
             let data = data.get(skip..).unwrap_or_default();
             let expected = data.iter().position(|&b| b == b'\n');
-            prop_assert_eq!(find_lf_swar(data), expected);
             prop_assert_eq!(memchr_lf(data), expected);
         }
 
