@@ -508,8 +508,12 @@ async fn a_connection_that_never_speaks_is_closed() {
         o.idle_timeout = Duration::from_millis(200)
     })
     .await;
-    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The clock starts before connecting: the server's idle timer starts when
+    // it accepts, which can come before this task runs again after connect
+    // (under load it did, and the connection was closed 200 ms after accept
+    // but less than 200 ms after a clock started here later).
     let started = Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let mut buf = [0u8; 16];
     let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
         .await
