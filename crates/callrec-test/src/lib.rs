@@ -1,9 +1,7 @@
-//! Helpers shared by callrec's tests and benches; not published. `no_std`
-//! apart from [`have_tool`], which runs processes (tests only).
-#![no_std]
+//! Helpers shared by callrec's tests and benches; not published. Only ever
+//! a dev-dependency, so it uses `std` even where the crate under test is
+//! `no_std`.
 #![forbid(unsafe_code)]
-
-extern crate std;
 
 use std::process::{Command, Stdio};
 
@@ -28,7 +26,7 @@ pub fn have_tool(tool: &str, version_arg: &str) -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "{tool} is required under CI=true (see .ci/run for the Debian packages)"
         );
-        std::eprintln!("skipping: {tool} not installed");
+        eprintln!("skipping: {tool} not installed");
     }
     ok
 }
