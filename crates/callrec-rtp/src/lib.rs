@@ -150,15 +150,27 @@ pub mod fuzzing {
     /// (9 bytes per packet: SSRC choice, sequence number, timestamp step,
     /// payload length, arrival step; a first byte of 0xff is a timeout,
     /// 0xfe a flush) and checks its invariants: payloads of one SSRC come
-    /// out in increasing order, gaps respect the limit, memory stays bounded.
+    /// out in increasing order, gaps respect the limit, memory stays bounded,
+    /// and the media time released never exceeds the time since the first
+    /// packet arrived plus the configured lead. One packet in five is an
+    /// RFC 4733 event (payload type 101) beside PCMU audio.
     pub fn check_receiver(data: &[u8]) {
-        let max_gap = Duration::from_secs(2);
         let config = ReceiverConfig::new(NonZeroU32::new(8000).unwrap_or(NonZeroU32::MIN))
             .reorder_packets(8)
             .reorder_delay(Duration::from_millis(60))
             .max_payload_len(64)
-            .max_gap(max_gap);
+            .max_gap(Duration::from_secs(2))
+            .media_payload_type(Some(0));
+        check_receiver_with(config, Duration::from_millis(500), data);
+    }
+
+    /// [`check_receiver`] with any configuration whose `max_lead` is
+    /// `lead` (the server's own settings, say).
+    pub fn check_receiver_with(config: ReceiverConfig, lead: Duration, data: &[u8]) {
         let mut rx = Receiver::new(config);
+        let mut first_arrival: Option<Duration> = None;
+        let mut released_ticks = 0u64;
+        let mut longest = 0u64;
         let mut now = Duration::ZERO;
         let mut ts = 0u32;
         let mut payload = [0u8; 80];
@@ -171,6 +183,7 @@ pub mod fuzzing {
                 0xfe => rx.flush(),
                 c => {
                     let ssrc = u32::from(c % 3);
+                    let payload_type = if c % 5 == 4 { 101 } else { 0 };
                     let seq = u16::from_be_bytes([chunk[1], chunk[2]]);
                     ts = ts.wrapping_add(
                         u32::from_be_bytes([chunk[3], chunk[4], chunk[5], chunk[6]]) >> 8,
@@ -179,6 +192,7 @@ pub mod fuzzing {
                     payload[..len].fill(chunk[1]);
                     buf.clear();
                     let written = RtpPacketBuilder::new()
+                        .payload_type(payload_type)
                         .ssrc(ssrc)
                         .sequence_number(seq)
                         .timestamp(ts)
@@ -189,6 +203,8 @@ pub mod fuzzing {
                         panic!("what we write parses")
                     };
                     rx.handle_packet(&p, now);
+                    first_arrival.get_or_insert(now);
+                    longest = longest.max(len as u64);
                     fed += 1;
                 }
             }
@@ -197,6 +213,9 @@ pub mod fuzzing {
                 match e {
                     Event::Payload(p) => {
                         assert!(p.data.len() <= 64);
+                        if p.payload_type == 0 {
+                            released_ticks += p.data.len() as u64;
+                        }
                         if let Some((ssrc, seq)) = last {
                             if ssrc == p.ssrc {
                                 // In order, allowing for wrap and resyncs:
@@ -206,9 +225,20 @@ pub mod fuzzing {
                         }
                         last = Some((p.ssrc, p.sequence_number));
                     }
-                    Event::Gap { samples } => assert!(samples <= 16_000),
+                    Event::Gap { samples } => {
+                        assert!(samples <= 16_000);
+                        released_ticks += u64::from(samples);
+                    }
                     Event::SsrcChanged { old, new } => assert_ne!(old, new),
                 }
+            }
+            if let Some(first) = first_arrival {
+                // Ticks at 8 kHz: 8 per millisecond, plus the last payload.
+                let wall = (now - first + lead).as_millis() as u64 * 8;
+                assert!(
+                    released_ticks <= wall + longest,
+                    "{released_ticks} ticks released in {wall} ticks of wall-clock time"
+                );
             }
         }
         let stats = rx.stats();

@@ -176,6 +176,45 @@ impl<'a> RtpPacket<'a> {
     /// version, CSRC list, extension (and its RFC 8285 elements), padding.
     #[inline]
     pub fn parse(data: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_inner(data, true)
+    }
+
+    /// Validates `data` as [`parse`](Self::parse) does, except the RFC 8285
+    /// elements inside an extension block: a recorder wants the audio of a
+    /// packet whose extension elements are damaged, as long as the block
+    /// itself (its length word) lies within the packet. [`elements`]
+    /// (Extension::elements) stops at the first damaged element;
+    /// [`check_elements`](Self::check_elements) tells what was wrong.
+    ///
+    /// # Errors
+    /// A [`ParseError`] for the first rule broken, as [`parse`](Self::parse),
+    /// never one of the element errors.
+    #[inline]
+    pub fn parse_lenient(data: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_inner(data, false)
+    }
+
+    /// Checks the RFC 8285 elements of the extension block, if any.
+    ///
+    /// # Errors
+    /// [`ParseError::ExtensionElementOverrun`] or
+    /// [`ParseError::ExtensionElementLengthMissing`] for the first damaged
+    /// element. Always `Ok` for a packet from [`parse`](Self::parse).
+    pub fn check_elements(&self) -> Result<(), ParseError> {
+        if let Some(ext) = self.extension() {
+            let form = ext.form();
+            if form != ExtensionForm::Other {
+                let mut pos = 0;
+                while let Some((_, next)) = next_element(form, ext.data(), pos)? {
+                    pos = next;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn parse_inner(data: &'a [u8], check_elements: bool) -> Result<Self, ParseError> {
         let len = data.len();
         if len < FIXED_HEADER_LEN {
             return Err(ParseError::Truncated {
@@ -220,7 +259,7 @@ impl<'a> RtpPacket<'a> {
                 });
             }
             let form = ExtensionForm::of(profile);
-            if form != ExtensionForm::Other {
+            if check_elements && form != ExtensionForm::Other {
                 let mut pos = 0;
                 while let Some((_, next)) = next_element(form, &data[start..end], pos)? {
                     pos = next;
@@ -483,7 +522,7 @@ impl<'a> Iterator for ExtensionElements<'a> {
         if self.form == ExtensionForm::Other {
             return None;
         }
-        // Validated in `parse`, so this cannot be an error; stop if it were.
+        // Validated in `parse`; after `parse_lenient` a damaged element ends the list.
         let (element, next) = next_element(self.form, self.data, self.pos).ok()??;
         self.pos = next;
         Some(element)
@@ -801,6 +840,38 @@ mod tests {
             err(&v).to_string(),
             "extension element 5 at offset 3 has 3 bytes but only 0 remain in the extension block"
         );
+    }
+
+    #[test]
+    fn damaged_elements_still_deliver_the_payload_when_lenient() {
+        // One-byte element 5 claims 3 bytes where 0 remain; the block itself
+        // (one word) is in bounds, and the payload follows it.
+        let body = [0x10, 0xaa, 0x00, 0x52];
+        let v = with_extension(ONE_BYTE_PROFILE, &body, &[9, 8, 7]);
+        assert!(RtpPacket::parse(&v).is_err());
+        let p = RtpPacket::parse_lenient(&v).unwrap();
+        assert_eq!(p.payload(), &[9, 8, 7]);
+        // The elements before the damage are still there.
+        assert_eq!(
+            p.extension().unwrap().elements().collect::<Vec<_>>(),
+            [ExtensionElement::new(1, &[0xaa])]
+        );
+        assert_eq!(
+            p.check_elements(),
+            Err(ParseError::ExtensionElementOverrun {
+                id: 5,
+                offset: 3,
+                len: 3,
+                available: 0
+            })
+        );
+        // A block that overruns the packet is refused either way.
+        let mut short = v.clone();
+        short.truncate(14);
+        assert!(RtpPacket::parse_lenient(&short).is_err());
+        // A sound packet checks clean.
+        let ok = with_extension(ONE_BYTE_PROFILE, &[0x10, 0xaa, 0, 0], &[1]);
+        assert_eq!(RtpPacket::parse_lenient(&ok).unwrap().check_elements(), Ok(()));
     }
 
     #[test]

@@ -27,13 +27,18 @@ pub struct ReceiverConfig {
     probation: u8,
     max_gap: Duration,
     ticks_for_payload: fn(&[u8]) -> u32,
+    media_payload_type: Option<u8>,
+    timestamp_tolerance: Option<Duration>,
+    max_lead: Option<Duration>,
 }
 
 impl ReceiverConfig {
     /// Defaults for `clock_rate`: a 16-packet / 100 ms reorder buffer,
     /// 1500-byte payloads, probation of [`MIN_SEQUENTIAL`] packets, gaps of
-    /// at most 10 minutes, and one RTP tick per payload byte (G.711 and
-    /// G.722 at 64 kbit/s).
+    /// at most 10 minutes, one RTP tick per payload byte (G.711 and
+    /// G.722 at 64 kbit/s), every payload type counted as media, gaps checked
+    /// against arrival times with a 200 ms tolerance, and media time at most
+    /// 500 ms ahead of arrival time.
     pub fn new(clock_rate: NonZeroU32) -> Self {
         Self {
             clock_rate,
@@ -43,7 +48,45 @@ impl ReceiverConfig {
             probation: MIN_SEQUENTIAL,
             max_gap: Duration::from_secs(600),
             ticks_for_payload: |payload| payload.len() as u32,
+            media_payload_type: None,
+            timestamp_tolerance: Some(Duration::from_millis(200)),
+            max_lead: Some(Duration::from_millis(500)),
         }
+    }
+
+    /// The payload type of the audio (default `None`: every packet is
+    /// audio). Packets of other types from the same source (RFC 4733
+    /// telephone-events, RFC 3389 comfort noise) are released in order like
+    /// audio, but last no time themselves: the gap before the next audio
+    /// packet covers them, so they keep real time as silence and never count
+    /// as loss.
+    #[must_use]
+    pub fn media_payload_type(mut self, payload_type: Option<u8>) -> Self {
+        self.media_payload_type = payload_type;
+        self
+    }
+
+    /// How far a gap measured from RTP timestamps may differ from the one
+    /// the packets' arrival times show before arrival times win (default
+    /// 200 ms; `None`: timestamps alone). A timestamp that jumps ahead of
+    /// real time (a restarted or hostile clock) is not taken as silence; a
+    /// pause longer than the timestamps say (a hold with a frozen clock)
+    /// keeps its real length.
+    #[must_use]
+    pub fn timestamp_tolerance(mut self, tolerance: Option<Duration>) -> Self {
+        self.timestamp_tolerance = tolerance;
+        self
+    }
+
+    /// How far the media time released may run ahead of the time since the
+    /// first packet arrived (default 500 ms; `None`: no limit). Gaps are
+    /// shortened, then payloads dropped (counted in
+    /// [`ReceiverStats::dropped_ahead`]), so no input can make the output
+    /// longer than the wall-clock time it took to arrive plus this.
+    #[must_use]
+    pub fn max_lead(mut self, lead: Option<Duration>) -> Self {
+        self.max_lead = lead;
+        self
     }
 
     /// Reorder depth in packets (1..=1024): a packet this far ahead of a hole
@@ -100,8 +143,12 @@ impl ReceiverConfig {
 }
 
 fn duration_to_ticks(d: Duration, rate: NonZeroU32) -> u32 {
+    u32::try_from(duration_to_ticks_u64(d, rate)).unwrap_or(u32::MAX)
+}
+
+fn duration_to_ticks_u64(d: Duration, rate: NonZeroU32) -> u64 {
     let ticks = d.as_nanos() * u128::from(rate.get()) / 1_000_000_000;
-    u32::try_from(ticks).unwrap_or(u32::MAX)
+    u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
 /// A payload released in order.
@@ -181,6 +228,18 @@ pub struct ReceiverStats {
     pub gap_samples: u64,
     /// Gaps that were clamped to the configured maximum.
     pub gaps_clamped: u64,
+    /// Gaps from timestamps shortened to what arrival times allow (a
+    /// timestamp jump ahead of real time).
+    pub gaps_shortened: u64,
+    /// Gaps lengthened to what arrival times show (a pause longer than the
+    /// timestamps say).
+    pub gaps_lengthened: u64,
+    /// Payloads dropped because media time ran more than the configured
+    /// lead ahead of arrival time.
+    pub dropped_ahead: u64,
+    /// Payloads of a type other than the media payload type released (RFC
+    /// 4733 events, comfort noise).
+    pub non_media: u64,
     /// SSRC changes.
     pub ssrc_changes: u64,
     /// Outputs dropped because [`Receiver::poll`] was not called.
@@ -385,6 +444,10 @@ pub struct Receiver {
     playout: Option<Playout>,
     /// The last SSRC released, for the gap across an SSRC change.
     previous_ssrc: Option<u32>,
+    /// Arrival of the first media payload released, and the ticks released
+    /// since (gaps and payloads): the wall-clock bound.
+    origin: Option<Duration>,
+    released_ticks: u64,
     out: VecDeque<Output>,
     /// The output last handed out by `poll`, alive while its borrow is.
     current: Option<Output>,
@@ -410,6 +473,8 @@ impl Receiver {
             released_bits: 0,
             playout: None,
             previous_ssrc: None,
+            origin: None,
+            released_ticks: 0,
             out: VecDeque::with_capacity(2 * depth + 4),
             current: None,
             pool: Vec::new(),
@@ -660,29 +725,67 @@ impl Receiver {
         let Some(ssrc) = self.source.as_ref().map(|s| s.ssrc) else {
             return self.recycle(held);
         };
+        let media = self
+            .config
+            .media_payload_type
+            .is_none_or(|pt| pt == held.payload_type);
+        if !media {
+            // An event or comfort noise: in order, but no time of its own;
+            // the timeline stays at the last audio packet.
+            self.stats.non_media += 1;
+            self.stats.released += 1;
+            return self.push_output(Output::Payload { ssrc, held });
+        }
         let ticks = (self.config.ticks_for_payload)(&held.payload);
+        let rate = self.config.clock_rate;
+        let origin = *self.origin.get_or_insert(held.arrival);
+        let mut gap = 0;
         if let Some(last) = self.playout {
-            let gap = if self.previous_ssrc == Some(ssrc) {
-                // Same source: the timestamps tell the gap exactly.
+            // What the arrival times show, and what the timestamps say.
+            let arrived = duration_to_ticks(held.arrival.saturating_sub(last.arrival), rate)
+                .saturating_sub(last.ticks);
+            gap = if self.previous_ssrc == Some(ssrc) {
                 let expected = last.timestamp.wrapping_add(last.ticks);
                 let delta = held.timestamp.wrapping_sub(expected) as i32;
-                u32::try_from(delta).unwrap_or(0)
+                let stamped = u32::try_from(delta).unwrap_or(0);
+                match self.config.timestamp_tolerance {
+                    Some(tolerance) => {
+                        let tolerance = duration_to_ticks(tolerance, rate);
+                        if stamped > arrived.saturating_add(tolerance) {
+                            self.stats.gaps_shortened += 1;
+                            arrived
+                        } else if arrived > stamped.saturating_add(tolerance) {
+                            self.stats.gaps_lengthened += 1;
+                            arrived
+                        } else {
+                            stamped
+                        }
+                    }
+                    None => stamped,
+                }
             } else {
                 // A new source: its timestamps are unrelated; use arrival.
-                let since = held.arrival.saturating_sub(last.arrival);
-                duration_to_ticks(since, self.config.clock_rate).saturating_sub(last.ticks)
+                arrived
             };
-            if gap > 0 {
-                let max = self.config.max_gap_ticks();
-                if gap > max {
-                    self.stats.gaps_clamped += 1;
-                }
-                let gap = gap.min(max);
-                if gap > 0 {
-                    self.stats.gap_samples += u64::from(gap);
-                    self.push_output(Output::Gap(gap));
-                }
+            let max = self.config.max_gap_ticks();
+            if gap > max {
+                self.stats.gaps_clamped += 1;
+                gap = max;
             }
+        }
+        let mut ahead = false;
+        if let Some(lead) = self.config.max_lead {
+            // Media time may not start this payload later than the time since
+            // the first arrival plus the lead.
+            let limit = duration_to_ticks_u64(held.arrival.saturating_sub(origin) + lead, rate);
+            let room = limit.saturating_sub(self.released_ticks);
+            gap = u32::try_from(room).map_or(gap, |room| gap.min(room));
+            ahead = self.released_ticks > limit;
+        }
+        if gap > 0 {
+            self.stats.gap_samples += u64::from(gap);
+            self.released_ticks += u64::from(gap);
+            self.push_output(Output::Gap(gap));
         }
         self.playout = Some(Playout {
             timestamp: held.timestamp,
@@ -690,6 +793,11 @@ impl Receiver {
             arrival: held.arrival,
         });
         self.previous_ssrc = Some(ssrc);
+        if ahead {
+            self.stats.dropped_ahead += 1;
+            return self.recycle(held);
+        }
+        self.released_ticks += u64::from(ticks);
         self.stats.released += 1;
         self.push_output(Output::Payload { ssrc, held });
     }
@@ -958,12 +1066,109 @@ mod tests {
         // A jump of 30000: the first packet is refused, the second resyncs.
         assert!(feed(&mut r, 1, &[30000], 40).is_empty());
         assert_eq!(r.stats().invalid, 1);
-        // Timestamps follow the sequence numbers here, so the gap is the
-        // timestamp distance: (30001 - 102) × 160 ticks.
+        // The timestamps jump with the sequence numbers ((30001 - 102) × 160
+        // ticks, ten minutes), but 30001 arrived 40 ms after 101: the gap is
+        // what arrival shows, 20 ms, not ten minutes of silence.
         assert_eq!(
             feed(&mut r, 1, &[30001, 30002], 60),
-            ["gap4783840", "p30001", "p30002"]
+            ["gap160", "p30001", "p30002"]
         );
+        assert_eq!(r.stats().gaps_shortened, 1);
+    }
+
+    #[test]
+    fn a_timestamp_restart_is_not_silence_and_a_frozen_clock_keeps_real_time() {
+        let mut r = Receiver::new(ReceiverConfig::new(NonZeroU32::new(8000).unwrap()).probation(1));
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        // 0..3 in step; 3..6 restart the clock at a random value; after 6 a
+        // 5-second hold during which the phone's clock stood still.
+        let plan: [(u16, u32, u64); 7] = [
+            (0, 0, 0),
+            (1, 160, 20),
+            (2, 320, 40),
+            (3, 3_000_000_000, 60),
+            (4, 3_000_000_160, 80),
+            (5, 3_000_000_320, 100),
+            (6, 3_000_000_480, 5_120),
+        ];
+        for (seq, ts, ms) in plan {
+            let p = packet(&mut buf, 9, seq, ts, 160);
+            r.handle_packet(&p, Duration::from_millis(ms));
+            out.extend(drain(&mut r));
+        }
+        // 5,120 - 100 - 20 ms = 5,000 ms = 40,000 ticks of real silence.
+        assert_eq!(
+            out,
+            ["p0", "p1", "p2", "p3", "p4", "p5", "gap40000", "p6"]
+        );
+        let s = r.stats();
+        assert_eq!((s.gaps_shortened, s.gaps_lengthened), (0, 1));
+    }
+
+    #[test]
+    fn telephone_events_keep_real_time_and_are_not_loss() {
+        let mut r = Receiver::new(
+            ReceiverConfig::new(NonZeroU32::new(8000).unwrap())
+                .probation(1)
+                .media_payload_type(Some(8)),
+        );
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        // Audio 0..2, then a one-second DTMF event (PT 101, all with the
+        // event's start timestamp 480) in 50 packets, then audio again at
+        // timestamp 480 + 8000.
+        let mut send = |r: &mut Receiver, seq: u16, pt: u8, ts: u32, ms: u64, out: &mut Vec<String>| {
+            buf.clear();
+            RtpPacketBuilder::new()
+                .payload_type(pt)
+                .ssrc(3)
+                .sequence_number(seq)
+                .timestamp(ts)
+                .payload(&[1u8; 160][..if pt == 8 { 160 } else { 4 }])
+                .write_into_vec(&mut buf)
+                .unwrap();
+            r.handle_packet(&RtpPacket::parse(&buf).unwrap(), Duration::from_millis(ms));
+            out.extend(drain(r));
+        };
+        for seq in 0..3u16 {
+            send(&mut r, seq, 8, u32::from(seq) * 160, u64::from(seq) * 20, &mut out);
+        }
+        for i in 0..50u16 {
+            send(&mut r, 3 + i, 101, 480, 60 + u64::from(i) * 20, &mut out);
+        }
+        send(&mut r, 53, 8, 480 + 8000, 1060, &mut out);
+        let gaps: Vec<&String> = out.iter().filter(|e| e.starts_with("gap")).collect();
+        assert_eq!(gaps, ["gap8000"]);
+        assert_eq!(out.len(), 3 + 50 + 2);
+        let s = r.stats();
+        assert_eq!(s.non_media, 50);
+        assert_eq!(s.cumulative_lost, 0);
+        assert_eq!((s.gaps_shortened, s.gaps_lengthened), (0, 0));
+    }
+
+    #[test]
+    fn no_input_makes_the_output_longer_than_its_arrival_time() {
+        // Packets of 160 ticks arriving every millisecond (a flood) with
+        // timestamps that also jump: media time stays within 500 ms of the
+        // time since the first packet.
+        let mut r = Receiver::new(ReceiverConfig::new(NonZeroU32::new(8000).unwrap()).probation(1));
+        let mut buf = Vec::new();
+        let mut ticks = 0u64;
+        for seq in 0..2000u16 {
+            let p = packet(&mut buf, 4, seq, u32::from(seq) * 48_000, 160);
+            r.handle_packet(&p, Duration::from_millis(u64::from(seq)));
+            while let Some(e) = r.poll() {
+                ticks += match e {
+                    Event::Payload(p) => p.data.len() as u64,
+                    Event::Gap { samples } => u64::from(samples),
+                    Event::SsrcChanged { .. } => 0,
+                };
+            }
+        }
+        // 1,999 ms since the first arrival plus 500 ms lead plus one packet.
+        assert!(ticks <= (1999 + 500) * 8 + 160, "{ticks} ticks");
+        assert!(r.stats().dropped_ahead > 1000);
     }
 
     #[test]
@@ -985,10 +1190,13 @@ mod tests {
 
     #[test]
     fn huge_timestamp_jump_is_clamped() {
+        // Timestamps only: arrival times would shorten the jump on their own.
         let mut r = Receiver::new(
             ReceiverConfig::new(NonZeroU32::new(8000).unwrap())
                 .probation(1)
-                .max_gap(Duration::from_secs(1)),
+                .max_gap(Duration::from_secs(1))
+                .timestamp_tolerance(None)
+                .max_lead(None),
         );
         let mut buf = Vec::new();
         let mut out = Vec::new();
