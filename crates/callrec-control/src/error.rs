@@ -9,6 +9,9 @@ use crate::{Command, SessionId};
 /// Longest value echoed back in an error message.
 const ECHO_MAX: usize = 64;
 
+/// Longest invalid id kept for an answer.
+const MAX_RAW_ID_LEN: usize = 256;
+
 /// What was wrong with one message.
 ///
 /// Carries the `cmd` and `id` of the message when they could be read, so a
@@ -18,6 +21,7 @@ pub struct MessageError {
     kind: MessageErrorKind,
     command: Option<Command>,
     id: Option<SessionId>,
+    raw_id: Option<String>,
 }
 
 /// The kinds of [`MessageError`].
@@ -67,12 +71,19 @@ impl MessageError {
             kind,
             command: None,
             id: None,
+            raw_id: None,
         }
     }
 
-    pub(crate) fn with_context(mut self, command: Option<Command>, id: Option<SessionId>) -> Self {
+    /// Attaches the message's `cmd` and its `id` as sent (valid or not).
+    pub(crate) fn with_context(mut self, command: Option<Command>, raw_id: Option<&str>) -> Self {
         self.command = command;
-        self.id = id;
+        self.id = raw_id.and_then(|id| SessionId::new(id).ok());
+        self.raw_id = raw_id.map(|id| {
+            let mut id = id.to_owned();
+            crate::fields::truncate_to_char_boundary(&mut id, MAX_RAW_ID_LEN);
+            id
+        });
         self
     }
 
@@ -94,9 +105,16 @@ impl MessageError {
         self.command
     }
 
-    /// The message's `id`, if it could be read.
+    /// The message's `id`, if it could be read and is a valid id.
     pub fn id(&self) -> Option<&SessionId> {
         self.id.as_ref()
+    }
+
+    /// The message's `id` as sent, even when it is not a valid id (empty,
+    /// too long, bad characters), cut to 256 bytes: what a server echoes
+    /// when it answers a malformed request.
+    pub fn raw_id(&self) -> Option<&str> {
+        self.raw_id.as_deref()
     }
 }
 

@@ -307,6 +307,17 @@ pub(crate) fn parse_port(s: &str) -> Result<NonZeroU16, InvalidField> {
         .ok_or(InvalidField)
 }
 
+/// Cuts `s` to at most `max` bytes, at a character boundary.
+pub(crate) fn truncate_to_char_boundary(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

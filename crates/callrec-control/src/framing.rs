@@ -97,7 +97,7 @@ impl MessageSplitter {
                     let crlf = frame[end] == b'\n' && end > 0 && frame[end - 1] == b'\r';
                     frame.truncate(if crlf { end - 1 } else { end });
                     if frame.len() > self.max_len {
-                        return Some(Err(self.too_long()));
+                        return Some(Err(self.too_long(&frame)));
                     }
                     if !frame.is_empty() {
                         return Some(Ok(frame));
@@ -107,10 +107,11 @@ impl MessageSplitter {
                     // No terminator within max + 2 bytes: too long whatever
                     // follows. Drop what we hold and the rest up to the next
                     // terminator.
+                    let error = self.too_long(&buf[..window]);
                     buf.advance(window);
                     self.next_index = 0;
                     self.discarding = true;
-                    return Some(Err(self.too_long()));
+                    return Some(Err(error));
                 }
                 (false, None) => {
                     self.next_index = window;
@@ -141,7 +142,7 @@ impl MessageSplitter {
         }
         match frame.len() {
             0 => None,
-            n if n > self.max_len => Some(Err(self.too_long())),
+            n if n > self.max_len => Some(Err(self.too_long(&frame))),
             _ => Some(Ok(frame)),
         }
     }
@@ -161,8 +162,11 @@ impl MessageSplitter {
             .map(|frame| frame.and_then(|f| Message::decode(&f)))
     }
 
-    fn too_long(&self) -> MessageError {
-        MessageError::new(MessageErrorKind::TooLong { max: self.max_len })
+    /// The error for an over-long message, with the `cmd` and `id` read from
+    /// its first `max_len` bytes, so a server can still answer it.
+    fn too_long(&self, message: &[u8]) -> MessageError {
+        let error = MessageError::new(MessageErrorKind::TooLong { max: self.max_len });
+        Message::context_of_head(&message[..message.len().min(self.max_len)], error)
     }
 }
 

@@ -35,14 +35,14 @@
 //! let mut server = ServerSession::new(OnePort, ServerConfig::default(), now);
 //!
 //! // Start: phone → server → phone.
-//! server.handle_data(&phone.poll_transmit().unwrap());
+//! server.handle_data(&phone.poll_transmit().unwrap(), now);
 //! assert!(matches!(server.poll_event(), Some(ServerEvent::Started { .. })));
 //! phone.handle_data(&server.poll_transmit().unwrap(), now);
 //! assert!(matches!(phone.poll_event(), Some(PhoneEvent::Recording { .. })));
 //!
 //! // Stop.
 //! phone.stop("user", now)?;
-//! server.handle_data(&phone.poll_transmit().unwrap());
+//! server.handle_data(&phone.poll_transmit().unwrap(), now);
 //! assert!(matches!(server.poll_event(), Some(ServerEvent::Stop { .. })));
 //! phone.handle_data(&server.poll_transmit().unwrap(), now);
 //! assert_eq!(phone.state(), &PhoneState::Stopped);

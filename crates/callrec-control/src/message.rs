@@ -330,11 +330,27 @@ impl Message {
             .ok_or(MessageError::new(MessageErrorKind::MissingKey("cmd")))?;
         let command = Command::from_wire(cmd)
             .ok_or_else(|| MessageError::new(MessageErrorKind::UnknownCommand(echo(cmd))))?;
-        let context_id = find_unique(&pairs, "id")
+        let raw_id = find_unique(&pairs, "id").ok().flatten();
+        decode_fields(command, &pairs).map_err(|e| e.with_context(Some(command), raw_id))
+    }
+
+    /// The `cmd` and `id` of a message that could not be decoded as a whole
+    /// (an over-long one, say), read from its first bytes: the pairs up to
+    /// the last `&` of `head`.
+    pub(crate) fn context_of_head(head: &[u8], error: MessageError) -> MessageError {
+        let Some(cut) = memchr::memrchr(b'&', head) else {
+            return error;
+        };
+        let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(Text<'_>, Text<'_>)>>(&head[..cut])
+        else {
+            return error;
+        };
+        let command = find_unique(&pairs, "cmd")
             .ok()
             .flatten()
-            .and_then(|id| SessionId::new(id).ok());
-        decode_fields(command, &pairs).map_err(|e| e.with_context(Some(command), context_id))
+            .and_then(Command::from_wire);
+        let raw_id = find_unique(&pairs, "id").ok().flatten();
+        error.with_context(command, raw_id)
     }
 
     /// Encodes the message (without terminator), keys in the order of the

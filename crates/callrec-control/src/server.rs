@@ -8,17 +8,22 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::fields::truncate_to_char_boundary;
 use crate::framing::encode_message;
 use crate::{
     Command, Host, Message, MessageError, MessageErrorKind, MessageSplitter, RecordStartRequest,
-    RecordStartResponse, RecordStopResponse, SessionId,
+    RecordStartResponse, RecordStopRequest, RecordStopResponse, SessionId,
 };
 
 /// Default number of recordings one connection may hold open.
 pub const DEFAULT_MAX_SESSIONS: usize = 4;
 
-/// Default time a new connection may stay silent before it is dropped.
+/// Default time a connection may stay without a recording before it is
+/// dropped.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest invalid id echoed in the answer to a malformed request.
+const MAX_ECHOED_ID_LEN: usize = 256;
 
 /// Where a session's RTP goes: the answer to a start request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -101,9 +106,10 @@ impl ServerConfig {
         self
     }
 
-    /// How long a new connection may stay silent (default 10 s; `None`:
-    /// forever). Only the first message counts: a recording can run for
-    /// hours with no control traffic.
+    /// How long a connection may stay without an open recording (default
+    /// 10 s; `None`: forever), whatever it sends meanwhile: from the accept,
+    /// and again from the end of its last recording. A recording can run for
+    /// hours with no control traffic; junk lines do not keep a connection.
     #[must_use]
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
@@ -136,12 +142,13 @@ pub enum ServerEvent {
         /// The reason sent.
         reason: String,
     },
-    /// A recording stopped at the phone's request: finalize it.
+    /// A recording stopped at the phone's request: finalize it. The request
+    /// carries the call's final numbers and names (a transferred call's
+    /// remote party differs from the start's).
     Stop {
-        /// Session id.
-        id: SessionId,
-        /// The phone's reason.
-        reason: String,
+        /// The stop request; for a malformed stop whose id could be read,
+        /// only the id is set.
+        request: RecordStopRequest,
     },
     /// A stop for an id this connection does not hold; answered `failed`.
     UnknownStop {
@@ -158,7 +165,7 @@ pub enum ServerEvent {
         /// Session id.
         id: SessionId,
     },
-    /// The connection sent nothing within the idle timeout: close it.
+    /// The connection held no recording for the idle timeout: close it.
     IdleTimeout,
 }
 
@@ -238,42 +245,71 @@ impl<A: PortAllocator> ServerSession<A> {
         self.closed
     }
 
-    /// Bytes read from the connection.
-    pub fn handle_data(&mut self, data: &[u8]) {
+    /// Bytes read from the connection at `now`.
+    pub fn handle_data(&mut self, data: &[u8], now: Instant) {
         if self.closed {
             return;
         }
         self.received.extend_from_slice(data);
         while let Some(message) = self.splitter.next_message(&mut self.received) {
-            self.handle_message(message);
+            self.handle_message(message, now);
         }
     }
 
     /// The phone closed its side: an unterminated last message still counts,
     /// then every open recording is terminated.
-    pub fn handle_eof(&mut self) {
+    pub fn handle_eof(&mut self, now: Instant) {
         if self.closed {
             return;
         }
         while let Some(message) = self.splitter.next_message_eof(&mut self.received) {
-            self.handle_message(message);
+            self.handle_message(message, now);
         }
         self.connection_lost();
     }
 
-    /// One decoded message, for callers doing their own framing.
-    pub fn handle_message(&mut self, message: Result<Message, MessageError>) {
+    /// One decoded message received at `now`, for callers doing their own
+    /// framing.
+    pub fn handle_message(&mut self, message: Result<Message, MessageError>, now: Instant) {
         if self.closed {
             return;
         }
-        self.deadline = None;
         match message {
             Ok(Message::StartRequest(request)) => self.start(request),
-            Ok(Message::StopRequest(request)) => self.stop(request.id, request.reason),
+            Ok(Message::StopRequest(request)) => self.stop(request),
             Ok(other) => self.events.push_back(ServerEvent::Ignored {
                 error: IgnoredMessage::NotARequest(other.command()),
             }),
             Err(error) => self.malformed(error),
+        }
+        self.rearm(now);
+    }
+
+    /// The server ends a recording itself (a write error, a full disk,
+    /// shutdown): its port is released and the phone is told with an
+    /// unsolicited `RecordStopResponse` with `result=failed` and `reason`.
+    /// Returns whether `id` was open. No event is reported: the caller knows.
+    pub fn end_session(&mut self, id: &SessionId, reason: &str, now: Instant) -> bool {
+        if self.closed {
+            return false;
+        }
+        let Some(target) = self.sessions.remove(id) else {
+            return false;
+        };
+        self.allocator.release(id, &target);
+        let mut reason = reason.to_owned();
+        truncate_to_char_boundary(&mut reason, crate::fields::MAX_NAME_LEN);
+        self.answer(RecordStopResponse::failed(id.clone(), reason));
+        self.rearm(now);
+        true
+    }
+
+    /// The idle deadline runs while no recording is open.
+    fn rearm(&mut self, now: Instant) {
+        if !self.sessions.is_empty() {
+            self.deadline = None;
+        } else if self.deadline.is_none() {
+            self.deadline = self.config.idle_timeout.map(|t| now + t);
         }
     }
 
@@ -301,12 +337,13 @@ impl<A: PortAllocator> ServerSession<A> {
         }
     }
 
-    fn stop(&mut self, id: SessionId, reason: String) {
+    fn stop(&mut self, request: RecordStopRequest) {
+        let id = request.id.clone();
         match self.sessions.remove(&id) {
             Some(target) => {
                 self.allocator.release(&id, &target);
-                self.answer(RecordStopResponse::success(id.clone()));
-                self.events.push_back(ServerEvent::Stop { id, reason });
+                self.answer(RecordStopResponse::success(id));
+                self.events.push_back(ServerEvent::Stop { request });
             }
             None => {
                 self.answer(RecordStopResponse::failed(id.clone(), "unknown session id"));
@@ -315,23 +352,57 @@ impl<A: PortAllocator> ServerSession<A> {
         }
     }
 
-    /// A message that did not decode. A start request with a readable id is
-    /// answered `failed` with the error as the reason; a stop request with a
-    /// readable id is honoured (the phone wants to stop, and refusing would
-    /// leave the recording running); anything else is reported only.
+    /// A message that did not decode. Every request whose `cmd` could be
+    /// read gets an answer, so no phone waits for one: a start request is
+    /// answered `failed` with the error as the reason, echoing its id even
+    /// when the id itself is what is wrong (missing, empty, too long); a
+    /// stop request with a valid id is honoured (the phone wants to stop, and
+    /// refusing would leave the recording running), one without is answered
+    /// `failed`. A message without a readable `cmd` is reported only.
     fn malformed(&mut self, error: MessageError) {
+        let reason = match error.kind() {
+            MessageErrorKind::UnsupportedCodec(_) => error.to_string(),
+            _ => format!("malformed request: {error}"),
+        };
         match (error.command(), error.id().cloned()) {
-            (Some(Command::StartRequest), Some(id)) => {
-                let reason = match error.kind() {
-                    MessageErrorKind::UnsupportedCodec(_) => error.to_string(),
-                    _ => format!("malformed request: {error}"),
+            (Some(Command::StartRequest), Some(id)) => self.reject(Some(id), reason),
+            (Some(Command::StopRequest), Some(id)) => self.stop(RecordStopRequest {
+                id,
+                remote_number: String::new(),
+                remote_name: String::new(),
+                local_number: String::new(),
+                local_name: String::new(),
+                reason: String::new(),
+            }),
+            (Some(command @ (Command::StartRequest | Command::StopRequest)), None) => {
+                let answer = match command {
+                    Command::StartRequest => Command::StartResponse,
+                    _ => Command::StopResponse,
                 };
-                self.reject(Some(id), reason);
+                self.answer_raw(answer, error.raw_id().unwrap_or(""), &reason);
+                self.events.push_back(ServerEvent::Rejected { id: None, reason });
             }
-            (Some(Command::StopRequest), Some(id)) => self.stop(id, String::new()),
             _ => self.events.push_back(ServerEvent::Ignored {
                 error: IgnoredMessage::Malformed(error),
             }),
+        }
+    }
+
+    /// A `failed` answer echoing an id that is not a valid [`SessionId`].
+    fn answer_raw(&mut self, command: Command, raw_id: &str, reason: &str) {
+        let mut id = raw_id.to_owned();
+        truncate_to_char_boundary(&mut id, MAX_ECHOED_ID_LEN);
+        let mut reason = reason.to_owned();
+        truncate_to_char_boundary(&mut reason, crate::fields::MAX_NAME_LEN);
+        let pairs = [
+            ("cmd", command.as_str()),
+            ("id", id.as_str()),
+            ("result", "failed"),
+            ("reason", reason.as_str()),
+        ];
+        if let Ok(wire) = serde_urlencoded::to_string(pairs) {
+            self.to_send.extend_from_slice(wire.as_bytes());
+            self.to_send.extend_from_slice(b"\r\n");
         }
     }
 
@@ -351,7 +422,8 @@ impl<A: PortAllocator> ServerSession<A> {
         let _ = encode_message(&message.into(), &mut self.to_send);
     }
 
-    /// Time has passed: a connection silent since it was accepted is closed.
+    /// Time has passed: a connection without a recording for the idle
+    /// timeout is closed.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.deadline.is_some_and(|d| now >= d) {
             self.deadline = None;
@@ -377,12 +449,3 @@ impl<A: PortAllocator> ServerSession<A> {
     }
 }
 
-fn truncate_to_char_boundary(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-}

@@ -34,7 +34,7 @@ async fn phone_and_server_over_tcp() {
         let mut session = ServerSession::new(FixedPort, ServerConfig::default(), Instant::now());
         let mut events = Vec::new();
         while let Some(item) = frames.next().await {
-            session.handle_message(item.unwrap());
+            session.handle_message(item.unwrap(), Instant::now());
             if let Some(bytes) = session.poll_transmit() {
                 write.write_all(&bytes).await.unwrap();
             }

@@ -80,7 +80,7 @@ impl Pair {
         loop {
             let mut moved = false;
             if let Some(bytes) = self.phone.poll_transmit() {
-                self.server.handle_data(&bytes);
+                self.server.handle_data(&bytes, self.now);
                 moved = true;
             }
             if let Some(bytes) = self.server.poll_transmit() {
@@ -174,8 +174,7 @@ fn start_record_stop() {
     assert_eq!(
         pair.server_events[1..],
         [ServerEvent::Stop {
-            id: SessionId::new("c0ffee").unwrap(),
-            reason: "user".into()
+            request: RecordStopRequest::for_start(&request("c0ffee"), "user")
         }]
     );
     assert_eq!(
@@ -229,8 +228,18 @@ fn server_rejects_what_it_cannot_record() {
           cmd=RecordStartRequest&id=one&device=001565aabbcc&dir=in&codec=PCMU\r\n\
           cmd=RecordStartRequest&id=two&device=001565aabbcc&dir=in&codec=PCMU\r\n\
           cmd=RecordStartRequest&device=001565aabbcc&dir=in&codec=PCMU\r\n",
+        now,
     );
-    let answers = decode_all(&server.poll_transmit().unwrap());
+    let wire = server.poll_transmit().unwrap();
+    // The last answer, to the request without an id, echoes an empty id
+    // (not a valid SessionId, so it is checked as text).
+    let text = core::str::from_utf8(&wire).unwrap();
+    let (valid, last) = text.trim_end().rsplit_once("\r\n").unwrap();
+    assert_eq!(
+        last,
+        "cmd=RecordStartResponse&id=&result=failed&reason=malformed+request%3A+missing+key+%22id%22"
+    );
+    let answers = decode_all(valid.as_bytes());
     let results: Vec<_> = answers
         .iter()
         .map(|m| match m {
@@ -263,14 +272,93 @@ fn server_rejects_what_it_cannot_record() {
             ("two".into(), failed("too many sessions")),
         ]
     );
-    // The request without an id cannot be answered; it is reported.
+    // The request without an id is reported as rejected.
     let events: Vec<_> = core::iter::from_fn(|| server.poll_event()).collect();
     assert!(matches!(
         events.last(),
-        Some(ServerEvent::Ignored {
-            error: IgnoredMessage::Malformed(e)
-        }) if e.to_string() == "missing key \"id\""
+        Some(ServerEvent::Rejected { id: None, reason })
+            if reason == "malformed request: missing key \"id\""
     ));
+}
+
+/// Every request whose `cmd` can be read gets an answer, whatever is wrong
+/// with it, so no phone waits for one.
+#[test]
+fn every_request_is_answered_even_with_a_bad_id_or_an_over_long_line() {
+    let now = Instant::now();
+    let mut server = ServerSession::new(Ports::new(8), ServerConfig::default(), now);
+    let long_id = "i".repeat(200);
+    let huge = "9".repeat(5000);
+    let input = format!(
+        "cmd=RecordStartRequest&id=&device=001565aabbcc&dir=in&codec=PCMU\r\n\
+         cmd=RecordStartRequest&id={long_id}&device=001565aabbcc&dir=in&codec=PCMU\r\n\
+         cmd=RecordStartRequest&id=big1&device=001565aabbcc&remote_number={huge}\r\n\
+         cmd=RecordStopRequest&id=&reason=user\r\n"
+    );
+    server.handle_data(input.as_bytes(), now);
+    let wire = server.poll_transmit().unwrap();
+    let lines: Vec<&str> = core::str::from_utf8(&wire).unwrap().lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[0].starts_with("cmd=RecordStartResponse&id=&result=failed&reason="));
+    assert!(
+        lines[1].starts_with(&format!(
+            "cmd=RecordStartResponse&id={long_id}&result=failed&reason=malformed+request"
+        )),
+        "{}",
+        lines[1]
+    );
+    // The over-long line's cmd and id come from its first bytes.
+    assert_eq!(
+        decode_all(format!("{}\r\n", lines[2]).as_bytes()),
+        [Message::StartResponse(RecordStartResponse::failed(
+            SessionId::new("big1").unwrap(),
+            "malformed request: message longer than 4096 bytes; discarded"
+        ))]
+    );
+    assert!(lines[3].starts_with("cmd=RecordStopResponse&id=&result=failed&reason="));
+}
+
+#[test]
+fn junk_does_not_keep_a_connection_without_a_recording_open() {
+    let now = Instant::now();
+    let mut server = ServerSession::new(Ports::new(8), ServerConfig::default(), now);
+    for second in 1..10 {
+        server.handle_data(b"hello\r\n", now + Duration::from_secs(second));
+    }
+    assert_eq!(server.poll_timeout(), Some(now + DEFAULT_IDLE_TIMEOUT));
+    server.handle_timeout(now + DEFAULT_IDLE_TIMEOUT);
+    assert!(server.is_closed());
+}
+
+#[test]
+fn the_idle_deadline_runs_again_after_the_last_recording() {
+    let mut pair = Pair::default_pair();
+    pair.drive();
+    assert_eq!(pair.server.poll_timeout(), None);
+    pair.now += Duration::from_secs(600);
+    pair.stop("user");
+    assert_eq!(
+        pair.server.poll_timeout(),
+        Some(pair.now + DEFAULT_IDLE_TIMEOUT)
+    );
+}
+
+#[test]
+fn a_recording_the_server_ends_itself_is_reported_to_the_phone() {
+    let mut pair = Pair::default_pair();
+    pair.drive();
+    let id = SessionId::new("c0ffee").unwrap();
+    assert!(pair.server.end_session(&id, "write error: disk full", pair.now));
+    assert!(!pair.server.end_session(&id, "again", pair.now));
+    assert_eq!(
+        decode_all(&pair.server.poll_transmit().unwrap()),
+        [Message::StopResponse(RecordStopResponse::failed(
+            id,
+            "write error: disk full"
+        ))]
+    );
+    assert_eq!(pair.server.sessions().count(), 0);
+    assert_eq!(pair.server.allocator().released.len(), 1);
 }
 
 #[test]
@@ -340,7 +428,7 @@ fn connection_loss_clears_both_sides() {
     assert!(pair.server.is_closed());
     // Nothing more happens on either side.
     pair.server
-        .handle_data(b"cmd=RecordStopRequest&id=c0ffee\r\n");
+        .handle_data(b"cmd=RecordStopRequest&id=c0ffee\r\n", pair.now);
     assert_eq!(pair.server.poll_transmit(), None);
     assert!(matches!(
         pair.phone.stop("x", pair.now),
@@ -352,7 +440,7 @@ fn connection_loss_clears_both_sides() {
 fn server_eof_after_the_answer() {
     let mut pair = Pair::default_pair();
     let req = pair.phone.poll_transmit().unwrap();
-    pair.server.handle_data(&req);
+    pair.server.handle_data(&req, pair.now);
     let answer = pair.server.poll_transmit().unwrap();
     // The answer arrives without its terminator, then the server closes.
     pair.phone
@@ -434,7 +522,7 @@ fn stop_before_the_start_is_answered() {
 fn unknown_stop_is_answered_and_reported() {
     let now = Instant::now();
     let mut server = ServerSession::new(Ports::new(8), ServerConfig::default(), now);
-    server.handle_data(b"cmd=RecordStopRequest&id=ghost&reason=user\r\n");
+    server.handle_data(b"cmd=RecordStopRequest&id=ghost&reason=user\r\n", now);
     assert_eq!(
         decode_all(&server.poll_transmit().unwrap()),
         [Message::StopResponse(RecordStopResponse::failed(
@@ -456,7 +544,10 @@ fn malformed_stop_with_a_known_id_still_stops() {
     pair.drive();
     let long = "9".repeat(500);
     pair.server
-        .handle_data(format!("cmd=RecordStopRequest&id=c0ffee&remote_number={long}\n").as_bytes());
+        .handle_data(
+            format!("cmd=RecordStopRequest&id=c0ffee&remote_number={long}\n").as_bytes(),
+            pair.now,
+        );
     pair.drive();
     assert_eq!(pair.phone.state(), &PhoneState::Stopped);
     assert_eq!(pair.server.sessions().count(), 0);
@@ -484,7 +575,7 @@ fn silent_connection_times_out_but_a_quiet_recording_does_not() {
 fn responses_sent_to_the_server_are_ignored() {
     let now = Instant::now();
     let mut server = ServerSession::new(Ports::new(8), ServerConfig::default(), now);
-    server.handle_data(b"cmd=RecordStopResponse&id=x&result=success\n");
+    server.handle_data(b"cmd=RecordStopResponse&id=x&result=success\n", now);
     assert_eq!(server.poll_transmit(), None);
     assert_eq!(
         server.poll_event(),
@@ -502,7 +593,7 @@ fn many_calls_on_one_connection() {
         .map(|i| PhoneSession::new(request(&format!("call{i}")), now).unwrap())
         .collect();
     for p in &mut phones {
-        server.handle_data(&p.poll_transmit().unwrap());
+        server.handle_data(&p.poll_transmit().unwrap(), now);
     }
     // One connection carries every answer; each phone sees its own.
     let answers = server.poll_transmit().unwrap();
