@@ -10,8 +10,6 @@ mod common;
 
 #[path = "../examples/phone_sim/phone.rs"]
 mod phone;
-#[path = "../examples/record_server/server.rs"]
-mod server;
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -20,9 +18,9 @@ use std::process::{Command, Stdio};
 
 use callrec::audio::wav::WavFile;
 use callrec::control::{Codec, SessionId};
+use callrec_server::{Config, OutputFormat, PortRange, Server, Summary};
 use callrec_test::have_tool;
 use phone::{CallOptions, run_call};
-use server::{Options, OutputFormat, RecordingReport, Server};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -34,18 +32,18 @@ async fn start(
     SocketAddr,
     tempfile::TempDir,
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Vec<RecordingReport>>,
+    tokio::task::JoinHandle<Summary>,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::bind(Options {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        rtp_ports: ports,
-        dir: dir.path().to_owned(),
-        format: OutputFormat::Wav,
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".into();
+    config.rtp_ports = PortRange::new(*ports.start(), *ports.end()).unwrap();
+    config.dir = dir.path().to_owned();
+    config.format = OutputFormat::Wav;
+    config.min_free_space = 1 << 20;
+    // ffmpeg without -re sends faster than real time.
+    config.max_lead_ms = 3_600_000;
+    let server = Server::bind(config).await.unwrap();
     let addr = server.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(server.run(async {
@@ -131,8 +129,20 @@ fn ffprobe_and_soxi(path: &Path, codec_name: &str, rate: u32, seconds: f64) {
     assert!((soxi - seconds).abs() < 1e-3, "soxi: {soxi} s");
 }
 
-fn wav_path(reports: &[RecordingReport], id: &str) -> std::path::PathBuf {
-    reports.iter().find(|r| r.id == id).unwrap().files[0].clone()
+/// The WAV of session `id` under `dir`.
+fn wav_path(dir: &Path, id: &str) -> std::path::PathBuf {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(&format!("_{id}.wav")) {
+                return path;
+            }
+        }
+    }
+    panic!("no WAV for {id} under {}", dir.display())
 }
 
 fn have_ffmpeg_tools() -> bool {
@@ -176,8 +186,8 @@ async fn record_from_ffmpeg(
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop_session(control, id).await;
     let _ = shutdown.send(());
-    let reports = done.await.unwrap();
-    let wav = wav_path(&reports, id);
+    done.await.unwrap();
+    let wav = wav_path(dir.path(), id);
     (dir, wav, input)
 }
 

@@ -134,10 +134,15 @@ async fn after_kill_9_the_wav_still_opens() {
     assert!(call.await.unwrap().is_err());
     let wavs = files_with(dir.path(), "wav");
     assert_eq!(wavs.len(), 1);
-    assert!(
-        files_with(dir.path(), "json").is_empty(),
-        "no sidecar after kill -9"
-    );
+    // The sidecar was written when the call started: it is there, whole,
+    // and says the recording did not complete.
+    let sidecars = files_with(dir.path(), "json");
+    assert_eq!(sidecars.len(), 1, "one sidecar after kill -9");
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sidecars[0]).unwrap()).unwrap();
+    assert_eq!(sidecar["session_id"], "killed");
+    assert_eq!(sidecar["complete"], false);
+    assert!(files_with(dir.path(), "tmp").is_empty());
     let bytes = std::fs::read(&wavs[0]).unwrap();
     // The last header rewrite (every second of audio) describes audio that
     // is all in the file: a strict parse succeeds.

@@ -1,135 +1,172 @@
-//! `record_server`: a recording server for IP phones' network recording.
+//! `record_server`: the recording server for IP phones' network recording,
+//! a thin program over the `callrec-server` crate (flags or a TOML file →
+//! `Config` → `Server::run`).
 //!
 //! Phones open a TCP control connection (`cmd=RecordStartRequest&…`), get
 //! a UDP port, and stream the call's mixed RTP (PCMA, PCMU or G722) there
-//! until they send `RecordStopRequest`. Each recording becomes
+//! until they send `RecordStopRequest` or the connection drops. Each
+//! recording becomes
 //! `DIR/<device>/<YYYY-MM-DD>/<HHMMSS>_<dir>_<remote_number>_<id>.wav`
 //! (UTC) with a JSON sidecar of the call's details and RTP statistics.
 //!
 //! ```text
 //! cargo run --release --example record_server
+//! cargo run --release --example record_server -- --config examples/record_server/record_server.toml
 //! cargo run --release --example record_server -- --listen 0.0.0.0:7700 \
-//!     --rtp-ports 40000-40999 --dir recordings --format wav
+//!     --rtp-ports 40000-40999 --dir recordings --format wav --allow 10.0.0.0/8
 //! ```
 //!
-//! SIGINT/SIGTERM finalize every open recording before exiting. Logs go to
-//! stderr (`RUST_LOG=debug` for more).
+//! Flags given on the command line override the file. SIGINT/SIGTERM
+//! finalize every open recording before exiting. Logs go to stderr
+//! (`RUST_LOG=debug` for more, `--log-format json` for a log collector).
 
-use core::net::{IpAddr, SocketAddr};
-use core::ops::RangeInclusive;
-use core::time::Duration;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
-
-#[path = "server.rs"]
-mod server;
-use server::{Options, OutputFormat, Server};
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    /// WAV (A-law/µ-law as received; G.722 decoded to 16 kHz PCM).
-    Wav,
-    /// The phone's own recording container.
-    Rec,
-    /// Both, side by side.
-    Both,
-}
+use callrec_server::{Config, OutputFormat, PortRange, Server};
+use clap::Parser;
 
 #[derive(Parser)]
-#[command(about = "Recording server for IP phones: TCP control, RTP over UDP, WAV files")]
+#[command(
+    version,
+    about = "Recording server for IP phones: TCP control, RTP over UDP, WAV files"
+)]
 struct Args {
-    /// Control address (TCP).
-    #[arg(long, default_value_t = Options::default().listen)]
-    listen: SocketAddr,
-    /// UDP ports for RTP, one per recording.
-    #[arg(long, value_name = "LO-HI", default_value = "40000-40999", value_parser = parse_range)]
-    rtp_ports: RangeInclusive<u16>,
-    /// Where recordings go.
-    #[arg(long, default_value = "recordings")]
-    dir: PathBuf,
-    /// Address to put in `server=` (default: the local address of each
-    /// control connection).
-    #[arg(long, value_name = "IP")]
-    advertise: Option<IpAddr>,
-    /// Recordings open at once.
-    #[arg(long, value_name = "N", default_value_t = Options::default().max_sessions)]
-    max_sessions: usize,
-    /// Finalize a recording whose RTP stays silent this long.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    rtp_timeout: u64,
-    /// What to write per recording.
-    #[arg(long, value_enum, default_value = "wav")]
-    format: Format,
+    /// A TOML configuration file (keys as in `Config`; see
+    /// examples/record_server/record_server.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Control address (TCP), HOST:PORT [default: 0.0.0.0:7700].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// UDP ports for RTP, one per recording [default: 40000-40999].
+    #[arg(long, value_name = "LO-HI")]
+    rtp_ports: Option<PortRange>,
+    /// Where recordings go [default: recordings].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Host name or address to put in `server=` [default: the local
+    /// address of each control connection].
+    #[arg(long, value_name = "HOST")]
+    advertise: Option<String>,
+    /// Recordings open at once [default: 1000].
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+    /// Control connections open at once from one address [default: 256].
+    #[arg(long, value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+    /// Log a recording's RTP silence after this long; the recording goes on
+    /// until Stop or the connection drops [default: 30].
+    #[arg(long, value_name = "SECS")]
+    rtp_timeout: Option<u64>,
+    /// Longest silence kept as real time [default: 600].
+    #[arg(long, value_name = "SECS")]
+    max_silence: Option<u64>,
+    /// What to write per recording: wav, rec or both [default: wav].
+    #[arg(long)]
+    format: Option<OutputFormat>,
+    /// Phones allowed to record, CIDR (repeatable) [default: all].
+    #[arg(long, value_name = "CIDR")]
+    allow: Vec<ipnet::IpNet>,
+    /// Refuse new calls below this much free space, in MiB [default: 256].
+    #[arg(long, value_name = "MIB")]
+    min_free_mib: Option<u64>,
+    /// Log format.
+    #[arg(long, value_name = "text|json", default_value = "text")]
+    log_format: LogFormat,
     /// Benchmark baseline: receive and count RTP, write nothing.
     #[arg(long, hide = true)]
     discard_rtp: bool,
 }
 
-fn parse_range(s: &str) -> Result<RangeInclusive<u16>, String> {
-    let (lo, hi) = s
-        .split_once('-')
-        .ok_or_else(|| format!("expected LO-HI, got {s:?}"))?;
-    let lo: u16 = lo.parse().map_err(|e| format!("{lo:?}: {e}"))?;
-    let hi: u16 = hi.parse().map_err(|e| format!("{hi:?}: {e}"))?;
-    if lo == 0 || lo > hi {
-        return Err(format!("need 1 <= LO <= HI, got {lo}-{hi}"));
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn config_of(args: Args) -> Result<Config, callrec_server::Error> {
+    let mut c = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = args.listen {
+        c.listen = v;
     }
-    Ok(lo..=hi)
+    if let Some(v) = args.rtp_ports {
+        c.rtp_ports = v;
+    }
+    if let Some(v) = args.dir {
+        c.dir = v;
+    }
+    if let Some(v) = args.advertise {
+        c.advertise = Some(v);
+    }
+    if let Some(v) = args.max_sessions {
+        c.max_sessions = v;
+    }
+    if let Some(v) = args.max_connections_per_ip {
+        c.max_connections_per_ip = v;
+    }
+    if let Some(v) = args.rtp_timeout {
+        c.silence_log_secs = v;
+    }
+    if let Some(v) = args.max_silence {
+        c.max_silence_secs = v;
+    }
+    if let Some(v) = args.format {
+        c.format = v;
+    }
+    if !args.allow.is_empty() {
+        c.allow = args.allow;
+    }
+    if let Some(v) = args.min_free_mib {
+        c.min_free_space = v << 20;
+    }
+    c.discard_rtp |= args.discard_rtp;
+    Ok(c)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let args = Args::parse();
-    let options = Options {
-        listen: args.listen,
-        rtp_ports: args.rtp_ports,
-        dir: args.dir,
-        advertise: args.advertise,
-        max_sessions: args.max_sessions,
-        rtp_timeout: Duration::from_secs(args.rtp_timeout.max(1)),
-        format: match args.format {
-            Format::Wav => OutputFormat::Wav,
-            Format::Rec => OutputFormat::Rec,
-            Format::Both => OutputFormat::Both,
-        },
-        discard_rtp: args.discard_rtp,
-        ..Options::default()
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    let server = match config_of(args) {
+        Ok(config) => Server::bind(config).await,
+        Err(e) => Err(e),
     };
-    let dir = options.dir.clone();
-    let ports = options.rtp_ports.clone();
-    let server = match Server::bind(options).await {
+    let server = match server {
         Ok(server) => server,
         Err(e) => {
             eprintln!("record_server: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let config = server.config();
     tracing::info!(
         control = %server.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
-        rtp = %format!("{}-{}", ports.start(), ports.end()),
-        dir = %dir.display(),
+        rtp = %config.rtp_ports,
+        dir = %config.dir.display(),
         "record_server listening"
     );
-    let counters = server.counters();
-    let reports = server.run(shutdown_signal()).await;
-    let count = |c: &core::sync::atomic::AtomicU64| c.load(core::sync::atomic::Ordering::Relaxed);
+    let summary = server.run(shutdown_signal()).await;
     tracing::info!(
-        recordings = reports.len(),
-        connections = count(&counters.connections),
-        started = count(&counters.recordings_started),
-        finished = count(&counters.recordings_finished),
-        refused = count(&counters.rejected),
-        packets = count(&counters.packets),
-        foreign = count(&counters.foreign_packets),
+        connections = summary.connections,
+        started = summary.recordings_started,
+        finished = summary.recordings_finished,
+        refused = summary.refused,
+        packets = summary.packets,
+        foreign = summary.foreign_packets,
         "record_server stopped; every recording finalized"
     );
     ExitCode::SUCCESS
@@ -139,8 +176,12 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

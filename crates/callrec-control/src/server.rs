@@ -220,6 +220,11 @@ impl<A: PortAllocator> ServerSession<A> {
         &self.allocator
     }
 
+    /// The allocator, mutably (to take what it prepared for a session).
+    pub fn allocator_mut(&mut self) -> &mut A {
+        &mut self.allocator
+    }
+
     /// Open recordings: id and RTP target.
     pub fn sessions(&self) -> impl Iterator<Item = (&SessionId, &RtpTarget)> {
         self.sessions.iter()
@@ -380,7 +385,8 @@ impl<A: PortAllocator> ServerSession<A> {
                     _ => Command::StopResponse,
                 };
                 self.answer_raw(answer, error.raw_id().unwrap_or(""), &reason);
-                self.events.push_back(ServerEvent::Rejected { id: None, reason });
+                self.events
+                    .push_back(ServerEvent::Rejected { id: None, reason });
             }
             _ => self.events.push_back(ServerEvent::Ignored {
                 error: IgnoredMessage::Malformed(error),
@@ -448,4 +454,3 @@ impl<A: PortAllocator> ServerSession<A> {
         }
     }
 }
-

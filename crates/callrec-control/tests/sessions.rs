@@ -348,7 +348,10 @@ fn a_recording_the_server_ends_itself_is_reported_to_the_phone() {
     let mut pair = Pair::default_pair();
     pair.drive();
     let id = SessionId::new("c0ffee").unwrap();
-    assert!(pair.server.end_session(&id, "write error: disk full", pair.now));
+    assert!(
+        pair.server
+            .end_session(&id, "write error: disk full", pair.now)
+    );
     assert!(!pair.server.end_session(&id, "again", pair.now));
     assert_eq!(
         decode_all(&pair.server.poll_transmit().unwrap()),
@@ -543,11 +546,10 @@ fn malformed_stop_with_a_known_id_still_stops() {
     let mut pair = Pair::default_pair();
     pair.drive();
     let long = "9".repeat(500);
-    pair.server
-        .handle_data(
-            format!("cmd=RecordStopRequest&id=c0ffee&remote_number={long}\n").as_bytes(),
-            pair.now,
-        );
+    pair.server.handle_data(
+        format!("cmd=RecordStopRequest&id=c0ffee&remote_number={long}\n").as_bytes(),
+        pair.now,
+    );
     pair.drive();
     assert_eq!(pair.phone.state(), &PhoneState::Stopped);
     assert_eq!(pair.server.sessions().count(), 0);

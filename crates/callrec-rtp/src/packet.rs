@@ -182,8 +182,8 @@ impl<'a> RtpPacket<'a> {
     /// Validates `data` as [`parse`](Self::parse) does, except the RFC 8285
     /// elements inside an extension block: a recorder wants the audio of a
     /// packet whose extension elements are damaged, as long as the block
-    /// itself (its length word) lies within the packet. [`elements`]
-    /// (Extension::elements) stops at the first damaged element;
+    /// itself (its length word) lies within the packet.
+    /// [`Extension::elements`] stops at the first damaged element;
     /// [`check_elements`](Self::check_elements) tells what was wrong.
     ///
     /// # Errors
@@ -871,7 +871,10 @@ mod tests {
         assert!(RtpPacket::parse_lenient(&short).is_err());
         // A sound packet checks clean.
         let ok = with_extension(ONE_BYTE_PROFILE, &[0x10, 0xaa, 0, 0], &[1]);
-        assert_eq!(RtpPacket::parse_lenient(&ok).unwrap().check_elements(), Ok(()));
+        assert_eq!(
+            RtpPacket::parse_lenient(&ok).unwrap().check_elements(),
+            Ok(())
+        );
     }
 
     #[test]

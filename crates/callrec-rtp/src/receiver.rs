@@ -1098,10 +1098,7 @@ mod tests {
             out.extend(drain(&mut r));
         }
         // 5,120 - 100 - 20 ms = 5,000 ms = 40,000 ticks of real silence.
-        assert_eq!(
-            out,
-            ["p0", "p1", "p2", "p3", "p4", "p5", "gap40000", "p6"]
-        );
+        assert_eq!(out, ["p0", "p1", "p2", "p3", "p4", "p5", "gap40000", "p6"]);
         let s = r.stats();
         assert_eq!((s.gaps_shortened, s.gaps_lengthened), (0, 1));
     }
@@ -1118,21 +1115,29 @@ mod tests {
         // Audio 0..2, then a one-second DTMF event (PT 101, all with the
         // event's start timestamp 480) in 50 packets, then audio again at
         // timestamp 480 + 8000.
-        let mut send = |r: &mut Receiver, seq: u16, pt: u8, ts: u32, ms: u64, out: &mut Vec<String>| {
-            buf.clear();
-            RtpPacketBuilder::new()
-                .payload_type(pt)
-                .ssrc(3)
-                .sequence_number(seq)
-                .timestamp(ts)
-                .payload(&[1u8; 160][..if pt == 8 { 160 } else { 4 }])
-                .write_into_vec(&mut buf)
-                .unwrap();
-            r.handle_packet(&RtpPacket::parse(&buf).unwrap(), Duration::from_millis(ms));
-            out.extend(drain(r));
-        };
+        let mut send =
+            |r: &mut Receiver, seq: u16, pt: u8, ts: u32, ms: u64, out: &mut Vec<String>| {
+                buf.clear();
+                RtpPacketBuilder::new()
+                    .payload_type(pt)
+                    .ssrc(3)
+                    .sequence_number(seq)
+                    .timestamp(ts)
+                    .payload(&[1u8; 160][..if pt == 8 { 160 } else { 4 }])
+                    .write_into_vec(&mut buf)
+                    .unwrap();
+                r.handle_packet(&RtpPacket::parse(&buf).unwrap(), Duration::from_millis(ms));
+                out.extend(drain(r));
+            };
         for seq in 0..3u16 {
-            send(&mut r, seq, 8, u32::from(seq) * 160, u64::from(seq) * 20, &mut out);
+            send(
+                &mut r,
+                seq,
+                8,
+                u32::from(seq) * 160,
+                u64::from(seq) * 20,
+                &mut out,
+            );
         }
         for i in 0..50u16 {
             send(&mut r, 3 + i, 101, 480, 60 + u64::from(i) * 20, &mut out);

@@ -1,23 +1,19 @@
 //! Where a recording goes: path components from phone input, sanitised, and
 //! UTC timestamps without a time-zone database.
 
-// Compiled into an example and into the tests (`#[path]`); each uses a
-// different part, and `pub` marks what the other side may use.
-#![allow(dead_code, unreachable_pub)]
-
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use callrec::file::RecordTime;
+use callrec_file::RecordTime;
 
 /// Longest path component taken from phone input, in bytes.
-pub const MAX_COMPONENT_LEN: usize = 64;
+pub(crate) const MAX_COMPONENT_LEN: usize = 64;
 
 /// One path component from untrusted text: only ASCII letters, digits and
 /// `+ - _ .` survive (everything else becomes `_`), a leading `.` becomes
 /// `_` (so never `.` or `..`), at most [`MAX_COMPONENT_LEN`] bytes, never
 /// empty. Separators, NUL and control characters cannot pass.
-pub fn sanitize_component(text: &str) -> String {
+pub(crate) fn sanitize_component(text: &str) -> String {
     let mut out: String = text
         .chars()
         .take(MAX_COMPONENT_LEN)
@@ -41,10 +37,10 @@ pub fn sanitize_component(text: &str) -> String {
 /// A UTC time, to the second: callrec-file's `RecordTime` (which owns the
 /// calendar conversion), formatted for paths and the sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcTime(RecordTime);
+pub(crate) struct UtcTime(RecordTime);
 
 impl UtcTime {
-    pub fn now() -> Self {
+    pub(crate) fn now() -> Self {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -52,25 +48,25 @@ impl UtcTime {
     }
 
     /// The calendar time of a Unix timestamp (clamped to the year 9999).
-    pub fn from_unix(secs: u64) -> Self {
+    pub(crate) fn from_unix(secs: u64) -> Self {
         const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
         Self(RecordTime::from_unix_seconds(secs.min(LAST)).expect("within the year 9999"))
     }
 
     /// `YYYY-MM-DD`.
-    pub fn date(&self) -> String {
+    pub(crate) fn date(&self) -> String {
         let t = &self.0;
         format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
     }
 
     /// `HHMMSS`.
-    pub fn hms(&self) -> String {
+    pub(crate) fn hms(&self) -> String {
         let t = &self.0;
         format!("{:02}{:02}{:02}", t.hour(), t.minute(), t.second())
     }
 
     /// RFC 3339, `Z`.
-    pub fn rfc3339(&self) -> String {
+    pub(crate) fn rfc3339(&self) -> String {
         let t = &self.0;
         format!(
             "{}T{:02}:{:02}:{:02}Z",
@@ -84,7 +80,7 @@ impl UtcTime {
 
 /// `dir/<device>/<YYYY-MM-DD>/<HHMMSS>_<dir>_<remote_number>_<id>` without
 /// an extension; every component from the phone is sanitised.
-pub fn recording_stem(
+pub(crate) fn recording_stem(
     dir: &Path,
     device: &str,
     time: &UtcTime,
@@ -102,6 +98,15 @@ pub fn recording_stem(
     dir.join(sanitize_component(device))
         .join(time.date())
         .join(name)
+}
+
+/// `stem.ext`. Not `Path::with_extension`, which would replace whatever
+/// follows a `.` inside the stem (a session id may contain dots).
+pub(crate) fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
+    let mut name = stem.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(ext);
+    stem.with_file_name(name)
 }
 
 #[cfg(test)]

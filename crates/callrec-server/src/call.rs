@@ -1,0 +1,344 @@
+//! One call's media path, sans-IO: source filter → callrec-rtp receiver →
+//! transcoder → writers, with the sidecar's numbers. The server feeds it
+//! datagrams and the time; tests and the fuzz target feed it the same way.
+
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+use callrec_rtp::{Event, Receiver, ReceiverConfig, RtpPacket};
+
+use crate::outputs::{Outputs, Sink};
+use crate::sidecar::{DtmfDigit, MAX_NOTES, Sidecar, TimelineNote};
+
+/// RFC 3389 comfort noise, a static payload type.
+const COMFORT_NOISE_PT: u8 = 13;
+
+/// The per-call settings taken from the server's configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallSettings {
+    /// The audio's RTP payload type (8, 0 or 9).
+    pub(crate) audio_payload_type: u8,
+    /// RFC 4733 telephone-event payload type.
+    pub(crate) dtmf_payload_type: u8,
+    /// Longest silence kept as real time.
+    pub(crate) max_silence: Duration,
+    /// How long the source must be silent before another may replace it.
+    pub(crate) source_switch: Duration,
+    /// How far media time may run ahead of arrival time.
+    pub(crate) max_lead: Duration,
+}
+
+impl CallSettings {
+    /// The receiver configuration the server uses for every call.
+    pub(crate) fn receiver_config(&self) -> ReceiverConfig {
+        // PCMA, PCMU and G.722 (RFC 3551 §4.5.2) all tick at 8000 Hz.
+        ReceiverConfig::new(callrec_file::Codec::Pcma.clock_rate())
+            .probation(1)
+            .max_gap(self.max_silence)
+            .max_lead(Some(self.max_lead))
+            .media_payload_type(Some(self.audio_payload_type))
+    }
+}
+
+/// A sender that may replace a silent source once it proves itself with
+/// two packets in sequence.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    from: SocketAddr,
+    ssrc: u32,
+    next_seq: u16,
+}
+
+/// One call's media path.
+pub(crate) struct Call<W: Sink> {
+    settings: CallSettings,
+    phone_ip: IpAddr,
+    receiver: Receiver,
+    outputs: Option<Outputs<W>>,
+    sidecar: Sidecar,
+    source: Option<(SocketAddr, u32)>,
+    source_heard: Duration,
+    candidate: Option<Candidate>,
+    foreign: u64,
+    malformed: u64,
+    other_type: u64,
+    damaged_extension: u64,
+    payload_bytes: u64,
+    silence_ticks: u64,
+    written_ticks: u64,
+    last_dtmf_timestamp: Option<u32>,
+    gaps_clamped: u64,
+    /// Every datagram read, the call's or not.
+    datagrams: u64,
+}
+
+impl<W: Sink> Call<W> {
+    /// A call whose RTP must come from `phone_ip`, written to `outputs`
+    /// (`None`: counted only), described by `sidecar`.
+    pub(crate) fn new(
+        settings: CallSettings,
+        phone_ip: IpAddr,
+        outputs: Option<Outputs<W>>,
+        sidecar: Sidecar,
+    ) -> Self {
+        Self {
+            settings,
+            phone_ip,
+            receiver: Receiver::new(settings.receiver_config()),
+            outputs,
+            sidecar,
+            source: None,
+            source_heard: Duration::ZERO,
+            candidate: None,
+            foreign: 0,
+            malformed: 0,
+            other_type: 0,
+            damaged_extension: 0,
+            payload_bytes: 0,
+            silence_ticks: 0,
+            written_ticks: 0,
+            last_dtmf_timestamp: None,
+            gaps_clamped: 0,
+            datagrams: 0,
+        }
+    }
+
+    /// Datagrams read so far, the call's or not.
+    pub(crate) fn datagrams(&self) -> u64 {
+        self.datagrams
+    }
+
+    /// Datagrams from other senders so far.
+    pub(crate) fn foreign(&self) -> u64 {
+        self.foreign
+    }
+
+    /// The first write error, if any: the call cannot go on.
+    pub(crate) fn write_error(&self) -> Option<&str> {
+        self.outputs.as_ref().and_then(Outputs::error)
+    }
+
+    /// One datagram from `from` at `now` (time since the call started).
+    /// Returns whether it was RTP of this call's source.
+    pub(crate) fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, now: Duration) -> bool {
+        self.datagrams += 1;
+        let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+        if from.ip() != self.phone_ip {
+            self.foreign += 1;
+            return false;
+        }
+        let Ok(packet) = RtpPacket::parse_lenient(data) else {
+            self.malformed += 1;
+            return false;
+        };
+        let pt = packet.payload_type();
+        if pt != self.settings.audio_payload_type
+            && pt != self.settings.dtmf_payload_type
+            && pt != COMFORT_NOISE_PT
+        {
+            self.other_type += 1;
+            return false;
+        }
+        if !self.admit(from, &packet, now) {
+            self.foreign += 1;
+            return false;
+        }
+        if packet.check_elements().is_err() {
+            self.damaged_extension += 1;
+        }
+        self.receiver.handle_packet(&packet, now);
+        self.drain();
+        true
+    }
+
+    /// The source filter: the first packet from the phone's address locks
+    /// the call onto its address, port and SSRC. Another sender replaces the
+    /// source only after the source was silent for `source_switch`, and only
+    /// with two packets in sequence; the change is noted in the sidecar.
+    fn admit(&mut self, from: SocketAddr, packet: &RtpPacket<'_>, now: Duration) -> bool {
+        let ssrc = packet.ssrc();
+        match self.source {
+            None => {
+                self.lock(from, ssrc, now, None);
+                true
+            }
+            Some(source) if source == (from, ssrc) => {
+                self.source_heard = now;
+                true
+            }
+            Some(_) if now.saturating_sub(self.source_heard) < self.settings.source_switch => false,
+            Some(old) => {
+                let seq = packet.sequence_number();
+                let proven = self
+                    .candidate
+                    .is_some_and(|c| c.from == from && c.ssrc == ssrc && c.next_seq == seq);
+                if proven {
+                    self.lock(from, ssrc, now, Some(old));
+                    true
+                } else {
+                    self.candidate = Some(Candidate {
+                        from,
+                        ssrc,
+                        next_seq: seq.wrapping_add(1),
+                    });
+                    false
+                }
+            }
+        }
+    }
+
+    fn lock(&mut self, from: SocketAddr, ssrc: u32, now: Duration, old: Option<(SocketAddr, u32)>) {
+        let silent = now.saturating_sub(self.source_heard);
+        self.source = Some((from, ssrc));
+        self.source_heard = now;
+        self.candidate = None;
+        self.sidecar.rtp_source = Some(from.to_string());
+        self.sidecar.rtp_ssrc = Some(ssrc);
+        if let Some((old_from, old_ssrc)) = old {
+            self.note(format!(
+                "RTP source changed from {old_from} SSRC {old_ssrc:#010x} to {from} SSRC \
+                 {ssrc:#010x}: the old source was silent for at least {:.1} s",
+                silent.as_secs_f64()
+            ));
+        }
+    }
+
+    fn note(&mut self, note: String) {
+        if self.sidecar.timeline.len() < MAX_NOTES {
+            let offset_ms = self.written_ticks / 8;
+            self.sidecar.timeline.push(TimelineNote { offset_ms, note });
+        } else {
+            self.sidecar.notes_dropped += 1;
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Duration> {
+        self.receiver.poll_timeout()
+    }
+
+    /// Time has passed: packets waiting for a hole go out.
+    pub(crate) fn handle_timeout(&mut self, now: Duration) {
+        self.receiver.handle_timeout(now);
+        self.drain();
+    }
+
+    /// Writes what the receiver releases.
+    fn drain(&mut self) {
+        let audio_pt = self.settings.audio_payload_type;
+        let dtmf_pt = self.settings.dtmf_payload_type;
+        let mut digit: Option<(u32, u8, u16)> = None;
+        while let Some(event) = self.receiver.poll() {
+            match event {
+                Event::Payload(p) if p.payload_type == audio_pt => {
+                    self.payload_bytes += p.data.len() as u64;
+                    self.written_ticks += p.data.len() as u64;
+                    if let Some(out) = self.outputs.as_mut() {
+                        out.payload(p.data);
+                    }
+                }
+                Event::Payload(p) if p.payload_type == dtmf_pt && p.data.len() >= 4 => {
+                    // RFC 4733 §2.3: event (8 bits), E R volume (8), duration (16).
+                    let duration = u16::from_be_bytes([p.data[2], p.data[3]]);
+                    digit = Some((p.timestamp, p.data[0], duration));
+                }
+                Event::Payload(_) => {}
+                Event::Gap { samples } => {
+                    self.silence_ticks += u64::from(samples);
+                    self.written_ticks += u64::from(samples);
+                    if let Some(out) = self.outputs.as_mut() {
+                        out.gap(u64::from(samples));
+                    }
+                }
+                _ => {}
+            }
+            if let Some((timestamp, event, duration)) = digit.take() {
+                self.dtmf(timestamp, event, duration);
+            }
+        }
+        let clamped = self.receiver.stats().gaps_clamped;
+        if clamped > self.gaps_clamped {
+            self.gaps_clamped = clamped;
+            let max = self.settings.max_silence.as_secs();
+            self.note(format!(
+                "discontinuity: a silence longer than {max} s was cut to {max} s"
+            ));
+        }
+    }
+
+    fn dtmf(&mut self, timestamp: u32, event: u8, duration: u16) {
+        let duration_ms = u64::from(duration) / 8;
+        if self.last_dtmf_timestamp == Some(timestamp) {
+            // The same event again (its duration grows, its end repeats).
+            if let Some(last) = self.sidecar.dtmf.last_mut() {
+                last.duration_ms = last.duration_ms.max(duration_ms);
+            }
+            return;
+        }
+        self.last_dtmf_timestamp = Some(timestamp);
+        if self.sidecar.dtmf.len() >= MAX_NOTES {
+            self.sidecar.notes_dropped += 1;
+            return;
+        }
+        let digit = match event {
+            0..=9 => char::from(b'0' + event).to_string(),
+            10 => "*".to_owned(),
+            11 => "#".to_owned(),
+            12..=15 => char::from(b'A' + event - 12).to_string(),
+            other => other.to_string(),
+        };
+        self.sidecar.dtmf.push(DtmfDigit {
+            digit,
+            offset_ms: self.written_ticks / 8,
+            duration_ms,
+        });
+    }
+
+    /// The sidecar as of now.
+    pub(crate) fn sidecar(&mut self) -> &Sidecar {
+        let stats = self.receiver.stats();
+        let write_error = self.write_error().map(str::to_owned);
+        let s = &mut self.sidecar;
+        s.packets_received = stats.received;
+        // RFC 3550 counts duplicates as received; the sidecar does not.
+        s.packets_lost =
+            (stats.expected as i64 - stats.received.saturating_sub(stats.duplicates) as i64).max(0);
+        s.packets_duplicate = stats.duplicates;
+        s.packets_reordered = stats.reordered;
+        s.packets_late = stats.late;
+        s.packets_foreign = self.foreign + stats.foreign;
+        s.packets_malformed = self.malformed;
+        s.packets_other_type = self.other_type;
+        s.packets_damaged_extension = self.damaged_extension;
+        s.packets_events = stats.non_media;
+        s.packets_ahead = stats.dropped_ahead;
+        s.jitter_ms = f64::from(stats.jitter) / 8.0;
+        s.silence_inserted_ms = self.silence_ticks / 8;
+        s.payload_bytes = self.payload_bytes;
+        s.audio_ms = self.written_ticks / 8;
+        s.write_error = write_error;
+        &self.sidecar
+    }
+
+    /// The stream ends: what waits is released and written, then the files
+    /// are finalized. Returns the final sidecar (without stop time and
+    /// reason, which the caller knows) and the sinks.
+    pub(crate) fn finish(mut self) -> (Sidecar, Vec<W>) {
+        self.receiver.flush();
+        self.drain();
+        self.sidecar();
+        let mut sidecar = self.sidecar;
+        let sinks = match self.outputs {
+            Some(outputs) => {
+                let finished = outputs.finish();
+                sidecar.audio_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
+                if sidecar.write_error.is_none() {
+                    sidecar.write_error = finished.error;
+                }
+                finished.sinks
+            }
+            None => Vec::new(),
+        };
+        (sidecar, sinks)
+    }
+}

@@ -1,0 +1,206 @@
+//! The JSON sidecar beside each recording: written when the call starts,
+//! replaced atomically as it progresses and when it ends, so a crash or a
+//! full disk never leaves it missing or empty.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the sidecar's layout; raised when a field changes meaning.
+pub const SIDECAR_SCHEMA_VERSION: u32 = 1;
+
+/// Most DTMF digits and source changes kept per call (the rest counted).
+pub(crate) const MAX_NOTES: usize = 1000;
+
+/// The numbers and names of a call at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Parties {
+    /// The phone's own number.
+    pub local_number: String,
+    /// The phone's own display name.
+    pub local_name: String,
+    /// The other party's number.
+    pub remote_number: String,
+    /// The other party's display name.
+    pub remote_name: String,
+}
+
+/// One file of a recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecordingFile {
+    /// Path relative to the recordings directory.
+    pub path: PathBuf,
+    /// `wav` or `rec`.
+    pub kind: String,
+    /// Size in bytes once finalized.
+    pub bytes: Option<u64>,
+    /// SHA-256 of the finalized file, lowercase hex.
+    pub sha256: Option<String>,
+}
+
+/// A DTMF digit (RFC 4733 telephone-event) seen in the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DtmfDigit {
+    /// `0`–`9`, `*`, `#`, `A`–`D`, or the event number for others.
+    pub digit: String,
+    /// Where in the recording, milliseconds from its start.
+    pub offset_ms: u64,
+    /// The event's duration as the phone last reported it, milliseconds.
+    pub duration_ms: u64,
+}
+
+/// A note on the call's timeline: a source change or a discontinuity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TimelineNote {
+    /// Where in the recording, milliseconds from its start.
+    pub offset_ms: u64,
+    /// What happened, in words.
+    pub note: String,
+}
+
+/// Everything known about one recording: the sidecar's content, and what
+/// observers are shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Sidecar {
+    /// [`SIDECAR_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The phone's session id.
+    pub session_id: String,
+    /// The phone's MAC address.
+    pub device: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// `PCMA`, `PCMU` or `G722`.
+    pub codec: String,
+    /// The audio format of the WAV (`A-law 8000 Hz`, …).
+    pub audio_format: String,
+    /// The phone's control connection, `IP:PORT`.
+    pub phone_address: String,
+    /// Numbers and names from the start request.
+    pub start_parties: Parties,
+    /// Numbers and names from the stop request, when it gave them (they
+    /// differ after a transfer); otherwise the start's.
+    pub final_parties: Parties,
+    /// RFC 3339 UTC.
+    pub start: String,
+    /// RFC 3339 UTC, once stopped.
+    pub stop: Option<String>,
+    /// Why it stopped, once stopped.
+    pub stop_reason: Option<String>,
+    /// `false` while the call runs (and after a crash).
+    pub complete: bool,
+    /// The recording's files.
+    pub files: Vec<RecordingFile>,
+    /// RTP source the call is locked onto, `IP:PORT`, and its SSRC.
+    pub rtp_source: Option<String>,
+    /// SSRC of the source.
+    pub rtp_ssrc: Option<u32>,
+    /// Packets of the call's stream released in order (RFC 3550 count:
+    /// duplicates included).
+    pub packets_received: u64,
+    /// Sequence numbers never received (filled with silence).
+    pub packets_lost: i64,
+    /// Duplicates dropped.
+    pub packets_duplicate: u64,
+    /// Packets that arrived out of order.
+    pub packets_reordered: u64,
+    /// Packets that arrived after their place was given up.
+    pub packets_late: u64,
+    /// Datagrams from other senders (another address, port or SSRC).
+    pub packets_foreign: u64,
+    /// Datagrams that are not RTP.
+    pub packets_malformed: u64,
+    /// RTP packets of a payload type this call does not carry.
+    pub packets_other_type: u64,
+    /// RTP packets whose RFC 8285 extension elements were damaged (their
+    /// audio was kept).
+    pub packets_damaged_extension: u64,
+    /// Telephone-event and comfort-noise packets (time kept as silence, not
+    /// loss).
+    pub packets_events: u64,
+    /// Payloads dropped because they ran ahead of real time.
+    pub packets_ahead: u64,
+    /// Interarrival jitter, milliseconds.
+    pub jitter_ms: f64,
+    /// Silence written for loss, pauses and events, milliseconds.
+    pub silence_inserted_ms: u64,
+    /// Audio payload bytes written.
+    pub payload_bytes: u64,
+    /// Length of the recording, milliseconds.
+    pub audio_ms: u64,
+    /// DTMF digits.
+    pub dtmf: Vec<DtmfDigit>,
+    /// Source changes and discontinuities.
+    pub timeline: Vec<TimelineNote>,
+    /// Notes beyond the kept ones.
+    pub notes_dropped: u64,
+    /// The first write error, if any.
+    pub write_error: Option<String>,
+}
+
+/// Writes `sidecar` to `path` atomically: a temporary file beside it,
+/// flushed to disk, then renamed over the old one. On error the old sidecar
+/// stays as it was and the temporary file is removed.
+///
+/// # Errors
+/// The I/O error, with the path.
+pub(crate) fn write_atomically(path: &Path, sidecar: &Sidecar) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(sidecar).map_err(|e| e.to_string())?;
+    let tmp = crate::paths::with_suffix(path, "tmp");
+    let result = (|| -> io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(&json)?;
+        file.sync_data()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
+}
+
+/// Size and SHA-256 (lowercase hex) of whatever `reader` yields.
+///
+/// # Errors
+/// The read error.
+pub(crate) fn sha256_of(mut reader: impl Read) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let digest = hasher.finalize();
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((total, hex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_input() {
+        // FIPS 180-2 example "abc".
+        assert_eq!(
+            sha256_of(&b"abc"[..]).unwrap(),
+            (
+                3,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_owned()
+            )
+        );
+    }
+}
