@@ -25,7 +25,9 @@ use clap::Parser;
 struct Args {
     /// The recording (`Record_YYYYMMDD_HHMMSS.wav` from the phone's USB drive).
     input: PathBuf,
-    /// The WAV file to write (replaced if it exists).
+    /// The WAV file to write (replaced if it exists, but never the input).
+    /// Written beside itself as `OUTPUT.partial` and renamed when complete,
+    /// so a failed conversion leaves nothing behind.
     output: PathBuf,
     /// Decode G.711 to 16-bit PCM instead of copying it into an A-law/µ-law WAV.
     #[arg(long)]
@@ -57,17 +59,54 @@ fn run(args: &Args) -> Result<(), Box<dyn core::error::Error>> {
         Reader::new(input)
     }
     .map_err(|e| format!("{}: {e}", args.input.display()))?;
-    let output = BufWriter::new(
-        File::create(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?,
-    );
+    // The same file under another name (a link, `./x`) is still the input.
+    if let Ok(out) = std::fs::canonicalize(&args.output) {
+        if std::fs::canonicalize(&args.input).is_ok_and(|input| input == out) {
+            return Err(format!(
+                "{}: refusing to overwrite the recording being converted",
+                args.output.display()
+            )
+            .into());
+        }
+    }
+    let mut partial = args.output.clone().into_os_string();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let result = convert(args, &mut reader, &partial);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&partial);
+        let hint = if args.recover {
+            ""
+        } else {
+            " (nothing written; --recover converts what is whole)"
+        };
+        return Err(format!("{e}{hint}").into());
+    }
+    Ok(())
+}
+
+fn convert(
+    args: &Args,
+    reader: &mut Reader<BufReader<File>>,
+    partial: &std::path::Path,
+) -> Result<(), Box<dyn core::error::Error>> {
+    let output =
+        BufWriter::new(File::create(partial).map_err(|e| format!("{}: {e}", partial.display()))?);
     let mode = if args.pcm {
         WavOutput::Pcm16
     } else {
         WavOutput::AsRecorded
     };
     let codec = reader.header().codec().as_str().to_owned();
-    let (_, summary) = recording_to_wav(&mut reader, output, mode)
+    let (written, summary) = recording_to_wav(reader, output, mode)
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let file = written
+        .into_inner()
+        .map_err(|e| format!("{}: {e}", partial.display()))?;
+    file.sync_all()
+        .map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::rename(partial, &args.output)
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
     println!(
         "{} ({codec}, {} frames) -> {} ({}, {:.3} s)",
         args.input.display(),

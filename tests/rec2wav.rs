@@ -132,7 +132,7 @@ fn unpatched_header_needs_recover_and_then_keeps_every_frame() {
 }
 
 #[test]
-fn a_recording_cut_mid_frame_fails_but_the_wav_keeps_the_whole_frames() {
+fn a_recording_cut_mid_frame_fails_whole_and_recovers_its_whole_frames() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(SAMPLE).unwrap();
     let rec = dir.path().join("Record_cut.wav");
@@ -140,6 +140,11 @@ fn a_recording_cut_mid_frame_fails_but_the_wav_keeps_the_whole_frames() {
     let out = dir.path().join("call.wav");
     let o = rec2wav(&[&rec, &out]);
     assert_eq!(o.status.code(), Some(1));
+    // No partial output: the error says how to salvage it instead.
+    assert!(!out.exists());
+    assert!(text(&o.stderr).contains("recover"), "{}", text(&o.stderr));
+    let o = rec2wav(&[&rec, &out, &"--recover"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
     let file = std::fs::read(&out).unwrap();
     let wav = WavFile::parse(&file).unwrap();
     assert_eq!(wav.frames(), 100 * 160);
@@ -158,4 +163,32 @@ fn an_unknown_codec_is_named() {
         "{}",
         text(&o.stderr)
     );
+}
+
+#[test]
+fn the_input_is_never_overwritten_and_a_failure_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("Record_1.wav");
+    std::fs::copy(SAMPLE, &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    // The same path, and the same file by another spelling.
+    let dotted = dir.path().join(".").join("Record_1.wav");
+    for output in [&input, &dotted] {
+        let out = rec2wav(&[&input, output]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("refusing to overwrite the recording being converted"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&input).unwrap(), before);
+    }
+    // A damaged input: no output and no partial file.
+    let broken = dir.path().join("broken.wav");
+    std::fs::write(&broken, &before[..40]).unwrap();
+    let target = dir.path().join("out.wav");
+    let out = rec2wav(&[&broken, &target]);
+    assert!(!out.status.success());
+    assert!(!target.exists());
+    assert!(!dir.path().join("out.wav.partial").exists());
 }
