@@ -161,12 +161,18 @@ pub mod fuzzing {
             .max_payload_len(64)
             .max_gap(Duration::from_secs(2))
             .media_payload_type(Some(0));
-        check_receiver_with(config, Duration::from_millis(500), data);
+        check_receiver_with(config, Duration::from_millis(500), 64, data);
     }
 
-    /// [`check_receiver`] with any configuration whose `max_lead` is
-    /// `lead` (the server's own settings, say).
-    pub fn check_receiver_with(config: ReceiverConfig, lead: Duration, data: &[u8]) {
+    /// [`check_receiver`] with any configuration whose `max_lead` is `lead`
+    /// and whose `max_payload_len` is `max_payload` (the server's own
+    /// settings, say).
+    pub fn check_receiver_with(
+        config: ReceiverConfig,
+        lead: Duration,
+        max_payload: usize,
+        data: &[u8],
+    ) {
         let mut rx = Receiver::new(config);
         let mut first_arrival: Option<Duration> = None;
         let mut released_ticks = 0u64;
@@ -212,7 +218,7 @@ pub mod fuzzing {
             while let Some(e) = rx.poll() {
                 match e {
                     Event::Payload(p) => {
-                        assert!(p.data.len() <= 64);
+                        assert!(p.data.len() <= max_payload);
                         if p.payload_type == 0 {
                             released_ticks += p.data.len() as u64;
                         }

@@ -60,6 +60,8 @@
 mod call;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod observer;
 mod outputs;
 mod paths;

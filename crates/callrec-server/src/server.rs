@@ -134,6 +134,7 @@ pub struct Summary {
 /// let summary = server.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
 /// println!("{} recordings", summary.recordings_finished);
 /// # Ok(()) }
+/// # drop(f());
 /// ```
 pub struct Server {
     listener: TcpListener,
