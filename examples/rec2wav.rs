@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use callrec::audio::convert::{WavOutput, recording_to_wav};
-use callrec::file::Reader;
+use callrec::file::{ReadMode, Reader};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -36,7 +36,12 @@ struct Args {
     /// power cut or a pulled drive), and say so.
     #[arg(long)]
     recover: bool,
+    #[command(flatten)]
+    header: header_overrides::HeaderFlags,
 }
+
+#[path = "shared/header_overrides.rs"]
+mod header_overrides;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -53,12 +58,13 @@ fn run(args: &Args) -> Result<(), Box<dyn core::error::Error>> {
     let input = BufReader::new(
         File::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?,
     );
-    let mut reader = if args.recover {
-        Reader::recover(input)
+    let mode = if args.recover {
+        ReadMode::Recover
     } else {
-        Reader::new(input)
-    }
-    .map_err(|e| format!("{}: {e}", args.input.display()))?;
+        ReadMode::Strict
+    };
+    let mut reader = Reader::with_overrides(input, mode, &args.header.overrides())
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
     // The same file under another name (a link, `./x`) is still the input.
     if let Ok(out) = std::fs::canonicalize(&args.output) {
         if std::fs::canonicalize(&args.input).is_ok_and(|input| input == out) {

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callrec::file::{Header, ReadMode, Recovery, inspect};
+use callrec::file::{Header, ReadMode, Recovery, inspect_with};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -35,7 +35,12 @@ struct Args {
     /// RTP clock rate in Hz for codecs other than PCMA, PCMU and G722.
     #[arg(long, value_name = "HZ")]
     clock_rate: Option<NonZeroU32>,
+    #[command(flatten)]
+    header: header_overrides::HeaderFlags,
 }
+
+#[path = "shared/header_overrides.rs"]
+mod header_overrides;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -46,7 +51,7 @@ fn main() -> ExitCode {
     };
     let result = File::open(&args.file)
         .map_err(callrec::file::Error::from)
-        .and_then(|mut f| inspect(&mut f, mode));
+        .and_then(|mut f| inspect_with(&mut f, mode, &args.header.overrides()));
     let (header, recovery) = match result {
         Ok(found) => found,
         Err(e) => {

@@ -121,3 +121,51 @@ fn audio_wav_example() {
     assert_eq!(wav.spec().emit_header(4, &mut header), 58);
     assert_eq!(header[..], bytes[..58]);
 }
+
+#[test]
+fn sidecar_example() {
+    let page = include_str!("../docs/sidecar.md");
+    let start = page.find("```json\n").expect("a ```json block") + 8;
+    let end = start + page[start..].find("```").expect("closing fence");
+    let sidecar: callrec_server::Sidecar = serde_json::from_str(&page[start..end]).unwrap();
+    assert_eq!(
+        sidecar.schema_version,
+        callrec_server::SIDECAR_SCHEMA_VERSION
+    );
+    assert_eq!(sidecar.final_parties.remote_number, "1020");
+    assert_eq!(sidecar.dtmf[0].digit, "5");
+    assert_eq!(sidecar.files[0].sha256.as_ref().map(String::len), Some(64));
+    // 100 packets of 160 bytes minus the 3 packets' worth the event took.
+    assert_eq!(
+        sidecar.payload_bytes + sidecar.silence_inserted_ms * 8,
+        16_000
+    );
+    // Every field of the type is in the example, and nothing else.
+    let value: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+    let back = serde_json::to_value(&sidecar).unwrap();
+    assert_eq!(value, back);
+}
+
+#[test]
+fn the_sample_configuration_is_valid_and_matches_the_defaults() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/record_server/record_server.toml");
+    let sample = callrec_server::Config::from_file(&path).unwrap();
+    let defaults = callrec_server::Config::default();
+    // The keys not marked "(example)" hold the defaults.
+    assert_eq!(sample.listen, defaults.listen);
+    assert_eq!(sample.rtp_ports, defaults.rtp_ports);
+    assert_eq!(sample.max_sessions, defaults.max_sessions);
+    assert_eq!(
+        sample.max_connections_per_ip,
+        defaults.max_connections_per_ip
+    );
+    assert_eq!(sample.idle_timeout_secs, defaults.idle_timeout_secs);
+    assert_eq!(sample.keepalive_secs, defaults.keepalive_secs);
+    assert_eq!(sample.max_silence_secs, defaults.max_silence_secs);
+    assert_eq!(sample.max_lead_ms, defaults.max_lead_ms);
+    assert_eq!(sample.min_free_space, defaults.min_free_space);
+    assert_eq!(sample.rtp_recv_buffer, defaults.rtp_recv_buffer);
+    assert_eq!(sample.dtmf_payload_type, defaults.dtmf_payload_type);
+    assert_eq!(sample.allow.len(), 2);
+}

@@ -153,3 +153,54 @@ fn a_closed_pipe_is_not_a_crash() {
         assert!(out.status.success(), "{:?} {err}", out.status);
     }
 }
+
+#[test]
+fn a_damaged_header_is_read_with_the_fields_the_operator_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(SAMPLE).unwrap();
+    // Codec name and rtpLen destroyed (zeroed), as a bad sector would.
+    bytes[..68].fill(0);
+    let damaged = dir.path().join("Record_damaged.wav");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let o = recinfo(&[&damaged, &"--recover"]);
+    assert!(!o.status.success());
+    // The flags need --recover.
+    let o = recinfo(&[&damaged, &"--codec", &"PCMA"]);
+    assert!(!o.status.success());
+    let o = recinfo(&[
+        &damaged,
+        &"--recover",
+        &"--codec",
+        &"PCMA",
+        &"--frame-len",
+        &"160",
+        &"--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let original = recinfo(&[&SAMPLE, &"--json"]);
+    let original: serde_json::Value = serde_json::from_slice(&original.stdout).unwrap();
+    assert_eq!(json["codec"], "PCMA");
+    assert_eq!(json["duration_ms"], original["duration_ms"]);
+    // rec2wav converts it to the same WAV as the undamaged file.
+    let fixed = dir.path().join("fixed.wav");
+    let good = dir.path().join("good.wav");
+    let convert = |args: &[&dyn AsRef<std::ffi::OsStr>]| {
+        Command::new(common::example_path("rec2wav"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = convert(&[
+        &damaged,
+        &fixed,
+        &"--recover",
+        &"--codec",
+        &"PCMA",
+        &"--frame-len",
+        &"160",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(convert(&[&SAMPLE, &good]).status.success());
+    assert_eq!(std::fs::read(&fixed).unwrap(), std::fs::read(&good).unwrap());
+}

@@ -16,6 +16,61 @@ pub const HEADER_LEN: usize = 76;
 /// Length of the NUL-padded codec field.
 pub const CODEC_FIELD_LEN: usize = 64;
 
+/// Header fields to read a recording with instead of its own, when they
+/// are damaged (a corrupted codec name, a zero `rtpLen`): what an operator
+/// who knows how the phone recorded can tell the reader.
+///
+/// ```
+/// use core::num::NonZeroU16;
+/// use callrec_file::{Codec, Header, HeaderOverrides, HEADER_LEN};
+///
+/// let mut bytes = [0u8; HEADER_LEN]; // all zero: no codec, rtpLen 0
+/// let overrides = HeaderOverrides {
+///     codec: Some(Codec::Pcmu),
+///     rtp_len: NonZeroU16::new(160),
+///     increment: NonZeroU16::new(160),
+/// };
+/// assert!(Header::parse(&bytes).is_err());
+/// overrides.apply(&mut bytes);
+/// let header = Header::parse(&bytes)?;
+/// assert_eq!(header.codec().codec(), Some(Codec::Pcmu));
+/// assert_eq!((header.rtp_len(), header.increment()), (160, 160));
+/// # Ok::<(), callrec_file::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeaderOverrides {
+    /// The codec, instead of the `codec` field.
+    pub codec: Option<Codec>,
+    /// The frame length in bytes, instead of `rtpLen`.
+    pub rtp_len: Option<NonZeroU16>,
+    /// The RTP timestamp increment per frame, instead of `increment`.
+    pub increment: Option<NonZeroU16>,
+}
+
+impl HeaderOverrides {
+    /// Whether any field is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Writes the overridden fields into a header's bytes (`dataSize` is
+    /// never touched).
+    pub fn apply(&self, header: &mut [u8; HEADER_LEN]) {
+        if let Some(codec) = self.codec {
+            let name = codec.name().as_bytes();
+            let field = &mut header[field::CODEC];
+            field.fill(0);
+            field[..name.len()].copy_from_slice(name);
+        }
+        if let Some(len) = self.rtp_len {
+            header[field::RTP_LEN].copy_from_slice(&i32::from(len.get()).to_le_bytes());
+        }
+        if let Some(increment) = self.increment {
+            header[field::INCREMENT].copy_from_slice(&i32::from(increment.get()).to_le_bytes());
+        }
+    }
+}
+
 /// Byte ranges of the header fields.
 pub(crate) mod field {
     use core::ops::Range;

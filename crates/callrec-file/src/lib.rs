@@ -70,9 +70,11 @@ mod writer;
 #[cfg(feature = "std")]
 pub use error::Error;
 pub use error::ParseError;
-pub use header::{CODEC_FIELD_LEN, Codec, CodecName, HEADER_LEN, Header, Timeline};
+pub use header::{
+    CODEC_FIELD_LEN, Codec, CodecName, HEADER_LEN, Header, HeaderOverrides, Timeline,
+};
 #[cfg(feature = "std")]
-pub use reader::{Reader, inspect, repair};
+pub use reader::{Reader, inspect, inspect_with, repair};
 #[cfg(feature = "std")]
 pub use recorder::{
     DEFAULT_HEADER_INTERVAL, DEFAULT_MAX_FILE_SIZE, DEFAULT_MIN_FREE_SPACE, DirStorage, RecordFile,

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use crate::header::field;
 use crate::recording::{check_whole_frames, whole_frames_within};
-use crate::{Error, HEADER_LEN, Header, ParseError, ReadMode, Recovery, reconcile};
+use crate::{
+    Error, HEADER_LEN, Header, HeaderOverrides, ParseError, ReadMode, Recovery, reconcile,
+};
 
 /// Reads a recording frame by frame from any [`Read`], in bounded memory
 /// (one frame buffer).
@@ -76,8 +78,21 @@ impl<R: Read> Reader<R> {
     /// # Errors
     /// A header error or [`Error::Io`]; in strict mode also
     /// [`ParseError::DataSizeNotFrameMultiple`].
-    pub fn with_mode(mut inner: R, mode: ReadMode) -> Result<Self, Error> {
-        let header = read_header(&mut inner)?;
+    pub fn with_mode(inner: R, mode: ReadMode) -> Result<Self, Error> {
+        Self::with_overrides(inner, mode, &HeaderOverrides::default())
+    }
+
+    /// Reads the header with `overrides` applied (for a header whose codec,
+    /// `rtpLen` or `increment` is damaged), for reading in `mode`.
+    ///
+    /// # Errors
+    /// As [`Reader::with_mode`], for the header as overridden.
+    pub fn with_overrides(
+        mut inner: R,
+        mode: ReadMode,
+        overrides: &HeaderOverrides,
+    ) -> Result<Self, Error> {
+        let header = read_header(&mut inner, overrides)?;
         let frame_limit = match mode {
             ReadMode::Strict => {
                 check_whole_frames(&header)?;
@@ -231,9 +246,12 @@ impl<R: Read + Seek> Reader<R> {
 }
 
 /// Reads and parses the 76-byte header at the current position.
-fn read_header<R: Read>(input: &mut R) -> Result<Header, Error> {
+fn read_header<R: Read>(input: &mut R, overrides: &HeaderOverrides) -> Result<Header, Error> {
     let mut buf = [0; HEADER_LEN];
     let n = read_full(input, &mut buf)?;
+    if n == HEADER_LEN {
+        overrides.apply(&mut buf);
+    }
     Ok(Header::parse(&buf[..n])?)
 }
 
@@ -265,8 +283,20 @@ pub fn inspect<R: Read + Seek>(
     input: &mut R,
     mode: ReadMode,
 ) -> Result<(Header, Option<Recovery>), Error> {
+    inspect_with(input, mode, &HeaderOverrides::default())
+}
+
+/// [`inspect`] with header fields overridden (see [`HeaderOverrides`]).
+///
+/// # Errors
+/// As [`inspect`], for the header as overridden.
+pub fn inspect_with<R: Read + Seek>(
+    input: &mut R,
+    mode: ReadMode,
+    overrides: &HeaderOverrides,
+) -> Result<(Header, Option<Recovery>), Error> {
     input.seek(SeekFrom::Start(0))?;
-    let header = read_header(input)?;
+    let header = read_header(input, overrides)?;
     let len = input.seek(SeekFrom::End(0))?;
     input.seek(SeekFrom::Start(HEADER_LEN as u64))?;
     // Only a file truncated underneath us since the header read is shorter.

@@ -313,6 +313,13 @@ pub fn check_session(data: &[u8]) -> u64 {
 /// The callrec-rtp receiver's fuzz check with the server's own receiver
 /// settings: output time never exceeds input wall-clock time.
 pub fn check_receiver_with_server_settings(data: &[u8]) {
-    let config = settings(Codec::Pcmu).receiver_config();
-    callrec_rtp::fuzzing::check_receiver_with(config, MAX_LEAD, 1500, data);
+    let settings = settings(Codec::Pcmu);
+    let max_gap_ticks = u32::try_from(settings.max_silence.as_secs() * 8000).unwrap_or(u32::MAX);
+    callrec_rtp::fuzzing::check_receiver_with(
+        settings.receiver_config(),
+        MAX_LEAD,
+        1500,
+        max_gap_ticks,
+        data,
+    );
 }
