@@ -22,11 +22,10 @@ pub(crate) struct HeaderFlags {
 
 impl HeaderFlags {
     pub(crate) fn overrides(&self) -> HeaderOverrides {
-        HeaderOverrides {
-            codec: self.codec,
-            rtp_len: self.frame_len,
-            increment: self.increment,
-        }
+        HeaderOverrides::new()
+            .codec(self.codec)
+            .rtp_len(self.frame_len)
+            .increment(self.increment)
     }
 }
 

@@ -25,11 +25,10 @@ pub const CODEC_FIELD_LEN: usize = 64;
 /// use callrec_file::{Codec, Header, HeaderOverrides, HEADER_LEN};
 ///
 /// let mut bytes = [0u8; HEADER_LEN]; // all zero: no codec, rtpLen 0
-/// let overrides = HeaderOverrides {
-///     codec: Some(Codec::Pcmu),
-///     rtp_len: NonZeroU16::new(160),
-///     increment: NonZeroU16::new(160),
-/// };
+/// let overrides = HeaderOverrides::new()
+///     .codec(Some(Codec::Pcmu))
+///     .rtp_len(NonZeroU16::new(160))
+///     .increment(NonZeroU16::new(160));
 /// assert!(Header::parse(&bytes).is_err());
 /// overrides.apply(&mut bytes);
 /// let header = Header::parse(&bytes)?;
@@ -38,6 +37,7 @@ pub const CODEC_FIELD_LEN: usize = 64;
 /// # Ok::<(), callrec_file::ParseError>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeaderOverrides {
     /// The codec, instead of the `codec` field.
     pub codec: Option<Codec>,
@@ -48,6 +48,32 @@ pub struct HeaderOverrides {
 }
 
 impl HeaderOverrides {
+    /// No field overridden.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the codec to read with.
+    #[must_use]
+    pub fn codec(mut self, codec: Option<Codec>) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Sets the frame length to read with.
+    #[must_use]
+    pub fn rtp_len(mut self, rtp_len: Option<NonZeroU16>) -> Self {
+        self.rtp_len = rtp_len;
+        self
+    }
+
+    /// Sets the timestamp increment to read with.
+    #[must_use]
+    pub fn increment(mut self, increment: Option<NonZeroU16>) -> Self {
+        self.increment = increment;
+        self
+    }
+
     /// Whether any field is overridden.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
