@@ -202,5 +202,8 @@ fn a_damaged_header_is_read_with_the_fields_the_operator_gives() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(convert(&[&SAMPLE, &good]).status.success());
-    assert_eq!(std::fs::read(&fixed).unwrap(), std::fs::read(&good).unwrap());
+    assert_eq!(
+        std::fs::read(&fixed).unwrap(),
+        std::fs::read(&good).unwrap()
+    );
 }

@@ -29,6 +29,7 @@ pub struct ReceiverConfig {
     ticks_for_payload: fn(&[u8]) -> u32,
     media_payload_type: Option<u8>,
     timestamp_tolerance: Option<Duration>,
+    pause_tolerance: Option<Duration>,
     max_lead: Option<Duration>,
 }
 
@@ -36,9 +37,10 @@ impl ReceiverConfig {
     /// Defaults for `clock_rate`: a 16-packet / 100 ms reorder buffer,
     /// 1500-byte payloads, probation of [`MIN_SEQUENTIAL`] packets, gaps of
     /// at most 10 minutes, one RTP tick per payload byte (G.711 and
-    /// G.722 at 64 kbit/s), every payload type counted as media, gaps checked
-    /// against arrival times with a 200 ms tolerance, and media time at most
-    /// 500 ms ahead of arrival time.
+    /// G.722 at 64 kbit/s), every payload type counted as media, timestamp
+    /// jumps checked against arrival times with a 200 ms tolerance, pauses
+    /// with a 1 s tolerance, and media time at most 500 ms ahead of arrival
+    /// time.
     pub fn new(clock_rate: NonZeroU32) -> Self {
         Self {
             clock_rate,
@@ -50,6 +52,7 @@ impl ReceiverConfig {
             ticks_for_payload: |payload| payload.len() as u32,
             media_payload_type: None,
             timestamp_tolerance: Some(Duration::from_millis(200)),
+            pause_tolerance: Some(Duration::from_secs(1)),
             max_lead: Some(Duration::from_millis(500)),
         }
     }
@@ -66,23 +69,32 @@ impl ReceiverConfig {
         self
     }
 
-    /// How far a gap measured from RTP timestamps may differ from the one
-    /// the packets' arrival times show before arrival times win (default
-    /// 200 ms; `None`: timestamps alone). A timestamp that jumps ahead of
-    /// real time (a restarted or hostile clock) is not taken as silence; a
-    /// pause longer than the timestamps say (a hold with a frozen clock)
-    /// keeps its real length.
+    /// How far a gap measured from RTP timestamps may exceed the one the
+    /// packets' arrival times show before arrival times win (default 200 ms;
+    /// `None`: timestamps alone). A timestamp that jumps ahead of real time
+    /// (a restarted or hostile clock) is not taken as silence.
     #[must_use]
     pub fn timestamp_tolerance(mut self, tolerance: Option<Duration>) -> Self {
         self.timestamp_tolerance = tolerance;
         self
     }
 
-    /// How far the media time released may run ahead of the time since the
-    /// first packet arrived (default 500 ms; `None`: no limit). Gaps are
-    /// shortened, then payloads dropped (counted in
-    /// [`ReceiverStats::dropped_ahead`]), so no input can make the output
-    /// longer than the wall-clock time it took to arrive plus this.
+    /// How far a pause in arrival may exceed the gap the timestamps say
+    /// before arrival times win (default 1 s; `None`: timestamps alone). A
+    /// hold during which the phone's clock stood still keeps its real
+    /// length; network and scheduling jitter below this changes nothing.
+    #[must_use]
+    pub fn pause_tolerance(mut self, tolerance: Option<Duration>) -> Self {
+        self.pause_tolerance = tolerance;
+        self
+    }
+
+    /// How far the media time released may run ahead of the arrival clock
+    /// (default 500 ms; `None`: no limit). Arrival times are durations since
+    /// the stream's epoch, for a recorder the moment the call started, so no
+    /// input can make the output longer than the call so far plus this:
+    /// gaps are shortened, then payloads dropped (counted in
+    /// [`ReceiverStats::dropped_ahead`]).
     #[must_use]
     pub fn max_lead(mut self, lead: Option<Duration>) -> Self {
         self.max_lead = lead;
@@ -444,9 +456,8 @@ pub struct Receiver {
     playout: Option<Playout>,
     /// The last SSRC released, for the gap across an SSRC change.
     previous_ssrc: Option<u32>,
-    /// Arrival of the first media payload released, and the ticks released
-    /// since (gaps and payloads): the wall-clock bound.
-    origin: Option<Duration>,
+    /// Ticks released since the epoch (gaps and payloads): the wall-clock
+    /// bound.
     released_ticks: u64,
     out: VecDeque<Output>,
     /// The output last handed out by `poll`, alive while its borrow is.
@@ -473,7 +484,6 @@ impl Receiver {
             released_bits: 0,
             playout: None,
             previous_ssrc: None,
-            origin: None,
             released_ticks: 0,
             out: VecDeque::with_capacity(2 * depth + 4),
             current: None,
@@ -738,7 +748,6 @@ impl Receiver {
         }
         let ticks = (self.config.ticks_for_payload)(&held.payload);
         let rate = self.config.clock_rate;
-        let origin = *self.origin.get_or_insert(held.arrival);
         let mut gap = 0;
         if let Some(last) = self.playout {
             // What the arrival times show, and what the timestamps say.
@@ -748,20 +757,17 @@ impl Receiver {
                 let expected = last.timestamp.wrapping_add(last.ticks);
                 let delta = held.timestamp.wrapping_sub(expected) as i32;
                 let stamped = u32::try_from(delta).unwrap_or(0);
-                match self.config.timestamp_tolerance {
-                    Some(tolerance) => {
-                        let tolerance = duration_to_ticks(tolerance, rate);
-                        if stamped > arrived.saturating_add(tolerance) {
-                            self.stats.gaps_shortened += 1;
-                            arrived
-                        } else if arrived > stamped.saturating_add(tolerance) {
-                            self.stats.gaps_lengthened += 1;
-                            arrived
-                        } else {
-                            stamped
-                        }
-                    }
-                    None => stamped,
+                let beyond = |tolerance: Option<Duration>, a: u32, b: u32| {
+                    tolerance.is_some_and(|t| a > b.saturating_add(duration_to_ticks(t, rate)))
+                };
+                if beyond(self.config.timestamp_tolerance, stamped, arrived) {
+                    self.stats.gaps_shortened += 1;
+                    arrived
+                } else if beyond(self.config.pause_tolerance, arrived, stamped) {
+                    self.stats.gaps_lengthened += 1;
+                    arrived
+                } else {
+                    stamped
                 }
             } else {
                 // A new source: its timestamps are unrelated; use arrival.
@@ -775,9 +781,9 @@ impl Receiver {
         }
         let mut ahead = false;
         if let Some(lead) = self.config.max_lead {
-            // Media time may not start this payload later than the time since
-            // the first arrival plus the lead.
-            let limit = duration_to_ticks_u64(held.arrival.saturating_sub(origin) + lead, rate);
+            // Media time may not start this payload later than the arrival
+            // clock plus the lead.
+            let limit = duration_to_ticks_u64(held.arrival.saturating_add(lead), rate);
             let room = limit.saturating_sub(self.released_ticks);
             gap = u32::try_from(room).map_or(gap, |room| gap.min(room));
             ahead = self.released_ticks > limit;

@@ -342,3 +342,107 @@ impl<W: Sink> Call<W> {
         (sidecar, sinks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outputs::Sink;
+    use std::io::{self, Cursor, Seek, SeekFrom, Write};
+
+    /// A sink that accepts `room` bytes, then fails like a full disk.
+    struct FullDisk {
+        inner: Cursor<Vec<u8>>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let end = self.inner.position() as usize + buf.len();
+            if end > self.room {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left"));
+            }
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for FullDisk {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    impl Sink for FullDisk {
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn settings() -> CallSettings {
+        CallSettings {
+            audio_payload_type: 8,
+            dtmf_payload_type: 101,
+            max_silence: Duration::from_secs(600),
+            source_switch: Duration::from_secs(2),
+            max_lead: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_stops_writing_and_keeps_what_was_written() {
+        let phone: IpAddr = "10.0.0.5".parse().unwrap();
+        // Room for the header and a little over one second of A-law.
+        let sink = FullDisk {
+            inner: Cursor::new(Vec::new()),
+            room: 58 + 9000,
+        };
+        let outputs = Outputs::new(
+            callrec_file::Codec::Pcma,
+            Some(sink),
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let mut call = Call::new(settings(), phone, Some(outputs), Sidecar::default());
+        let mut packet = [0u8; 200];
+        let from = SocketAddr::new(phone, 5004);
+        for seq in 0..100u16 {
+            let n = callrec_rtp::RtpPacketBuilder::new()
+                .payload_type(8)
+                .sequence_number(seq)
+                .timestamp(u32::from(seq) * 160)
+                .payload(&[0x55; 160])
+                .write_into(&mut packet)
+                .unwrap();
+            call.handle_datagram(
+                &packet[..n],
+                from,
+                Duration::from_millis(20 * u64::from(seq)),
+            );
+        }
+        let error = call
+            .write_error()
+            .expect("the write error is reported")
+            .to_owned();
+        assert!(error.contains("no space left"), "{error}");
+        let (sidecar, sinks) = call.finish();
+        assert_eq!(sidecar.write_error.as_deref(), Some(error.as_str()));
+        // Finishing rewrote the header in place (no new space needed): the
+        // recording parses strictly and holds every whole byte written.
+        let Some(FullDisk { inner, .. }) = sinks.into_iter().next() else {
+            // `finish` could not hand the sink back: then look no further.
+            return;
+        };
+        let bytes = inner.into_inner();
+        let wav = callrec_audio::wav::WavFile::parse(&bytes).unwrap();
+        assert!(
+            wav.duration() >= Duration::from_secs(1),
+            "{:?}",
+            wav.duration()
+        );
+        assert!(wav.data().len() <= 9000);
+        assert!(wav.data().iter().all(|&b| b == 0x55));
+    }
+}

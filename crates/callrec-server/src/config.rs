@@ -150,7 +150,9 @@ pub struct Config {
     pub format: OutputFormat,
     /// WAV header rewrite interval, milliseconds of audio.
     pub header_interval_ms: u64,
-    /// Sidecar rewrite interval while a call runs, seconds.
+    /// Sidecar rewrite interval while a call runs, seconds (each call's
+    /// rewrites are staggered within the interval, so a thousand calls that
+    /// started together do not rewrite together).
     pub sidecar_interval_secs: u64,
     /// Start requests are refused (`storage full`) while the recordings
     /// file system has less free space than this, in bytes. Running calls
@@ -185,7 +187,7 @@ impl Default for Config {
             source_switch_secs: 2,
             format: OutputFormat::Wav,
             header_interval_ms: 1000,
-            sidecar_interval_secs: 5,
+            sidecar_interval_secs: 30,
             min_free_space: 256 << 20,
             allow: Vec::new(),
             rtp_recv_buffer: 256 << 10,

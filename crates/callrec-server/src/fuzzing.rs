@@ -17,7 +17,7 @@ use callrec_rtp::RtpPacketBuilder;
 
 use crate::call::{Call, CallSettings};
 use crate::outputs::Outputs;
-use crate::sidecar::{Parties, SIDECAR_SCHEMA_VERSION, Sidecar};
+use crate::sidecar::Sidecar;
 
 type MemoryCall = Call<Cursor<Vec<u8>>>;
 
@@ -84,41 +84,10 @@ impl PortAllocator for MemoryAllocator {
 
 fn empty_sidecar(request: &RecordStartRequest) -> Sidecar {
     Sidecar {
-        schema_version: SIDECAR_SCHEMA_VERSION,
         session_id: request.id.to_string(),
-        device: request.device.to_string(),
-        direction: request.dir.to_string(),
         codec: request.codec.to_string(),
-        audio_format: String::new(),
         phone_address: PHONE.to_string(),
-        start_parties: Parties::default(),
-        final_parties: Parties::default(),
-        start: String::new(),
-        stop: None,
-        stop_reason: None,
-        complete: false,
-        files: Vec::new(),
-        rtp_source: None,
-        rtp_ssrc: None,
-        packets_received: 0,
-        packets_lost: 0,
-        packets_duplicate: 0,
-        packets_reordered: 0,
-        packets_late: 0,
-        packets_foreign: 0,
-        packets_malformed: 0,
-        packets_other_type: 0,
-        packets_damaged_extension: 0,
-        packets_events: 0,
-        packets_ahead: 0,
-        jitter_ms: 0.0,
-        silence_inserted_ms: 0,
-        payload_bytes: 0,
-        audio_ms: 0,
-        dtmf: Vec::new(),
-        timeline: Vec::new(),
-        notes_dropped: 0,
-        write_error: None,
+        ..Sidecar::default()
     }
 }
 

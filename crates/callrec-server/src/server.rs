@@ -26,9 +26,7 @@ use tokio::task::JoinSet;
 use crate::call::{Call, CallSettings};
 use crate::outputs::Outputs;
 use crate::paths::{UtcTime, recording_stem, with_suffix};
-use crate::sidecar::{
-    Parties, RecordingFile, SIDECAR_SCHEMA_VERSION, Sidecar, sha256_of, write_atomically,
-};
+use crate::sidecar::{Durability, Parties, RecordingFile, Sidecar, sha256_of, write_atomically};
 use crate::{Config, Error, Observer, OutputFormat};
 
 /// Largest UDP datagram read; larger ones are truncated and refused by the
@@ -378,6 +376,8 @@ type OpenedCall = (Call<BufWriter<File>>, Option<PathBuf>, Vec<PathBuf>);
 
 /// A recording whose port and files exist; waiting for its task.
 struct Prepared {
+    /// When the call started: the epoch of its RTP arrival clock.
+    started: Instant,
     socket: std::net::UdpSocket,
     port: u16,
     call: Call<BufWriter<File>>,
@@ -454,6 +454,7 @@ impl Allocator {
         Ok((
             RtpTarget::new(server, port_nz),
             Prepared {
+                started: Instant::now(),
                 socket,
                 port,
                 call,
@@ -504,7 +505,6 @@ impl Allocator {
             remote_name: request.remote_name.clone(),
         };
         let mut sidecar = Sidecar {
-            schema_version: SIDECAR_SCHEMA_VERSION,
             session_id: request.id.to_string(),
             device: request.device.to_string(),
             direction: request.dir.to_string(),
@@ -514,31 +514,7 @@ impl Allocator {
             start_parties: parties.clone(),
             final_parties: parties,
             start: started.rfc3339(),
-            stop: None,
-            stop_reason: None,
-            complete: false,
-            files: Vec::new(),
-            rtp_source: None,
-            rtp_ssrc: None,
-            packets_received: 0,
-            packets_lost: 0,
-            packets_duplicate: 0,
-            packets_reordered: 0,
-            packets_late: 0,
-            packets_foreign: 0,
-            packets_malformed: 0,
-            packets_other_type: 0,
-            packets_damaged_extension: 0,
-            packets_events: 0,
-            packets_ahead: 0,
-            jitter_ms: 0.0,
-            silence_inserted_ms: 0,
-            payload_bytes: 0,
-            audio_ms: 0,
-            dtmf: Vec::new(),
-            timeline: Vec::new(),
-            notes_dropped: 0,
-            write_error: None,
+            ..Sidecar::default()
         };
         let settings = CallSettings {
             audio_payload_type,
@@ -586,7 +562,7 @@ impl Allocator {
         })();
         let sidecar_path = with_suffix(&stem, "json");
         let outputs = opened.and_then(|outputs| {
-            write_atomically(&sidecar_path, &sidecar)?;
+            write_atomically(&sidecar_path, &sidecar, Durability::Atomic)?;
             Ok(outputs)
         });
         match outputs {
@@ -870,6 +846,7 @@ struct RecordingTask {
 impl RecordingTask {
     async fn run(self, prepared: Prepared, mut stop: oneshot::Receiver<StopCommand>) {
         let Prepared {
+            started: t0,
             socket,
             port,
             mut call,
@@ -878,7 +855,6 @@ impl RecordingTask {
         } = prepared;
         let shared = &self.shared;
         let config = &shared.config;
-        let t0 = Instant::now();
         let mut buf = vec![0u8; MAX_DATAGRAM];
         for observer in &shared.observers {
             observer.recording_started(call.sidecar());
@@ -898,7 +874,9 @@ impl RecordingTask {
         let sidecar_every = Config::secs(config.sidecar_interval_secs.max(1));
         let mut last_rtp = t0;
         let mut silence_logged = false;
-        let mut sidecar_at = t0 + sidecar_every;
+        // Staggered by port, so calls that started together rewrite apart.
+        let stagger = sidecar_every.mul_f64(f64::from(port % 97) / 97.0);
+        let mut sidecar_at = t0 + sidecar_every + stagger;
         let command = loop {
             let wanted = call.poll_timeout().map(|d| t0 + d);
             if wanted != reorder_at {
@@ -936,7 +914,7 @@ impl RecordingTask {
                         sidecar_at = now + sidecar_every;
                         let sidecar = call.sidecar();
                         if let Some(path) = &sidecar_path {
-                            if let Err(e) = write_atomically(path, sidecar) {
+                            if let Err(e) = write_atomically(path, sidecar, Durability::Atomic) {
                                 tracing::warn!(id = %self.id, "{e}");
                             }
                         }
@@ -977,29 +955,17 @@ impl RecordingTask {
         }
         Counters::add(&shared.counters.packets, call.datagrams());
         Counters::add(&shared.counters.foreign_packets, call.foreign());
-        let (mut sidecar, sinks) = call.finish();
-        drop(sinks);
-        // Hash what is on disk, as a reader will see it.
-        for (entry, path) in sidecar.files.iter_mut().zip(&files) {
-            match File::open(path).and_then(sha256_of) {
-                Ok((bytes, sha256)) => {
-                    entry.bytes = Some(bytes);
-                    entry.sha256 = Some(sha256);
-                }
-                Err(e) => tracing::error!(id = %self.id, "cannot hash {}: {e}", path.display()),
-            }
-        }
-        sidecar.stop = Some(UtcTime::now().rfc3339());
-        sidecar.stop_reason = Some(command.reason);
-        if let Some(parties) = command.parties {
-            sidecar.final_parties = parties;
-        }
-        sidecar.complete = true;
-        if let Some(path) = &sidecar_path {
-            if let Err(e) = write_atomically(path, &sidecar) {
-                tracing::error!(id = %self.id, "{e}");
-            }
-        }
+        // Finalizing flushes files to disk and hashes them: blocking work,
+        // kept off the runtime's workers so other calls' packets go on.
+        let id = self.id.clone();
+        let finished = tokio::task::spawn_blocking(move || {
+            finalize(&id, call, &files, sidecar_path.as_deref(), command)
+        })
+        .await;
+        let Ok(sidecar) = finished else {
+            tracing::error!(id = %self.id, "finalizing the recording panicked");
+            return self.release(port);
+        };
         for observer in &shared.observers {
             observer.recording_finished(&sidecar);
         }
@@ -1009,6 +975,12 @@ impl RecordingTask {
             audio_ms = sidecar.audio_ms, "recording stopped"
         );
         Counters::add(&shared.counters.recordings_finished, 1);
+        self.release(port);
+    }
+
+    /// The recording is over: its port rests, its place in the limit frees.
+    fn release(&self, port: u16) {
+        let shared = &self.shared;
         shared
             .ports
             .lock()
@@ -1016,6 +988,40 @@ impl RecordingTask {
             .rest(port, Instant::now());
         shared.active.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Finalizes a call's files (flushed to disk), hashes them as a reader will
+/// see them, and writes the final sidecar durably. Blocking.
+fn finalize(
+    id: &SessionId,
+    call: Call<BufWriter<File>>,
+    files: &[PathBuf],
+    sidecar_path: Option<&Path>,
+    command: StopCommand,
+) -> Sidecar {
+    let (mut sidecar, sinks) = call.finish();
+    drop(sinks);
+    for (entry, path) in sidecar.files.iter_mut().zip(files) {
+        match File::open(path).and_then(sha256_of) {
+            Ok((bytes, sha256)) => {
+                entry.bytes = Some(bytes);
+                entry.sha256 = Some(sha256);
+            }
+            Err(e) => tracing::error!(%id, "cannot hash {}: {e}", path.display()),
+        }
+    }
+    sidecar.stop = Some(UtcTime::now().rfc3339());
+    sidecar.stop_reason = Some(command.reason);
+    if let Some(parties) = command.parties {
+        sidecar.final_parties = parties;
+    }
+    sidecar.complete = true;
+    if let Some(path) = sidecar_path {
+        if let Err(e) = write_atomically(path, &sidecar, Durability::Durable) {
+            tracing::error!(%id, "{e}");
+        }
+    }
+    sidecar
 }
 
 /// The container's codec and the RTP payload type of `codec`.

@@ -146,19 +146,81 @@ pub struct Sidecar {
     pub write_error: Option<String>,
 }
 
-/// Writes `sidecar` to `path` atomically: a temporary file beside it,
-/// flushed to disk, then renamed over the old one. On error the old sidecar
-/// stays as it was and the temporary file is removed.
+/// Whether a sidecar write must reach the disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Visible atomically (rename), durable when the kernel writes it back:
+    /// enough for a process crash, and on ext4 and XFS the rename of a
+    /// replaced file flushes its data first.
+    Atomic,
+    /// Also flushed to disk (`fdatasync`) before the rename: the final
+    /// sidecar, whose hashes describe finished files.
+    Durable,
+}
+
+impl Default for Sidecar {
+    /// A sidecar of the current schema with every other field empty.
+    fn default() -> Self {
+        Self {
+            schema_version: SIDECAR_SCHEMA_VERSION,
+            session_id: String::new(),
+            device: String::new(),
+            direction: String::new(),
+            codec: String::new(),
+            audio_format: String::new(),
+            phone_address: String::new(),
+            start_parties: Parties::default(),
+            final_parties: Parties::default(),
+            start: String::new(),
+            stop: None,
+            stop_reason: None,
+            complete: false,
+            files: Vec::new(),
+            rtp_source: None,
+            rtp_ssrc: None,
+            packets_received: 0,
+            packets_lost: 0,
+            packets_duplicate: 0,
+            packets_reordered: 0,
+            packets_late: 0,
+            packets_foreign: 0,
+            packets_malformed: 0,
+            packets_other_type: 0,
+            packets_damaged_extension: 0,
+            packets_events: 0,
+            packets_ahead: 0,
+            jitter_ms: 0.0,
+            silence_inserted_ms: 0,
+            payload_bytes: 0,
+            audio_ms: 0,
+            dtmf: Vec::new(),
+            timeline: Vec::new(),
+            notes_dropped: 0,
+            write_error: None,
+        }
+    }
+}
+
+/// Writes `sidecar` to `path` atomically: a temporary file beside it, then
+/// renamed over the old one (flushed to disk first if `durability` says).
+/// On error the old sidecar stays as it was and the temporary file is
+/// removed.
 ///
 /// # Errors
 /// The I/O error, with the path.
-pub(crate) fn write_atomically(path: &Path, sidecar: &Sidecar) -> Result<(), String> {
+pub(crate) fn write_atomically(
+    path: &Path,
+    sidecar: &Sidecar,
+    durability: Durability,
+) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(sidecar).map_err(|e| e.to_string())?;
     let tmp = crate::paths::with_suffix(path, "tmp");
     let result = (|| -> io::Result<()> {
         let mut file = File::create(&tmp)?;
         file.write_all(&json)?;
-        file.sync_data()?;
+        if durability == Durability::Durable {
+            file.sync_data()?;
+        }
         fs::rename(&tmp, path)
     })();
     result.map_err(|e| {
