@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use callrec::audio::wav::{WavFile, WavReadMode};
 use callrec::control::{Codec, SessionId};
 use phone::{CallOptions, run_call};
+use tokio::io::AsyncWriteExt;
 
 /// The server process; killed if a test ends (or panics) without
 /// stopping it, so no orphan outlives the test run.
@@ -245,4 +246,90 @@ fn phone_sim_binary_streams_a_wav_file_and_summarises_many_calls() {
     let mut expected = vec![0u8; 8000];
     Law::Ulaw.encode(&samples, &mut expected);
     assert_eq!(WavFile::parse(&bytes).unwrap().data(), &expected[..]);
+}
+
+/// CPU time (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out() {
+    if !callrec_test::have_tool("prlimit", "--version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "idle_timeout_secs = 1\n").unwrap();
+    // 64 descriptors in all: the server sizes its limits to them.
+    let mut child = Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg("--")
+        .arg(common::example_path("record_server"))
+        .args(["--config"])
+        .arg(&config)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--rtp-ports",
+            "45520-45529",
+            "--dir",
+        ])
+        .arg(dir.path().join("rec"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut child = ServerProcess(child);
+    let mut log = Vec::new();
+    let addr: SocketAddr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server starts");
+        log.push(line.clone());
+        if let Some(rest) = line.split("control=").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    assert!(
+        log.iter()
+            .any(|l| l.contains("file-descriptor limit too low")),
+        "{log:?}"
+    );
+    // 200 connections that never say anything useful.
+    let before = cpu_ticks(child.id());
+    let mut junk = Vec::new();
+    for _ in 0..200 {
+        if let Ok(mut c) = tokio::net::TcpStream::connect(addr).await {
+            let _ = c.write_all(b"GET / HTTP/1.0\r\n").await;
+            junk.push(c);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let spent = cpu_ticks(child.id()) - before;
+    // Clock ticks are 1/100 s: well under a second of CPU in 2.5 s.
+    assert!(spent < 50, "{spent} ticks of CPU while flooded");
+    // The junk has been shed (idle deadline, limits): a phone records.
+    let result = run_call(call(addr, "afterflood", 0.5)).await;
+    assert!(result.is_ok(), "{result:?}");
+    drop(junk);
+    common::send_signal(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    let sidecars = files_with(dir.path(), "json");
+    assert_eq!(sidecars.len(), 1);
 }

@@ -312,10 +312,12 @@ fn fit_to_descriptor_limit(config: &mut Config) {
         }
     };
     // Per recording: a UDP socket, two files and a sidecar rewrite; per
-    // connection: its socket; plus a margin for the process itself.
-    let needed = |c: &Config| (c.max_connections + 4 * c.max_sessions + 64) as u64;
+    // connection: its socket; plus a margin for the process itself (a
+    // quarter of a small limit).
+    let reserve = (limit / 4).min(64);
+    let needed = |c: &Config| (c.max_connections + 4 * c.max_sessions) as u64 + reserve;
     if needed(config) > limit {
-        let room = limit.saturating_sub(64) as usize;
+        let room = limit.saturating_sub(reserve) as usize;
         config.max_sessions = config.max_sessions.min(room / 8).max(1);
         config.max_connections = config
             .max_connections
