@@ -333,3 +333,36 @@ async fn few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out() {
     let sidecars = files_with(dir.path(), "json");
     assert_eq!(sidecars.len(), 1);
 }
+
+#[test]
+fn json_logs_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = ServerProcess(
+        Command::new(common::example_path("record_server"))
+            .args(["--log-format", "json", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let line = common::wait_for_line(child.stderr.take().unwrap(), "listening");
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(json["fields"]["message"], "record_server listening");
+    assert!(
+        json["fields"]["control"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    common::send_signal(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    let out = Command::new(common::example_path("record_server"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        common::stdout_of_success(&out).trim(),
+        format!("record_server {}", env!("CARGO_PKG_VERSION"))
+    );
+}

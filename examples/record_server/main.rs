@@ -28,6 +28,7 @@ use clap::Parser;
 
 #[derive(Parser)]
 #[command(
+    name = "record_server",
     version,
     about = "Recording server for IP phones: TCP control, RTP over UDP, WAV files"
 )]
