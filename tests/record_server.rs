@@ -444,7 +444,7 @@ impl RawPhone {
 }
 
 /// RTP packets `seqs` of payload type `pt` from `udp` to `port`, timestamps
-/// 160 per sequence number from `ts0`, payload `fill`.
+/// 160 per sequence number from `ts0`, payload `fill`, 2 ms apart.
 async fn send_rtp(
     udp: &tokio::net::UdpSocket,
     port: u16,
@@ -453,6 +453,18 @@ async fn send_rtp(
     seqs: core::ops::Range<u16>,
     ts0: u32,
     fill: u8,
+) {
+    send_rtp_paced(udp, port, (ssrc, pt, fill), seqs, ts0, 1).await;
+}
+
+/// As [`send_rtp`], pausing 2 ms after every `burst` packets.
+async fn send_rtp_paced(
+    udp: &tokio::net::UdpSocket,
+    port: u16,
+    (ssrc, pt, fill): (u32, u8, u8),
+    seqs: core::ops::Range<u16>,
+    ts0: u32,
+    burst: u16,
 ) {
     let mut packet = [0u8; 200];
     for seq in seqs {
@@ -468,7 +480,9 @@ async fn send_rtp(
         udp.send_to(&packet[..len], ("127.0.0.1", port))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        if seq % burst.max(1) == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
 
@@ -869,4 +883,94 @@ async fn a_connection_that_never_speaks_is_closed() {
     assert!(started.elapsed() >= Duration::from_secs(1));
     let (_dir, reports) = server.stop().await;
     assert!(reports.is_empty());
+}
+
+/// A small tmpfs of our own, unmounted on drop (needs root; CI runs as root).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!("callrec-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Some(Self(dir))
+        } else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: this test needs to mount a tmpfs (run as root)"
+            );
+            let _ = std::fs::remove_dir(&dir);
+            None
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_new_calls_first_then_tells_the_phone_and_keeps_the_audio() {
+    let _serial = SERIAL.lock().await;
+    let Some(disk) = SmallDisk::mount(1 << 20) else {
+        return;
+    };
+    let server = start_server(45150..=45159, |o| {
+        o.dir = disk.0.join("recordings");
+        o.min_free_space = 512 << 10;
+        o.format = OutputFormat::Wav;
+    })
+    .await;
+    let mut phone = RawPhone::start(server.addr, &start_line("full1", "PCMA")).await;
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // 700 KB of audio as fast as the server takes it: past the reserve.
+    send_rtp_paced(&udp, phone.port, (5, 8, 0x55), 0..4400, 0, 20).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let answer = start_raw(&mut other, &start_line("full2", "PCMA")).await;
+    assert!(
+        answer.contains("result=failed&reason=storage+full"),
+        "{answer}"
+    );
+    // Then the disk fills: the running call ends and the phone is told.
+    send_rtp_paced(&udp, phone.port, (5, 8, 0x55), 4400..9000, 0, 20).await;
+    let told = tokio::time::timeout(
+        Duration::from_secs(10),
+        common::read_crlf_line(&mut phone.control),
+    )
+    .await
+    .expect("the phone is told its recording ended");
+    assert!(
+        told.starts_with("cmd=RecordStopResponse&id=full1&result=failed&reason=write+error"),
+        "{told}"
+    );
+    let (_dir, _reports) = server.stop().await;
+    // What was written stays playable, and the sidecar is whole.
+    let files = walk(&disk.0);
+    let wav = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .unwrap();
+    let bytes = std::fs::read(wav).unwrap();
+    let parsed = WavFile::parse(&bytes).unwrap();
+    assert!(
+        parsed.duration() >= Duration::from_secs(50),
+        "{:?}",
+        parsed.duration()
+    );
+    assert!(parsed.data().iter().all(|&b| b == 0x55));
+    let json = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    assert_eq!(sidecar["session_id"], "full1");
 }

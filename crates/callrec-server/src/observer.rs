@@ -9,7 +9,7 @@ use crate::Sidecar;
 /// an observer must not block: hand slow work (a database, an upload) to a
 /// task or a bounded channel of its own.
 pub trait Observer: Send + Sync + 'static {
-    /// The files exist and the phone is about to be told `success`.
+    /// The files and the first sidecar exist; the phone is told `success`.
     fn recording_started(&self, sidecar: &Sidecar) {
         let _ = sidecar;
     }

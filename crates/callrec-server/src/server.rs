@@ -37,6 +37,78 @@ const MAX_DATAGRAM: usize = 2048;
 /// late packets of the old call cannot reach a new one.
 pub const PORT_QUARANTINE: Duration = Duration::from_secs(5);
 
+/// Threads that finalize recordings (fsync, hashing): a thousand calls
+/// ending together queue for them instead of starting a thousand threads,
+/// and the same threads serve the server's whole life, so memory stays flat.
+const FINALIZER_THREADS: usize = 4;
+
+/// One piece of blocking work.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Blocking work of finished recordings, off the runtime's workers.
+struct Finalizers {
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+}
+
+impl Finalizers {
+    fn start() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..FINALIZER_THREADS {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("callrec-finalize-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match job {
+                            // A panicking job loses its own result only (the
+                            // waiting task sees `None`); the thread goes on.
+                            Ok(job) => {
+                                let _ =
+                                    std::panic::catch_unwind(core::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a finalizer thread: {e}");
+            }
+        }
+        Self {
+            jobs: Mutex::new(Some(tx)),
+        }
+    }
+
+    /// Runs `job` on a finalizer thread and waits for its result; `None` if
+    /// it panicked or no thread runs.
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|jobs| {
+                jobs.send(Box::new(move || {
+                    let _ = tx.send(job());
+                }))
+            });
+        match sent {
+            Some(Ok(())) => rx.await.ok(),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Finalizers {
+    fn drop(&mut self) {
+        // Closing the queue ends the threads once it is empty.
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
 /// Server-wide counters, readable while it runs.
 #[derive(Debug, Default)]
 #[non_exhaustive]
@@ -103,6 +175,7 @@ struct Shared {
     observers: Vec<Arc<dyn Observer>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     next_serial: AtomicU64,
+    finalizers: Finalizers,
 }
 
 /// What [`Server::run`] returns: the counters at the end.
@@ -177,6 +250,7 @@ impl Server {
                 observers: Vec::new(),
                 per_ip: Mutex::new(HashMap::new()),
                 next_serial: AtomicU64::new(0),
+                finalizers: Finalizers::start(),
                 config,
             },
         })
@@ -861,9 +935,13 @@ impl RecordingTask {
         for observer in &shared.observers {
             observer.recording_started(call.sidecar());
         }
-        let Ok(socket) = UdpSocket::from_std(socket) else {
-            tracing::error!(id = %self.id, "cannot register the RTP socket");
-            return;
+        let socket = match UdpSocket::from_std(socket) {
+            Ok(socket) => socket,
+            Err(e) => {
+                // Only without a tokio reactor; the files stay as created.
+                tracing::error!(id = %self.id, "cannot register the RTP socket: {e}");
+                return self.release(port);
+            }
         };
         // Two timers, armed once and moved only when needed: a timer per
         // packet costs more than the rest of the packet's handling.
@@ -960,11 +1038,11 @@ impl RecordingTask {
         // Finalizing flushes files to disk and hashes them: blocking work,
         // kept off the runtime's workers so other calls' packets go on.
         let id = self.id.clone();
-        let finished = tokio::task::spawn_blocking(move || {
-            finalize(&id, call, &files, sidecar_path.as_deref(), command)
-        })
-        .await;
-        let Ok(sidecar) = finished else {
+        let finished = shared
+            .finalizers
+            .run(move || finalize(&id, call, &files, sidecar_path.as_deref(), command))
+            .await;
+        let Some(sidecar) = finished else {
             tracing::error!(id = %self.id, "finalizing the recording panicked");
             return self.release(port);
         };
