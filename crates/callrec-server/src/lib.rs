@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod arrival;
 mod call;
 mod config;
 mod error;

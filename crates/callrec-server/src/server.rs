@@ -18,11 +18,12 @@ use callrec_control::{
     ServerConfig, ServerEvent, ServerSession, SessionId,
 };
 use callrec_file as recfile;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use crate::arrival::{ArrivalClock, recv_stamped};
 use crate::call::{Call, CallSettings};
 use crate::outputs::Outputs;
 use crate::paths::{UtcTime, recording_stem, with_suffix};
@@ -697,7 +698,11 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> io::Result<std::net::UdpSoc
     let _ = socket.set_recv_buffer_size(recv_buffer);
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
-    Ok(socket.into())
+    let socket: std::net::UdpSocket = socket.into();
+    if let Err(e) = crate::arrival::enable_timestamps(&socket) {
+        tracing::warn!("no kernel receive timestamps on {addr}: {e}; read times used");
+    }
+    Ok(socket)
 }
 
 /// How a recording task is told to stop.
@@ -952,6 +957,7 @@ impl RecordingTask {
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let silence_log = Config::secs(config.silence_log_secs.max(1));
         let sidecar_every = Config::secs(config.sidecar_interval_secs.max(1));
+        let mut clock = ArrivalClock::new(t0);
         let mut last_rtp = t0;
         let mut silence_logged = false;
         // Staggered by port, so calls that started together rewrite apart.
@@ -966,9 +972,9 @@ impl RecordingTask {
                 reorder_at = wanted;
             }
             tokio::select! {
-                received = socket.recv_from(&mut buf) => {
-                    let Ok((len, from)) = received else { continue };
-                    if call.handle_datagram(&buf[..len], from, t0.elapsed()) {
+                received = socket.async_io(Interest::READABLE, || recv_stamped(&socket, &mut buf)) => {
+                    let Ok((len, from, stamp)) = received else { continue };
+                    if call.handle_datagram(&buf[..len], from, clock.arrival(stamp)) {
                         last_rtp = Instant::now();
                         if silence_logged {
                             silence_logged = false;
@@ -978,7 +984,7 @@ impl RecordingTask {
                 }
                 () = &mut reorder_timer, if reorder_at.is_some() => {
                     reorder_at = None;
-                    call.handle_timeout(t0.elapsed());
+                    call.handle_timeout(clock.now());
                 }
                 _ = housekeeping.tick() => {
                     let now = Instant::now();
@@ -1029,8 +1035,8 @@ impl RecordingTask {
         // from its cached readiness and may report nothing while datagrams
         // wait.)
         if let Ok(std_socket) = socket.into_std() {
-            while let Ok((len, from)) = std_socket.recv_from(&mut buf) {
-                call.handle_datagram(&buf[..len], from, t0.elapsed());
+            while let Ok((len, from, stamp)) = recv_stamped(&std_socket, &mut buf) {
+                call.handle_datagram(&buf[..len], from, clock.arrival(stamp));
             }
         }
         Counters::add(&shared.counters.packets, call.datagrams());
