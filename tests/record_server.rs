@@ -974,3 +974,48 @@ async fn a_full_disk_refuses_new_calls_first_then_tells_the_phone_and_keeps_the_
     let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     assert_eq!(sidecar["session_id"], "full1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_source_is_accepted_after_silence_and_noted_and_long_silence_is_cut() {
+    let _serial = SERIAL.lock().await;
+    let server = start_server(45160..=45169, |o| {
+        o.source_switch_secs = 1;
+        o.max_silence_secs = 1;
+    })
+    .await;
+    let mut phone = RawPhone::start(server.addr, &start_line("switch1", "PCMA")).await;
+    let first = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let second = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    send_rtp(&first, phone.port, 1, 8, 0..10, 0, 0x11).await;
+    // Too early: the first source spoke under a second ago.
+    send_rtp(&second, phone.port, 2, 8, 100..102, 0, 0x99).await;
+    // The phone restarted its stream from another port after 2.5 s of
+    // silence: two packets in sequence take over.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    send_rtp(&second, phone.port, 2, 8, 200..210, 0, 0x22).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    phone.send("cmd=RecordStopRequest&id=switch1\r\n").await;
+    let (_dir, reports) = server.stop().await;
+    let report = report_for(&reports, "switch1");
+    // Two early packets and the first packet of the new source (it proves
+    // itself with the second) were not written.
+    assert_eq!(report.packets_foreign, 3);
+    assert_eq!(report.rtp_ssrc, Some(2));
+    let notes: Vec<&str> = report.timeline.iter().map(|n| n.note.as_str()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("RTP source changed from 127.0.0.1:")),
+        "{notes:?}"
+    );
+    let wav_bytes = wav_of(report);
+    let wav = WavFile::parse(&wav_bytes).unwrap();
+    assert!(!wav.data().contains(&0x99));
+    // 10 + 9 packets, and the 2.5 s between them as silence, cut to the
+    // 1 s maximum and noted.
+    assert_eq!(wav.data().len(), 19 * 160 + 8000);
+    assert!(
+        notes.iter().any(|n| n.starts_with("discontinuity")),
+        "{notes:?}"
+    );
+}

@@ -254,6 +254,9 @@ pub struct ReceiverStats {
     pub non_media: u64,
     /// SSRC changes.
     pub ssrc_changes: u64,
+    /// Restarts of the source's sequence numbering accepted (RFC 3550 A.1:
+    /// two sequential packets after a very large jump).
+    pub resyncs: u64,
     /// Outputs dropped because [`Receiver::poll`] was not called.
     pub overflow: u64,
 }
@@ -610,6 +613,7 @@ impl Receiver {
             SeqVerdict::Resync => {
                 // The sender restarted its numbering: release what waits and
                 // continue the reorder index after it.
+                self.stats.resyncs += 1;
                 self.release_all();
                 let Some(source) = self.source.as_mut() else {
                     return self.recycle(held);
