@@ -11,6 +11,7 @@ mod phone;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -892,7 +893,7 @@ impl SmallDisk {
     fn mount(bytes: u64) -> Option<Self> {
         let dir = std::env::temp_dir().join(format!("callrec-full-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
-        let ok = std::process::Command::new("mount")
+        let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
             .arg(&dir)
             .status()
@@ -912,7 +913,7 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = Command::new("umount").arg(&self.0).status();
         let _ = std::fs::remove_dir(&self.0);
     }
 }
@@ -1018,4 +1019,133 @@ async fn a_new_source_is_accepted_after_silence_and_noted_and_long_silence_is_cu
         notes.iter().any(|n| n.starts_with("discontinuity")),
         "{notes:?}"
     );
+}
+
+/// A network namespace joined to this one by a veth pair, for a phone that
+/// can vanish (needs root; CI runs as root). Removed on drop.
+struct VanishingPhoneNet {
+    ns: String,
+    host_if: String,
+}
+
+impl VanishingPhoneNet {
+    const HOST: &str = "10.213.7.1";
+    const PHONE: &str = "10.213.7.2";
+
+    fn create() -> Option<Self> {
+        let id = std::process::id() % 100_000;
+        let net = Self {
+            ns: format!("callrec-ka-{id}"),
+            host_if: format!("crka{id}"),
+        };
+        let peer = format!("crkp{id}");
+        let steps: [&[&str]; 8] = [
+            &["netns", "add", &net.ns],
+            &[
+                "link",
+                "add",
+                &net.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+            ],
+            &["link", "set", &peer, "netns", &net.ns],
+            &[
+                "addr",
+                "add",
+                &format!("{}/30", Self::HOST),
+                "dev",
+                &net.host_if,
+            ],
+            &["link", "set", &net.host_if, "up"],
+            &[
+                "-n",
+                &net.ns,
+                "addr",
+                "add",
+                &format!("{}/30", Self::PHONE),
+                "dev",
+                &peer,
+            ],
+            &["-n", &net.ns, "link", "set", &peer, "up"],
+            &["-n", &net.ns, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            let ok = Command::new("ip")
+                .args(step)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true: this test needs `ip {}` (root, iproute2)",
+                    step.join(" ")
+                );
+                return None;
+            }
+        }
+        Some(net)
+    }
+
+    /// The phone's link goes dead: nothing it sends arrives, nothing reaches it.
+    fn cut(&self) {
+        let ok = Command::new("ip")
+            .args(["link", "set", &self.host_if, "down"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok);
+    }
+}
+
+impl Drop for VanishingPhoneNet {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_vanishes_is_found_by_keepalive_and_its_recording_finalized() {
+    let _serial = SERIAL.lock().await;
+    let Some(net) = VanishingPhoneNet::create() else {
+        return;
+    };
+    let server = start_server(45170..=45179, |o| {
+        o.listen = format!("{}:0", VanishingPhoneNet::HOST);
+        o.keepalive_secs = 1;
+    })
+    .await;
+    // The phone, inside its namespace: a 60-second call that never ends by
+    // itself.
+    let mut phone = Command::new("ip")
+        .args(["netns", "exec", &net.ns])
+        .arg(common::example_path("phone_sim"))
+        .args(["--server", &server.addr.to_string(), "--seconds", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = wait_for_sidecar_where(server.dir.path(), "", |_| true).await;
+    assert_eq!(started["complete"], false);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The phone's cable is pulled: no FIN, no RST, just silence.
+    net.cut();
+    let cut_at = Instant::now();
+    let done = wait_for_sidecar_where(server.dir.path(), "", |json| json["complete"] == true).await;
+    let found_after = cut_at.elapsed();
+    assert_eq!(done["stop_reason"], "control connection lost");
+    // Keepalive: 1 s idle, then 3 probes 1 s apart.
+    assert!(found_after < Duration::from_secs(9), "{found_after:?}");
+    assert_eq!(
+        done["phone_address"].as_str().unwrap().split(':').next(),
+        Some(VanishingPhoneNet::PHONE)
+    );
+    let _ = phone.kill();
+    let _ = phone.wait();
+    drop(net);
+    server.stop().await;
 }
