@@ -142,6 +142,13 @@ async fn main() -> ExitCode {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }
+    let shutdown = match shutdown_signal() {
+        Ok(shutdown) => shutdown,
+        Err(e) => {
+            eprintln!("record_server: cannot install the SIGINT/SIGTERM handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = match config_of(args) {
         Ok(config) => Server::bind(config).await,
         Err(e) => Err(e),
@@ -160,7 +167,7 @@ async fn main() -> ExitCode {
         dir = %config.dir.display(),
         "record_server listening"
     );
-    let summary = server.run(shutdown_signal()).await;
+    let summary = server.run(shutdown).await;
     tracing::info!(
         connections = summary.connections,
         started = summary.recordings_started,
@@ -173,21 +180,26 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            return;
-        };
+/// SIGINT or SIGTERM. The handlers are installed here, before the server
+/// says it is listening, so a signal that comes right after that line is
+/// never the default action (killing the process unfinalized).
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
+}
+
+/// Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
