@@ -1149,3 +1149,28 @@ async fn a_phone_that_vanishes_is_found_by_keepalive_and_its_recording_finalized
     drop(net);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_rests_after_its_call_before_another_call_gets_it() {
+    let _serial = SERIAL.lock().await;
+    // One port only.
+    let server = start_server(45180..=45180, |_| {}).await;
+    let mut first = RawPhone::start(server.addr, &start_line("rest1", "PCMA")).await;
+    assert_eq!(first.port, 45180);
+    let stop = first.send("cmd=RecordStopRequest&id=rest1\r\n").await;
+    assert!(stop.contains("result=success"), "{stop}");
+    let ended = Instant::now();
+    // Late packets of the old call could still be in flight: not yet.
+    let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let answer = start_raw(&mut control, &start_line("rest2", "PCMA")).await;
+    assert!(answer.contains("reason=no+free+port"), "{answer}");
+    tokio::time::sleep(callrec_server::PORT_QUARANTINE + Duration::from_millis(200)).await;
+    let answer = start_raw(&mut control, &start_line("rest3", "PCMA")).await;
+    assert!(
+        answer.contains("result=success") && answer.contains("port=45180"),
+        "{answer}"
+    );
+    assert!(ended.elapsed() >= callrec_server::PORT_QUARANTINE);
+    drop((first, control));
+    server.stop().await;
+}
