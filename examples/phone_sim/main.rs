@@ -59,6 +59,10 @@ struct Args {
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
     /// Pace: 1 is real time, 4 four times faster, 0 as fast as possible.
+    /// A record_server keeps no more audio than the call's wall-clock time
+    /// plus its `max_lead_ms` (1 s by default) and drops the rest (counted
+    /// as `packets_ahead`): raise that setting to record faster than real
+    /// time.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
     /// Calls to run at once.
