@@ -22,9 +22,6 @@ pub const DEFAULT_MAX_SESSIONS: usize = 4;
 /// dropped.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest invalid id echoed in the answer to a malformed request.
-const MAX_ECHOED_ID_LEN: usize = 256;
-
 /// Where a session's RTP goes: the answer to a start request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -302,9 +299,7 @@ impl<A: PortAllocator> ServerSession<A> {
             return false;
         };
         self.allocator.release(id, &target);
-        let mut reason = reason.to_owned();
-        truncate_to_char_boundary(&mut reason, crate::fields::MAX_NAME_LEN);
-        self.answer(RecordStopResponse::failed(id.clone(), reason));
+        self.answer(RecordStopResponse::failed(id.clone(), bounded(reason)));
         self.rearm(now);
         true
     }
@@ -394,15 +389,13 @@ impl<A: PortAllocator> ServerSession<A> {
         }
     }
 
-    /// A `failed` answer echoing an id that is not a valid [`SessionId`].
+    /// A `failed` answer echoing an id that is not a valid [`SessionId`]
+    /// (already cut to a bound by [`MessageError::raw_id`]).
     fn answer_raw(&mut self, command: Command, raw_id: &str, reason: &str) {
-        let mut id = raw_id.to_owned();
-        truncate_to_char_boundary(&mut id, MAX_ECHOED_ID_LEN);
-        let mut reason = reason.to_owned();
-        truncate_to_char_boundary(&mut reason, crate::fields::MAX_NAME_LEN);
+        let reason = bounded(reason);
         let pairs = [
             ("cmd", command.as_str()),
-            ("id", id.as_str()),
+            ("id", raw_id),
             ("result", "failed"),
             ("reason", reason.as_str()),
         ];
@@ -414,11 +407,7 @@ impl<A: PortAllocator> ServerSession<A> {
 
     fn reject(&mut self, id: Option<SessionId>, reason: String) {
         if let Some(id) = &id {
-            // The reason is ours or an error message, both well under the
-            // limit; cut defensively anyway so the answer always encodes.
-            let mut reason = reason.clone();
-            truncate_to_char_boundary(&mut reason, crate::fields::MAX_NAME_LEN);
-            self.answer(RecordStartResponse::failed(id.clone(), reason));
+            self.answer(RecordStartResponse::failed(id.clone(), bounded(&reason)));
         }
         self.events.push_back(ServerEvent::Rejected { id, reason });
     }
@@ -453,4 +442,12 @@ impl<A: PortAllocator> ServerSession<A> {
             self.events.push_back(ServerEvent::Terminated { id });
         }
     }
+}
+
+/// A reason cut to what an answer carries. Reasons are ours or error
+/// messages, well under the limit; cut anyway so an answer always encodes.
+fn bounded(reason: &str) -> String {
+    let mut reason = reason.to_owned();
+    truncate_to_char_boundary(&mut reason, crate::fields::MAX_NAME_LEN);
+    reason
 }

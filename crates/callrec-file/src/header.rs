@@ -74,11 +74,6 @@ impl HeaderOverrides {
         self
     }
 
-    /// Whether any field is overridden.
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
     /// Writes the overridden fields into a header's bytes (`dataSize` is
     /// never touched).
     pub fn apply(&self, header: &mut [u8; HEADER_LEN]) {

@@ -152,8 +152,9 @@ pub mod fuzzing {
     /// 0xfe a flush) and checks its invariants: payloads of one SSRC come
     /// out in increasing order, gaps respect the limit, memory stays bounded,
     /// and the media time released never exceeds the arrival clock (time
-    /// since the epoch, here the first input) plus the configured lead. One packet in five is an
-    /// RFC 4733 event (payload type 101) beside PCMU audio.
+    /// since the epoch, here the first input) plus the configured lead. One
+    /// packet in five is an RFC 4733 event (payload type 101) beside PCMU
+    /// audio.
     pub fn check_receiver(data: &[u8]) {
         let config = ReceiverConfig::new(NonZeroU32::new(8000).unwrap_or(NonZeroU32::MIN))
             .reorder_packets(8)

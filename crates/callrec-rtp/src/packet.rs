@@ -201,16 +201,10 @@ impl<'a> RtpPacket<'a> {
     /// [`ParseError::ExtensionElementLengthMissing`] for the first damaged
     /// element. Always `Ok` for a packet from [`parse`](Self::parse).
     pub fn check_elements(&self) -> Result<(), ParseError> {
-        if let Some(ext) = self.extension() {
-            let form = ext.form();
-            if form != ExtensionForm::Other {
-                let mut pos = 0;
-                while let Some((_, next)) = next_element(form, ext.data(), pos)? {
-                    pos = next;
-                }
-            }
+        match self.extension() {
+            Some(ext) => check_element_list(ext.form(), ext.data()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     #[inline(always)]
@@ -259,11 +253,8 @@ impl<'a> RtpPacket<'a> {
                 });
             }
             let form = ExtensionForm::of(profile);
-            if check_elements && form != ExtensionForm::Other {
-                let mut pos = 0;
-                while let Some((_, next)) = next_element(form, &data[start..end], pos)? {
-                    pos = next;
-                }
+            if check_elements {
+                check_element_list(form, &data[start..end])?;
             }
             extension = Some((start, end));
             header_len = end;
@@ -530,6 +521,18 @@ impl<'a> Iterator for ExtensionElements<'a> {
 }
 
 impl FusedIterator for ExtensionElements<'_> {}
+
+/// Walks every RFC 8285 element of an extension block of `form`.
+#[inline]
+fn check_element_list(form: ExtensionForm, data: &[u8]) -> Result<(), ParseError> {
+    if form != ExtensionForm::Other {
+        let mut pos = 0;
+        while let Some((_, next)) = next_element(form, data, pos)? {
+            pos = next;
+        }
+    }
+    Ok(())
+}
 
 /// The element at `pos` and the offset after it; `None` at the end of the
 /// list. The one rule both validation and iteration use.

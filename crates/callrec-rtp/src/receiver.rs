@@ -149,9 +149,25 @@ impl ReceiverConfig {
         self
     }
 
-    fn max_gap_ticks(&self) -> u32 {
-        duration_to_ticks(self.max_gap, self.clock_rate)
+    /// The durations in clock ticks, for the packet path.
+    fn ticks(&self) -> Ticks {
+        let rate = self.clock_rate;
+        Ticks {
+            max_gap: duration_to_ticks(self.max_gap, rate),
+            timestamp_tolerance: self.timestamp_tolerance.map(|t| duration_to_ticks(t, rate)),
+            pause_tolerance: self.pause_tolerance.map(|t| duration_to_ticks(t, rate)),
+            max_lead: self.max_lead.map(|t| duration_to_ticks_u64(t, rate)),
+        }
     }
+}
+
+/// A [`ReceiverConfig`]'s durations converted to clock ticks once.
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    max_gap: u32,
+    timestamp_tolerance: Option<u32>,
+    pause_tolerance: Option<u32>,
+    max_lead: Option<u64>,
 }
 
 fn duration_to_ticks(d: Duration, rate: NonZeroU32) -> u32 {
@@ -447,6 +463,7 @@ struct Playout {
 #[derive(Debug)]
 pub struct Receiver {
     config: ReceiverConfig,
+    ticks: Ticks,
     source: Option<Source>,
     candidate: Candidate,
     /// Waiting packets, slot `index % reorder_packets`.
@@ -475,6 +492,7 @@ impl Receiver {
         let depth = config.reorder_packets;
         Self {
             config,
+            ticks: config.ticks(),
             source: None,
             candidate: Candidate {
                 ssrc: None,
@@ -761,13 +779,13 @@ impl Receiver {
                 let expected = last.timestamp.wrapping_add(last.ticks);
                 let delta = held.timestamp.wrapping_sub(expected) as i32;
                 let stamped = u32::try_from(delta).unwrap_or(0);
-                let beyond = |tolerance: Option<Duration>, a: u32, b: u32| {
-                    tolerance.is_some_and(|t| a > b.saturating_add(duration_to_ticks(t, rate)))
+                let beyond = |tolerance: Option<u32>, a: u32, b: u32| {
+                    tolerance.is_some_and(|t| a > b.saturating_add(t))
                 };
-                if beyond(self.config.timestamp_tolerance, stamped, arrived) {
+                if beyond(self.ticks.timestamp_tolerance, stamped, arrived) {
                     self.stats.gaps_shortened += 1;
                     arrived
-                } else if beyond(self.config.pause_tolerance, arrived, stamped) {
+                } else if beyond(self.ticks.pause_tolerance, arrived, stamped) {
                     self.stats.gaps_lengthened += 1;
                     arrived
                 } else {
@@ -777,17 +795,17 @@ impl Receiver {
                 // A new source: its timestamps are unrelated; use arrival.
                 arrived
             };
-            let max = self.config.max_gap_ticks();
+            let max = self.ticks.max_gap;
             if gap > max {
                 self.stats.gaps_clamped += 1;
                 gap = max;
             }
         }
         let mut ahead = false;
-        if let Some(lead) = self.config.max_lead {
+        if let Some(lead) = self.ticks.max_lead {
             // Media time may not start this payload later than the arrival
             // clock plus the lead.
-            let limit = duration_to_ticks_u64(held.arrival.saturating_add(lead), rate);
+            let limit = duration_to_ticks_u64(held.arrival, rate).saturating_add(lead);
             let room = limit.saturating_sub(self.released_ticks);
             gap = u32::try_from(room).map_or(gap, |room| gap.min(room));
             ahead = self.released_ticks > limit;

@@ -94,7 +94,7 @@ pub(crate) fn recv_stamped(
     socket: &impl std::os::fd::AsRawFd,
     buf: &mut [u8],
 ) -> io::Result<(usize, SocketAddr, Option<SystemTime>)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrLike, SockaddrStorage, recvmsg};
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
     let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
     let mut iov = [io::IoSliceMut::new(buf)];
     let message = recvmsg::<SockaddrStorage>(
@@ -112,7 +112,6 @@ pub(crate) fn recv_stamped(
                 .map(|v4| SocketAddr::V4((*v4).into()))
                 .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into())))
         })
-        .filter(|_| message.address.as_ref().is_some_and(|a| a.len() > 0))
         .ok_or_else(|| io::Error::other("datagram without an IP sender"))?;
     let mut stamp = None;
     if let Ok(cmsgs) = message.cmsgs() {

@@ -5,8 +5,10 @@
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
+use callrec_control::Codec;
 use callrec_rtp::{Event, Receiver, ReceiverConfig, RtpPacket};
 
+use crate::Config;
 use crate::outputs::{Outputs, Sink};
 use crate::sidecar::{DtmfDigit, MAX_NOTES, Sidecar, TimelineNote};
 
@@ -28,7 +30,27 @@ pub(crate) struct CallSettings {
     pub(crate) max_lead: Duration,
 }
 
+/// The container's codec and the RTP payload type of `codec`.
+pub(crate) fn codec_of(codec: Codec) -> (callrec_file::Codec, u8) {
+    match codec {
+        Codec::Pcma => (callrec_file::Codec::Pcma, 8),
+        Codec::Pcmu => (callrec_file::Codec::Pcmu, 0),
+        _ => (callrec_file::Codec::G722, 9),
+    }
+}
+
 impl CallSettings {
+    /// The settings `config` gives a call of `codec`.
+    pub(crate) fn new(config: &Config, codec: Codec) -> Self {
+        Self {
+            audio_payload_type: codec_of(codec).1,
+            dtmf_payload_type: config.dtmf_payload_type,
+            max_silence: Duration::from_secs(config.max_silence_secs.max(1)),
+            source_switch: Duration::from_secs(config.source_switch_secs),
+            max_lead: Duration::from_millis(config.max_lead_ms),
+        }
+    }
+
     /// The receiver configuration the server uses for every call.
     pub(crate) fn receiver_config(&self) -> ReceiverConfig {
         // PCMA, PCMU and G.722 (RFC 3551 §4.5.2) all tick at 8000 Hz.
@@ -64,7 +86,8 @@ pub(crate) struct Call<W: Sink> {
     other_type: u64,
     damaged_extension: u64,
     payload_bytes: u64,
-    silence_ticks: u64,
+    /// Audio polled out of the receiver so far, in 8 kHz ticks (payloads and
+    /// gaps; one tick per byte for all three codecs).
     written_ticks: u64,
     last_dtmf_timestamp: Option<u32>,
     gaps_clamped: u64,
@@ -95,7 +118,6 @@ impl<W: Sink> Call<W> {
             other_type: 0,
             damaged_extension: 0,
             payload_bytes: 0,
-            silence_ticks: 0,
             written_ticks: 0,
             last_dtmf_timestamp: None,
             gaps_clamped: 0,
@@ -228,6 +250,7 @@ impl<W: Sink> Call<W> {
         let audio_pt = self.settings.audio_payload_type;
         let dtmf_pt = self.settings.dtmf_payload_type;
         let mut digit: Option<(u32, u8, u16)> = None;
+        let mut gaps = false;
         while let Some(event) = self.receiver.poll() {
             match event {
                 Event::Payload(p) if p.payload_type == audio_pt => {
@@ -244,7 +267,7 @@ impl<W: Sink> Call<W> {
                 }
                 Event::Payload(_) => {}
                 Event::Gap { samples } => {
-                    self.silence_ticks += u64::from(samples);
+                    gaps = true;
                     self.written_ticks += u64::from(samples);
                     if let Some(out) = self.outputs.as_mut() {
                         out.gap(u64::from(samples));
@@ -256,7 +279,12 @@ impl<W: Sink> Call<W> {
                 self.dtmf(timestamp, event, duration);
             }
         }
-        let clamped = self.receiver.stats().gaps_clamped;
+        // Only a released gap can have been clamped.
+        let clamped = if gaps {
+            self.receiver.stats().gaps_clamped
+        } else {
+            self.gaps_clamped
+        };
         if clamped > self.gaps_clamped {
             self.gaps_clamped = clamped;
             let max = self.settings.max_silence.as_secs();
@@ -287,9 +315,10 @@ impl<W: Sink> Call<W> {
             12..=15 => char::from(b'A' + event - 12).to_string(),
             other => other.to_string(),
         };
+        let offset_ms = self.written_ticks / 8;
         self.sidecar.dtmf.push(DtmfDigit {
             digit,
-            offset_ms: self.written_ticks / 8,
+            offset_ms,
             duration_ms,
         });
     }
@@ -313,7 +342,7 @@ impl<W: Sink> Call<W> {
         s.packets_events = stats.non_media;
         s.packets_ahead = stats.dropped_ahead;
         s.jitter_ms = f64::from(stats.jitter) / 8.0;
-        s.silence_inserted_ms = self.silence_ticks / 8;
+        s.silence_inserted_ms = stats.gap_samples / 8;
         s.payload_bytes = self.payload_bytes;
         s.audio_ms = self.written_ticks / 8;
         s.write_error = write_error;

@@ -3,7 +3,6 @@
 use core::fmt;
 use core::ops::RangeInclusive;
 use core::str::FromStr;
-use core::time::Duration;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -227,10 +226,6 @@ impl Config {
     /// Whether `ip` may record.
     pub fn allows(&self, ip: core::net::IpAddr) -> bool {
         self.allow.is_empty() || self.allow.iter().any(|net| net.contains(&ip))
-    }
-
-    pub(crate) fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
     }
 }
 

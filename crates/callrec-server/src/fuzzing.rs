@@ -15,7 +15,7 @@ use callrec_control::{
 };
 use callrec_rtp::RtpPacketBuilder;
 
-use crate::call::{Call, CallSettings};
+use crate::call::{Call, CallSettings, codec_of};
 use crate::outputs::Outputs;
 use crate::sidecar::Sidecar;
 
@@ -26,23 +26,12 @@ const PHONE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5));
 const STRANGER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 66));
 /// Payload bytes from the stranger: must never appear in a file.
 const STRANGER_BYTE: u8 = 0x77;
+/// The server's default `max_lead_ms`.
 const MAX_LEAD: Duration = Duration::from_millis(1000);
 
 /// The server's own settings for a call of `codec`.
 fn settings(codec: Codec) -> CallSettings {
-    let config = crate::Config::default();
-    let audio_payload_type = match codec {
-        Codec::Pcma => 8,
-        Codec::Pcmu => 0,
-        _ => 9,
-    };
-    CallSettings {
-        audio_payload_type,
-        dtmf_payload_type: config.dtmf_payload_type,
-        max_silence: Duration::from_secs(config.max_silence_secs),
-        source_switch: Duration::from_secs(config.source_switch_secs),
-        max_lead: MAX_LEAD,
-    }
+    CallSettings::new(&crate::Config::default(), codec)
 }
 
 /// Prepares calls in memory, four ports at most.
@@ -57,11 +46,7 @@ impl PortAllocator for MemoryAllocator {
         if self.in_use >= 4 {
             return Err(Rejection::NoFreePort);
         }
-        let codec = match request.codec {
-            Codec::Pcma => callrec_file::Codec::Pcma,
-            Codec::Pcmu => callrec_file::Codec::Pcmu,
-            _ => callrec_file::Codec::G722,
-        };
+        let (codec, _) = codec_of(request.codec);
         let outputs = Outputs::new(
             codec,
             Some(Cursor::new(Vec::new())),
@@ -91,7 +76,7 @@ fn empty_sidecar(request: &RecordStartRequest) -> Sidecar {
     }
 }
 
-/// A running call: its media path, when it started, its codec's silence.
+/// A running call: its media path and when it started.
 struct Running {
     call: MemoryCall,
     started: Duration,

@@ -17,14 +17,13 @@ use callrec_control::{
     Codec, Host, PortAllocator, RecordStartRequest, RecordStopRequest, Rejection, RtpTarget,
     ServerConfig, ServerEvent, ServerSession, SessionId,
 };
-use callrec_file as recfile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::arrival::{ArrivalClock, recv_stamped};
-use crate::call::{Call, CallSettings};
+use crate::call::{Call, CallSettings, codec_of};
 use crate::outputs::Outputs;
 use crate::paths::{UtcTime, recording_stem, with_suffix};
 use crate::sidecar::{Durability, Parties, RecordingFile, Sidecar, sha256_of, write_atomically};
@@ -573,7 +572,7 @@ impl Allocator {
     fn open_call(&self, request: &RecordStartRequest) -> Result<OpenedCall, String> {
         let shared = &self.shared;
         let config = &shared.config;
-        let (codec, audio_payload_type) = codec_of(request.codec);
+        let (codec, _) = codec_of(request.codec);
         let started = UtcTime::now();
         let parties = Parties {
             local_number: request.local_number.clone(),
@@ -593,13 +592,7 @@ impl Allocator {
             start: started.rfc3339(),
             ..Sidecar::default()
         };
-        let settings = CallSettings {
-            audio_payload_type,
-            dtmf_payload_type: config.dtmf_payload_type,
-            max_silence: Config::secs(config.max_silence_secs.max(1)),
-            source_switch: Config::secs(config.source_switch_secs),
-            max_lead: Duration::from_millis(config.max_lead_ms),
-        };
+        let settings = CallSettings::new(config, request.codec);
         let phone_ip = self.peer.ip();
         if config.discard_rtp {
             return Ok((
@@ -754,7 +747,7 @@ async fn serve_connection(
     };
     let session_config = ServerConfig::default()
         .max_sessions(config.max_sessions_per_connection)
-        .idle_timeout(Some(Config::secs(config.idle_timeout_secs.max(1))));
+        .idle_timeout(Some(Duration::from_secs(config.idle_timeout_secs.max(1))));
     let mut session = ServerSession::new(allocator, session_config, Instant::now());
     let mut running: HashMap<SessionId, RunningRecording> = HashMap::new();
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<(SessionId, String)>();
@@ -955,10 +948,11 @@ impl RecordingTask {
         let mut reorder_at: Option<Instant> = None;
         let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let silence_log = Config::secs(config.silence_log_secs.max(1));
-        let sidecar_every = Config::secs(config.sidecar_interval_secs.max(1));
+        let silence_log = Duration::from_secs(config.silence_log_secs.max(1));
+        let sidecar_every = Duration::from_secs(config.sidecar_interval_secs.max(1));
         let mut clock = ArrivalClock::new(t0);
-        let mut last_rtp = t0;
+        // When the call's RTP was last heard, on the arrival clock.
+        let mut last_rtp = Duration::ZERO;
         let mut silence_logged = false;
         // Staggered by port, so calls that started together rewrite apart.
         let stagger = sidecar_every.mul_f64(f64::from(port % 97) / 97.0);
@@ -974,8 +968,9 @@ impl RecordingTask {
             tokio::select! {
                 received = socket.async_io(Interest::READABLE, || recv_stamped(&socket, &mut buf)) => {
                     let Ok((len, from, stamp)) = received else { continue };
-                    if call.handle_datagram(&buf[..len], from, clock.arrival(stamp)) {
-                        last_rtp = Instant::now();
+                    let arrival = clock.arrival(stamp);
+                    if call.handle_datagram(&buf[..len], from, arrival) {
+                        last_rtp = arrival;
                         if silence_logged {
                             silence_logged = false;
                             tracing::info!(id = %self.id, "RTP resumed");
@@ -988,12 +983,13 @@ impl RecordingTask {
                 }
                 _ = housekeeping.tick() => {
                     let now = Instant::now();
-                    if !silence_logged && now.duration_since(last_rtp) >= silence_log {
+                    let silent = clock.now().saturating_sub(last_rtp);
+                    if !silence_logged && silent >= silence_log {
                         silence_logged = true;
                         tracing::info!(
                             id = %self.id,
                             "no RTP for {:.0} s; the recording goes on (hold or silence)",
-                            now.duration_since(last_rtp).as_secs_f64()
+                            silent.as_secs_f64()
                         );
                     }
                     if now >= sidecar_at {
@@ -1108,15 +1104,6 @@ fn finalize(
         }
     }
     sidecar
-}
-
-/// The container's codec and the RTP payload type of `codec`.
-fn codec_of(codec: Codec) -> (recfile::Codec, u8) {
-    match codec {
-        Codec::Pcma => (recfile::Codec::Pcma, 8),
-        Codec::Pcmu => (recfile::Codec::Pcmu, 0),
-        _ => (recfile::Codec::G722, 9),
-    }
 }
 
 /// The WAV's audio format in words.
