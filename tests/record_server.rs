@@ -1174,3 +1174,24 @@ async fn a_port_rests_after_its_call_before_another_call_gets_it() {
     drop((first, control));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_address_limit_are_refused() {
+    use tokio::io::AsyncReadExt;
+    let _serial = SERIAL.lock().await;
+    let server = start_server(45190..=45199, |o| o.max_connections_per_ip = 2).await;
+    let mut first = RawPhone::start(server.addr, &start_line("perip1", "PCMA")).await;
+    let _second = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The third is closed at once, without an answer.
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("the server closes the connection")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // The first still works.
+    let stop = first.send("cmd=RecordStopRequest&id=perip1\r\n").await;
+    assert!(stop.contains("result=success"), "{stop}");
+    server.stop().await;
+}
