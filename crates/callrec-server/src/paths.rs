@@ -34,6 +34,35 @@ pub(crate) fn sanitize_component(text: &str) -> String {
     out
 }
 
+/// A new recording id (see [`Sidecar::recording_id`](crate::Sidecar)):
+/// the current Unix time in milliseconds as 12 hex digits, then 80 random
+/// bits from the operating system.
+pub(crate) fn new_recording_id() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut random = [0u8; 10];
+    if getrandom::fill(&mut random).is_err() {
+        // No OS randomness (never seen on Linux): still unique within this
+        // process, from a counter and the process id.
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        random[..8].copy_from_slice(&n.to_be_bytes());
+        random[8..].copy_from_slice(&(std::process::id() as u16).to_be_bytes());
+    }
+    recording_id(ms, random)
+}
+
+/// The id of a recording started at `unix_ms` with these random bits.
+pub(crate) fn recording_id(unix_ms: u64, random: [u8; 10]) -> String {
+    let mut id = format!("{:012x}", unix_ms & 0xffff_ffff_ffff);
+    for b in random {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
 /// A UTC time, to the second: callrec-file's `RecordTime` (which owns the
 /// calendar conversion), formatted for paths and the sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +141,16 @@ pub(crate) fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recording_ids_sort_by_time_and_differ() {
+        let id = recording_id(0x0123_4567_89ab, [0xff; 10]);
+        assert_eq!(id, "0123456789abffffffffffffffffffff");
+        assert!(recording_id(1, [0xff; 10]) < recording_id(2, [0; 10]));
+        let (a, b) = (new_recording_id(), new_recording_id());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn hostile_components_stay_inside() {

@@ -121,8 +121,19 @@ pub struct Counters {
     pub recordings_started: AtomicU64,
     /// Recordings finished (files final).
     pub recordings_finished: AtomicU64,
-    /// Start requests refused.
+    /// Start requests refused, for any reason (the ones below, and
+    /// requests that are not valid).
     pub refused: AtomicU64,
+    /// Refused: the phone's address is not in [`Config::allow`].
+    pub refused_not_allowed: AtomicU64,
+    /// Refused: [`Config::max_sessions`] recordings were running.
+    pub refused_too_many_sessions: AtomicU64,
+    /// Refused: no RTP port was free.
+    pub refused_no_free_port: AtomicU64,
+    /// Refused: less free space than [`Config::min_free_space`].
+    pub refused_storage_full: AtomicU64,
+    /// Refused: the recording's files could not be created.
+    pub refused_cannot_create: AtomicU64,
     /// RTP datagrams read.
     pub packets: AtomicU64,
     /// Datagrams from other senders.
@@ -137,6 +148,28 @@ impl Counters {
     /// Reads one counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Refused start requests by reason, as `(reason, count)`; the reasons
+    /// are `not_allowed`, `too_many_sessions`, `no_free_port`,
+    /// `storage_full`, `cannot_create` and `invalid_request` (the rest).
+    pub fn refusals(&self) -> [(&'static str, u64); 6] {
+        let known = [
+            ("not_allowed", Self::get(&self.refused_not_allowed)),
+            ("too_many_sessions", Self::get(&self.refused_too_many_sessions)),
+            ("no_free_port", Self::get(&self.refused_no_free_port)),
+            ("storage_full", Self::get(&self.refused_storage_full)),
+            ("cannot_create", Self::get(&self.refused_cannot_create)),
+        ];
+        let rest = Self::get(&self.refused).saturating_sub(known.iter().map(|k| k.1).sum());
+        [
+            known[0],
+            known[1],
+            known[2],
+            known[3],
+            known[4],
+            ("invalid_request", rest),
+        ]
     }
 }
 
@@ -474,6 +507,7 @@ impl PortAllocator for Allocator {
     fn allocate(&mut self, request: &RecordStartRequest) -> Result<RtpTarget, Rejection> {
         let shared = &self.shared;
         if !shared.config.allows(self.peer.ip()) {
+            Counters::add(&shared.counters.refused_not_allowed, 1);
             return Err(Rejection::Other(format!(
                 "phone address {} is not allowed to record",
                 self.peer.ip()
@@ -481,6 +515,7 @@ impl PortAllocator for Allocator {
         }
         if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.config.max_sessions {
             shared.active.fetch_sub(1, Ordering::SeqCst);
+            Counters::add(&shared.counters.refused_too_many_sessions, 1);
             return Err(Rejection::TooManySessions);
         }
         match self.prepare(request) {
@@ -508,6 +543,7 @@ impl Allocator {
         // A filling disk refuses new calls before running ones fail.
         let free = fs4::available_space(&config.dir).unwrap_or(0);
         if free < config.min_free_space {
+            Counters::add(&shared.counters.refused_storage_full, 1);
             return Err(Rejection::Other(format!(
                 "storage full: {} MiB free in {} (reserve {} MiB)",
                 free >> 20,
@@ -515,13 +551,16 @@ impl Allocator {
                 config.min_free_space >> 20
             )));
         }
-        let (port, socket) = self.bind_port()?;
+        let (port, socket) = self.bind_port().inspect_err(|_| {
+            Counters::add(&shared.counters.refused_no_free_port, 1);
+        })?;
         let (call, sidecar_path, files) = match self.open_call(request) {
             Ok(opened) => opened,
             Err(e) => {
                 drop(socket);
                 let mut pool = shared.ports.lock().unwrap_or_else(|e| e.into_inner());
                 pool.rest(port, Instant::now());
+                Counters::add(&shared.counters.refused_cannot_create, 1);
                 return Err(Rejection::Other(e));
             }
         };
@@ -581,6 +620,7 @@ impl Allocator {
             remote_name: request.remote_name.clone(),
         };
         let mut sidecar = Sidecar {
+            recording_id: crate::paths::new_recording_id(),
             session_id: request.id.to_string(),
             device: request.device.to_string(),
             direction: request.dir.to_string(),

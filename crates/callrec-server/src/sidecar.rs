@@ -72,6 +72,13 @@ pub struct TimelineNote {
 pub struct Sidecar {
     /// [`SIDECAR_SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// The server's unique id of this recording: 32 lowercase hex digits,
+    /// the first 12 the start time in Unix milliseconds (so ids sort by
+    /// start), the rest random. Unique across servers and restarts, unlike
+    /// the phone's `session_id`. Empty in sidecars written before it
+    /// existed.
+    #[serde(default)]
+    pub recording_id: String,
     /// The phone's session id.
     pub session_id: String,
     /// The phone's MAC address.
@@ -163,6 +170,7 @@ impl Default for Sidecar {
     fn default() -> Self {
         Self {
             schema_version: SIDECAR_SCHEMA_VERSION,
+            recording_id: String::new(),
             session_id: String::new(),
             device: String::new(),
             direction: String::new(),
