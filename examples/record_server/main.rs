@@ -23,6 +23,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use callrec_recordings::{HttpApi, Recordings, STATE_DIR, Settings, Tokens};
 use callrec_server::{Config, OutputFormat, PortRange, Server};
 use clap::Parser;
 
@@ -75,9 +76,58 @@ struct Args {
     /// Log format.
     #[arg(long, value_name = "text|json", default_value = "text")]
     log_format: LogFormat,
+    /// Serve the web page and the HTTP API (search, playback, delete,
+    /// legal hold, /metrics, /healthz) on HOST:PORT [default: off]. Without
+    /// --api-tokens only a loopback address is accepted.
+    #[arg(long, value_name = "HOST:PORT")]
+    http: Option<std::net::SocketAddr>,
+    /// API tokens, one `ROLE NAME TOKEN` per line (role read or admin).
+    #[arg(long, value_name = "FILE")]
+    api_tokens: Option<PathBuf>,
+    /// Delete recordings older than this many days (never one on legal
+    /// hold or still running) [default: keep].
+    #[arg(long, value_name = "DAYS")]
+    retain_days: Option<u32>,
+    /// Delete the oldest recordings while all together take more than
+    /// this: bytes, or with K, M, G, T (powers of 1024) [default: no limit].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_disk_usage: Option<u64>,
+    /// Rebuild the index from the files in --dir before serving.
+    #[arg(long)]
+    reindex: bool,
+    /// Check the audit log's hash chain, print the result and exit.
+    #[arg(long)]
+    verify_audit: bool,
+    /// Benchmark baseline: no index (no search, no API).
+    #[arg(long, hide = true)]
+    no_index: bool,
     /// Benchmark baseline: receive and count RTP, write nothing.
     #[arg(long, hide = true)]
     discard_rtp: bool,
+}
+
+/// `1234`, `500K`, `20G`, `1T` (powers of 1024; a trailing `B` or `iB` is
+/// accepted).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a size (bytes, or a number with K, M, G or T)"))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -86,21 +136,21 @@ enum LogFormat {
     Json,
 }
 
-fn config_of(args: Args) -> Result<Config, callrec_server::Error> {
+fn config_of(args: &Args) -> Result<Config, callrec_server::Error> {
     let mut c = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    if let Some(v) = args.listen {
+    if let Some(v) = args.listen.clone() {
         c.listen = v;
     }
-    if let Some(v) = args.rtp_ports {
+    if let Some(v) = args.rtp_ports.clone() {
         c.rtp_ports = v;
     }
-    if let Some(v) = args.dir {
+    if let Some(v) = args.dir.clone() {
         c.dir = v;
     }
-    if let Some(v) = args.advertise {
+    if let Some(v) = args.advertise.clone() {
         c.advertise = Some(v);
     }
     if let Some(v) = args.max_sessions {
@@ -119,7 +169,7 @@ fn config_of(args: Args) -> Result<Config, callrec_server::Error> {
         c.format = v;
     }
     if !args.allow.is_empty() {
-        c.allow = args.allow;
+        c.allow = args.allow.clone();
     }
     if let Some(v) = args.min_free_mib {
         c.min_free_space = v << 20;
@@ -142,24 +192,80 @@ async fn main() -> ExitCode {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }
-    let shutdown = match shutdown_signal() {
-        Ok(shutdown) => shutdown,
-        Err(e) => {
-            eprintln!("record_server: cannot install the SIGINT/SIGTERM handlers: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let server = match config_of(args) {
-        Ok(config) => Server::bind(config).await,
-        Err(e) => Err(e),
-    };
-    let server = match server {
-        Ok(server) => server,
+    match run(args).await {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("record_server: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let shutdown = shutdown_signal()
+        .map_err(|e| format!("cannot install the SIGINT/SIGTERM handlers: {e}"))?;
+    let config = config_of(&args)?;
+    if args.verify_audit {
+        let path = config.dir.join(STATE_DIR).join("audit.jsonl");
+        let report = callrec_recordings::verify_audit(&path)?;
+        println!(
+            "audit log {}: {} entries, chain intact, head {}",
+            path.display(),
+            report.entries,
+            report.head
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.no_index && (args.http.is_some() || args.reindex) {
+        return Err("--no-index leaves nothing to serve or rebuild (--http, --reindex)".into());
+    }
+    let tokens = args
+        .api_tokens
+        .as_deref()
+        .map(Tokens::from_file)
+        .transpose()?;
+    let recordings = if args.no_index {
+        None
+    } else {
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.dir.display()))?;
+        let mut settings = Settings::new(&config.dir);
+        settings.retain_days = args.retain_days;
+        settings.max_disk_usage = args.max_disk_usage;
+        let recordings = Recordings::open(settings)?;
+        if args.reindex {
+            let summary = recordings.reindex()?;
+            tracing::info!(
+                recordings = summary.recordings,
+                incomplete = summary.incomplete,
+                held = summary.held,
+                unreadable = summary.problems.len(),
+                "index rebuilt from {}",
+                config.dir.display()
+            );
+        }
+        Some(recordings)
+    };
+    let mut server = Server::bind(config).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
         }
     };
+    let mut api_task = None;
+    if let Some(recordings) = &recordings {
+        server = server.with_observer(recordings.observer());
+        recordings.set_server_counters(server.counters());
+        tokio::spawn(recordings.clone().run_retention(until_stopped()));
+        if let Some(addr) = args.http {
+            let api = HttpApi::bind(addr, tokens, recordings.clone()).await?;
+            let bound = api.local_addr()?;
+            tracing::info!("web page and API on http://{bound}/");
+            api_task = Some(tokio::spawn(api.run(until_stopped())));
+        }
+    }
     let config = server.config();
     tracing::info!(
         control = %server.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
@@ -168,6 +274,13 @@ async fn main() -> ExitCode {
         "record_server listening"
     );
     let summary = server.run(shutdown).await;
+    if let Some(recordings) = &recordings {
+        recordings.flush();
+    }
+    let _ = stop.send(true);
+    if let Some(task) = api_task {
+        let _ = task.await;
+    }
     tracing::info!(
         connections = summary.connections,
         started = summary.recordings_started,
@@ -177,7 +290,7 @@ async fn main() -> ExitCode {
         foreign = summary.foreign_packets,
         "record_server stopped; every recording finalized"
     );
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// SIGINT or SIGTERM. The handlers are installed here, before the server

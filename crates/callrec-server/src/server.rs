@@ -156,7 +156,10 @@ impl Counters {
     pub fn refusals(&self) -> [(&'static str, u64); 6] {
         let known = [
             ("not_allowed", Self::get(&self.refused_not_allowed)),
-            ("too_many_sessions", Self::get(&self.refused_too_many_sessions)),
+            (
+                "too_many_sessions",
+                Self::get(&self.refused_too_many_sessions),
+            ),
             ("no_free_port", Self::get(&self.refused_no_free_port)),
             ("storage_full", Self::get(&self.refused_storage_full)),
             ("cannot_create", Self::get(&self.refused_cannot_create)),

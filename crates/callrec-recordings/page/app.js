@@ -1,0 +1,203 @@
+// The callrec recordings page: search, list, play, details. Plain DOM, no
+// build step. Text from the server is only ever set as textContent.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let cursor = null;
+let role = "read";
+let current = null;
+
+function setStatus(text) { $("status").textContent = text; }
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { credentials: "same-origin", ...options });
+  if (response.status === 401) {
+    $("token-form").hidden = false;
+    throw new Error("sign in with an API token");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+function duration(ms) {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const mm = String(m).padStart(h ? 2 : 1, "0"), ss = String(r).padStart(2, "0");
+  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+function badge(text, kind) {
+  const span = document.createElement("span");
+  span.className = `badge ${kind}`;
+  span.textContent = text;
+  return span;
+}
+
+function row(rec) {
+  const tr = document.createElement("tr");
+  tr.dataset.id = rec.recording_id;
+  const cells = [
+    rec.started_at.replace("T", " ").replace("Z", ""),
+    duration(rec.duration_ms), rec.direction,
+    [rec.local_number, rec.local_name].filter(Boolean).join(" "),
+    [rec.remote_number, rec.remote_name].filter(Boolean).join(" "),
+    rec.device,
+  ];
+  for (const text of cells) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    tr.appendChild(td);
+  }
+  const state = document.createElement("td");
+  if (rec.running) state.appendChild(badge("running", "running"));
+  else if (!rec.complete) state.appendChild(badge("incomplete", "incomplete"));
+  if (rec.hold) state.appendChild(badge("hold", "hold"));
+  tr.appendChild(state);
+  tr.addEventListener("click", () => show(rec.recording_id));
+  return tr;
+}
+
+function params() {
+  const p = new URLSearchParams();
+  for (const name of ["number", "device", "from", "to", "direction", "q"]) {
+    const value = $(name).value.trim();
+    if (value) p.set(name, value);
+  }
+  p.set("limit", "50");
+  return p;
+}
+
+async function search(more) {
+  const p = params();
+  if (more && cursor) p.set("cursor", cursor);
+  setStatus("Searching…");
+  try {
+    const page = await api(`/api/recordings?${p}`);
+    const body = $("results").tBodies[0];
+    if (!more) body.replaceChildren();
+    for (const rec of page.recordings) body.appendChild(row(rec));
+    cursor = page.next_cursor;
+    $("more").hidden = !cursor;
+    const n = body.rows.length;
+    setStatus(n ? `${n}${cursor ? "+" : ""} recording${n === 1 ? "" : "s"}` : "No recordings match.");
+  } catch (e) {
+    setStatus(e.message);
+  }
+}
+
+function fact(dl, name, value) {
+  if (value === null || value === undefined || value === "") return;
+  const dt = document.createElement("dt"), dd = document.createElement("dd");
+  dt.textContent = name;
+  dd.textContent = String(value);
+  dl.append(dt, dd);
+}
+
+async function show(id) {
+  try {
+    const rec = await api(`/api/recordings/${encodeURIComponent(id)}`);
+    current = rec;
+    for (const tr of $("results").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === id);
+    const s = rec.sidecar || {};
+    $("details").hidden = false;
+    $("title").textContent = `${rec.direction === "in" ? "From" : "To"} ${rec.remote_number || "?"} ${rec.remote_name || ""}`;
+    const audio = $("player");
+    if (audio.dataset.id !== id) {
+      audio.dataset.id = id;
+      audio.src = `/api/recordings/${encodeURIComponent(id)}/audio?format=pcm16`;
+    }
+    $("download").href = `/api/recordings/${encodeURIComponent(id)}/audio?download=1`;
+    const dl = $("facts");
+    dl.replaceChildren();
+    fact(dl, "Recording", rec.recording_id);
+    fact(dl, "Session", rec.session_id);
+    fact(dl, "Device", rec.device);
+    fact(dl, "Local", `${rec.local_number} ${rec.local_name}`.trim());
+    fact(dl, "Remote", `${rec.remote_number} ${rec.remote_name}`.trim());
+    if (s.final_parties && s.final_parties.remote_number !== rec.remote_number) {
+      fact(dl, "Transferred to", `${s.final_parties.remote_number} ${s.final_parties.remote_name}`.trim());
+    }
+    fact(dl, "Started", rec.started_at);
+    fact(dl, "Stopped", rec.stopped_at);
+    fact(dl, "Length", duration(rec.duration_ms));
+    fact(dl, "Codec", rec.codec);
+    fact(dl, "Why it stopped", rec.stop_reason);
+    fact(dl, "Complete", rec.complete ? "yes" : "no");
+    fact(dl, "Legal hold", rec.hold ? "yes" : "no");
+    if (s.packets_received !== undefined) {
+      const expected = s.packets_received + Math.max(0, s.packets_lost);
+      const loss = expected ? (100 * Math.max(0, s.packets_lost) / expected).toFixed(2) : "0.00";
+      fact(dl, "Packets", `${s.packets_received} received, ${s.packets_lost} lost (${loss} %)`);
+      fact(dl, "Gaps filled", `${s.silence_inserted_ms} ms of silence`);
+      fact(dl, "Jitter", `${s.jitter_ms.toFixed(1)} ms`);
+      fact(dl, "Other senders", s.packets_foreign);
+      fact(dl, "RTP source", s.rtp_source);
+      fact(dl, "Write error", s.write_error);
+    }
+    fact(dl, "SHA-256", rec.sha256);
+    $("dtmf").textContent = (s.dtmf || []).map((d) => `${d.digit} @ ${(d.offset_ms / 1000).toFixed(1)} s`).join(", ") || "none";
+    const timeline = $("timeline");
+    timeline.replaceChildren();
+    for (const note of s.timeline || []) {
+      const li = document.createElement("li");
+      li.textContent = `${(note.offset_ms / 1000).toFixed(1)} s: ${note.note}`;
+      timeline.appendChild(li);
+    }
+    const admin = role === "admin";
+    $("hold").hidden = !admin;
+    $("hold").textContent = rec.hold ? "Release hold" : "Legal hold";
+    $("delete").hidden = !admin || rec.hold || rec.running;
+  } catch (e) {
+    setStatus(e.message);
+  }
+}
+
+async function toggleHold() {
+  if (!current) return;
+  const method = current.hold ? "DELETE" : "PUT";
+  try {
+    await api(`/api/recordings/${current.recording_id}/hold`, { method });
+    await show(current.recording_id);
+    await search(false);
+  } catch (e) { setStatus(e.message); }
+}
+
+async function remove() {
+  if (!current || !confirm(`Delete recording ${current.recording_id}? This cannot be undone.`)) return;
+  try {
+    await api(`/api/recordings/${current.recording_id}`, { method: "DELETE" });
+    $("details").hidden = true;
+    $("player").removeAttribute("src");
+    current = null;
+    await search(false);
+  } catch (e) { setStatus(e.message); }
+}
+
+async function start() {
+  try {
+    const me = await api("/api/session");
+    role = me.role;
+    $("who").textContent = `${me.name} (${me.role})`;
+    $("token-form").hidden = true;
+    await search(false);
+  } catch (e) {
+    setStatus(e.message);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(false); });
+  $("more").addEventListener("click", () => search(true));
+  $("hold").addEventListener("click", toggleHold);
+  $("delete").addEventListener("click", remove);
+  $("delete").classList.add("danger");
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    // Tokens are made of cookie-safe characters (see the tokens file).
+    const token = $("token").value.trim();
+    document.cookie = `callrec_token=${token}; path=/; SameSite=Strict`;
+    start();
+  });
+  start();
+});

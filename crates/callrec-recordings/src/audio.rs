@@ -1,0 +1,210 @@
+//! Serving audio: HTTP byte ranges (RFC 9110 §14), and the WAV converted
+//! to 16-bit PCM on the fly for browsers, which do not play A-law or µ-law
+//! WAV. The conversion is sample by sample, so any byte range of the PCM
+//! file maps onto a range of the stored one: players can seek in it too.
+
+use std::io::SeekFrom;
+
+use bytes::Bytes;
+use callrec_audio::wav::{MAX_HEADER_LEN, SampleFormat, WavHeader, WavSpec};
+use futures_util::Stream;
+use tokio::fs::File;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Bytes read from the stored file per chunk sent.
+const CHUNK: u64 = 64 << 10;
+
+/// What to send for a `Range` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RangeAnswer {
+    /// The whole representation (no range, or one that is ignored: not a
+    /// single `bytes` range, or malformed).
+    Full,
+    /// `206`: bytes `start..end` (end exclusive).
+    Partial(u64, u64),
+    /// `416`: the range starts past the end.
+    Unsatisfiable,
+}
+
+/// The answer to `range` (a `Range` header's value) for a representation
+/// of `len` bytes. Multiple ranges are answered with the whole file, as
+/// RFC 9110 allows.
+pub(crate) fn parse_range(range: Option<&str>, len: u64) -> RangeAnswer {
+    let Some(spec) = range.and_then(|r| r.trim().strip_prefix("bytes=")) else {
+        return RangeAnswer::Full;
+    };
+    if spec.contains(',') {
+        return RangeAnswer::Full;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Full;
+    };
+    let number = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match (first.trim().is_empty(), number(first), number(last)) {
+        // bytes=-N: the last N bytes.
+        (true, _, Some(n)) => {
+            if n == 0 || len == 0 {
+                RangeAnswer::Unsatisfiable
+            } else {
+                RangeAnswer::Partial(len.saturating_sub(n), len)
+            }
+        }
+        (false, Some(start), end) if last.trim().is_empty() || end.is_some() => {
+            if end.is_some_and(|end| end < start) {
+                return RangeAnswer::Full;
+            }
+            if start >= len {
+                return RangeAnswer::Unsatisfiable;
+            }
+            let end = end.map_or(len, |end| end.saturating_add(1).min(len));
+            RangeAnswer::Partial(start, end)
+        }
+        _ => RangeAnswer::Full,
+    }
+}
+
+/// A stored WAV seen as a 16-bit PCM WAV.
+#[derive(Debug, Clone)]
+pub(crate) struct Pcm16View {
+    header: Vec<u8>,
+    /// Where the stored samples start.
+    data_offset: u64,
+    /// The stored format.
+    format: SampleFormat,
+    /// Samples (all channels) stored.
+    samples: u64,
+}
+
+impl Pcm16View {
+    /// The view of a stored WAV whose first bytes are `head` and whose
+    /// length is `file_len`.
+    pub(crate) fn new(head: &[u8], file_len: u64) -> Result<Self, String> {
+        let header = WavHeader::parse(head).map_err(|e| format!("not a WAV callrec reads: {e}"))?;
+        let spec = header.spec();
+        let data_offset = header.data_offset() as u64;
+        let bytes_per_sample = u64::from(spec.format().bytes_per_sample());
+        let block = u64::from(spec.block_align());
+        let data = file_len.saturating_sub(data_offset);
+        let samples = (data - data % block) / bytes_per_sample;
+        let pcm = WavSpec::new(SampleFormat::Pcm16, spec.sample_rate(), spec.channels())
+            .map_err(|e| e.to_string())?;
+        let data_len = u32::try_from(samples * 2)
+            .unwrap_or(pcm.max_data_len())
+            .min(pcm.max_data_len());
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let n = pcm.emit_header(data_len, &mut buf);
+        Ok(Self {
+            header: buf[..n].to_vec(),
+            data_offset,
+            format: spec.format(),
+            samples: u64::from(data_len) / 2,
+        })
+    }
+
+    /// Length of the PCM WAV.
+    pub(crate) fn len(&self) -> u64 {
+        self.header.len() as u64 + self.samples * 2
+    }
+
+    /// Bytes `start..end` of the PCM WAV, read from the stored `file`.
+    pub(crate) fn stream(
+        self,
+        file: File,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
+        let end = end.min(self.len());
+        futures_util::stream::try_unfold(
+            (self, file, start),
+            move |(view, mut file, pos)| async move {
+                if pos >= end {
+                    return Ok(None);
+                }
+                let head = view.header.len() as u64;
+                if pos < head {
+                    let chunk =
+                        Bytes::copy_from_slice(&view.header[pos as usize..head.min(end) as usize]);
+                    let next = pos + chunk.len() as u64;
+                    return Ok(Some((chunk, (view, file, next))));
+                }
+                // Output sample `first` holds byte `pos`.
+                let first = (pos - head) / 2;
+                let last = ((end - head).div_ceil(2)).min(view.samples);
+                let count = (last - first).min(CHUNK / 2);
+                let width = u64::from(view.format.bytes_per_sample());
+                file.seek(SeekFrom::Start(view.data_offset + first * width))
+                    .await?;
+                let mut stored = vec![0u8; (count * width) as usize];
+                file.read_exact(&mut stored).await?;
+                let mut pcm = match view.format.law() {
+                    Some(law) => {
+                        let mut samples = vec![0i16; stored.len()];
+                        law.decode(&stored, &mut samples);
+                        samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+                    }
+                    None => stored,
+                };
+                let skip = ((pos - head) % 2) as usize;
+                let keep = ((end - pos) as usize).min(pcm.len() - skip);
+                pcm.drain(..skip);
+                pcm.truncate(keep);
+                let next = pos + pcm.len() as u64;
+                Ok(Some((Bytes::from(pcm), (view, file, next))))
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RangeAnswer::*;
+
+    #[test]
+    fn ranges() {
+        let r = |h: &str| parse_range(Some(h), 1000);
+        assert_eq!(parse_range(None, 1000), Full);
+        assert_eq!(r("bytes=0-99"), Partial(0, 100));
+        assert_eq!(r("bytes=100-"), Partial(100, 1000));
+        assert_eq!(r("bytes=-10"), Partial(990, 1000));
+        assert_eq!(r("bytes=-5000"), Partial(0, 1000));
+        assert_eq!(r("bytes=990-5000"), Partial(990, 1000));
+        assert_eq!(r("bytes=1000-"), Unsatisfiable);
+        assert_eq!(r("bytes=-0"), Unsatisfiable);
+        assert_eq!(r("bytes=5-4"), Full);
+        assert_eq!(r("bytes=0-1,5-6"), Full);
+        assert_eq!(r("items=0-1"), Full);
+        assert_eq!(r("bytes=a-b"), Full);
+        assert_eq!(r("bytes=-"), Full);
+        assert_eq!(r("bytes=+1-2"), Full);
+        assert_eq!(r("bytes=99999999999999999999999-"), Full);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ranges_stay_inside(header in "\\PC{0,30}", len in 0u64..10_000) {
+            if let Partial(start, end) = parse_range(Some(&header), len) {
+                proptest::prop_assert!(start < end && end <= len);
+            }
+        }
+
+        #[test]
+        fn numeric_ranges_stay_inside(a in 0u64..20_000, b in 0u64..20_000, len in 0u64..10_000) {
+            let header = format!("bytes={a}-{b}");
+            match parse_range(Some(&header), len) {
+                Partial(start, end) => {
+                    proptest::prop_assert_eq!(start, a);
+                    proptest::prop_assert_eq!(end, (b + 1).min(len));
+                }
+                Unsatisfiable => proptest::prop_assert!(a >= len),
+                Full => proptest::prop_assert!(b < a),
+            }
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The audit log: one JSON line per download, deletion and hold, each
+//! carrying the SHA-256 of the line before it, so that changing, removing
+//! or inserting a line breaks the chain from there on.
+//!
+//! Lines are appended with one `write` on a file opened for appending and
+//! flushed to disk before the action they record takes effect: a deletion
+//! that could not be logged does not happen.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// `prev` of the first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Longest line [`verify`] reads.
+const MAX_LINE: usize = 64 << 10;
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// 1 for the first line, then one more per line.
+    pub seq: u64,
+    /// RFC 3339 UTC.
+    pub time: String,
+    /// `download`, `delete`, `retention_delete`, `hold` or `release`.
+    pub action: String,
+    /// The recording.
+    pub recording_id: String,
+    /// Who: the API token's name, `loopback` (no tokens) or `retention`.
+    pub actor: String,
+    /// The client's address, for API actions.
+    pub address: Option<String>,
+    /// More about it (the retention rule, the files removed).
+    pub detail: Option<String>,
+    /// SHA-256 (lowercase hex) of the previous line's bytes, without its
+    /// newline; [`GENESIS`] for the first.
+    pub prev: String,
+}
+
+/// What [`verify`] found: a whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AuditReport {
+    /// Lines in the log.
+    pub entries: u64,
+    /// SHA-256 of the last line (write it down elsewhere: a log cut back
+    /// to an earlier line is only detectable against a known head).
+    pub head: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct State {
+    file: File,
+    seq: u64,
+    head: String,
+}
+
+/// The open audit log.
+pub(crate) struct AuditLog {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+impl AuditLog {
+    /// Opens the log at `path` (created when missing), continuing its chain.
+    /// A last line cut short by a crash (no newline: its action never took
+    /// effect) is removed.
+    pub(crate) fn open(path: &Path) -> Result<Self, Error> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        let (seq, head) = last_line(&mut file, path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            state: Mutex::new(State { file, seq, head }),
+        })
+    }
+
+    /// Where the log is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Lines written so far.
+    pub(crate) fn entries(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).seq
+    }
+
+    /// Appends a line and flushes it to disk.
+    ///
+    /// # Errors
+    /// The write or flush error: the action must then not happen.
+    pub(crate) fn append(
+        &self,
+        action: &str,
+        recording_id: &str,
+        actor: &str,
+        address: Option<String>,
+        detail: Option<String>,
+        time: String,
+    ) -> Result<(), Error> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = AuditEntry {
+            seq: state.seq + 1,
+            time,
+            action: action.to_owned(),
+            recording_id: recording_id.to_owned(),
+            actor: actor.to_owned(),
+            address,
+            detail,
+            prev: state.head.clone(),
+        };
+        let mut line = serde_json::to_vec(&entry).map_err(|e| Error::Audit {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        let head = sha256_hex(&line);
+        line.push(b'\n');
+        state
+            .file
+            .write_all(&line)
+            .and_then(|()| state.file.sync_data())
+            .map_err(|e| Error::io("append to", &self.path, e))?;
+        state.seq = entry.seq;
+        state.head = head;
+        Ok(())
+    }
+}
+
+/// The sequence number and hash of the last whole line of `file`; a torn
+/// last line is cut off.
+fn last_line(file: &mut File, path: &Path) -> Result<(u64, String), Error> {
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("read", path, e))?
+        .len();
+    if len == 0 {
+        return Ok((0, GENESIS.to_owned()));
+    }
+    let start = len.saturating_sub(2 * MAX_LINE as u64);
+    let mut tail = Vec::new();
+    file.seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_to_end(&mut tail))
+        .map_err(|e| Error::io("read", path, e))?;
+    let complete = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(end) => end + 1,
+        None if start == 0 => 0,
+        None => {
+            return Err(Error::Audit {
+                path: path.to_owned(),
+                message: format!("its last line is longer than {MAX_LINE} bytes"),
+            });
+        }
+    };
+    if complete < tail.len() {
+        tracing::warn!(
+            "audit log {}: removing a last line cut short by a crash ({} bytes)",
+            path.display(),
+            tail.len() - complete
+        );
+        file.set_len(start + complete as u64)
+            .map_err(|e| Error::io("truncate", path, e))?;
+        tail.truncate(complete);
+    }
+    if tail.is_empty() {
+        return Ok((0, GENESIS.to_owned()));
+    }
+    let body = &tail[..tail.len() - 1];
+    let line = &body[body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..];
+    let entry: AuditEntry = serde_json::from_slice(line).map_err(|e| Error::Audit {
+        path: path.to_owned(),
+        message: format!("its last line is not an audit entry: {e}"),
+    })?;
+    Ok((entry.seq, sha256_hex(line)))
+}
+
+/// Checks the whole chain of the log at `path`.
+///
+/// # Errors
+/// [`Error::Audit`] naming the first line that is not valid JSON, is out of
+/// sequence, or does not carry its predecessor's hash; [`Error::Io`] when
+/// the file cannot be read.
+pub fn verify(path: &Path) -> Result<AuditReport, Error> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(AuditReport {
+                entries: 0,
+                head: GENESIS.to_owned(),
+            });
+        }
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let bad = |n: u64, message: String| Error::Audit {
+        path: path.to_owned(),
+        message: format!("line {n}: {message}"),
+    };
+    let mut reader = BufReader::new(file);
+    let mut head = GENESIS.to_owned();
+    let mut n = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .by_ref()
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io("read", path, e))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        if line.last() != Some(&b'\n') {
+            return Err(bad(
+                n,
+                if line.len() > MAX_LINE {
+                    format!("longer than {MAX_LINE} bytes")
+                } else {
+                    "cut short (no newline)".to_owned()
+                },
+            ));
+        }
+        line.pop();
+        let entry: AuditEntry = serde_json::from_slice(&line)
+            .map_err(|e| bad(n, format!("not an audit entry: {e}")))?;
+        if entry.seq != n {
+            return Err(bad(
+                n,
+                format!("sequence number {} where {n} belongs", entry.seq),
+            ));
+        }
+        if entry.prev != head {
+            return Err(bad(
+                n,
+                format!(
+                    "carries hash {} but the line before hashes to {head}: a line was changed, removed or inserted",
+                    entry.prev
+                ),
+            ));
+        }
+        head = sha256_hex(&line);
+    }
+    Ok(AuditReport { entries: n, head })
+}
+
+/// Lines of the log in order, for replaying holds when the index is
+/// rebuilt; stops at the first damaged line.
+pub(crate) fn entries(path: &Path) -> Vec<AuditEntry> {
+    let Ok(text) = fs::read(path) else {
+        return Vec::new();
+    };
+    text.split(|&b| b == b'\n')
+        .map_while(|line| serde_json::from_slice(line).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_with(dir: &Path, n: usize) -> PathBuf {
+        let path = dir.join("audit.jsonl");
+        let log = AuditLog::open(&path).unwrap();
+        for i in 0..n {
+            log.append(
+                "hold",
+                &format!("{i:032x}"),
+                "alice",
+                Some("127.0.0.1:5000".into()),
+                None,
+                "2026-12-01T08:00:00Z".into(),
+            )
+            .unwrap();
+        }
+        path
+    }
+
+    #[test]
+    fn a_chain_verifies_and_continues_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_with(dir.path(), 3);
+        let first = verify(&path).unwrap();
+        assert_eq!(first.entries, 3);
+        let log = AuditLog::open(&path).unwrap();
+        assert_eq!(log.entries(), 3);
+        log.append("release", "x", "bob", None, None, "t".into())
+            .unwrap();
+        let report = verify(&path).unwrap();
+        assert_eq!(report.entries, 4);
+        let lines = fs::read_to_string(&path).unwrap();
+        let last: AuditEntry = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+        assert_eq!(last.prev, first.head);
+    }
+
+    #[test]
+    fn changed_removed_and_inserted_lines_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_with(dir.path(), 4);
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+
+        let changed = text.replacen("alice", "mallory", 1);
+        fs::write(&path, &changed).unwrap();
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2: carries hash"), "{e}");
+
+        let removed = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
+        fs::write(&path, removed).unwrap();
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2: sequence number 3"), "{e}");
+
+        let garbage = format!("{}\nnot json\n", lines[0]);
+        fs::write(&path, garbage).unwrap();
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2: not an audit entry"), "{e}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_and_the_chain_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_with(dir.path(), 2);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"seq\":3,\"ti").unwrap();
+        assert!(verify(&path).unwrap_err().to_string().contains("cut short"));
+        let log = AuditLog::open(&path).unwrap();
+        log.append("hold", "y", "a", None, None, "t".into())
+            .unwrap();
+        assert_eq!(verify(&path).unwrap().entries, 3);
+    }
+}

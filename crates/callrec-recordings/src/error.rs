@@ -1,0 +1,131 @@
+//! What can go wrong, each naming the path, address or recording.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// An error of the recordings service.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The index database failed.
+    Index {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        message: String,
+    },
+    /// A file or directory could not be read, written or removed.
+    Io {
+        /// What was being done (`read`, `remove`, …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// The audit log could not be written, or is damaged.
+    Audit {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The API tokens file is not valid.
+    Tokens {
+        /// The file.
+        path: PathBuf,
+        /// Line number, from 1 (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The HTTP API could not listen.
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why not.
+        message: String,
+    },
+    /// No recording has this id.
+    UnknownRecording(String),
+    /// The recording cannot be changed now.
+    Busy {
+        /// The recording.
+        recording_id: String,
+        /// Why (`still running`, `on legal hold`).
+        reason: &'static str,
+    },
+}
+
+impl Error {
+    pub(crate) fn index(path: &Path, e: rusqlite::Error) -> Self {
+        Self::Index {
+            path: path.to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn bind(addr: &SocketAddr, message: impl fmt::Display) -> Self {
+        Self::Bind {
+            addr: addr.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Index { path, message } => {
+                write!(f, "recordings index {}: {message}", path.display())
+            }
+            Self::Io {
+                action,
+                path,
+                source,
+            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Audit { path, message } => write!(f, "audit log {}: {message}", path.display()),
+            Self::Tokens {
+                path,
+                line: 0,
+                message,
+            } => write!(f, "API tokens file {}: {message}", path.display()),
+            Self::Tokens {
+                path,
+                line,
+                message,
+            } => write!(
+                f,
+                "API tokens file {} line {line}: {message}",
+                path.display()
+            ),
+            Self::Bind { addr, message } => {
+                write!(f, "cannot serve the HTTP API on {addr}: {message}")
+            }
+            Self::UnknownRecording(id) => write!(f, "no recording {id:?}"),
+            Self::Busy {
+                recording_id,
+                reason,
+            } => write!(f, "recording {recording_id} is {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The recordings service of callrec: every recording findable, playable,
+//! kept as long as the rules say and no longer, and every access on record.
+//!
+//! - **Index**: an embedded SQLite database in `DIR/.callrec/`, kept
+//!   current by an [`Observer`](callrec_server::Observer) on the recording
+//!   server (entered when a call starts, completed when it ends), and
+//!   rebuilt from the files with [`Recordings::reindex`] — recordings a
+//!   crash left without a finished sidecar come back as incomplete, their
+//!   length read from the audio.
+//! - **HTTP API** ([`HttpApi`]): search newest first with cursor paging,
+//!   metadata, audio with byte ranges (and converted to 16-bit PCM for
+//!   browsers), delete, legal hold, Prometheus `/metrics`, `/healthz`;
+//!   bearer tokens with `read` and `admin` roles ([`Tokens`]), or loopback
+//!   only without them; and a web page at `/` to search and play.
+//! - **Retention** ([`Recordings::sweep`]): by age and by total size,
+//!   oldest first, never a recording that is running or on hold.
+//! - **Audit log**: every download, deletion and hold as a JSON line that
+//!   carries the SHA-256 of the line before ([`verify_audit`]).
+//!
+//! ```
+//! use callrec_recordings::{Query, Recordings, Settings};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let recordings = Recordings::open(Settings::new(dir.path()))?;
+//! // Give `recordings.observer()` to the server; then search:
+//! let page = recordings.search(&Query::default())?;
+//! assert!(page.recordings.is_empty());
+//! assert!(page.next_cursor.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+mod api;
+mod audio;
+mod audit;
+mod error;
+mod index;
+mod scan;
+mod service;
+mod time;
+mod tokens;
+
+pub use api::{HttpApi, TOKEN_COOKIE, router};
+pub use audit::{AuditEntry, AuditReport, GENESIS, verify as verify_audit};
+pub use error::Error;
+pub use index::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary};
+pub use service::{
+    Actor, MAX_DEVICES, Recordings, ReindexSummary, STATE_DIR, Settings, SweepSummary,
+};
+pub use tokens::{MIN_TOKEN_LEN, Role, Tokens};

@@ -1,0 +1,721 @@
+//! The service: the index kept current by an observer, retention, holds,
+//! deletions and the counters behind `/metrics`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use callrec_server::{Counters, Observer, Sidecar};
+
+use crate::audit::{self, AuditLog, AuditReport};
+use crate::index::{Entry, Index, Page, Query, RecordingSummary};
+use crate::time::format_time_ms;
+use crate::{Error, scan};
+
+/// Most devices whose last recording time `/metrics` reports (each is one
+/// series; the allow-list decides who records, this bounds the rest).
+pub const MAX_DEVICES: usize = 100_000;
+
+/// Index entries written per transaction at most.
+const BATCH: usize = 2000;
+
+/// Where the service keeps its own files, inside the recordings
+/// directory (no device directory can be called this: the server turns a
+/// leading `.` of a device name into `_`).
+pub const STATE_DIR: &str = ".callrec";
+
+/// How the service runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The recordings directory (the server's `dir`).
+    pub dir: PathBuf,
+    /// Delete recordings older than this many days.
+    pub retain_days: Option<u32>,
+    /// Delete the oldest recordings while all of them together take more
+    /// bytes than this.
+    pub max_disk_usage: Option<u64>,
+    /// How often retention runs.
+    pub sweep_interval: Duration,
+}
+
+impl Settings {
+    /// Settings for recordings in `dir`: no retention limit, swept every
+    /// minute once one is set.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            retain_days: None,
+            max_disk_usage: None,
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What rebuilding the index found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReindexSummary {
+    /// Recordings entered.
+    pub recordings: u64,
+    /// Of those, recordings that never finished (marked incomplete).
+    pub incomplete: u64,
+    /// Recordings put back under hold.
+    pub held: u64,
+    /// Files that could not be read, each naming the file.
+    pub problems: Vec<String>,
+}
+
+/// What one retention run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SweepSummary {
+    /// Recordings deleted.
+    pub deleted: u64,
+    /// Bytes those took.
+    pub bytes_freed: u64,
+}
+
+/// Who asks for an action, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Actor {
+    /// The API token's name, `loopback` or `retention`.
+    pub name: String,
+    /// The client's address.
+    pub address: Option<String>,
+}
+
+impl Actor {
+    /// An actor named `name` at `address`.
+    pub fn new(name: impl Into<String>, address: Option<String>) -> Self {
+        Self {
+            name: name.into(),
+            address,
+        }
+    }
+}
+
+/// Counters of one running recording as last seen.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    received: u64,
+    lost: u64,
+    foreign: u64,
+    malformed: u64,
+    bytes: u64,
+}
+
+impl Seen {
+    fn of(s: &Sidecar) -> Self {
+        Self {
+            received: s.packets_received,
+            lost: s.packets_lost.max(0) as u64,
+            foreign: s.packets_foreign,
+            malformed: s.packets_malformed,
+            bytes: s.payload_bytes,
+        }
+    }
+}
+
+/// Totals over all recordings since the service started.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    pub(crate) packets_received: AtomicU64,
+    pub(crate) packets_lost: AtomicU64,
+    pub(crate) packets_foreign: AtomicU64,
+    pub(crate) packets_malformed: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+    pub(crate) index_errors: AtomicU64,
+    pub(crate) indexed: AtomicU64,
+    pub(crate) retention_deleted: AtomicU64,
+    pub(crate) devices_dropped: AtomicU64,
+    seen: Mutex<HashMap<String, Seen>>,
+    pub(crate) devices: Mutex<HashMap<String, i64>>,
+}
+
+impl Live {
+    fn account(&self, sidecar: &Sidecar, finished: bool) {
+        let now = Seen::of(sidecar);
+        let before = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if finished {
+                seen.remove(&sidecar.recording_id)
+            } else {
+                seen.insert(sidecar.recording_id.clone(), now)
+            }
+        }
+        .unwrap_or_default();
+        let add = |counter: &AtomicU64, now: u64, before: u64| {
+            counter.fetch_add(now.saturating_sub(before), Ordering::Relaxed);
+        };
+        add(&self.packets_received, now.received, before.received);
+        add(&self.packets_lost, now.lost, before.lost);
+        add(&self.packets_foreign, now.foreign, before.foreign);
+        add(&self.packets_malformed, now.malformed, before.malformed);
+        add(&self.bytes_written, now.bytes, before.bytes);
+    }
+
+    fn device_seen(&self, device: &str, started_ms: i64) {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        let room = devices.len() < MAX_DEVICES;
+        match devices.get_mut(device) {
+            Some(last) => *last = (*last).max(started_ms),
+            None if room => {
+                devices.insert(device.to_owned(), started_ms);
+            }
+            None => {
+                self.devices_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Work for the index writer thread.
+enum Job {
+    Upsert(Box<Entry>),
+    /// Answered once everything sent before it is committed.
+    Flush(SyncSender<()>),
+}
+
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) index: Index,
+    pub(crate) audit: AuditLog,
+    pub(crate) live: Live,
+    pub(crate) counters: OnceLock<Arc<Counters>>,
+    jobs: Mutex<Sender<Job>>,
+    /// Holds, deletions and sweeps one at a time, so a hold set while a
+    /// deletion is decided cannot be missed.
+    admin: Mutex<()>,
+}
+
+/// The recordings service: open it on the server's directory, give the
+/// server its [`observer`](Self::observer), and serve its API.
+///
+/// Cheap to clone: the clones share one index.
+#[derive(Clone)]
+pub struct Recordings {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Recordings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recordings")
+            .field("dir", &self.shared.settings.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Recordings {
+    /// Opens the index in `settings.dir/.callrec/` (creating it, and
+    /// filling it from the files already there, when it is new). Recordings
+    /// the index still marks running were cut off by a crash: they are
+    /// entered again from their files, as incomplete.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory cannot be created, [`Error::Index`]
+    /// when the database cannot be opened, [`Error::Audit`] when the audit
+    /// log's last line is damaged.
+    pub fn open(settings: Settings) -> Result<Self, Error> {
+        let state = settings.dir.join(STATE_DIR);
+        fs::create_dir_all(&state).map_err(|e| Error::io("create", &state, e))?;
+        let index_path = state.join("index.sqlite3");
+        let new = !index_path.exists();
+        let index = Index::open(&index_path)?;
+        let audit = AuditLog::open(&state.join("audit.jsonl"))?;
+        let (jobs, queue) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            settings,
+            index,
+            audit,
+            live: Live::default(),
+            counters: OnceLock::new(),
+            jobs: Mutex::new(jobs),
+            admin: Mutex::new(()),
+        });
+        let recordings = Self { shared };
+        if new {
+            let summary = recordings.reindex()?;
+            if summary.recordings > 0 {
+                tracing::info!(
+                    recordings = summary.recordings,
+                    "new index filled from the recordings on disk"
+                );
+            }
+        } else {
+            recordings.recover_interrupted()?;
+        }
+        for (device, ms) in recordings.shared.index.last_per_device()? {
+            recordings.shared.live.device_seen(&device, ms);
+        }
+        let writer = Arc::downgrade(&recordings.shared);
+        std::thread::Builder::new()
+            .name("callrec-index".into())
+            .spawn(move || write_jobs(&writer, &queue))
+            .map_err(|e| Error::io("start the index thread for", recordings.index_path(), e))?;
+        Ok(recordings)
+    }
+
+    /// The index database's path.
+    pub fn index_path(&self) -> &Path {
+        self.shared.index.path()
+    }
+
+    /// The audit log's path.
+    pub fn audit_path(&self) -> &Path {
+        self.shared.audit.path()
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+
+    /// The observer to give the server
+    /// ([`Server::with_observer`](callrec_server::Server::with_observer)):
+    /// it enters each recording when it starts and completes it when it
+    /// ends, from a queue of its own (the recording tasks never wait for
+    /// the database).
+    pub fn observer(&self) -> Arc<dyn Observer> {
+        Arc::new(IndexObserver {
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// The server's counters, for `/metrics`.
+    pub fn set_server_counters(&self, counters: Arc<Counters>) {
+        let _ = self.shared.counters.set(counters);
+    }
+
+    /// Waits until every recording the observer has seen is in the index.
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::sync_channel(1);
+        let sent = self
+            .shared
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Job::Flush(done));
+        if sent.is_ok() {
+            let _ = wait.recv();
+        }
+    }
+
+    /// One page of a search.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn search(&self, query: &Query) -> Result<Page, Error> {
+        self.shared.index.search(query)
+    }
+
+    /// The recording with this id.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn get(&self, recording_id: &str) -> Result<Option<RecordingSummary>, Error> {
+        self.shared.index.get(recording_id)
+    }
+
+    /// The sidecar of a recording, read from its file; `None` when it has
+    /// none (a crash before its first write) or it cannot be read.
+    pub fn sidecar(&self, recording: &RecordingSummary) -> Option<Sidecar> {
+        let path = self
+            .shared
+            .settings
+            .dir
+            .join(recording.sidecar_path.as_ref()?);
+        serde_json::from_slice(&fs::read(path).ok()?).ok()
+    }
+
+    /// Where a file of the index lives on disk.
+    pub(crate) fn file(&self, relative: &str) -> PathBuf {
+        self.shared.settings.dir.join(relative)
+    }
+
+    /// Puts a recording under legal hold (`true`) or releases it, logged.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRecording`], [`Error::Audit`]/[`Error::Io`] when the
+    /// audit log cannot be written (nothing changes then),
+    /// [`Error::Index`].
+    pub fn set_hold(&self, recording_id: &str, hold: bool, actor: &Actor) -> Result<(), Error> {
+        let _admin = self.shared.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let recording = self
+            .get(recording_id)?
+            .ok_or_else(|| Error::UnknownRecording(recording_id.to_owned()))?;
+        self.shared.audit.append(
+            if hold { "hold" } else { "release" },
+            &recording.recording_id,
+            &actor.name,
+            actor.address.clone(),
+            None,
+            format_time_ms(unix_ms()),
+        )?;
+        self.shared.index.set_hold(recording_id, hold)?;
+        Ok(())
+    }
+
+    /// Deletes a recording's files and its entry, logged.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRecording`]; [`Error::Busy`] when it is running or
+    /// on hold; [`Error::Audit`]/[`Error::Io`] when the audit log cannot
+    /// be written (nothing is deleted then) or a file cannot be removed
+    /// (the entry stays, so that it can be tried again); [`Error::Index`].
+    pub fn delete(&self, recording_id: &str, actor: &Actor) -> Result<u64, Error> {
+        let _admin = self.shared.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let recording = self
+            .get(recording_id)?
+            .ok_or_else(|| Error::UnknownRecording(recording_id.to_owned()))?;
+        self.delete_locked(&recording, "delete", actor, None)
+    }
+
+    fn delete_locked(
+        &self,
+        recording: &RecordingSummary,
+        action: &str,
+        actor: &Actor,
+        detail: Option<String>,
+    ) -> Result<u64, Error> {
+        let busy = |reason| Error::Busy {
+            recording_id: recording.recording_id.clone(),
+            reason,
+        };
+        if recording.running {
+            return Err(busy("still running"));
+        }
+        if recording.hold {
+            return Err(busy("on legal hold"));
+        }
+        self.shared.audit.append(
+            action,
+            &recording.recording_id,
+            &actor.name,
+            actor.address.clone(),
+            detail,
+            format_time_ms(unix_ms()),
+        )?;
+        for relative in recording.paths() {
+            let path = self.file(relative);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &path, e)),
+            }
+        }
+        self.shared.index.remove(&recording.recording_id)?;
+        self.remove_empty_date_dir(recording);
+        Ok(recording.bytes)
+    }
+
+    /// Removes the recording's date directory once it is empty, unless it
+    /// is today's (the server may be about to create a file in it).
+    fn remove_empty_date_dir(&self, recording: &RecordingSummary) {
+        let today = &format_time_ms(unix_ms())[..10];
+        if let Some(parent) = recording.paths().next().and_then(|p| Path::new(p).parent()) {
+            let is_old_date = parent
+                .file_name()
+                .and_then(|d| d.to_str())
+                .is_some_and(|d| d < today);
+            if is_old_date {
+                let _ = fs::remove_dir(self.file(&parent.to_string_lossy()));
+            }
+        }
+    }
+
+    /// Applies the retention rules once: recordings older than
+    /// [`Settings::retain_days`], then the oldest while the total is over
+    /// [`Settings::max_disk_usage`]; never one running or on hold. Each
+    /// deletion is in the audit log.
+    ///
+    /// # Errors
+    /// The first error that stopped it (the recordings before it are gone).
+    pub fn sweep(&self) -> Result<SweepSummary, Error> {
+        let settings = &self.shared.settings;
+        let actor = Actor::new("retention", None);
+        let mut summary = SweepSummary::default();
+        let _admin = self.shared.admin.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(days) = settings.retain_days {
+            let cutoff = unix_ms() - i64::from(days) * 86_400_000;
+            let detail = format!("older than {days} days");
+            loop {
+                let batch = self.shared.index.deletable(Some(cutoff), 500)?;
+                if batch.is_empty() {
+                    break;
+                }
+                for recording in &batch {
+                    summary.bytes_freed += self.delete_locked(
+                        recording,
+                        "retention_delete",
+                        &actor,
+                        Some(detail.clone()),
+                    )?;
+                    summary.deleted += 1;
+                }
+            }
+        }
+        if let Some(limit) = settings.max_disk_usage {
+            let (mut total, _) = self.shared.index.totals()?;
+            let detail = format!("recordings over {limit} bytes");
+            'over: while total > limit {
+                let batch = self.shared.index.deletable(None, 100)?;
+                if batch.is_empty() {
+                    tracing::warn!(
+                        total,
+                        limit,
+                        "recordings take more than max_disk_usage, but all that is left is running or on hold"
+                    );
+                    break;
+                }
+                for recording in &batch {
+                    let freed = self.delete_locked(
+                        recording,
+                        "retention_delete",
+                        &actor,
+                        Some(detail.clone()),
+                    )?;
+                    summary.bytes_freed += freed;
+                    summary.deleted += 1;
+                    total = total.saturating_sub(freed);
+                    if total <= limit {
+                        break 'over;
+                    }
+                }
+            }
+        }
+        self.shared
+            .live
+            .retention_deleted
+            .fetch_add(summary.deleted, Ordering::Relaxed);
+        Ok(summary)
+    }
+
+    /// Runs [`sweep`](Self::sweep) every [`Settings::sweep_interval`] until
+    /// `shutdown` resolves; does nothing without a retention rule.
+    pub async fn run_retention(self, shutdown: impl Future<Output = ()>) {
+        let settings = &self.shared.settings;
+        if settings.retain_days.is_none() && settings.max_disk_usage.is_none() {
+            return shutdown.await;
+        }
+        let mut tick = tokio::time::interval(settings.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = tick.tick() => {}
+            }
+            let this = self.clone();
+            match tokio::task::spawn_blocking(move || this.sweep()).await {
+                Ok(Ok(s)) if s.deleted > 0 => {
+                    tracing::info!(deleted = s.deleted, bytes = s.bytes_freed, "retention");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!("retention stopped: {e}"),
+                Err(e) => tracing::error!("retention task failed: {e}"),
+            }
+        }
+    }
+
+    /// Checks the audit log's chain.
+    ///
+    /// # Errors
+    /// As [`audit::verify`].
+    pub fn verify_audit(&self) -> Result<AuditReport, Error> {
+        audit::verify(self.audit_path())
+    }
+
+    /// Rebuilds the index from the files in the directory: every recording
+    /// with a sidecar as the sidecar says, those that never finished or
+    /// have no sidecar as incomplete with their length read from the audio.
+    /// Holds survive (from the index and the audit log). Run it while no
+    /// server records into the directory.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a directory cannot be listed, [`Error::Index`].
+    pub fn reindex(&self) -> Result<ReindexSummary, Error> {
+        let _admin = self.shared.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let index = &self.shared.index;
+        let mut held: HashMap<String, bool> =
+            index.held()?.into_iter().map(|id| (id, true)).collect();
+        for entry in audit::entries(self.audit_path()) {
+            match entry.action.as_str() {
+                "hold" => held.insert(entry.recording_id, true),
+                "release" => held.insert(entry.recording_id, false),
+                _ => None,
+            };
+        }
+        index.write(|tx| tx.execute("DELETE FROM recordings", []).map(drop))?;
+        let mut summary = ReindexSummary::default();
+        let mut problems = Vec::new();
+        scan::scan(
+            &self.shared.settings.dir,
+            |mut entries| {
+                for entry in &mut entries {
+                    let s = &mut entry.summary;
+                    s.hold = held.get(&s.recording_id).copied().unwrap_or(false);
+                    summary.held += u64::from(s.hold);
+                    summary.incomplete += u64::from(!s.complete);
+                }
+                summary.recordings += entries.len() as u64;
+                for chunk in entries.chunks(BATCH) {
+                    index.write(|tx| chunk.iter().try_for_each(|e| Index::upsert(tx, e)))?;
+                }
+                Ok(())
+            },
+            |problem| problems.push(problem),
+        )?;
+        for problem in &problems {
+            tracing::warn!("reindex: {problem}");
+        }
+        summary.problems = problems;
+        Ok(summary)
+    }
+
+    /// Enters again, from their files, the recordings a crashed server left
+    /// marked running.
+    fn recover_interrupted(&self) -> Result<(), Error> {
+        let index = &self.shared.index;
+        for recording in index.running()? {
+            match scan::entry_at(&self.shared.settings.dir, &recording) {
+                Ok(entry) => {
+                    tracing::warn!(
+                        recording_id = %recording.recording_id,
+                        "recording cut off by a crash: entered as incomplete ({} ms)",
+                        entry.summary.duration_ms
+                    );
+                    index.write(|tx| Index::upsert(tx, &entry))?;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        recording_id = %recording.recording_id,
+                        "recording cut off by a crash has no readable files ({e}); its entry is removed"
+                    );
+                    index.remove(&recording.recording_id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Feeds the index writer thread.
+struct IndexObserver {
+    shared: Arc<Shared>,
+}
+
+impl IndexObserver {
+    fn send(&self, sidecar: &Sidecar, running: bool) {
+        let Some(first) = sidecar.files.first() else {
+            return; // Nothing stored (the benchmark's discard mode).
+        };
+        let first = first.path.to_string_lossy();
+        let stem = first.rsplit_once('.').map_or(&*first, |(stem, _)| stem);
+        let Some(entry) = Entry::from_sidecar(sidecar, Some(format!("{stem}.json")), running)
+        else {
+            self.shared
+                .live
+                .index_errors
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        self.shared
+            .live
+            .device_seen(&sidecar.device, entry.summary.started_ms);
+        let jobs = self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.send(Job::Upsert(Box::new(entry))).is_err() {
+            self.shared
+                .live
+                .index_errors
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Observer for IndexObserver {
+    fn recording_started(&self, sidecar: &Sidecar) {
+        self.shared.live.account(sidecar, false);
+        self.send(sidecar, true);
+    }
+
+    fn recording_progress(&self, sidecar: &Sidecar) {
+        self.shared.live.account(sidecar, false);
+    }
+
+    fn recording_finished(&self, sidecar: &Sidecar) {
+        self.shared.live.account(sidecar, true);
+        self.send(sidecar, false);
+    }
+}
+
+/// The index writer: takes what is queued, writes it in one transaction,
+/// repeats. Ends when the service is dropped.
+fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
+    loop {
+        // Wake up now and then to notice that the service is gone (the
+        // service itself holds the queue's sender).
+        let first = match queue.recv_timeout(Duration::from_secs(1)) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if shared.strong_count() == 0 {
+                    return;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut entries = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Upsert(entry) => entries.push(entry),
+                Job::Flush(done) => flushes.push(done),
+            }
+            if entries.len() < BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if !entries.is_empty() {
+            let written = shared
+                .index
+                .write(|tx| entries.iter().try_for_each(|e| Index::upsert(tx, e)));
+            match written {
+                Ok(()) => {
+                    shared
+                        .live
+                        .indexed
+                        .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    shared
+                        .live
+                        .index_errors
+                        .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        "{e}; {} recordings not entered (their files are kept: --reindex enters them)",
+                        entries.len()
+                    );
+                }
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
