@@ -1,6 +1,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 //! Helpers shared by the tests that run example binaries.
 
+pub(crate) mod service;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

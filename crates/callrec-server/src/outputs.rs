@@ -110,9 +110,12 @@ impl<W: Sink> Outputs<W> {
         let wav = match wav {
             Some(sink) => {
                 let transcoder = Transcoder::new(codec, WavOutput::AsRecorded);
-                let writer =
+                let mut writer =
                     WavWriter::with_header_interval(sink, transcoder.spec(), Some(header_interval))
                         .map_err(|e| e.to_string())?;
+                // On disk at once: from the start the file is a valid
+                // (empty) WAV, for a crash and for players of running calls.
+                writer.update_header().map_err(|e| e.to_string())?;
                 Some((writer, transcoder))
             }
             None => None,

@@ -1,0 +1,211 @@
+//! A recording server with the recordings service and its HTTP API, run
+//! in-process on its own runtime, with phone_sim (a real process) as the
+//! phone and ureq as the HTTP client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use callrec_recordings::{HttpApi, Recordings, Settings, Tokens};
+use callrec_server::{Config, OutputFormat, PortRange, Server};
+
+pub(crate) struct Service {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) recordings: Recordings,
+    pub(crate) control: SocketAddr,
+    pub(crate) base: String,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+pub(crate) struct Options {
+    pub(crate) ports: (u16, u16),
+    pub(crate) tokens: Option<&'static str>,
+    pub(crate) format: OutputFormat,
+    pub(crate) allow: Vec<ipnet::IpNet>,
+    pub(crate) settings: Box<dyn FnOnce(&mut Settings)>,
+}
+
+impl Options {
+    pub(crate) fn new(first_port: u16) -> Self {
+        Self {
+            ports: (first_port, first_port + 49),
+            tokens: None,
+            format: OutputFormat::Wav,
+            allow: Vec::new(),
+            settings: Box::new(|_| {}),
+        }
+    }
+}
+
+impl Service {
+    pub(crate) fn start(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::new(dir.path().join("recordings"));
+        (options.settings)(&mut settings);
+        std::fs::create_dir_all(&settings.dir).unwrap();
+        let recordings = Recordings::open(settings.clone()).unwrap();
+        let mut config = Config::default();
+        config.listen = "127.0.0.1:0".into();
+        config.rtp_ports = PortRange::new(options.ports.0, options.ports.1).unwrap();
+        config.dir = settings.dir.clone();
+        config.format = options.format;
+        config.min_free_space = 1 << 20;
+        // phone_sim --speed 0 sends faster than real time.
+        config.max_lead_ms = 3_600_000;
+        config.allow = options.allow;
+        let tokens = options.tokens.map(|text| Tokens::parse(text).unwrap());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let (control, base) = runtime.block_on(async {
+            let server = Server::bind(config)
+                .await
+                .unwrap()
+                .with_observer(recordings.observer());
+            recordings.set_server_counters(server.counters());
+            let control = server.local_addr().unwrap();
+            let api = HttpApi::bind("127.0.0.1:0".parse().unwrap(), tokens, recordings.clone())
+                .await
+                .unwrap();
+            let base = format!("http://{}", api.local_addr().unwrap());
+            tokio::spawn(server.run(until()));
+            tokio::spawn(api.run(until()));
+            tokio::spawn(recordings.clone().run_retention(until()));
+            (control, base)
+        });
+        Self {
+            dir,
+            recordings,
+            control,
+            base,
+            stop: Some(stop),
+            runtime: Some(runtime),
+        }
+    }
+
+    pub(crate) fn recordings_dir(&self) -> PathBuf {
+        self.dir.path().join("recordings")
+    }
+
+    /// Runs phone_sim against the server (one-second tone, as fast as it
+    /// goes) with more flags, and asserts it succeeded.
+    pub(crate) fn call(&self, args: &[&str]) -> String {
+        let control = self.control.to_string();
+        let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--server", &control];
+        if !args.contains(&"--speed") {
+            all.extend([&"--speed" as &dyn AsRef<std::ffi::OsStr>, &"0"]);
+        }
+        if !args.contains(&"--seconds") {
+            all.extend([&"--seconds" as &dyn AsRef<std::ffi::OsStr>, &"1"]);
+        }
+        for a in args {
+            all.push(a);
+        }
+        super::stdout_of_success(&super::run_example("phone_sim", &all))
+    }
+
+    /// Waits until `n` recordings are finished and in the index.
+    pub(crate) fn wait_for_finished(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.recordings.flush();
+            let mut query = callrec_recordings::Query::default();
+            query.limit = 1000;
+            let page = self.recordings.search(&query).unwrap();
+            let done = page.recordings.iter().filter(|r| !r.running).count();
+            if done >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{done} of {n} recordings finished"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// An HTTP answer.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Answer {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+            )
+        })
+    }
+
+    /// The `error` of a JSON error answer.
+    pub(crate) fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// `method url` with these headers.
+pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = agent.run(request.body(()).unwrap()).unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub(crate) fn get(url: &str) -> Answer {
+    http("GET", url, &[])
+}

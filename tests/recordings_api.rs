@@ -1,0 +1,653 @@
+//! The recordings service's HTTP API against a real recording server, with
+//! phone_sim as the phones: search, metadata, audio (ranges byte for byte,
+//! PCM16 checked against ffmpeg), delete, hold, tokens, metrics, errors.
+
+mod common;
+
+use std::process::Command;
+
+use common::service::{Options, Service, get, http};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const ADMIN: &str = "0123456789abcdef0123456789abcdef";
+const READER: &str = "fedcba9876543210fedcba9876543210";
+
+fn ids(page: &Value) -> Vec<String> {
+    page["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["recording_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Five calls: three from 1009 (numbers 2001–2003 as remote), one out from
+/// 1011 to 3001, one from another phone.
+fn five_calls(service: &Service) {
+    service.call(&["--local-number", "1009", "--remote-number", "2001"]);
+    service.call(&[
+        "--local-number",
+        "1009",
+        "--remote-number",
+        "2002",
+        "--remote-name",
+        "Carol Smith",
+    ]);
+    service.call(&["--local-number", "1009", "--remote-number", "2003"]);
+    service.call(&[
+        "--local-number",
+        "1011",
+        "--remote-number",
+        "3001",
+        "--dir",
+        "out",
+    ]);
+    service.call(&[
+        "--device",
+        "0015650000ff",
+        "--local-number",
+        "1012",
+        "--remote-number",
+        "1009",
+    ]);
+    service.wait_for_finished(5);
+}
+
+#[test]
+fn search_by_number_device_direction_date_and_text_with_paging() {
+    let service = Service::start(Options::new(52000));
+    five_calls(&service);
+    let base = &service.base;
+    let all = get(&format!("{base}/api/recordings")).json();
+    let all_ids = ids(&all);
+    assert_eq!(all_ids.len(), 5);
+    assert!(all["next_cursor"].is_null());
+    // Newest first: the last call made is first.
+    assert_eq!(all["recordings"][0]["local_number"], "1012");
+    let started: Vec<&str> = all["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["started_at"].as_str().unwrap())
+        .collect();
+    assert!(started.windows(2).all(|w| w[0] >= w[1]), "{started:?}");
+    for item in all["recordings"].as_array().unwrap() {
+        for field in [
+            "recording_id",
+            "session_id",
+            "device",
+            "direction",
+            "local_number",
+            "remote_number",
+            "local_name",
+            "remote_name",
+            "codec",
+            "started_at",
+            "stopped_at",
+            "duration_ms",
+            "stop_reason",
+            "complete",
+            "sha256",
+        ] {
+            assert!(item.get(field).is_some(), "{field} missing in {item}");
+        }
+        assert_eq!(item["complete"], true);
+        assert_eq!(item["codec"], "PCMA");
+        assert!(item["duration_ms"].as_u64().unwrap() >= 900, "{item}");
+    }
+
+    let search = |query: &str| get(&format!("{base}/api/recordings?{query}")).json();
+    // `number` matches the local or the remote number.
+    let by_1009 = search("number=1009");
+    assert_eq!(ids(&by_1009).len(), 4, "{by_1009}");
+    assert_eq!(ids(&search("number=2002")).len(), 1);
+    assert_eq!(ids(&search("number=200")).len(), 0, "number is exact");
+    // Device in any common spelling.
+    assert_eq!(ids(&search("device=00:15:65:00:00:FF")).len(), 1);
+    assert_eq!(ids(&search("device=001565aabbcc")).len(), 4);
+    assert_eq!(ids(&search("direction=out")).len(), 1);
+    assert_eq!(ids(&search("direction=in&number=1009")).len(), 4);
+    // Free text: part of a number or a name, any case.
+    assert_eq!(ids(&search("q=carol")).len(), 1);
+    assert_eq!(ids(&search("q=200")).len(), 3);
+    assert_eq!(
+        ids(&search("q=no%25such_")).len(),
+        0,
+        "wildcards are literal"
+    );
+    // Dates: today's calls are within today, none tomorrow.
+    let today = &started[0][..10];
+    assert_eq!(ids(&search(&format!("from={today}&to={today}"))).len(), 5);
+    assert_eq!(ids(&search("to=2000-01-01")).len(), 0);
+    assert!(!ids(&search(&format!("from={}", started[0]))).is_empty());
+    // A session id found by free text.
+    let session = all["recordings"][2]["session_id"].as_str().unwrap();
+    assert_eq!(
+        ids(&search(&format!("q={session}"))),
+        vec![all_ids[2].clone()]
+    );
+
+    // Paging with a cursor visits every recording once, in order.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = search(&format!("limit=2{cursor}"));
+        let page_ids = ids(&page);
+        assert!(page_ids.len() <= 2);
+        seen.extend(page_ids);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all_ids);
+    // Paging combined with a number filter.
+    let first = search("number=1009&limit=3");
+    let next = first["next_cursor"].as_str().unwrap();
+    let rest = search(&format!("number=1009&limit=3&cursor={next}"));
+    assert_eq!(ids(&rest).len(), 1);
+    assert!(rest["next_cursor"].is_null());
+}
+
+#[test]
+fn bad_parameters_are_400_with_a_message_and_unknown_ids_404() {
+    let service = Service::start(Options::new(52050));
+    service.call(&[]);
+    service.wait_for_finished(1);
+    let base = &service.base;
+    for (query, words) in [
+        ("limit=0", "limit=\"0\" is not a number from 1 to 1000"),
+        ("limit=1001", "from 1 to 1000"),
+        ("limit=ten", "\"ten\""),
+        (
+            "direction=sideways",
+            "direction=\"sideways\" is neither in nor out",
+        ),
+        ("from=yesterday", "from=\"yesterday\" is not a date"),
+        ("to=2026-02-30", "to=\"2026-02-30\""),
+        ("from=2026-12-02&to=2026-12-01", "from is not before to"),
+        ("cursor=abc", "cursor \"abc\""),
+        ("colour=blue", "unknown field `colour`"),
+        (
+            &format!("q={}", "x".repeat(200)),
+            "q is 200 bytes long; at most 128",
+        ),
+    ] {
+        let answer = get(&format!("{base}/api/recordings?{query}"));
+        assert_eq!(answer.status, 400, "{query}");
+        assert!(
+            answer.error().contains(words),
+            "{query}: {}",
+            answer.error()
+        );
+    }
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for (method, path) in [
+        ("GET", format!("/api/recordings/{unknown}")),
+        ("GET", format!("/api/recordings/{unknown}/audio")),
+        ("DELETE", format!("/api/recordings/{unknown}")),
+        ("PUT", format!("/api/recordings/{unknown}/hold")),
+    ] {
+        let answer = http(method, &format!("{base}{path}"), &[]);
+        assert_eq!(answer.status, 404, "{method} {path}");
+        assert_eq!(answer.error(), format!("no recording \"{unknown}\""));
+    }
+    let answer = get(&format!("{base}/api/recordings/not-an-id!"));
+    assert_eq!(answer.status, 400);
+    assert!(answer.error().contains("is not one"), "{}", answer.error());
+    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    for (query, words) in [
+        ("format=flac", "format=\"flac\" is none of wav, pcm16, rec"),
+        ("download=maybe", "neither true nor false"),
+        ("speed=2", "unknown field `speed`"),
+    ] {
+        let answer = get(&format!("{base}/api/recordings/{id}/audio?{query}"));
+        assert_eq!(answer.status, 400, "{query}");
+        assert!(
+            answer.error().contains(words),
+            "{query}: {}",
+            answer.error()
+        );
+    }
+    // The server records WAV only here: no container to give.
+    let answer = get(&format!("{base}/api/recordings/{id}/audio?format=rec"));
+    assert_eq!(answer.status, 404);
+    assert!(
+        answer.error().contains("no phone container"),
+        "{}",
+        answer.error()
+    );
+    assert_eq!(get(&format!("{base}/no/such/page")).status, 404);
+}
+
+#[test]
+fn audio_is_the_stored_wav_byte_for_byte_with_ranges_and_pcm16_matches_ffmpeg() {
+    let service = Service::start(Options::new(52100));
+    service.call(&["--seconds", "3"]);
+    service.wait_for_finished(1);
+    let base = &service.base;
+    let item = &get(&format!("{base}/api/recordings")).json()["recordings"][0];
+    let id = item["recording_id"].as_str().unwrap().to_owned();
+    let meta = get(&format!("{base}/api/recordings/{id}")).json();
+    let wav_rel = meta["sidecar"]["files"][0]["path"].as_str().unwrap();
+    let wav_path = service.recordings_dir().join(wav_rel);
+    let stored = std::fs::read(&wav_path).unwrap();
+    assert_eq!(meta["sidecar"]["recording_id"], id.as_str());
+    assert!(meta["sidecar"]["packets_received"].as_u64().unwrap() >= 100);
+
+    let url = format!("{base}/api/recordings/{id}/audio");
+    let full = get(&url);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body, stored);
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    assert_eq!(full.header("content-type"), Some("audio/wav"));
+    let sha = format!("{:x}", Sha256::digest(&stored));
+    assert_eq!(item["sha256"], sha.as_str());
+    assert_eq!(full.header("etag"), Some(format!("\"{sha}\"").as_str()));
+
+    let len = stored.len();
+    for (range, start, end) in [
+        ("bytes=0-99", 0, 100),
+        ("bytes=100-", 100, len),
+        ("bytes=-50", len - 50, len),
+        ("bytes=1000-1000", 1000, 1001),
+        (&format!("bytes={}-{}", len - 10, len + 500), len - 10, len),
+    ] {
+        let part = http("GET", &url, &[("Range", range)]);
+        assert_eq!(part.status, 206, "{range}");
+        assert_eq!(part.body, &stored[start..end], "{range}");
+        assert_eq!(
+            part.header("content-range"),
+            Some(format!("bytes {start}-{}/{len}", end - 1).as_str()),
+            "{range}"
+        );
+    }
+    // Ignored ranges give the whole file; a range past the end is 416.
+    assert_eq!(http("GET", &url, &[("Range", "bytes=50-10")]).status, 200);
+    assert_eq!(
+        http("GET", &url, &[("Range", "bytes=0-1,5-9")]).body,
+        stored
+    );
+    let past = http("GET", &url, &[("Range", &format!("bytes={len}-"))]);
+    assert_eq!(past.status, 416);
+    assert_eq!(
+        past.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+
+    // PCM16 for browsers: the same samples ffmpeg decodes from the A-law WAV.
+    let pcm = get(&format!("{url}?format=pcm16"));
+    assert_eq!(pcm.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.wav");
+    std::fs::write(&ours, &pcm.body).unwrap();
+    let decode = |path: &std::path::Path| {
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(path)
+            .args(["-f", "s16le", "-acodec", "pcm_s16le", "-"])
+            .output()
+            .expect("ffmpeg (apt-get install ffmpeg)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let reference = decode(&wav_path);
+    assert_eq!(
+        &pcm.body[44..],
+        &reference[..],
+        "our PCM16 data is ffmpeg's decoding"
+    );
+    assert_eq!(decode(&ours), reference, "ffmpeg reads our PCM16 WAV");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,sample_rate,channels",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&ours)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "pcm_s16le,8000,1"
+    );
+    // Any range of the PCM16 file is that slice of the whole, odd offsets too.
+    let pcm_len = pcm.body.len();
+    for (start, end) in [(0, 10), (40, 51), (45, 1045), (1001, pcm_len)] {
+        let part = http(
+            "GET",
+            &format!("{url}?format=pcm16"),
+            &[("Range", &format!("bytes={start}-{}", end - 1))],
+        );
+        assert_eq!(part.status, 206);
+        assert_eq!(part.body, &pcm.body[start..end], "{start}-{end}");
+    }
+    // A download names the file.
+    let download = get(&format!("{url}?download=1"));
+    assert_eq!(
+        download.header("content-disposition"),
+        Some(format!("attachment; filename=\"{id}.wav\"").as_str())
+    );
+    // Playback from the start is audited; a seek (a later range) is not.
+    let audit = std::fs::read_to_string(service.recordings.audit_path()).unwrap();
+    let downloads = audit.lines().filter(|l| l.contains("\"download\"")).count();
+    // From byte 0: the whole file, bytes=0-99, the two ignored ranges, the
+    // PCM16 file, its bytes=0-9, and the download.
+    assert_eq!(downloads, 7, "{audit}");
+    assert_eq!(audit.matches("\"detail\":\"format pcm16\"").count(), 2);
+    assert!(service.recordings.verify_audit().is_ok());
+}
+
+#[test]
+fn delete_and_legal_hold() {
+    let service = Service::start(Options::new(52150));
+    service.call(&["--remote-number", "4001"]);
+    service.call(&["--remote-number", "4002"]);
+    service.wait_for_finished(2);
+    let base = &service.base;
+    let all = get(&format!("{base}/api/recordings")).json();
+    let (newer, older) = (ids(&all)[0].clone(), ids(&all)[1].clone());
+    let files: Vec<std::path::PathBuf> = {
+        let meta = get(&format!("{base}/api/recordings/{older}")).json();
+        let wav = meta["sidecar"]["files"][0]["path"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let dir = service.recordings_dir();
+        vec![dir.join(&wav), dir.join(wav.replace(".wav", ".json"))]
+    };
+    assert!(files.iter().all(|f| f.exists()));
+
+    // On hold: not deletable, and it says so.
+    let hold = http("PUT", &format!("{base}/api/recordings/{older}/hold"), &[]);
+    assert_eq!(hold.status, 200);
+    assert_eq!(hold.json()["hold"], true);
+    assert_eq!(
+        get(&format!("{base}/api/recordings/{older}")).json()["hold"],
+        true
+    );
+    let refused = http("DELETE", &format!("{base}/api/recordings/{older}"), &[]);
+    assert_eq!(refused.status, 409);
+    assert_eq!(
+        refused.error(),
+        format!("recording {older} is on legal hold")
+    );
+    assert!(files.iter().all(|f| f.exists()));
+
+    // Released, it goes, files and all.
+    assert_eq!(
+        http(
+            "DELETE",
+            &format!("{base}/api/recordings/{older}/hold"),
+            &[]
+        )
+        .status,
+        200
+    );
+    let deleted = http("DELETE", &format!("{base}/api/recordings/{older}"), &[]);
+    assert_eq!(
+        deleted.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&deleted.body)
+    );
+    assert!(files.iter().all(|f| !f.exists()));
+    assert_eq!(get(&format!("{base}/api/recordings/{older}")).status, 404);
+    assert_eq!(
+        ids(&get(&format!("{base}/api/recordings")).json()),
+        vec![newer.clone()]
+    );
+
+    let audit = std::fs::read_to_string(service.recordings.audit_path()).unwrap();
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["action"].as_str().unwrap(),
+                e["recording_id"].as_str().unwrap(),
+                e["actor"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            format!("hold {older} loopback"),
+            format!("release {older} loopback"),
+            format!("delete {older} loopback"),
+        ]
+    );
+    let verify = get(&format!("{base}/api/audit/verify")).json();
+    assert_eq!(verify["valid"], true);
+    assert_eq!(verify["entries"], 3);
+}
+
+#[test]
+fn a_running_recording_cannot_be_deleted() {
+    let service = Service::start(Options::new(52200));
+    let control = service.control.to_string();
+    let mut phone = Command::new(common::example_path("phone_sim"))
+        .args(["--server", &control, "--seconds", "30", "--speed", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = service.base.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let id = loop {
+        service.recordings.flush();
+        let page = get(&format!("{base}/api/recordings")).json();
+        if let Some(first) = page["recordings"].as_array().unwrap().first() {
+            assert_eq!(first["running"], true);
+            assert!(first["stopped_at"].is_null());
+            break first["recording_id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never showed up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let refused = http("DELETE", &format!("{base}/api/recordings/{id}"), &[]);
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.error(), format!("recording {id} is still running"));
+    // Its audio is already there, growing.
+    let partial = get(&format!("{base}/api/recordings/{id}/audio?format=pcm16"));
+    assert_eq!(
+        partial.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&partial.body)
+    );
+    assert!(partial.body.len() >= 44);
+    phone.kill().unwrap();
+    phone.wait().unwrap();
+    service.wait_for_finished(1);
+    let done = get(&format!("{base}/api/recordings/{id}")).json();
+    assert_eq!(done["running"], false);
+    assert_eq!(done["stop_reason"], "control connection lost");
+    assert_eq!(
+        http("DELETE", &format!("{base}/api/recordings/{id}"), &[]).status,
+        200
+    );
+}
+
+#[test]
+fn tokens_read_and_admin_401_and_403() {
+    let tokens: &'static str =
+        Box::leak(format!("admin alice {ADMIN}\nread supervisor {READER}\n").into_boxed_str());
+    let mut options = Options::new(52250);
+    options.tokens = Some(tokens);
+    let service = Service::start(options);
+    service.call(&[]);
+    service.wait_for_finished(1);
+    let base = &service.base;
+    let url = format!("{base}/api/recordings");
+
+    let none = get(&url);
+    assert_eq!(none.status, 401);
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+    assert!(none.error().contains("an API token is needed"));
+    let wrong = http(
+        "GET",
+        &url,
+        &[("Authorization", "Bearer 00000000000000000000")],
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.error().contains("not known"), "{}", wrong.error());
+    assert_eq!(get(&format!("{base}/metrics")).status, 401);
+
+    let reader = format!("Bearer {READER}");
+    let page = http("GET", &url, &[("Authorization", &reader)]);
+    assert_eq!(page.status, 200);
+    let id = ids(&page.json())[0].clone();
+    // The page's cookie works as well as the header.
+    let cookie = format!("theme=dark; callrec_token={READER}");
+    assert_eq!(http("GET", &url, &[("Cookie", &cookie)]).status, 200);
+    assert_eq!(
+        http(
+            "GET",
+            &format!("{base}/api/session"),
+            &[("Authorization", &reader)]
+        )
+        .json()["role"],
+        "read"
+    );
+    for (method, path) in [
+        ("DELETE", format!("/api/recordings/{id}")),
+        ("PUT", format!("/api/recordings/{id}/hold")),
+        ("GET", "/api/audit/verify".to_owned()),
+    ] {
+        let answer = http(
+            method,
+            &format!("{base}{path}"),
+            &[("Authorization", &reader)],
+        );
+        assert_eq!(answer.status, 403, "{method} {path}");
+        assert!(
+            answer.error().contains("\"supervisor\" may only read"),
+            "{}",
+            answer.error()
+        );
+    }
+    let admin = format!("Bearer {ADMIN}");
+    let held = http(
+        "PUT",
+        &format!("{base}/api/recordings/{id}/hold"),
+        &[("Authorization", &admin)],
+    );
+    assert_eq!(held.status, 200);
+    // The audit log names the token's owner and the client.
+    let audit = std::fs::read_to_string(service.recordings.audit_path()).unwrap();
+    assert!(
+        audit.contains("\"actor\":\"alice\",\"address\":\"127.0.0.1:"),
+        "{audit}"
+    );
+    // Health needs no token (load balancers ask it).
+    let health = get(&format!("{base}/healthz"));
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    // The page itself is public; its data is not.
+    assert_eq!(get(&format!("{base}/")).status, 200);
+}
+
+#[test]
+fn without_tokens_the_api_only_binds_to_loopback_and_bind_errors_name_the_address() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let recordings =
+        callrec_recordings::Recordings::open(callrec_recordings::Settings::new(dir.path()))
+            .unwrap();
+    runtime.block_on(async {
+        let open = callrec_recordings::HttpApi::bind(
+            "0.0.0.0:0".parse().unwrap(),
+            None,
+            recordings.clone(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            open.starts_with("cannot serve the HTTP API on 0.0.0.0:0: without API tokens"),
+            "{open}"
+        );
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let busy = callrec_recordings::HttpApi::bind(addr, None, recordings.clone())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            busy.starts_with(&format!("cannot serve the HTTP API on {addr}: ")),
+            "{busy}"
+        );
+        assert!(busy.to_lowercase().contains("in use"), "{busy}");
+    });
+}
+
+#[test]
+fn metrics_count_recordings_refusals_packets_and_each_phone_last_call() {
+    let service = Service::start(Options::new(52300));
+    service.call(&["--device", "00156500000a"]);
+    service.call(&["--device", "00156500000b"]);
+    service.wait_for_finished(2);
+    let text = String::from_utf8(get(&format!("{}/metrics", service.base)).body).unwrap();
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{series} not in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("callrec_recordings_started_total"), 2);
+    assert_eq!(value("callrec_recordings_finished_total"), 2);
+    assert_eq!(value("callrec_recordings_active"), 0);
+    assert_eq!(value("callrec_recordings_stored"), 2);
+    assert_eq!(value("callrec_rtp_packets_received_total"), 100);
+    assert_eq!(value("callrec_rtp_packets_lost_total"), 0);
+    assert_eq!(value("callrec_audio_bytes_written_total"), 16_000);
+    assert!(value("callrec_disk_free_bytes") > 0);
+    assert_eq!(
+        value("callrec_start_refused_total{reason=\"not_allowed\"}"),
+        0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for device in ["00156500000a", "00156500000b"] {
+        let last = value(&format!(
+            "callrec_device_last_recording_timestamp_seconds{{device=\"{device}\"}}"
+        ));
+        assert!(now - last < 60, "{device}: {last} vs {now}");
+    }
+    assert!(text.contains("# TYPE callrec_start_refused_total counter"));
+}
+
+#[test]
+fn refusals_are_counted_by_reason() {
+    let mut options = Options::new(52350);
+    options.allow = vec!["10.0.0.0/8".parse().unwrap()];
+    let service = Service::start(options);
+    let control = service.control.to_string();
+    let out = common::run_example(
+        "phone_sim",
+        &[&"--server", &control, &"--speed", &"0", &"--seconds", &"1"],
+    );
+    assert!(!out.status.success(), "the phone is refused");
+    let text = String::from_utf8(get(&format!("{}/metrics", service.base)).body).unwrap();
+    assert!(
+        text.contains("callrec_start_refused_total{reason=\"not_allowed\"} 1"),
+        "{text}"
+    );
+}
