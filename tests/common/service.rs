@@ -100,7 +100,11 @@ impl Service {
     /// Runs phone_sim against the server (one-second tone, as fast as it
     /// goes) with more flags, and asserts it succeeded.
     pub(crate) fn call(&self, args: &[&str]) -> String {
-        let control = self.control.to_string();
+        Self::call_at(&self.control.to_string(), args)
+    }
+
+    /// [`call`](Self::call) against the control address `control`.
+    pub(crate) fn call_at(control: &str, args: &[&str]) -> String {
         let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--server", &control];
         if !args.contains(&"--speed") {
             all.extend([&"--speed" as &dyn AsRef<std::ffi::OsStr>, &"0"]);

@@ -1,0 +1,204 @@
+//! record_server as operators run it, with --http: a call cut off by
+//! `kill -9` is in the index after the restart (incomplete, with the length
+//! its WAV has), `--reindex` rebuilds a lost index, and `--verify-audit`
+//! checks the audit log's chain.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::service::get;
+use serde_json::Value;
+
+struct Running {
+    child: Child,
+    base: String,
+    control: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts record_server on `dir` with the API, and reads its addresses
+/// from its log.
+fn start(dir: &Path, ports: &str, extra: &[&str]) -> Running {
+    let mut child = Command::new(common::example_path("record_server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--rtp-ports",
+            ports,
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut base = None;
+    let control = loop {
+        let line = lines.next().expect("record_server exited").unwrap();
+        if let Some(rest) = line.split_once("web page and API on ").map(|(_, r)| r) {
+            base = Some(rest.trim_end_matches('/').to_owned());
+        }
+        if line.contains("record_server listening") {
+            let rest = line.split_once("control=").unwrap().1;
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Running {
+        child,
+        base: base.expect("the API's address in the log"),
+        control,
+    }
+}
+
+fn recordings(base: &str) -> Vec<Value> {
+    get(&format!("{base}/api/recordings")).json()["recordings"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_call_cut_off_by_kill_9_is_indexed_after_restart_and_reindex_rebuilds_a_lost_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let server = start(&dir, "52600-52609", &[]);
+    let mut phone = Command::new(common::example_path("phone_sim"))
+        .args([
+            "--server",
+            &server.control,
+            "--seconds",
+            "30",
+            "--speed",
+            "1",
+        ])
+        .args(["--remote-number", "7007"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the call is indexed as running, then let it record ~2.5 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recordings(&server.base).is_empty() {
+        assert!(Instant::now() < deadline, "the call never showed up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(recordings(&server.base)[0]["running"], true);
+    std::thread::sleep(Duration::from_millis(2500));
+    common::send_signal(server.child.id(), "KILL");
+    drop(server);
+    let _ = phone.wait();
+
+    // Restarted: the index still said running; the recording is entered
+    // again from its files.
+    let server = start(&dir, "52600-52609", &[]);
+    let list = recordings(&server.base);
+    assert_eq!(list.len(), 1);
+    let cut = &list[0];
+    assert_eq!(cut["running"], false);
+    assert_eq!(cut["complete"], false);
+    assert_eq!(cut["remote_number"], "7007");
+    assert!(
+        cut["stop_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted"),
+        "{cut}"
+    );
+    let ms = cut["duration_ms"].as_u64().unwrap();
+    assert!(
+        (1500..=4500).contains(&ms),
+        "{ms} ms recorded before kill -9"
+    );
+    let id = cut["recording_id"].as_str().unwrap().to_owned();
+    let pcm = get(&format!(
+        "{}/api/recordings/{id}/audio?format=pcm16",
+        server.base
+    ));
+    assert_eq!(pcm.status, 200);
+    // Its length in the PCM16 file: the WAV's samples, not the sidecar's.
+    assert_eq!((pcm.body.len() as u64 - 44) / 16, ms);
+    common::send_signal(server.child.id(), "TERM");
+    drop(server);
+
+    // A lost index: --reindex rebuilds it from the files.
+    for name in ["index.sqlite3", "index.sqlite3-wal", "index.sqlite3-shm"] {
+        let _ = std::fs::remove_file(dir.join(".callrec").join(name));
+    }
+    let server = start(&dir, "52600-52609", &["--reindex"]);
+    let list = recordings(&server.base);
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0]["recording_id"],
+        id.as_str(),
+        "the sidecar keeps the id"
+    );
+    assert_eq!(list[0]["duration_ms"], ms);
+    assert_eq!(list[0]["complete"], false);
+}
+
+#[test]
+fn verify_audit_checks_the_chain_and_names_the_broken_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let server = start(&dir, "52610-52619", &[]);
+    common::service::Service::call_at(&server.control, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        if let Some(first) = recordings(&server.base).first() {
+            if first["running"] == false {
+                break first["recording_id"].as_str().unwrap().to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            get(&format!("{}/api/recordings/{id}/audio", server.base)).status,
+            200
+        );
+    }
+    common::send_signal(server.child.id(), "TERM");
+    drop(server);
+    let verify = |dir: &Path| {
+        Command::new(common::example_path("record_server"))
+            .arg("--dir")
+            .arg(dir)
+            .arg("--verify-audit")
+            .output()
+            .unwrap()
+    };
+    let good = verify(&dir);
+    let stdout = common::stdout_of_success(&good);
+    assert!(
+        stdout.contains(": 3 entries, chain intact, head "),
+        "{stdout}"
+    );
+    let log = dir.join(".callrec/audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let bad = verify(&dir);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("audit.jsonl: line 2: sequence number 3 where 2 belongs"),
+        "{stderr}"
+    );
+}
