@@ -1,0 +1,390 @@
+//! The web page in a real headless Chromium, driven through ChromeDriver
+//! (W3C WebDriver): search, open a call, play it, seek in it.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them); with `CI=true` their absence fails the test. Set
+//! `CALLREC_SCREENSHOT=FILE` to save a screenshot of the page.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::service::{Options, Service};
+use serde_json::{Value, json};
+
+/// The W3C name of an element reference in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Browser<'a> {
+    driver: &'a Driver,
+    session: String,
+}
+
+impl Driver {
+    fn start() -> Option<Self> {
+        if !callrec_test::have_tool("chromedriver", "--version")
+            || !callrec_test::have_tool("chromium", "--version")
+        {
+            assert!(
+                std::env::var("CI").is_err(),
+                "chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("skipped: no chromium/chromedriver");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            agent,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = driver
+                .agent
+                .get(format!("{}/status", driver.url))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_json::<Value>().ok())
+                .is_some_and(|v| v["value"]["ready"] == true);
+            if ready {
+                return Some(driver);
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not get ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.url);
+        let mut response = match (method, body) {
+            ("GET", _) => self.agent.get(&url).call(),
+            ("DELETE", _) => self.agent.delete(&url).call(),
+            (_, body) => self.agent.post(&url).send_json(body.unwrap_or(json!({}))),
+        }
+        .unwrap();
+        let status = response.status();
+        let value: Value = response.body_mut().read_json().unwrap();
+        assert!(status.is_success(), "WebDriver {method} {path}: {value}");
+        value["value"].clone()
+    }
+
+    fn browser(&self) -> Browser<'_> {
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--mute-audio",
+            "--autoplay-policy=no-user-gesture-required",
+            "--window-size=1280,820",
+        ];
+        let session = self.send(
+            "POST",
+            "/session",
+            Some(json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
+            }}})),
+        );
+        Browser {
+            driver: self,
+            session: session["sessionId"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl Drop for Browser<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .driver
+            .agent
+            .delete(format!("{}/session/{}", self.driver.url, self.session))
+            .call();
+    }
+}
+
+impl Browser<'_> {
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.driver
+            .send(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    fn open(&self, url: &str) {
+        self.send("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let found = self.send(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        found[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.send("POST", &format!("/element/{id}/click"), None);
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.send("POST", &format!("/element/{id}/clear"), None);
+        self.send(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn run(&self, script: &str) -> Value {
+        self.send(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Waits until `script` returns true.
+    fn wait_for(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.run(script) != Value::Bool(true) {
+            assert!(
+                Instant::now() < deadline,
+                "waited in vain for {what}; page status: {}",
+                self.run("return document.getElementById('status').textContent")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn rows(&self) -> u64 {
+        self.run("return document.querySelectorAll('#results tbody tr').length")
+            .as_u64()
+            .unwrap()
+    }
+
+    fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let data = self.send("GET", "/screenshot", None);
+        base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().unwrap())
+            .unwrap()
+    }
+}
+
+#[test]
+fn search_play_and_seek_in_headless_chromium() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let service = Service::start(Options::new(52700));
+    service.call(&[
+        "--seconds",
+        "8",
+        "--remote-number",
+        "6001",
+        "--remote-name",
+        "Erin",
+    ]);
+    service.call(&["--remote-number", "6002", "--remote-name", "Dora Diaz"]);
+    service.call(&[
+        "--device",
+        "0015650000cc",
+        "--remote-number",
+        "6003",
+        "--dir",
+        "out",
+    ]);
+    service.wait_for_finished(3);
+
+    let browser = driver.browser();
+    browser.open(&format!("{}/", service.base));
+    browser.wait_for(
+        "the newest calls",
+        "return document.querySelectorAll('#results tbody tr').length === 3",
+    );
+    assert_eq!(
+        browser.run("return document.getElementById('who').textContent"),
+        "loopback (admin)"
+    );
+    assert_eq!(
+        browser.run("return document.getElementById('token-form').offsetParent === null"),
+        true,
+        "no sign-in form without tokens"
+    );
+
+    // Search by number.
+    browser.type_into("#number", "6001");
+    browser.click("#search");
+    browser.wait_for(
+        "one result",
+        "return document.querySelectorAll('#results tbody tr').length === 1",
+    );
+    let remote = browser
+        .run("return document.querySelector('#results tbody tr td:nth-child(5)').textContent");
+    assert_eq!(remote, "6001 Erin");
+
+    // Open it: details and the player.
+    browser.click("#results tbody tr");
+    browser.wait_for("the details", "return !document.getElementById('details').hidden && document.getElementById('facts').textContent.includes('Packets')");
+    let facts = browser.run("return document.getElementById('facts').textContent");
+    assert!(facts.as_str().unwrap().contains("0 lost"), "{facts}");
+    assert!(
+        facts.as_str().unwrap().contains("stop request: call ended"),
+        "{facts}"
+    );
+
+    // Play: the browser reads the PCM16 WAV, knows its length, and plays.
+    let played = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; const a = document.getElementById('player'); \
+            a.play().then(() => done('playing')).catch(e => done('error: ' + e));", "args": []})),
+    );
+    assert_eq!(played, "playing");
+    browser.wait_for(
+        "playback to advance",
+        "return document.getElementById('player').currentTime > 0.3",
+    );
+    let duration = browser
+        .run("return document.getElementById('player').duration")
+        .as_f64()
+        .unwrap();
+    assert!((duration - 8.0).abs() < 0.1, "the player says {duration} s");
+
+    // Seek to 6 s: playback goes on from there.
+    browser.run("document.getElementById('player').currentTime = 6.0; return true");
+    browser.wait_for(
+        "playback after the seek",
+        "const a = document.getElementById('player'); return !a.seeking && a.currentTime > 6.2 && !a.paused",
+    );
+    let position = browser
+        .run("return document.getElementById('player').currentTime")
+        .as_f64()
+        .unwrap();
+    assert!(
+        (6.2..8.0).contains(&position),
+        "at {position} s after seeking to 6 s"
+    );
+    let buffered = browser.run("const b = document.getElementById('player').seekable; return b.length > 0 && b.end(0) > 7.9");
+    assert_eq!(buffered, true, "the whole call is seekable");
+
+    // Free text and device searches.
+    browser.type_into("#number", "");
+    browser.type_into("#q", "dora");
+    browser.click("#search");
+    browser.wait_for(
+        "the free-text result",
+        "return document.querySelectorAll('#results tbody tr').length === 1",
+    );
+    browser.type_into("#q", "");
+    browser.type_into("#device", "00:15:65:00:00:CC");
+    browser.click("#search");
+    browser.wait_for("the device's call", "const r = document.querySelectorAll('#results tbody tr'); return r.length === 1 && r[0].textContent.includes('6003')");
+    browser.type_into("#device", "");
+    browser.run("document.getElementById('to').value = '2000-01-01'; return true");
+    browser.click("#search");
+    browser.wait_for(
+        "no results before 2000",
+        "return document.getElementById('status').textContent === 'No recordings match.'",
+    );
+    assert_eq!(browser.rows(), 0);
+
+    if let Ok(path) = std::env::var("CALLREC_SCREENSHOT") {
+        browser.run("document.getElementById('to').value = ''; return true");
+        browser.click("#search");
+        browser.wait_for(
+            "all calls",
+            "return document.querySelectorAll('#results tbody tr').length === 3",
+        );
+        browser.click("#results tbody tr:nth-child(3)");
+        browser.wait_for(
+            "the details",
+            "return document.getElementById('facts').textContent.includes('Packets')",
+        );
+        std::fs::write(&path, browser.screenshot()).unwrap();
+    }
+}
+
+#[test]
+fn with_tokens_the_page_asks_for_one_and_plays_with_it() {
+    const TOKEN: &str = "d4f1c0a7e2b95836d4f1c0a7e2b95836";
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let mut options = Options::new(52750);
+    options.tokens = Some("read supervisor d4f1c0a7e2b95836d4f1c0a7e2b95836\n");
+    let service = Service::start(options);
+    service.call(&["--seconds", "2"]);
+    service.wait_for_finished(1);
+    let browser = driver.browser();
+    browser.open(&format!("{}/", service.base));
+    browser.wait_for(
+        "the sign-in form",
+        "return document.getElementById('token-form').offsetParent !== null",
+    );
+    assert_eq!(browser.rows(), 0);
+    browser.type_into("#token", TOKEN);
+    browser.click("#token-form button");
+    browser.wait_for(
+        "the calls",
+        "return document.querySelectorAll('#results tbody tr').length === 1",
+    );
+    assert_eq!(
+        browser.run("return document.getElementById('who').textContent"),
+        "supervisor (read)"
+    );
+    browser.click("#results tbody tr");
+    browser.wait_for(
+        "the details",
+        "return document.getElementById('facts').textContent.includes('Packets')",
+    );
+    // A reader gets no delete or hold buttons.
+    assert_eq!(
+        browser.run("return document.getElementById('delete').hidden && document.getElementById('hold').hidden"),
+        true
+    );
+    // The audio element sends the token as a cookie.
+    let played = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; const a = document.getElementById('player'); \
+            a.play().then(() => done(a.duration)).catch(e => done('error: ' + e));", "args": []})),
+    );
+    assert!((played.as_f64().unwrap() - 2.0).abs() < 0.1, "{played}");
+}
