@@ -443,7 +443,7 @@ fn a_running_recording_cannot_be_deleted() {
         .spawn()
         .unwrap();
     let base = service.base.clone();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + core::time::Duration::from_secs(10);
     let id = loop {
         service.recordings.flush();
         let page = get(&format!("{base}/api/recordings")).json();
@@ -456,7 +456,7 @@ fn a_running_recording_cannot_be_deleted() {
             std::time::Instant::now() < deadline,
             "the call never showed up"
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(core::time::Duration::from_millis(50));
     };
     let refused = http("DELETE", &format!("{base}/api/recordings/{id}"), &[]);
     assert_eq!(refused.status, 409);

@@ -7,9 +7,10 @@
 
 mod common;
 
+use core::time::Duration;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::service::{Options, Service};
 use serde_json::{Value, json};

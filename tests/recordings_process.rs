@@ -5,10 +5,11 @@
 
 mod common;
 
+use core::time::Duration;
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::service::get;
 use serde_json::Value;

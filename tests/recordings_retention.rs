@@ -47,7 +47,7 @@ fn old_recordings_are_deleted_except_on_hold_and_each_deletion_is_audited() {
     let mut options = Options::new(52400);
     options.settings = Box::new(|s| {
         s.retain_days = Some(30);
-        s.sweep_interval = std::time::Duration::from_secs(3600);
+        s.sweep_interval = core::time::Duration::from_secs(3600);
     });
     let service = Service::start(options);
     service.call(&[]);
@@ -140,7 +140,7 @@ fn the_oldest_recordings_go_while_the_total_is_over_the_limit() {
     let mut options = Options::new(52450);
     options.settings = Box::new(|s| {
         s.max_disk_usage = Some(20_000);
-        s.sweep_interval = std::time::Duration::from_secs(3600);
+        s.sweep_interval = core::time::Duration::from_secs(3600);
     });
     let service = Service::start(options);
     for number in ["5001", "5002", "5003", "5004"] {

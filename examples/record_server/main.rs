@@ -201,7 +201,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
     let shutdown = shutdown_signal()
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM handlers: {e}"))?;
     let config = config_of(&args)?;

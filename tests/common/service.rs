@@ -2,9 +2,10 @@
 //! in-process on its own runtime, with phone_sim (a real process) as the
 //! phone and ureq as the HTTP client.
 
-use std::net::SocketAddr;
+use core::net::SocketAddr;
+use core::time::Duration;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use callrec_recordings::{HttpApi, Recordings, Settings, Tokens};
 use callrec_server::{Config, OutputFormat, PortRange, Server};

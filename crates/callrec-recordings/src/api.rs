@@ -1,9 +1,13 @@
 //! The HTTP API and the web page.
 
-use std::fmt::Write as _;
-use std::net::SocketAddr;
+// Handlers return `Result<_, Response>`: the error is the answer itself,
+// built once per failed request, not a value passed along hot paths.
+#![allow(clippy::result_large_err)]
+
+use core::fmt::Write as _;
+use core::net::SocketAddr;
+use core::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Body;
@@ -699,7 +703,7 @@ async fn metrics(caller: Caller, State(api): State<Arc<Api>>) -> Response {
         }
     };
     let one = |v: u64| [(String::new(), v)];
-    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let get = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     if let Some(c) = shared.counters.get() {
         let started = get(&c.recordings_started);
         let finished = get(&c.recordings_finished);

@@ -1,8 +1,8 @@
 //! What can go wrong, each naming the path, address or recording.
 
+use core::net::SocketAddr;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// An error of the recordings service.
@@ -121,8 +121,8 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
             _ => None,

@@ -4,9 +4,9 @@
 //! lock, and a few read-only connections for searches; the database runs in
 //! WAL mode so searches never wait for a write.
 
+use core::str::FromStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Mutex;
 
 use callrec_server::Sidecar;
@@ -347,7 +347,7 @@ impl Index {
         let writer = Connection::open(path).map_err(fail)?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; \
                  PRAGMA busy_timeout = 10000;",
             )
             .map_err(fail)?;
@@ -392,7 +392,7 @@ impl Index {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(|e| Error::index(&self.path, e))?;
-                conn.busy_timeout(std::time::Duration::from_secs(10))
+                conn.busy_timeout(core::time::Duration::from_secs(10))
                     .map_err(|e| Error::index(&self.path, e))?;
                 conn
             }
@@ -462,6 +462,38 @@ impl Index {
             s.sidecar_path,
         ])?;
         Ok(())
+    }
+
+    /// Enters a recording as the server reports it: a new one is inserted;
+    /// a finished one only has its changing columns updated (so that the
+    /// search indexes are not rewritten), or is inserted whole when its
+    /// start never reached the index.
+    pub(crate) fn enter(tx: &rusqlite::Transaction<'_>, entry: &Entry) -> rusqlite::Result<()> {
+        let s = &entry.summary;
+        if !s.running {
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE recordings SET other_parties = ?2, stopped_ms = ?3, duration_ms = ?4, \
+                     stop_reason = ?5, complete = ?6, running = 0, sha256 = ?7, bytes = ?8, \
+                     wav_path = ?9, rec_path = ?10 WHERE recording_id = ?1",
+                )?
+                .execute(params![
+                    s.recording_id,
+                    entry.other_parties,
+                    entry.stopped_ms,
+                    s.duration_ms as i64,
+                    s.stop_reason,
+                    s.complete,
+                    s.sha256,
+                    s.bytes as i64,
+                    s.wav_path,
+                    s.rec_path,
+                ])?;
+            if updated > 0 {
+                return Ok(());
+            }
+        }
+        Self::upsert(tx, entry)
     }
 
     /// One page of `query`.

@@ -49,4 +49,10 @@ pub use index::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, Rec
 pub use service::{
     Actor, MAX_DEVICES, Recordings, ReindexSummary, STATE_DIR, Settings, SweepSummary,
 };
+pub use time::{format_time_ms, parse_time_ms};
 pub use tokens::{MIN_TOKEN_LEN, Role, Tokens};
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

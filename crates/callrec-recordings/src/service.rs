@@ -1,13 +1,14 @@
 //! The service: the index kept current by an observer, retention, holds,
 //! deletions and the counters behind `/metrics`.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use callrec_server::{Counters, Observer, Sidecar};
 
@@ -203,8 +204,8 @@ pub struct Recordings {
     pub(crate) shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for Recordings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Recordings {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Recordings")
             .field("dir", &self.shared.settings.dir)
             .finish_non_exhaustive()
@@ -694,7 +695,7 @@ fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
         if !entries.is_empty() {
             let written = shared
                 .index
-                .write(|tx| entries.iter().try_for_each(|e| Index::upsert(tx, e)));
+                .write(|tx| entries.iter().try_for_each(|e| Index::enter(tx, e)));
             match written {
                 Ok(()) => {
                     shared

@@ -47,7 +47,7 @@ fn digits(s: &[u8], n: usize) -> Option<u32> {
 /// Unix milliseconds of `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`
 /// (RFC 3339; `t` and a space are accepted for `T`, `z` for `Z`), years
 /// 1970–9999. `None` for anything else.
-pub(crate) fn parse_time_ms(text: &str) -> Option<i64> {
+pub fn parse_time_ms(text: &str) -> Option<i64> {
     let s = text.as_bytes();
     let year = digits(s, 4)?;
     let month = digits(s.get(5..)?, 2)?;
@@ -102,7 +102,7 @@ pub(crate) fn parse_time_ms(text: &str) -> Option<i64> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (or with `.mmm` when the milliseconds are not
 /// zero) of Unix milliseconds.
-pub(crate) fn format_time_ms(ms: i64) -> String {
+pub fn format_time_ms(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);

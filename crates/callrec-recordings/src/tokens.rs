@@ -32,8 +32,8 @@ pub struct Tokens {
     entries: Vec<([u8; 32], Role, String)>,
 }
 
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_list()
             .entries(self.entries.iter().map(|(_, role, name)| (name, role)))
             .finish()

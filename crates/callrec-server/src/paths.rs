@@ -45,7 +45,7 @@ pub(crate) fn new_recording_id() -> String {
     if getrandom::fill(&mut random).is_err() {
         // No OS randomness (never seen on Linux): still unique within this
         // process, from a counter and the process id.
-        use std::sync::atomic::{AtomicU64, Ordering};
+        use core::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         random[..8].copy_from_slice(&n.to_be_bytes());
