@@ -347,7 +347,7 @@ impl Index {
         let writer = Connection::open(path).map_err(fail)?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; \
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                  PRAGMA busy_timeout = 10000;",
             )
             .map_err(fail)?;

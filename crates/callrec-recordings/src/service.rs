@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use callrec_server::{Counters, Observer, Sidecar};
 
@@ -23,6 +23,10 @@ pub const MAX_DEVICES: usize = 100_000;
 
 /// Index entries written per transaction at most.
 const BATCH: usize = 2000;
+
+/// How long the index writer gathers entries before a transaction (an
+/// entry reaches the index at most this much later).
+const GATHER: Duration = Duration::from_millis(250);
 
 /// Where the service keeps its own files, inside the recordings
 /// directory (no device directory can be called this: the server turns a
@@ -680,6 +684,9 @@ fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        // Gather for a moment: calls start and end in bursts, and one
+        // transaction of many entries costs far less than many of one.
+        let until = Instant::now() + GATHER;
         let mut entries = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
@@ -688,9 +695,18 @@ fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
                 Job::Upsert(entry) => entries.push(entry),
                 Job::Flush(done) => flushes.push(done),
             }
-            if entries.len() < BATCH {
-                next = queue.try_recv().ok();
+            if entries.len() >= BATCH {
+                break;
             }
+            next = match queue.try_recv() {
+                Ok(job) => Some(job),
+                // A flush is waited for: write now.
+                Err(_) if !flushes.is_empty() => None,
+                Err(_) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    queue.recv_timeout(left).ok()
+                }
+            };
         }
         if !entries.is_empty() {
             let written = shared
