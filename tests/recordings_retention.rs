@@ -221,3 +221,45 @@ fn reindex_enters_recordings_without_sidecar_as_incomplete_with_the_wav_length()
         after["recording_id"]
     );
 }
+
+#[test]
+fn a_tampered_sidecar_cannot_make_the_service_read_or_delete_outside_its_directory() {
+    let service = Service::start(Options::new(52550));
+    service.call(&[]);
+    service.wait_for_finished(1);
+    let base = &service.base;
+    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let meta = get(&format!("{base}/api/recordings/{id}")).json();
+    let wav_rel = meta["sidecar"]["files"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = service.recordings_dir();
+    let outside = service.dir.path().join("precious.txt");
+    std::fs::write(&outside, "not a recording").unwrap();
+    let sidecar_path = dir.join(wav_rel.replace(".wav", ".json"));
+    let mut sidecar: Value =
+        serde_json::from_slice(&std::fs::read(&sidecar_path).unwrap()).unwrap();
+    sidecar["files"][0]["path"] = "../precious.txt".into();
+    std::fs::write(&sidecar_path, serde_json::to_vec(&sidecar).unwrap()).unwrap();
+    service.recordings.reindex().unwrap();
+
+    let audio = get(&format!("{base}/api/recordings/{id}/audio"));
+    assert_eq!(audio.status, 500);
+    assert!(
+        audio
+            .error()
+            .contains("../precious.txt: not a path inside the recordings directory"),
+        "{}",
+        audio.error()
+    );
+    let delete = http("DELETE", &format!("{base}/api/recordings/{id}"), &[]);
+    assert_eq!(delete.status, 500);
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "not a recording"
+    );
+    // Refused before anything was logged.
+    let audit = std::fs::read_to_string(service.recordings.audit_path()).unwrap();
+    assert!(!audit.contains("\"delete\""), "{audit}");
+}

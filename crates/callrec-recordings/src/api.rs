@@ -308,7 +308,7 @@ async fn session(caller: Caller) -> Response {
 /// The search's parameters as the query string gives them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SearchParams {
+pub(crate) struct SearchParams {
     device: Option<String>,
     number: Option<String>,
     direction: Option<String>,
@@ -319,7 +319,7 @@ struct SearchParams {
     cursor: Option<String>,
 }
 
-fn query_of(params: SearchParams) -> Result<index::Query, String> {
+pub(crate) fn query_of(params: SearchParams) -> Result<index::Query, String> {
     let term = |name: &str, value: Option<String>| -> Result<Option<String>, String> {
         match value.map(|v| v.trim().to_owned()) {
             None => Ok(None),
@@ -550,7 +550,10 @@ async fn audio(
             ),
         );
     };
-    let path = api.recordings.file(&relative);
+    let path = match api.recordings.file(&relative) {
+        Ok(path) => path,
+        Err(e) => return error_response(&e),
+    };
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
         Err(e) => {

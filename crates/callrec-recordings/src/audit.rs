@@ -209,11 +209,15 @@ pub fn verify(path: &Path) -> Result<AuditReport, Error> {
         }
         Err(e) => return Err(Error::io("open", path, e)),
     };
+    verify_reader(BufReader::new(file), path)
+}
+
+/// [`verify`] of the log's bytes from `reader` (`path` names it in errors).
+pub(crate) fn verify_reader(mut reader: impl BufRead, path: &Path) -> Result<AuditReport, Error> {
     let bad = |n: u64, message: String| Error::Audit {
         path: path.to_owned(),
         message: format!("line {n}: {message}"),
     };
-    let mut reader = BufReader::new(file);
     let mut head = GENESIS.to_owned();
     let mut n = 0u64;
     let mut line = Vec::new();

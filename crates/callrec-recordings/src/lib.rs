@@ -36,6 +36,8 @@ mod api;
 mod audio;
 mod audit;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod scan;
 mod service;

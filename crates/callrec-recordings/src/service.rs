@@ -336,17 +336,33 @@ impl Recordings {
     /// The sidecar of a recording, read from its file; `None` when it has
     /// none (a crash before its first write) or it cannot be read.
     pub fn sidecar(&self, recording: &RecordingSummary) -> Option<Sidecar> {
-        let path = self
-            .shared
-            .settings
-            .dir
-            .join(recording.sidecar_path.as_ref()?);
+        let path = self.file(recording.sidecar_path.as_ref()?).ok()?;
         serde_json::from_slice(&fs::read(path).ok()?).ok()
     }
 
     /// Where a file of the index lives on disk.
-    pub(crate) fn file(&self, relative: &str) -> PathBuf {
-        self.shared.settings.dir.join(relative)
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`InvalidData`) when `relative` is not a plain
+    /// relative path (absolute, or with `..`): the index only holds paths
+    /// the server wrote, so such an entry was tampered with, and the
+    /// service never reads or deletes outside its directory.
+    pub(crate) fn file(&self, relative: &str) -> Result<PathBuf, Error> {
+        let path = Path::new(relative);
+        let plain = path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || relative.is_empty() {
+            return Err(Error::io(
+                "use",
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not a path inside the recordings directory",
+                ),
+            ));
+        }
+        Ok(self.shared.settings.dir.join(path))
     }
 
     /// Puts a recording under legal hold (`true`) or releases it, logged.
@@ -404,6 +420,11 @@ impl Recordings {
         if recording.hold {
             return Err(busy("on legal hold"));
         }
+        // Every path checked before anything is logged or removed.
+        let paths = recording
+            .paths()
+            .map(|relative| self.file(relative))
+            .collect::<Result<Vec<_>, _>>()?;
         self.shared.audit.append(
             action,
             &recording.recording_id,
@@ -412,8 +433,7 @@ impl Recordings {
             detail,
             format_time_ms(unix_ms()),
         )?;
-        for relative in recording.paths() {
-            let path = self.file(relative);
+        for path in paths {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -435,7 +455,9 @@ impl Recordings {
                 .and_then(|d| d.to_str())
                 .is_some_and(|d| d < today);
             if is_old_date {
-                let _ = fs::remove_dir(self.file(&parent.to_string_lossy()));
+                if let Ok(dir) = self.file(&parent.to_string_lossy()) {
+                    let _ = fs::remove_dir(dir);
+                }
             }
         }
     }

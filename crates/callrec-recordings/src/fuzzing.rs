@@ -1,0 +1,60 @@
+//! Entry points for the fuzz targets in `fuzz/` (not a stable API): every
+//! parser of input that reaches the service from outside, each with the
+//! property it must keep.
+
+use std::path::Path;
+
+use crate::api::{SearchParams, query_of};
+use crate::audio::{Pcm16View, RangeAnswer, parse_range};
+use crate::index::Cursor;
+use crate::time::{format_time_ms, parse_time_ms};
+use crate::tokens::Tokens;
+
+/// Feeds `data` to the query-string, time, cursor, range, tokens-file,
+/// audit-log and PCM16-view parsers; panics when one panics or breaks its
+/// property (times and cursors round-trip, ranges stay inside the
+/// representation, a parsed audit log verifies the same again).
+pub fn check_inputs(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(params) = serde_urlencoded::from_str::<SearchParams>(&text) {
+        if let Ok(query) = query_of(params) {
+            assert!(query.limit <= crate::MAX_LIMIT);
+            if let (Some(from), Some(to)) = (query.from_ms, query.to_ms) {
+                assert!(from < to);
+            }
+        }
+    }
+    if let Some(ms) = parse_time_ms(&text) {
+        assert_eq!(parse_time_ms(&format_time_ms(ms)), Some(ms), "{text:?}");
+    }
+    if let Ok(cursor) = text.parse::<Cursor>() {
+        assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+    }
+    let len = data
+        .iter()
+        .take(4)
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    if let RangeAnswer::Partial(start, end) = parse_range(Some(&text), len) {
+        assert!(
+            start < end && end <= len,
+            "{text:?} of {len}: {start}..{end}"
+        );
+    }
+    if let Ok(tokens) = Tokens::parse(&text) {
+        for line in text.lines() {
+            if let Some(token) = line.split_whitespace().nth(2) {
+                if !line.trim_start().starts_with('#') {
+                    assert!(tokens.check(token).is_some(), "{token:?}");
+                }
+            }
+        }
+    }
+    let path = Path::new("fuzz.jsonl");
+    if let Ok(first) = crate::audit::verify_reader(data, path) {
+        let again = crate::audit::verify_reader(data, path).ok();
+        assert_eq!(again, Some(first));
+    }
+    if let Ok(view) = Pcm16View::new(data, len) {
+        assert!(view.len() >= 44);
+    }
+}
