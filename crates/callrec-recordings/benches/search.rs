@@ -174,13 +174,15 @@ const TARGETED: [&str; 4] = [
 fn percentiles(recordings: &Recordings, n: u64) -> bool {
     let mut ok = true;
     println!(
-        "search latency over an index of {n} recordings (2,000 random queries each, limit 50):"
+        "search latency over an index of {n} recordings (2,000 random queries each, 20 of a full scan; limit 50):"
     );
     for kind in KINDS {
+        // A text nothing matches walks the whole index: fewer of those.
+        let count = if kind == "text, no match" { 20 } else { 2000 };
         let mut rng = Rng(11);
-        let mut times = Vec::with_capacity(2000);
+        let mut times = Vec::with_capacity(count);
         let mut hits = 0;
-        for _ in 0..2000 {
+        for _ in 0..count {
             let query = random_query(kind, &mut rng);
             let start = Instant::now();
             let page = recordings.search(&query).unwrap();
