@@ -6,21 +6,11 @@ mod common;
 
 use std::process::Command;
 
-use common::service::{Options, Service, get, http};
-use serde_json::Value;
+use common::service::{Options, Service, audit_summary, get, http, ids};
 use sha2::{Digest, Sha256};
 
 const ADMIN: &str = "0123456789abcdef0123456789abcdef";
 const READER: &str = "fedcba9876543210fedcba9876543210";
-
-fn ids(page: &Value) -> Vec<String> {
-    page["recordings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["recording_id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// Five calls: three from 1009 (numbers 2001–2003 as remote), one out from
 /// 1011 to 3001, one from another phone.
@@ -406,19 +396,7 @@ fn delete_and_legal_hold() {
         vec![newer.clone()]
     );
 
-    let audit = std::fs::read_to_string(service.recordings.audit_path()).unwrap();
-    let actions: Vec<String> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .map(|e| {
-            format!(
-                "{} {} {}",
-                e["action"].as_str().unwrap(),
-                e["recording_id"].as_str().unwrap(),
-                e["actor"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let actions = audit_summary(service.recordings.audit_path());
     assert_eq!(
         actions,
         vec![

@@ -5,17 +5,8 @@ mod common;
 
 use std::path::Path;
 
-use common::service::{Options, Service, get, http};
+use common::service::{Options, Service, audit_summary, get, http, ids};
 use serde_json::Value;
-
-fn ids(page: &Value) -> Vec<String> {
-    page["recordings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["recording_id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// Copies the recording `sidecar_rel` (relative to `dir`) as if it had been
 /// made on `date` (YYYY-MM-DD), with the id `id`.
@@ -92,17 +83,7 @@ fn old_recordings_are_deleted_except_on_hold_and_each_deletion_is_audited() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let summary: Vec<String> = entries
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} {}",
-                e["action"].as_str().unwrap(),
-                e["recording_id"].as_str().unwrap(),
-                e["actor"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let summary = audit_summary(service.recordings.audit_path());
     assert_eq!(
         summary,
         vec![

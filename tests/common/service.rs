@@ -214,3 +214,30 @@ pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Answer 
 pub(crate) fn get(url: &str) -> Answer {
     http("GET", url, &[])
 }
+
+/// The ids of a search answer's recordings, in order.
+pub(crate) fn ids(page: &serde_json::Value) -> Vec<String> {
+    page["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["recording_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The audit log as `action recording_id actor` lines.
+pub(crate) fn audit_summary(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["action"].as_str().unwrap(),
+                e["recording_id"].as_str().unwrap(),
+                e["actor"].as_str().unwrap()
+            )
+        })
+        .collect()
+}

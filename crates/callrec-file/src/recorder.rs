@@ -202,6 +202,21 @@ impl RecordTime {
         )
     }
 
+    /// The Unix timestamp of this time taken as UTC; `None` before 1970.
+    pub fn to_unix_seconds(&self) -> Option<u64> {
+        // H. Hinnant's `days_from_civil`, for years from 1970.
+        let y = u64::from(self.year).checked_sub(u64::from(self.month <= 2))?;
+        let m = u64::from(self.month);
+        let era = y / 400;
+        let yoe = y % 400;
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + u64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = (era * 146_097 + doe).checked_sub(719_468)?;
+        let secs =
+            u64::from(self.hour) * 3600 + u64::from(self.minute) * 60 + u64::from(self.second);
+        Some(days * 86_400 + secs)
+    }
+
     /// The year, 0..=9999.
     pub const fn year(&self) -> u16 {
         self.year
@@ -834,6 +849,30 @@ mod tests {
         assert_eq!(t.file_stem(), "Record_20231114_221320");
         let t = RecordTime::from_unix_seconds(253_402_300_799).unwrap();
         assert_eq!(t.file_stem(), "Record_99991231_235959");
+        assert_eq!(t.to_unix_seconds(), Some(253_402_300_799));
+        assert_eq!(t0().to_unix_seconds(), Some(1_795_342_500));
+        assert_eq!(
+            RecordTime::new(1969, 12, 31, 23, 59, 59)
+                .unwrap()
+                .to_unix_seconds(),
+            None
+        );
+        assert_eq!(
+            RecordTime::new(0, 1, 1, 0, 0, 0).unwrap().to_unix_seconds(),
+            None
+        );
+        for secs in [
+            0,
+            59,
+            86_399,
+            86_400,
+            951_782_400,
+            1_700_000_000,
+            4_102_444_800,
+        ] {
+            let t = RecordTime::from_unix_seconds(secs).unwrap();
+            assert_eq!(t.to_unix_seconds(), Some(secs), "{t}");
+        }
         assert!(matches!(
             RecordTime::from_unix_seconds(253_402_300_800),
             Err(Error::TimeOutOfRange {

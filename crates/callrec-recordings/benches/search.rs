@@ -15,23 +15,21 @@ use std::time::Instant;
 
 use callrec_recordings::{HttpApi, Query, Recordings, Settings, format_time_ms};
 use callrec_server::{Observer, Sidecar};
+use callrec_test::SplitMix64;
 use criterion::{Criterion, Throughput};
+use rand_core::RngCore;
 
 const DEVICES: u64 = 2000;
 const REMOTES: u64 = 200_000;
 const YEAR_MS: i64 = 365 * 86_400_000;
 const START_MS: i64 = 1_767_225_600_000; // 2026-01-01
 
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
+/// The shared deterministic generator, with a bound.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -100,7 +98,7 @@ fn index_thread_cpu() -> Option<f64> {
 /// long it took.
 fn fill(recordings: &Recordings, n: u64) -> Duration {
     let observer: Arc<dyn Observer> = recordings.observer();
-    let mut rng = Rng(7);
+    let mut rng = Rng(SplitMix64(7));
     let start = Instant::now();
     for i in 0..n {
         let mut s = sidecar(i, &mut rng);
@@ -179,7 +177,7 @@ fn percentiles(recordings: &Recordings, n: u64) -> bool {
     for kind in KINDS {
         // A text nothing matches walks the whole index: fewer of those.
         let count = if kind == "text, no match" { 20 } else { 2000 };
-        let mut rng = Rng(11);
+        let mut rng = Rng(SplitMix64(11));
         let mut times = Vec::with_capacity(count);
         let mut hits = 0;
         for _ in 0..count {
@@ -241,7 +239,7 @@ fn main() {
         .configure_from_args();
     let mut group = c.benchmark_group("search_1m");
     for kind in KINDS.iter().filter(|k| **k != "text, no match") {
-        let mut rng = Rng(5);
+        let mut rng = Rng(SplitMix64(5));
         group.bench_function(*kind, |b| {
             b.iter(|| recordings.search(&random_query(kind, &mut rng)).unwrap())
         });
@@ -266,7 +264,7 @@ fn download(c: &mut Criterion) {
     let mut header = [0u8; callrec_audio::wav::MAX_HEADER_LEN];
     let n = spec.emit_header(data_len, &mut header);
     let mut wav = header[..n].to_vec();
-    let mut rng = Rng(3);
+    let mut rng = Rng(SplitMix64(3));
     wav.extend((0..data_len).map(|_| rng.next() as u8));
     let wav_path = day.join("080000_in_1010_bench.wav");
     std::fs::write(&wav_path, &wav).unwrap();

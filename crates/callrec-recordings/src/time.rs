@@ -1,40 +1,8 @@
 //! UTC times as the API and the sidecars write them (RFC 3339), to and
-//! from Unix milliseconds, without a time-zone database.
+//! from Unix milliseconds, without a time-zone database (the calendar
+//! arithmetic is callrec-file's `RecordTime`).
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count from 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
+use callrec_file::RecordTime;
 
 /// Reads exactly `n` ASCII digits at the start of `s`.
 fn digits(s: &[u8], n: usize) -> Option<u32> {
@@ -52,13 +20,11 @@ pub fn parse_time_ms(text: &str) -> Option<i64> {
     let year = digits(s, 4)?;
     let month = digits(s.get(5..)?, 2)?;
     let day = digits(s.get(8..)?, 2)?;
-    if s[4] != b'-' || s[7] != b'-' || !(1970..=9999).contains(&year) {
+    if s[4] != b'-' || s[7] != b'-' || year < 1970 {
         return None;
     }
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(i64::from(year), month) {
-        return None;
-    }
-    let date_ms = days_from_civil(i64::from(year), month, day) * 86_400_000;
+    let date = RecordTime::new(year as u16, month as u8, day as u8, 0, 0, 0).ok()?;
+    let date_ms = date.to_unix_seconds()? as i64 * 1000;
     if s.len() == 10 {
         return Some(date_ms);
     }
@@ -103,19 +69,21 @@ pub fn parse_time_ms(text: &str) -> Option<i64> {
 /// `YYYY-MM-DDTHH:MM:SSZ` (or with `.mmm` when the milliseconds are not
 /// zero) of Unix milliseconds.
 pub fn format_time_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let (h, m, s, frac) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
+    let ms = ms.clamp(0, 253_402_300_799_999);
+    let t = RecordTime::from_unix_seconds((ms / 1000) as u64)
+        .unwrap_or_else(|_| unreachable!("clamped to the year 9999"));
+    let date = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     );
-    if frac == 0 {
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
-    } else {
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{frac:03}Z")
+    match ms % 1000 {
+        0 => format!("{date}Z"),
+        frac => format!("{date}.{frac:03}Z"),
     }
 }
 
