@@ -156,6 +156,14 @@ fn the_oldest_recordings_go_while_the_total_is_over_the_limit() {
     );
     // Under the limit now: nothing more goes.
     assert_eq!(service.recordings.sweep().unwrap().deleted, 0);
+    // The index's running totals (what retention and /metrics read) agree.
+    let metrics = String::from_utf8(get(&format!("{base}/metrics")).body).unwrap();
+    let stored = format!("callrec_recordings_stored_bytes {}\n", bytes[0] + bytes[3]);
+    assert!(metrics.contains(&stored), "{stored} not in\n{metrics}");
+    assert!(metrics.contains("callrec_recordings_stored 2\n"));
+    service.recordings.reindex().unwrap();
+    let metrics = String::from_utf8(get(&format!("{base}/metrics")).body).unwrap();
+    assert!(metrics.contains(&stored), "after reindex: {metrics}");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! flushed to disk before the action they record takes effect: a deletion
 //! that could not be logged does not happen.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -265,20 +265,42 @@ pub(crate) fn verify_reader(mut reader: impl BufRead, path: &Path) -> Result<Aud
     Ok(AuditReport { entries: n, head })
 }
 
-/// Lines of the log in order, for replaying holds when the index is
-/// rebuilt; stops at the first damaged line.
-pub(crate) fn entries(path: &Path) -> Vec<AuditEntry> {
-    let Ok(text) = fs::read(path) else {
-        return Vec::new();
+/// The last hold or release of each recording in the log, for replaying
+/// holds when the index is rebuilt; read line by line, stopping at the
+/// first damaged line.
+pub(crate) fn holds(path: &Path) -> std::collections::HashMap<String, bool> {
+    let mut held = std::collections::HashMap::new();
+    let Ok(file) = File::open(path) else {
+        return held;
     };
-    text.split(|&b| b == b'\n')
-        .map_while(|line| serde_json::from_slice(line).ok())
-        .collect()
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader
+            .by_ref()
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+        {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let Ok(entry) = serde_json::from_slice::<AuditEntry>(line.trim_ascii_end()) else {
+            break;
+        };
+        match entry.action.as_str() {
+            "hold" => held.insert(entry.recording_id, true),
+            "release" => held.insert(entry.recording_id, false),
+            _ => None,
+        };
+    }
+    held
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn log_with(dir: &Path, n: usize) -> PathBuf {
         let path = dir.join("audit.jsonl");
@@ -309,6 +331,10 @@ mod tests {
             .unwrap();
         let report = verify(&path).unwrap();
         assert_eq!(report.entries, 4);
+        let held = holds(&path);
+        assert_eq!(held.len(), 4);
+        assert_eq!(held["x"], false);
+        assert_eq!(held[&format!("{:032x}", 0)], true);
         let lines = fs::read_to_string(&path).unwrap();
         let last: AuditEntry = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
         assert_eq!(last.prev, first.head);

@@ -62,6 +62,23 @@ CREATE INDEX IF NOT EXISTS by_device ON recordings (device, started_ms, recordin
 CREATE INDEX IF NOT EXISTS by_local ON recordings (local_number, started_ms, recording_id);
 CREATE INDEX IF NOT EXISTS by_remote ON recordings (remote_number, started_ms, recording_id);
 CREATE INDEX IF NOT EXISTS by_running ON recordings (running) WHERE running = 1;
+CREATE TABLE IF NOT EXISTS totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    bytes INTEGER NOT NULL,
+    count INTEGER NOT NULL
+);
+INSERT INTO totals (id, bytes, count)
+    SELECT 1, COALESCE(SUM(bytes), 0), COUNT(*) FROM recordings
+    WHERE NOT EXISTS (SELECT 1 FROM totals);
+CREATE TRIGGER IF NOT EXISTS totals_insert AFTER INSERT ON recordings BEGIN
+    UPDATE totals SET bytes = bytes + NEW.bytes, count = count + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS totals_update AFTER UPDATE OF bytes ON recordings BEGIN
+    UPDATE totals SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS totals_delete AFTER DELETE ON recordings BEGIN
+    UPDATE totals SET bytes = bytes - OLD.bytes, count = count - 1 WHERE id = 1;
+END;
 ";
 
 const COLUMNS: &str = "recording_id, session_id, device, direction, local_number, \
@@ -362,7 +379,9 @@ impl Index {
                 ),
             });
         }
-        writer.execute_batch(SCHEMA).map_err(fail)?;
+        writer
+            .execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))
+            .map_err(fail)?;
         writer
             .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .map_err(fail)?;
@@ -637,19 +656,16 @@ impl Index {
         })
     }
 
-    /// Bytes of all recordings, and how many there are.
+    /// Bytes of all recordings, and how many there are (kept by triggers,
+    /// so that metrics and retention never scan the table).
     pub(crate) fn totals(&self) -> Result<(u64, u64), Error> {
         self.read(|conn| {
-            conn.query_row(
-                "SELECT COALESCE(SUM(bytes), 0), COUNT(*) FROM recordings",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?.max(0) as u64,
-                        r.get::<_, i64>(1)? as u64,
-                    ))
-                },
-            )
+            conn.query_row("SELECT bytes, count FROM totals WHERE id = 1", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?.max(0) as u64,
+                    r.get::<_, i64>(1)? as u64,
+                ))
+            })
         })
     }
 

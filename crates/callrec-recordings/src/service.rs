@@ -577,13 +577,7 @@ impl Recordings {
         let index = &self.shared.index;
         let mut held: HashMap<String, bool> =
             index.held()?.into_iter().map(|id| (id, true)).collect();
-        for entry in audit::entries(self.audit_path()) {
-            match entry.action.as_str() {
-                "hold" => held.insert(entry.recording_id, true),
-                "release" => held.insert(entry.recording_id, false),
-                _ => None,
-            };
-        }
+        held.extend(audit::holds(self.audit_path()));
         index.write(|tx| tx.execute("DELETE FROM recordings", []).map(drop))?;
         let mut summary = ReindexSummary::default();
         let mut problems = Vec::new();
