@@ -333,8 +333,8 @@ mod tests {
         assert_eq!(report.entries, 4);
         let held = holds(&path);
         assert_eq!(held.len(), 4);
-        assert_eq!(held["x"], false);
-        assert_eq!(held[&format!("{:032x}", 0)], true);
+        assert!(!held["x"]);
+        assert!(held[&format!("{:032x}", 0)]);
         let lines = fs::read_to_string(&path).unwrap();
         let last: AuditEntry = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
         assert_eq!(last.prev, first.head);
