@@ -427,7 +427,13 @@ async fn metadata(caller: Caller, State(api): State<Arc<Api>>, Path(id): Path<St
         Ok(r) => r,
         Err(response) => return response,
     };
-    let sidecar = api.recordings.sidecar(&recording);
+    let sidecar = {
+        let (recordings, recording) = (api.recordings.clone(), recording.clone());
+        tokio::task::spawn_blocking(move || recordings.sidecar(&recording))
+            .await
+            .ok()
+            .flatten()
+    };
     let mut body = serde_json::to_value(&recording).unwrap_or_default();
     if let Some(object) = body.as_object_mut() {
         object.insert(
