@@ -320,6 +320,11 @@ fn audio_is_the_stored_wav_byte_for_byte_with_ranges_and_pcm16_matches_ffmpeg() 
         assert_eq!(part.status, 206);
         assert_eq!(part.body, &pcm.body[start..end], "{start}-{end}");
     }
+    // HEAD says the length and reads nothing (not audited below).
+    let head = http("HEAD", &url, &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some(len.to_string().as_str()));
+    assert!(head.body.is_empty());
     // A download names the file.
     let download = get(&format!("{url}?download=1"));
     assert_eq!(

@@ -507,6 +507,7 @@ struct AudioParams {
 
 async fn audio(
     caller: Caller,
+    method: Method,
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -622,8 +623,9 @@ async fn audio(
         _ => (0, len),
     };
     // A playback or download that starts at the beginning is logged;
-    // the range requests of a seeking player after it are not.
-    if start == 0 {
+    // the range requests of a seeking player after it are not, nor a HEAD
+    // (which reads nothing).
+    if start == 0 && method != Method::HEAD {
         let recordings = api.recordings.clone();
         let actor = caller.actor.clone();
         let recording_id = recording.recording_id.clone();
