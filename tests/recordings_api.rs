@@ -323,7 +323,10 @@ fn audio_is_the_stored_wav_byte_for_byte_with_ranges_and_pcm16_matches_ffmpeg() 
     // HEAD says the length and reads nothing (not audited below).
     let head = http("HEAD", &url, &[]);
     assert_eq!(head.status, 200);
-    assert_eq!(head.header("content-length"), Some(len.to_string().as_str()));
+    assert_eq!(
+        head.header("content-length"),
+        Some(len.to_string().as_str())
+    );
     assert!(head.body.is_empty());
     // A download names the file.
     let download = get(&format!("{url}?download=1"));
