@@ -49,8 +49,13 @@ fn start(dir: &Path, ports: &str, extra: &[&str]) -> Running {
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let mut base = None;
+    let mut seen = Vec::new();
     let control = loop {
-        let line = lines.next().expect("record_server exited").unwrap();
+        let line = match lines.next() {
+            Some(line) => line.unwrap(),
+            None => panic!("record_server exited:\n{}", seen.join("\n")),
+        };
+        seen.push(line.clone());
         if let Some(rest) = line.split_once("web page and API on ").map(|(_, r)| r) {
             base = Some(rest.trim_end_matches('/').to_owned());
         }

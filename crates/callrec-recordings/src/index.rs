@@ -67,9 +67,6 @@ CREATE TABLE IF NOT EXISTS totals (
     bytes INTEGER NOT NULL,
     count INTEGER NOT NULL
 );
-INSERT INTO totals (id, bytes, count)
-    SELECT 1, COALESCE(SUM(bytes), 0), COUNT(*) FROM recordings
-    WHERE NOT EXISTS (SELECT 1 FROM totals);
 CREATE TRIGGER IF NOT EXISTS totals_insert AFTER INSERT ON recordings BEGIN
     UPDATE totals SET bytes = bytes + NEW.bytes, count = count + 1 WHERE id = 1;
 END;
@@ -382,6 +379,20 @@ impl Index {
         writer
             .execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))
             .map_err(fail)?;
+        // The running totals start from the table once; the triggers keep
+        // them from then on.
+        let counted: bool = writer
+            .query_row("SELECT EXISTS (SELECT 1 FROM totals)", [], |r| r.get(0))
+            .map_err(fail)?;
+        if !counted {
+            writer
+                .execute(
+                    "INSERT INTO totals (id, bytes, count) \
+                     SELECT 1, COALESCE(SUM(bytes), 0), COUNT(*) FROM recordings",
+                    [],
+                )
+                .map_err(fail)?;
+        }
         writer
             .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .map_err(fail)?;
@@ -699,5 +710,37 @@ impl Index {
             let rows = statement.query_map([], |r| r.get(0))?;
             rows.collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_keeps_the_totals_and_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite3");
+        let index = Index::open(&path).unwrap();
+        let mut sidecar = Sidecar::default();
+        sidecar.recording_id = "0123456789abcdef0123456789abcdef".into();
+        sidecar.start = "2026-12-01T08:00:00Z".into();
+        sidecar.files = vec![
+            serde_json::from_value(serde_json::json!({
+                "path": "d/2026-12-01/x.wav", "kind": "wav", "bytes": 1000, "sha256": null
+            }))
+            .unwrap(),
+        ];
+        let entry = Entry::from_sidecar(&sidecar, None, false).unwrap();
+        index.write(|tx| Index::enter(tx, &entry)).unwrap();
+        assert_eq!(index.totals().unwrap(), (1000, 1));
+        drop(index);
+        for _ in 0..2 {
+            let index = Index::open(&path).unwrap();
+            assert_eq!(index.totals().unwrap(), (1000, 1));
+        }
+        let index = Index::open(&path).unwrap();
+        index.remove(&entry.summary.recording_id).unwrap();
+        assert_eq!(index.totals().unwrap(), (0, 0));
     }
 }
