@@ -208,3 +208,38 @@ fn verify_audit_checks_the_chain_and_names_the_broken_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bad_recordings_flags_are_errors_that_name_the_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(common::example_path("record_server"))
+            .arg("--dir")
+            .arg(tmp.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, words) in [
+        (&["--max-disk-usage", "12X"][..], "\"12X\" is not a size"),
+        (&["--max-disk-usage", "0"][..], "\"0\" is not a size"),
+        (
+            &["--retain-days", "soon"][..],
+            "invalid value 'soon' for '--retain-days <DAYS>'",
+        ),
+        (&["--http", "0.0.0.0:0"][..], "without API tokens"),
+        (
+            &["--no-index", "--http", "127.0.0.1:0"][..],
+            "--no-index leaves nothing to serve",
+        ),
+        (
+            &["--api-tokens", "/no/such/tokens"][..],
+            "cannot read /no/such/tokens",
+        ),
+    ] {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+}
