@@ -621,6 +621,36 @@ fn metrics_count_recordings_refusals_packets_and_each_phone_last_call() {
 }
 
 #[test]
+fn healthz_is_503_naming_the_index_when_it_cannot_be_read() {
+    let service = Service::start(Options::new(52800));
+    service.call(&[]);
+    service.wait_for_finished(1);
+    let health = get(&format!("{}/healthz", service.base));
+    assert_eq!(health.status, 200);
+    assert!(health.json()["free_bytes"].as_u64().unwrap() > 0);
+    // Break the index under the running server, as a damaged or replaced
+    // file would: its table is gone.
+    let index = service.recordings.index_path().to_owned();
+    rusqlite::Connection::open(&index)
+        .unwrap()
+        .execute_batch("DROP TABLE recordings")
+        .unwrap();
+    let health = get(&format!("{}/healthz", service.base));
+    assert_eq!(health.status, 503, "{}", health.error());
+    let expected = format!("the index {} cannot be read", index.display());
+    assert_eq!(health.error(), expected);
+    // Searches fail loudly too, naming the file and SQLite's reason.
+    let search = get(&format!("{}/api/recordings", service.base));
+    assert_eq!(search.status, 500);
+    assert!(
+        search.error().contains(&index.display().to_string())
+            && search.error().contains("no such table: recordings"),
+        "{}",
+        search.error()
+    );
+}
+
+#[test]
 fn refusals_are_counted_by_reason() {
     let mut options = Options::new(52350);
     options.allow = vec!["10.0.0.0/8".parse().unwrap()];
