@@ -129,15 +129,14 @@ fn info(args: &Args) -> Result<bool, String> {
         .next()
         .unwrap_or("")
         .to_owned();
-    let mut dialog = Dialog::new(
-        required(&args.call_id, "call-id")?,
-        from,
-        to,
-        required(&args.target, "target")?,
-        format!("sip:{user}@{local}"),
-        local.to_string(),
-    );
-    dialog.local_cseq = args.cseq;
+    let (contact, sent_by) = (format!("sip:{user}@{local}"), local.to_string());
+    let mut dialog = Dialog::new(required(&args.call_id, "call-id")?)
+        .local(from)
+        .remote(to)
+        .remote_target(required(&args.target, "target")?)
+        .local_contact(&contact)
+        .sent_by(&sent_by)
+        .local_cseq(args.cseq);
     let record = match args.record {
         OnOff::On => Record::On,
         OnOff::Off => Record::Off,
@@ -145,7 +144,7 @@ fn info(args: &Args) -> Result<bool, String> {
     let request = dialog
         .record_info(record)
         .user_agent("callrec sip_record")
-        .build(&mut rand_core::UnwrapErr(rand_core::OsRng))
+        .to_vec(&mut rand_core::UnwrapErr(rand_core::OsRng))
         .map_err(|e| format!("cannot build the INFO: {e}"))?;
 
     let give_up = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.1));

@@ -64,7 +64,7 @@ fn control_protocol_example() {
     assert_eq!(r.codec, ControlCodec::Pcma);
     // And the encoder writes these exact bytes.
     let mut out = bytes::BytesMut::new();
-    callrec::control::encode_message(&Message::StartRequest(r), &mut out).unwrap();
+    callrec::control::write_frame(&Message::StartRequest(r), &mut out).unwrap();
     assert_eq!(&out[..], &bytes[..]);
 }
 
@@ -118,7 +118,7 @@ fn audio_wav_example() {
     assert_eq!(wav.duration(), Duration::from_micros(500));
     // And the writer produces this exact header.
     let mut header = [0u8; MAX_HEADER_LEN];
-    assert_eq!(wav.spec().emit_header(4, &mut header), 58);
+    assert_eq!(wav.spec().write_header(4, &mut header), 58);
     assert_eq!(header[..], bytes[..58]);
 }
 

@@ -476,7 +476,7 @@ async fn send_rtp_paced(
             .timestamp(ts0.wrapping_add(u32::from(seq) * 160))
             .ssrc(ssrc)
             .payload(&payload)
-            .write_into(&mut packet)
+            .write(&mut packet)
             .unwrap();
         udp.send_to(&packet[..len], ("127.0.0.1", port))
             .await
@@ -591,7 +591,7 @@ async fn dtmf_and_comfort_noise_keep_time_and_are_not_loss() {
             .timestamp(800)
             .ssrc(7)
             .payload(&[5, 0x0a, (duration >> 8) as u8, duration as u8])
-            .write_into(&mut packet)
+            .write(&mut packet)
             .unwrap();
         udp.send_to(&packet[..len], ("127.0.0.1", phone.port))
             .await
@@ -605,7 +605,7 @@ async fn dtmf_and_comfort_noise_keep_time_and_are_not_loss() {
         .timestamp(1280)
         .ssrc(7)
         .payload(&[40])
-        .write_into(&mut packet)
+        .write(&mut packet)
         .unwrap();
     udp.send_to(&packet[..len], ("127.0.0.1", phone.port))
         .await

@@ -199,7 +199,7 @@ fn phone_sim_binary_streams_a_wav_file_and_summarises_many_calls() {
     )
     .unwrap();
     wav.write_pcm(&samples).unwrap();
-    wav.finalize().unwrap();
+    wav.finish().unwrap();
     let phone_sim = |args: &[&str]| {
         Command::new(common::example_path("phone_sim"))
             .args(["--server", &addr.to_string(), "--speed", "0"])

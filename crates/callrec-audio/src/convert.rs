@@ -38,7 +38,7 @@ pub enum WavOutput {
 /// let mut t = Transcoder::new(Codec::G722, WavOutput::AsRecorded);
 /// let mut wav = WavWriter::new(Cursor::new(Vec::new()), t.spec())?;
 /// t.write_frame(&[0xfa; 160], &mut wav)?; // 20 ms of G.722
-/// let file = wav.finalize()?.into_inner();
+/// let file = wav.finish()?.into_inner();
 /// let parsed = WavFile::parse(&file)?;
 /// assert_eq!((parsed.spec().sample_rate(), parsed.frames()), (16000, 320));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -174,7 +174,7 @@ pub fn recording_to_wav<R: Read, W: Write + Seek>(
             Ok(None) => break,
             Err(e) => {
                 // Keep what was converted playable, then report.
-                wav.finalize()?;
+                wav.finish()?;
                 return Err(e.into());
             }
         }
@@ -185,5 +185,5 @@ pub fn recording_to_wav<R: Read, W: Write + Seek>(
         duration: wav.duration(),
         recovery: reader.recovery().copied(),
     };
-    Ok((wav.finalize()?, summary))
+    Ok((wav.finish()?, summary))
 }

@@ -26,6 +26,23 @@ pub enum Law {
 }
 
 impl Law {
+    /// The static RTP payload type (RFC 3551): 8 for A-law, 0 for µ-law.
+    pub const fn payload_type(self) -> u8 {
+        match self {
+            Self::Alaw => 8,
+            Self::Ulaw => 0,
+        }
+    }
+
+    /// The law of a static RTP payload type; `None` for any but 8 and 0.
+    pub const fn from_payload_type(payload_type: u8) -> Option<Self> {
+        match payload_type {
+            8 => Some(Self::Alaw),
+            0 => Some(Self::Ulaw),
+            _ => None,
+        }
+    }
+
     /// The byte that decodes to 0: [`ALAW_SILENCE`] or [`ULAW_SILENCE`].
     pub const fn silence(self) -> u8 {
         match self {
@@ -226,6 +243,17 @@ static ULAW_ENCODE: [u8; 16384] = {
     }
     table
 };
+
+/// The container's codec of this law (`PCMA` or `PCMU`).
+#[cfg(feature = "std")]
+impl From<Law> for callrec_file::Codec {
+    fn from(law: Law) -> Self {
+        match law {
+            Law::Alaw => Self::Pcma,
+            Law::Ulaw => Self::Pcmu,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

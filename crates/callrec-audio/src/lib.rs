@@ -36,7 +36,7 @@
 //! // Write it as an A-law WAV and read it back.
 //! let mut wav = WavWriter::new(Cursor::new(Vec::new()), WavSpec::g711(Law::Alaw))?;
 //! wav.write_encoded(&mixed)?;
-//! let file = wav.finalize()?.into_inner();
+//! let file = wav.finish()?.into_inner();
 //! let parsed = WavFile::parse(&file)?;
 //! assert_eq!(parsed.duration().as_millis(), 20);
 //! assert_eq!(parsed.data(), &mixed[..]);
@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(test, feature = "std"))]
 extern crate std;

@@ -18,7 +18,7 @@ pub const FORMAT_MULAW: u16 = 7;
 /// `WAVE_FORMAT_EXTENSIBLE`: the real tag is in the sub-format GUID.
 pub const FORMAT_EXTENSIBLE: u16 = 0xfffe;
 
-/// The longest header [`WavSpec::emit_header`] writes (G.711 with `fact`).
+/// The longest header [`WavSpec::write_header`] writes (G.711 with `fact`).
 pub const MAX_HEADER_LEN: usize = 58;
 
 /// Chunks looked at before the `data` chunk; more is an error.
@@ -180,7 +180,7 @@ impl WavSpec {
         self.sample_rate * self.block_align() as u32
     }
 
-    /// The header length [`emit_header`](Self::emit_header) writes: 58 for
+    /// The header length [`write_header`](Self::write_header) writes: 58 for
     /// G.711 (18-byte `fmt ` and a `fact` chunk, as ffmpeg and sox write),
     /// 44 for PCM.
     pub const fn header_len(&self) -> usize {
@@ -213,7 +213,7 @@ impl WavSpec {
     ///
     /// `data_len` above [`max_data_len`](Self::max_data_len) is clamped to
     /// it, so the sizes never wrap.
-    pub fn emit_header(&self, data_len: u32, buf: &mut [u8; MAX_HEADER_LEN]) -> usize {
+    pub fn write_header(&self, data_len: u32, buf: &mut [u8; MAX_HEADER_LEN]) -> usize {
         let data_len = data_len.min(self.max_data_len());
         let len = self.header_len();
         let pad = data_len & 1;
@@ -643,7 +643,7 @@ pub struct WavRecovery {
 ///
 /// let spec = WavSpec::g711(Law::Alaw);
 /// let mut file = [0u8; MAX_HEADER_LEN];
-/// let len = spec.emit_header(4, &mut file);
+/// let len = spec.write_header(4, &mut file);
 /// let mut file = file[..len].to_vec();
 /// file.extend_from_slice(&[0xd5, 0xd5, 0x55, 0x2a]);
 ///
@@ -787,7 +787,7 @@ mod tests {
 
     fn header(spec: WavSpec, data_len: u32) -> Vec<u8> {
         let mut buf = [0u8; MAX_HEADER_LEN];
-        let len = spec.emit_header(data_len, &mut buf);
+        let len = spec.write_header(data_len, &mut buf);
         buf[..len].to_vec()
     }
 

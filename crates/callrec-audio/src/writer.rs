@@ -12,13 +12,13 @@ pub const DEFAULT_HEADER_INTERVAL: Duration = Duration::from_secs(1);
 /// Writes a WAV file as audio arrives, so that it stays playable if the
 /// process dies.
 ///
-/// The header is written first with zero sizes. [`finalize`](Self::finalize)
+/// The header is written first with zero sizes. [`finish`](Self::finish)
 /// writes the real sizes; in between, the sizes are rewritten every
 /// `header_interval` of audio (default [`DEFAULT_HEADER_INTERVAL`]), so a
 /// file left by a killed process opens in every player with at most that
 /// much audio missing at the end. Data reaches the inner writer before the
 /// header that counts it. `Drop` finalizes as a fallback and ignores
-/// errors; call `finalize` to see them.
+/// errors; call `finish` to see them.
 ///
 /// Give it a buffered writer (`BufWriter<File>`): writes are small. Seeking
 /// a `BufWriter` flushes it, so a rewrite also pushes the audio to the OS.
@@ -32,7 +32,7 @@ pub const DEFAULT_HEADER_INTERVAL: Duration = Duration::from_secs(1);
 /// let mut wav = WavWriter::new(Cursor::new(Vec::new()), WavSpec::g711(Law::Alaw))?;
 /// wav.write_encoded(&[0xd5; 160])?;
 /// wav.write_silence(80)?;
-/// let file = wav.finalize()?.into_inner();
+/// let file = wav.finish()?.into_inner();
 ///
 /// let parsed = WavFile::parse(&file)?;
 /// assert_eq!(parsed.frames(), 240);
@@ -66,7 +66,7 @@ impl<W: Write + Seek> WavWriter<W> {
 
     /// As [`new`](Self::new), with the header rewritten every `interval` of
     /// audio (rounded to whole frames, at least one), or only by
-    /// `finalize` for `None`.
+    /// `finish` for `None`.
     ///
     /// # Errors
     /// [`Error::Io`] from the inner writer.
@@ -77,7 +77,7 @@ impl<W: Write + Seek> WavWriter<W> {
     ) -> Result<Self, Error> {
         let start = inner.stream_position()?;
         let mut header = [0u8; MAX_HEADER_LEN];
-        let len = spec.emit_header(0, &mut header);
+        let len = spec.write_header(0, &mut header);
         inner.write_all(&header[..len])?;
         let interval_bytes = interval.map(|i| {
             let frames = (i.as_micros() * u128::from(spec.sample_rate()) / 1_000_000).max(1);
@@ -181,7 +181,7 @@ impl<W: Write + Seek> WavWriter<W> {
     /// [`Error::Io`].
     pub fn update_header(&mut self) -> Result<(), Error> {
         let mut header = [0u8; MAX_HEADER_LEN];
-        let len = self.spec.emit_header(self.data_len, &mut header);
+        let len = self.spec.write_header(self.data_len, &mut header);
         let end = self.start + len as u64 + u64::from(self.data_len);
         let start = self.start;
         let inner = self.inner_mut();
@@ -198,12 +198,12 @@ impl<W: Write + Seek> WavWriter<W> {
     ///
     /// # Errors
     /// [`Error::Io`]; the file then holds the last header written.
-    pub fn finalize(mut self) -> Result<W, Error> {
-        self.finish()?;
+    pub fn finish(mut self) -> Result<W, Error> {
+        self.complete()?;
         Ok(self.inner.take().expect("finish keeps the writer"))
     }
 
-    fn finish(&mut self) -> Result<(), Error> {
+    fn complete(&mut self) -> Result<(), Error> {
         if self.data_len % 2 == 1 {
             let len = self.spec.header_len() as u64;
             let pad_at = self.start + len + u64::from(self.data_len);
@@ -271,7 +271,7 @@ impl<W: Write + Seek> WavWriter<W> {
 impl<W: Write + Seek> Drop for WavWriter<W> {
     fn drop(&mut self) {
         if self.inner.is_some() {
-            let _ = self.finish();
+            let _ = self.complete();
         }
     }
 }
@@ -312,7 +312,7 @@ mod tests {
         assert_eq!(parse(&w), Ok(800));
         w.write_encoded(&[0xff; 1000]).unwrap();
         assert_eq!(parse(&w), Ok(1800));
-        let file = w.finalize().unwrap().into_inner();
+        let file = w.finish().unwrap().into_inner();
         assert_eq!(WavFile::parse(&file).unwrap().frames(), 1800);
     }
 
@@ -320,7 +320,7 @@ mod tests {
     fn odd_g711_length_gets_a_pad_byte_and_the_cursor_ends_after_it() {
         let mut w = WavWriter::new(Cursor::new(Vec::new()), WavSpec::g711(Law::Alaw)).unwrap();
         w.write_encoded(&[1, 2, 3]).unwrap();
-        let cursor = w.finalize().unwrap();
+        let cursor = w.finish().unwrap();
         assert_eq!(cursor.position(), 58 + 4);
         let file = cursor.into_inner();
         assert_eq!(file.len(), 58 + 4);
@@ -346,7 +346,7 @@ mod tests {
             "this writer takes 16-bit PCM samples but the file is A-law"
         );
         assert_eq!(w.frames(), 1);
-        let file = w.finalize().unwrap().into_inner();
+        let file = w.finish().unwrap().into_inner();
         assert_eq!(
             WavFile::parse(&file).unwrap().samples().collect::<Vec<_>>(),
             [1, 2]
@@ -369,7 +369,7 @@ mod tests {
         cursor.set_position(10);
         let mut w = WavWriter::new(cursor, WavSpec::pcm16_mono(false)).unwrap();
         w.write_silence(3).unwrap();
-        let file = w.finalize().unwrap().into_inner();
+        let file = w.finish().unwrap().into_inner();
         assert_eq!(file[..10], [0xaa; 10]);
         let wav = WavFile::parse(&file[10..]).unwrap();
         assert_eq!(wav.samples().collect::<Vec<_>>(), [0, 0, 0]);

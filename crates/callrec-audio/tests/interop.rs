@@ -80,7 +80,7 @@ fn write_pcm(spec: WavSpec, pcm: &[i16]) -> Written {
 }
 
 fn finish(w: WavWriter<Cursor<Vec<u8>>>) -> Written {
-    let file = w.finalize().unwrap().into_inner();
+    let file = w.finish().unwrap().into_inner();
     let samples = WavFile::parse(&file).unwrap().samples().collect();
     Written { file, samples }
 }

@@ -181,7 +181,7 @@ fn recover_mode_takes_whole_frames_present() {
 fn header_parses_from_a_prefix() {
     let spec = WavSpec::g711(Law::Ulaw);
     let mut buf = [0u8; MAX_HEADER_LEN];
-    let len = spec.emit_header(16000, &mut buf);
+    let len = spec.write_header(16000, &mut buf);
     let header = WavHeader::parse(&buf[..len]).unwrap();
     assert_eq!(
         (header.spec(), header.data_offset(), header.data_len()),
@@ -198,7 +198,7 @@ fn a_full_file_refuses_more_audio_and_stays_valid() {
     let err = w.write_silence(u64::from(u32::MAX)).unwrap_err();
     assert!(matches!(err, Error::WavFull { written: 10, .. }), "{err}");
     assert_eq!(w.data_len(), 10);
-    let file = w.finalize().unwrap().into_inner();
+    let file = w.finish().unwrap().into_inner();
     assert_eq!(WavFile::parse(&file).unwrap().frames(), 10);
 }
 
@@ -238,7 +238,7 @@ proptest! {
             }
             expected.extend_from_slice(whole);
         }
-        let file = w.finalize().unwrap().into_inner();
+        let file = w.finish().unwrap().into_inner();
         prop_assert_eq!(file.len(), spec.header_len() + expected.len() + expected.len() % 2);
         let wav = WavFile::parse(&file).unwrap();
         prop_assert_eq!(wav.spec(), spec);
@@ -287,7 +287,7 @@ proptest! {
         cut in 0usize..100,
     ) {
         let mut buf = [0u8; MAX_HEADER_LEN];
-        let len = spec.emit_header(20, &mut buf);
+        let len = spec.write_header(20, &mut buf);
         let mut file = buf[..len].to_vec();
         file.extend_from_slice(&[0x55; 20]);
         for (at, value) in flips {

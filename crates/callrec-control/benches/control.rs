@@ -7,7 +7,7 @@ use core::hint::black_box;
 
 use bytes::BytesMut;
 use callrec_control::{
-    Codec, Direction, Message, MessageSplitter, RecordStartRequest, SessionId, encode_message,
+    Codec, Direction, Message, MessageSplitter, RecordStartRequest, SessionId, write_frame,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -27,8 +27,8 @@ fn start_request() -> Message {
 
 fn message(c: &mut Criterion) {
     let msg = start_request();
-    let wire = msg.to_wire().unwrap();
-    let bytes = wire.as_bytes();
+    let wire = msg.to_vec().unwrap();
+    let bytes = &wire[..];
     let mut copy = vec![0u8; bytes.len()];
 
     let mut group = c.benchmark_group("Control/Decode");
@@ -46,8 +46,8 @@ fn message(c: &mut Criterion) {
             black_box(pairs)
         })
     });
-    group.bench_function("Message::decode", |b| {
-        b.iter(|| black_box(Message::decode(black_box(bytes)).unwrap()))
+    group.bench_function("Message::parse", |b| {
+        b.iter(|| black_box(Message::parse(black_box(bytes)).unwrap()))
     });
     group.finish();
 
@@ -60,10 +60,10 @@ fn message(c: &mut Criterion) {
         })
     });
     let mut out = BytesMut::with_capacity(1024);
-    group.bench_function("encode_message", |b| {
+    group.bench_function("write_frame", |b| {
         b.iter(|| {
             out.clear();
-            encode_message(black_box(&msg), &mut out).unwrap();
+            write_frame(black_box(&msg), &mut out).unwrap();
             black_box(&out);
         })
     });
@@ -72,7 +72,7 @@ fn message(c: &mut Criterion) {
 
 fn stream(c: &mut Criterion) {
     let mut one = BytesMut::new();
-    encode_message(&start_request(), &mut one).unwrap();
+    write_frame(&start_request(), &mut one).unwrap();
     let count = (1 << 20) / one.len();
     let stream: Vec<u8> = one
         .iter()

@@ -168,14 +168,14 @@ pub enum CodecError {
     /// Reading or writing the socket failed.
     Io(io::Error),
     /// A message to send breaks a field rule (too long a name, say).
-    Encode(MessageError),
+    Write(MessageError),
 }
 
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io(e) => write!(f, "i/o error: {e}"),
-            Self::Encode(e) => write!(f, "cannot encode message: {e}"),
+            Self::Write(e) => write!(f, "cannot write the message: {e}"),
         }
     }
 }
@@ -184,7 +184,7 @@ impl core::error::Error for CodecError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Io(e) => Some(e),
-            Self::Encode(e) => Some(e),
+            Self::Write(e) => Some(e),
         }
     }
 }
@@ -197,6 +197,6 @@ impl From<io::Error> for CodecError {
 
 impl From<MessageError> for CodecError {
     fn from(e: MessageError) -> Self {
-        Self::Encode(e)
+        Self::Write(e)
     }
 }

@@ -219,12 +219,24 @@ impl Codec {
         }
     }
 
-    /// The static RTP payload type (RFC 3551).
+    /// The static RTP payload type (RFC 3551): the shared key between the
+    /// crates' codec types (`callrec_file::Codec`, `callrec_audio::Law`,
+    /// `callrec_rtp::PayloadFormat`).
     pub const fn payload_type(self) -> u8 {
         match self {
             Self::Pcma => 8,
             Self::Pcmu => 0,
             Self::G722 => 9,
+        }
+    }
+
+    /// The codec of a static RTP payload type; `None` for other types.
+    pub const fn from_payload_type(payload_type: u8) -> Option<Self> {
+        match payload_type {
+            8 => Some(Self::Pcma),
+            0 => Some(Self::Pcmu),
+            9 => Some(Self::G722),
+            _ => None,
         }
     }
 }

@@ -150,7 +150,7 @@ impl MessageSplitter {
     /// The next message from `buf`, decoded.
     pub fn next_message(&mut self, buf: &mut BytesMut) -> Option<Result<Message, MessageError>> {
         self.split_frame(buf)
-            .map(|frame| frame.and_then(|f| Message::decode(&f)))
+            .map(|frame| frame.and_then(|f| Message::parse(&f)))
     }
 
     /// At end of stream: the next message, including an unterminated last one.
@@ -159,7 +159,7 @@ impl MessageSplitter {
         buf: &mut BytesMut,
     ) -> Option<Result<Message, MessageError>> {
         self.split_frame_eof(buf)
-            .map(|frame| frame.and_then(|f| Message::decode(&f)))
+            .map(|frame| frame.and_then(|f| Message::parse(&f)))
     }
 
     /// The error for an over-long message, with the `cmd` and `id` read from
@@ -173,11 +173,11 @@ impl MessageSplitter {
 /// Writes `message` and its `\r\n` terminator to `out`.
 ///
 /// # Errors
-/// As [`Message::to_wire`]; nothing is written then.
-pub fn encode_message(message: &Message, out: &mut BytesMut) -> Result<(), MessageError> {
-    let wire = message.to_wire()?;
+/// As [`Message::to_vec`]; nothing is written then.
+pub fn write_frame(message: &Message, out: &mut BytesMut) -> Result<(), MessageError> {
+    let wire = message.to_vec()?;
     out.reserve(wire.len() + 2);
-    out.extend_from_slice(wire.as_bytes());
+    out.extend_from_slice(&wire[..]);
     out.extend_from_slice(b"\r\n");
     Ok(())
 }
@@ -190,7 +190,7 @@ mod codec {
     use bytes::BytesMut;
     use tokio_util::codec::{Decoder, Encoder};
 
-    use super::{MessageSplitter, encode_message};
+    use super::{MessageSplitter, write_frame};
     use crate::{CodecError, Message, MessageError};
 
     /// tokio-util codec for control connections.
@@ -251,7 +251,7 @@ mod codec {
         type Error = CodecError;
 
         fn encode(&mut self, message: &Message, dst: &mut BytesMut) -> Result<(), CodecError> {
-            Ok(encode_message(message, dst)?)
+            Ok(write_frame(message, dst)?)
         }
     }
 

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod fields;
@@ -75,7 +76,7 @@ pub use fields::{
 };
 #[cfg(feature = "tokio")]
 pub use framing::ControlCodec;
-pub use framing::{DEFAULT_MAX_MESSAGE_LEN, MessageSplitter, encode_message};
+pub use framing::{DEFAULT_MAX_MESSAGE_LEN, MessageSplitter, write_frame};
 pub use message::{
     Command, Message, RecordStartRequest, RecordStartResponse, RecordStopRequest,
     RecordStopResponse, StartResult, StopResult,
@@ -146,9 +147,9 @@ pub mod fuzzing {
 
     /// A message that decodes encodes to something that decodes to it again.
     pub fn check_message_round_trip(bytes: &[u8]) {
-        if let Ok(message) = Message::decode(bytes) {
-            let wire = message.to_wire().expect("a decoded message re-encodes");
-            assert_eq!(Message::decode(wire.as_bytes()), Ok(message));
+        if let Ok(message) = Message::parse(bytes) {
+            let wire = message.to_vec().expect("a decoded message re-encodes");
+            assert_eq!(Message::parse(&wire[..]), Ok(message));
         }
     }
 }

@@ -259,10 +259,11 @@ pub enum StopResult {
 ///     Codec::Pcma,
 /// );
 /// req.remote_name = "Zoë & Co".into();
-/// let wire = Message::from(req.clone()).to_wire()?;
-/// assert!(wire.starts_with("cmd=RecordStartRequest&id=a1b2&device=001565aabbcc&"));
-/// assert!(wire.contains("remote_name=Zo%C3%AB+%26+Co"));
-/// assert_eq!(Message::decode(wire.as_bytes())?, Message::StartRequest(req));
+/// let wire = Message::from(req.clone()).to_vec()?;
+/// let text = std::str::from_utf8(&wire)?; // always ASCII
+/// assert!(text.starts_with("cmd=RecordStartRequest&id=a1b2&device=001565aabbcc&"));
+/// assert!(text.contains("remote_name=Zo%C3%AB+%26+Co"));
+/// assert_eq!(Message::parse(&wire)?, Message::StartRequest(req));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,7 +316,7 @@ impl Message {
         }
     }
 
-    /// Decodes one message (without its terminator).
+    /// Parses one message (without its terminator).
     ///
     /// Keys may come in any order; unknown keys are ignored; percent-escapes
     /// and `+` are decoded (invalid UTF-8 in an escape becomes U+FFFD).
@@ -323,7 +324,7 @@ impl Message {
     /// # Errors
     /// A [`MessageError`] naming the missing, repeated or bad key, with the
     /// message's `cmd` and `id` attached when they could be read.
-    pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
         let pairs: Vec<(Text<'_>, Text<'_>)> = serde_urlencoded::from_bytes(bytes)
             .map_err(|e| MessageError::new(MessageErrorKind::Form(e.to_string())))?;
         let cmd = find_unique(&pairs, "cmd")?
@@ -353,14 +354,15 @@ impl Message {
         error.with_context(command, raw_id)
     }
 
-    /// Encodes the message (without terminator), keys in the order of the
-    /// protocol description; space becomes `+`, and `&`, `=`, `%`, `+` and
-    /// non-ASCII are percent-escaped.
+    /// Writes the message (without terminator) into a new `Vec`, keys in
+    /// the order of the protocol description; space becomes `+`, and `&`,
+    /// `=`, `%`, `+` and non-ASCII are percent-escaped, so the bytes are
+    /// ASCII. [`write_frame`](crate::write_frame) adds the terminator.
     ///
     /// # Errors
     /// [`MessageErrorKind::ValueTooLong`] for a number, name or reason over
     /// its limit (the peer would reject it).
-    pub fn to_wire(&self) -> Result<String, MessageError> {
+    pub fn to_vec(&self) -> Result<Vec<u8>, MessageError> {
         let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(9);
         pairs.push(("cmd", self.command().as_str().into()));
         pairs.push(("id", self.id().as_str().into()));
@@ -407,6 +409,7 @@ impl Message {
             },
         }
         serde_urlencoded::to_string(&pairs)
+            .map(String::into_bytes)
             .map_err(|e| MessageError::new(MessageErrorKind::Form(e.to_string())))
     }
 }
@@ -663,7 +666,7 @@ mod tests {
     }
 
     fn err(bytes: &[u8]) -> MessageError {
-        Message::decode(bytes).unwrap_err()
+        Message::parse(bytes).unwrap_err()
     }
 
     #[test]
@@ -684,8 +687,8 @@ mod tests {
             (STOP_REQUEST, stop),
             (STOP_OK, stop_ok),
         ] {
-            assert_eq!(Message::decode(bytes).as_ref(), Ok(&message));
-            assert_eq!(message.to_wire().unwrap().as_bytes(), bytes);
+            assert_eq!(Message::parse(bytes).as_ref(), Ok(&message));
+            assert_eq!(message.to_vec().unwrap(), bytes);
         }
     }
 
@@ -693,7 +696,7 @@ mod tests {
     fn seed_response_with_every_key() {
         // The seed lists reason, server and port together; a success with a
         // reason still decodes.
-        let m = Message::decode(
+        let m = Message::parse(
             b"cmd=RecordStartResponse&id=5f3c9a&result=success&reason=&server=srv.local&port=5004",
         )
         .unwrap();
@@ -711,14 +714,14 @@ mod tests {
 
     #[test]
     fn any_order_unknown_keys_and_liberal_values() {
-        let m = Message::decode(
+        let m = Message::parse(
             b"codec=pcma&dir=IN&firmware=1.2.3&device=00-15-65-AA-BB-CC&id=5f3c9a&cmd=RecordStartRequest&remote_number=1010&remote_name=Bob&local_number=1009&local_name=Alice",
         )
         .unwrap();
         assert_eq!(m, Message::StartRequest(start_request()));
         // Numbers and names may be absent.
         let m =
-            Message::decode(b"cmd=RecordStartRequest&id=x&device=001565aabbcc&dir=out&codec=G722")
+            Message::parse(b"cmd=RecordStartRequest&id=x&device=001565aabbcc&dir=out&codec=G722")
                 .unwrap();
         let Message::StartRequest(r) = m else {
             panic!()
@@ -731,11 +734,11 @@ mod tests {
         let mut r = start_request();
         r.remote_name = "Zoë & Jo = 100% + more 日本".into();
         r.local_name = "a+b&c=d%e".into();
-        let wire = Message::StartRequest(r.clone()).to_wire().unwrap();
-        assert!(!wire.contains(' '));
+        let wire = String::from_utf8(Message::StartRequest(r.clone()).to_vec().unwrap()).unwrap();
+        assert!(wire.is_ascii() && !wire.contains(' '));
         assert_eq!(wire.matches('&').count(), 8, "{wire}");
         assert_eq!(
-            Message::decode(wire.as_bytes()),
+            Message::parse(wire.as_bytes()),
             Ok(Message::StartRequest(r))
         );
     }
@@ -812,7 +815,7 @@ mod tests {
         let mut r = start_request();
         r.remote_name = "é".repeat(129);
         assert_eq!(
-            Message::StartRequest(r).to_wire().unwrap_err().to_string(),
+            Message::StartRequest(r).to_vec().unwrap_err().to_string(),
             "remote_name is 258 bytes, at most 256 allowed"
         );
         let bytes = format!("cmd=RecordStopRequest&id={}", "x".repeat(65));
@@ -832,7 +835,7 @@ mod tests {
         r.local_number = "é".repeat(64);
         r.remote_name = "é".repeat(128);
         r.local_name = "é".repeat(128);
-        let wire = Message::StartRequest(r).to_wire().unwrap();
+        let wire = Message::StartRequest(r).to_vec().unwrap();
         assert!(
             wire.len() < crate::DEFAULT_MAX_MESSAGE_LEN,
             "{}",

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::framing::encode_message;
+use crate::framing::write_frame;
 use crate::{
     Command, Host, Message, MessageError, MessageSplitter, RecordStartRequest, RecordStopRequest,
     SessionId, StartResult, StopResult,
@@ -74,8 +74,32 @@ pub enum ProtocolError {
         /// Its command.
         command: Command,
     },
-    /// A message that could not be decoded.
+    /// A message that could not be parsed.
     Malformed(MessageError),
+}
+
+impl core::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::WrongId { expected, got } => write!(
+                f,
+                "a message for session {got} on the connection of session {expected}"
+            ),
+            Self::Unexpected { command } => {
+                write!(f, "{command} does not fit the session's state")
+            }
+            Self::Malformed(e) => write!(f, "a malformed message: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ProtocolError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Malformed(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// What a [`PhoneSession`] reports.
@@ -110,14 +134,14 @@ pub enum SessionError {
     /// `stop` when not recording or awaiting the start response.
     NotActive,
     /// The message to send breaks a field rule.
-    Encode(MessageError),
+    Write(MessageError),
 }
 
 impl core::fmt::Display for SessionError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::NotActive => f.write_str("no recording to stop"),
-            Self::Encode(e) => write!(f, "cannot encode message: {e}"),
+            Self::Write(e) => write!(f, "cannot write the message: {e}"),
         }
     }
 }
@@ -186,7 +210,7 @@ impl PhoneSession {
         now: Instant,
     ) -> Result<Self, MessageError> {
         let mut to_send = BytesMut::new();
-        encode_message(&Message::StartRequest(request.clone()), &mut to_send)?;
+        write_frame(&Message::StartRequest(request.clone()), &mut to_send)?;
         Ok(Self {
             request,
             state: PhoneState::AwaitingStart,
@@ -319,7 +343,7 @@ impl PhoneSession {
     ///
     /// # Errors
     /// [`SessionError::NotActive`] unless recording or awaiting the start
-    /// response; [`SessionError::Encode`] if `reason` is over 256 bytes.
+    /// response; [`SessionError::Write`] if `reason` is over 256 bytes.
     pub fn stop(&mut self, reason: &str, now: Instant) -> Result<(), SessionError> {
         if !matches!(
             self.state,
@@ -328,8 +352,7 @@ impl PhoneSession {
             return Err(SessionError::NotActive);
         }
         let stop = RecordStopRequest::for_start(&self.request, reason);
-        encode_message(&Message::StopRequest(stop), &mut self.to_send)
-            .map_err(SessionError::Encode)?;
+        write_frame(&Message::StopRequest(stop), &mut self.to_send).map_err(SessionError::Write)?;
         self.state = PhoneState::AwaitingStop;
         self.deadline = Some(now + self.timeout);
         Ok(())

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::fields::truncate_to_char_boundary;
-use crate::framing::encode_message;
+use crate::framing::write_frame;
 use crate::{
     Command, Host, Message, MessageError, MessageErrorKind, MessageSplitter, RecordStartRequest,
     RecordStartResponse, RecordStopRequest, RecordStopResponse, SessionId,
@@ -414,7 +414,7 @@ impl<A: PortAllocator> ServerSession<A> {
 
     fn answer(&mut self, message: impl Into<Message>) {
         // Every field of an answer is built here within its limit.
-        let _ = encode_message(&message.into(), &mut self.to_send);
+        let _ = write_frame(&message.into(), &mut self.to_send);
     }
 
     /// Time has passed: a connection without a recording for the idle

@@ -73,10 +73,10 @@ fn message() -> impl Strategy<Value = Message> {
 proptest! {
     #[test]
     fn encode_decode(m in message()) {
-        let wire = m.to_wire().unwrap();
+        let wire = m.to_vec().unwrap();
         prop_assert!(wire.len() <= DEFAULT_MAX_MESSAGE_LEN);
-        prop_assert!(!wire.bytes().any(|b| b == b'\n' || b == b'\r' || b == 0 || b == b' '));
-        prop_assert_eq!(Message::decode(wire.as_bytes()), Ok(m));
+        prop_assert!(!wire.iter().any(|&b| b == b'\n' || b == b'\r' || b == 0 || b == b' '));
+        prop_assert_eq!(Message::parse(&wire[..]), Ok(m));
     }
 
     #[test]
@@ -85,14 +85,14 @@ proptest! {
                               splits in proptest::collection::vec(any::<u8>(), 1..6)) {
         let mut stream = BytesMut::new();
         for m in &ms {
-            encode_message(m, &mut stream).unwrap();
+            write_frame(m, &mut stream).unwrap();
             stream.extend_from_slice(&garbage);
         }
         fuzzing::check_split_independent(&stream, &splits, DEFAULT_MAX_MESSAGE_LEN);
         // Without garbage, exactly the messages come back.
         let mut clean = BytesMut::new();
         for m in &ms {
-            encode_message(m, &mut clean).unwrap();
+            write_frame(m, &mut clean).unwrap();
         }
         let mut splitter = MessageSplitter::new();
         let got: Vec<_> = core::iter::from_fn(|| splitter.next_message_eof(&mut clean))

@@ -606,7 +606,7 @@ fn many_calls_on_one_connection() {
             .filter(|m| m.id().as_str() == format!("call{i}"))
             .flat_map(|m| {
                 let mut b = BytesMut::new();
-                encode_message(&m, &mut b).unwrap();
+                write_frame(&m, &mut b).unwrap();
                 b.to_vec()
             })
             .collect();

@@ -78,7 +78,7 @@ impl HeaderOverrides {
     /// never touched).
     pub fn apply(&self, header: &mut [u8; HEADER_LEN]) {
         if let Some(codec) = self.codec {
-            let name = codec.name().as_bytes();
+            let name = codec.as_str().as_bytes();
             let field = &mut header[field::CODEC];
             field.fill(0);
             field[..name.len()].copy_from_slice(name);
@@ -116,7 +116,7 @@ pub enum Codec {
 
 impl Codec {
     /// The canonical name written in the codec field.
-    pub const fn name(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pcma => "PCMA",
             Self::Pcmu => "PCMU",
@@ -133,19 +133,40 @@ impl Codec {
         RTP_CLOCK_8000
     }
 
+    /// The static RTP payload type (RFC 3551): 8, 0 or 9. The shared key
+    /// between the crates' codec types (`callrec_control::Codec`,
+    /// `callrec_audio::Law`, `callrec_rtp::PayloadFormat`).
+    pub const fn payload_type(self) -> u8 {
+        match self {
+            Self::Pcma => 8,
+            Self::Pcmu => 0,
+            Self::G722 => 9,
+        }
+    }
+
+    /// The codec of a static RTP payload type; `None` for other types.
+    pub const fn from_payload_type(payload_type: u8) -> Option<Self> {
+        match payload_type {
+            8 => Some(Self::Pcma),
+            0 => Some(Self::Pcmu),
+            9 => Some(Self::G722),
+            _ => None,
+        }
+    }
+
     /// Recognises a codec name case-insensitively, ignoring surrounding
     /// spaces; `None` for any other name.
     pub fn from_name(name: &str) -> Option<Self> {
         let name = name.trim_matches(' ');
         [Self::Pcma, Self::Pcmu, Self::G722]
             .into_iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
+            .find(|c| c.as_str().eq_ignore_ascii_case(name))
     }
 }
 
 impl fmt::Display for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.as_str())
     }
 }
 
@@ -355,7 +376,7 @@ impl Header {
     /// a name's NUL, which are written as zero). A 64-byte name can only come
     /// from parsing; the [`Writer`](crate::Writer) refuses to start a
     /// recording with one.
-    pub fn emit(&self, buf: &mut [u8; HEADER_LEN]) {
+    pub fn write(&self, buf: &mut [u8; HEADER_LEN]) {
         buf[field::CODEC].fill(0);
         buf[..self.codec.as_bytes().len()].copy_from_slice(self.codec.as_bytes());
         buf[field::RTP_LEN].copy_from_slice(&u32::from(self.rtp_len.get()).to_le_bytes());
@@ -366,7 +387,7 @@ impl Header {
     /// The header as bytes.
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut buf = [0; HEADER_LEN];
-        self.emit(&mut buf);
+        self.write(&mut buf);
         buf
     }
 

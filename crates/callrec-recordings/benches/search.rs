@@ -262,7 +262,7 @@ fn download(c: &mut Criterion) {
     let data_len = 3600 * 8000u32;
     let spec = callrec_audio::wav::WavSpec::g711(callrec_audio::g711::Law::Alaw);
     let mut header = [0u8; callrec_audio::wav::MAX_HEADER_LEN];
-    let n = spec.emit_header(data_len, &mut header);
+    let n = spec.write_header(data_len, &mut header);
     let mut wav = header[..n].to_vec();
     let mut rng = Rng(SplitMix64(3));
     wav.extend((0..data_len).map(|_| rng.next() as u8));

@@ -97,7 +97,7 @@ impl Pcm16View {
             .unwrap_or(pcm.max_data_len())
             .min(pcm.max_data_len());
         let mut buf = [0u8; MAX_HEADER_LEN];
-        let n = pcm.emit_header(data_len, &mut buf);
+        let n = pcm.write_header(data_len, &mut buf);
         Ok(Self {
             header: buf[..n].to_vec(),
             data_offset,

@@ -25,7 +25,7 @@ fn packet_188() -> Vec<u8> {
         .csrcs(&[0xaaaa_aaaa, 0xbbbb_bbbb])
         .extension(ExtensionSpec::OneByte(&level))
         .payload(&[0xd5; 160])
-        .write_into_vec(&mut v)
+        .write_vec(&mut v)
         .unwrap();
     assert_eq!(v.len(), 188);
     v
@@ -107,7 +107,7 @@ fn write(c: &mut Criterion) {
             black_box(&out);
         })
     });
-    group.bench_function("RtpPacketBuilder::write_into", |b| {
+    group.bench_function("RtpPacketBuilder::write", |b| {
         b.iter(|| {
             let builder = RtpPacketBuilder::new()
                 .payload_type(8)
@@ -115,33 +115,33 @@ fn write(c: &mut Criterion) {
                 .timestamp(black_box(160))
                 .ssrc(0x1234_5678)
                 .payload(black_box(payload));
-            black_box(builder.write_into(&mut out).unwrap());
+            black_box(builder.write(&mut out).unwrap());
         })
     });
     // As a packetizer writes: the sequence number and timestamp advance per
     // packet, and only the payload passes through `black_box`, as the
     // memcpy's source does. (Above, three values each make a round trip
     // through memory that the baseline does not pay.)
-    group.bench_function("RtpPacketBuilder::write_into (advancing header)", |b| {
+    group.bench_function("RtpPacketBuilder::write (advancing header)", |b| {
         let mut header = AdvancingHeader::starting_at(0);
         b.iter(|| {
             let builder = header.next().payload(black_box(payload));
-            black_box(builder.write_into(&mut out).unwrap());
+            black_box(builder.write(&mut out).unwrap());
         })
     });
     // The zero-copy path: the encoder has put the frame at out[12..], and
     // the packet is made by writing the header in front of it.
     out[12..172].copy_from_slice(payload);
     let header = RtpPacketBuilder::new().payload_type(8).ssrc(0x1234_5678);
-    assert_eq!(header.write_header_into(&mut out, 160), Ok(172));
+    assert_eq!(header.write_header(&mut out, 160), Ok(172));
     assert_eq!(RtpPacket::parse(&out[..172]).unwrap().payload(), payload);
     group.bench_function(
-        "RtpPacketBuilder::write_header_into (frame encoded in place)",
+        "RtpPacketBuilder::write_header (frame encoded in place)",
         |b| {
             let mut header = AdvancingHeader::starting_at(0);
             b.iter(|| {
                 let builder = header.next();
-                black_box(builder.write_header_into(&mut out, black_box(160)).unwrap());
+                black_box(builder.write_header(&mut out, black_box(160)).unwrap());
             })
         },
     );
@@ -161,14 +161,14 @@ fn write(c: &mut Criterion) {
             }
         })
     });
-    group.bench_function("RtpPacketBuilder::write_into", |b| {
+    group.bench_function("RtpPacketBuilder::write", |b| {
         let mut start = 0u16;
         b.iter(|| {
             // A local copy, so the fields stay in registers in the loop.
             let mut header = AdvancingHeader::starting_at(black_box(start));
             for _ in 0..50 {
                 let builder = header.next().payload(black_box(payload));
-                black_box(builder.write_into(&mut out).unwrap());
+                black_box(builder.write(&mut out).unwrap());
                 black_box(&out);
             }
             start = header.sequence_number;
@@ -184,7 +184,7 @@ fn write(c: &mut Criterion) {
             black_box(&out);
         })
     });
-    group.bench_function("RtpPacketBuilder::write_into", |b| {
+    group.bench_function("RtpPacketBuilder::write", |b| {
         b.iter(|| {
             let builder = RtpPacketBuilder::new()
                 .payload_type(8)
@@ -194,7 +194,7 @@ fn write(c: &mut Criterion) {
                 .csrcs(&csrcs)
                 .extension(ExtensionSpec::OneByte(&level))
                 .payload(black_box(payload));
-            black_box(builder.write_into(&mut out).unwrap());
+            black_box(builder.write(&mut out).unwrap());
         })
     });
     group.finish();
@@ -246,7 +246,7 @@ fn receiver(c: &mut Criterion) {
                 .sequence_number(i as u16)
                 .timestamp(i * 160)
                 .payload(&[i as u8; 160])
-                .write_into_vec(&mut v)
+                .write_vec(&mut v)
                 .unwrap();
             v
         })

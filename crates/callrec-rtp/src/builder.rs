@@ -1,8 +1,10 @@
 //! Writing RTP packets: an owned description, written into a caller buffer.
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(feature = "alloc")]
 use bytes::BufMut;
 
 use crate::ExtensionElement;
@@ -159,7 +161,7 @@ impl ExtensionSpec<'_> {
 ///     .marker(true)
 ///     .payload(&payload);
 /// let mut buf = [0u8; 1500];
-/// let n = builder.write_into(&mut buf)?;
+/// let n = builder.write(&mut buf)?;
 /// assert_eq!(n, builder.buffer_len());
 ///
 /// let p = RtpPacket::parse(&buf[..n])?;
@@ -289,7 +291,7 @@ impl<'a> RtpPacketBuilder<'a> {
     /// # Errors
     /// A [`WriteError`]; `buf` is untouched then.
     #[inline(always)]
-    pub fn write_into(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
+    pub fn write(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
         self.validate()?;
         let needed = self.buffer_len();
         let available = buf.len();
@@ -297,7 +299,7 @@ impl<'a> RtpPacketBuilder<'a> {
             return Err(WriteError::BufferTooShort { needed, available });
         };
         let (header, rest) = out.split_at_mut(self.header_len());
-        self.write_header(header);
+        self.put_header(header);
         let (payload, padding) = rest.split_at_mut(self.payload.len());
         copy_inline(payload, self.payload);
         write_padding(padding, self.padding);
@@ -315,7 +317,7 @@ impl<'a> RtpPacketBuilder<'a> {
     /// straight into the packet buffer): the header in front of it, the
     /// padding after it; the payload bytes are not touched, and the
     /// builder's own [`payload`](Self::payload) is not used. Returns the
-    /// packet length. The zero-copy twin of [`write_into`](Self::write_into):
+    /// packet length. The zero-copy twin of [`write`](Self::write):
     /// the same bytes result, without moving the payload.
     ///
     /// ```
@@ -325,7 +327,7 @@ impl<'a> RtpPacketBuilder<'a> {
     /// let mut buf = [0u8; 1500];
     /// let at = builder.header_len();
     /// buf[at..at + 160].fill(0xd5); // the encoder writes the frame here
-    /// let n = builder.write_header_into(&mut buf, 160)?;
+    /// let n = builder.write_header(&mut buf, 160)?;
     /// let p = RtpPacket::parse(&buf[..n])?;
     /// assert_eq!((p.sequence_number(), p.payload()), (7, &[0xd5; 160][..]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -334,11 +336,7 @@ impl<'a> RtpPacketBuilder<'a> {
     /// # Errors
     /// A [`WriteError`]; `buf` is untouched then.
     #[inline(always)]
-    pub fn write_header_into(
-        &self,
-        buf: &mut [u8],
-        payload_len: usize,
-    ) -> Result<usize, WriteError> {
+    pub fn write_header(&self, buf: &mut [u8], payload_len: usize) -> Result<usize, WriteError> {
         self.validate()?;
         let header_len = self.header_len();
         // `payload_len` comes from the caller: saturate rather than wrap, so
@@ -351,7 +349,7 @@ impl<'a> RtpPacketBuilder<'a> {
             return Err(WriteError::BufferTooShort { needed, available });
         };
         let (header, rest) = out.split_at_mut(header_len);
-        self.write_header(header);
+        self.put_header(header);
         let (_payload, padding) = rest.split_at_mut(payload_len);
         write_padding(padding, self.padding);
         Ok(needed)
@@ -360,7 +358,7 @@ impl<'a> RtpPacketBuilder<'a> {
     /// The fixed header, CSRCs and extension into `out`, exactly
     /// [`header_len`](Self::header_len) bytes.
     #[inline(always)]
-    fn write_header(&self, out: &mut [u8]) {
+    fn put_header(&self, out: &mut [u8]) {
         // Fixed-size copies compile to plain stores; only a rare extension
         // is a variable-length copy.
         let (fixed, rest) = out.split_at_mut(FIXED_HEADER_LEN);
@@ -384,12 +382,13 @@ impl<'a> RtpPacketBuilder<'a> {
     ///
     /// # Errors
     /// A [`WriteError`] other than `BufferTooShort`; `vec` is untouched then.
+    #[cfg(feature = "alloc")]
     #[inline]
-    pub fn write_into_vec(&self, vec: &mut Vec<u8>) -> Result<usize, WriteError> {
+    pub fn write_vec(&self, vec: &mut Vec<u8>) -> Result<usize, WriteError> {
         self.validate()?;
         let start = vec.len();
         vec.resize(start + self.buffer_len(), 0);
-        self.write_into(&mut vec[start..])
+        self.write(&mut vec[start..])
     }
 
     /// Puts the packet into `buf`; returns its length.
@@ -397,7 +396,8 @@ impl<'a> RtpPacketBuilder<'a> {
     /// # Errors
     /// A [`WriteError`]: `BufferTooShort` when `buf.remaining_mut()` is too
     /// small; nothing is put then.
-    pub fn write_into_buf(&self, buf: &mut impl BufMut) -> Result<usize, WriteError> {
+    #[cfg(feature = "alloc")]
+    pub fn write_buf(&self, buf: &mut impl BufMut) -> Result<usize, WriteError> {
         self.validate()?;
         let needed = self.buffer_len();
         if buf.remaining_mut() < needed {
@@ -534,8 +534,10 @@ fn copy_inline(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+#[cfg(feature = "alloc")]
 struct BufOut<'b, B>(&'b mut B);
 
+#[cfg(feature = "alloc")]
 impl<B: BufMut> Out for BufOut<'_, B> {
     fn put(&mut self, bytes: &[u8]) {
         self.0.put_slice(bytes);
@@ -570,7 +572,7 @@ mod tests {
         ];
         let builder = RtpPacketBuilder::new().extension(ExtensionSpec::OneByte(&elements));
         let mut buf = [0xa5u8; 32];
-        let n = builder.write_into(&mut buf).unwrap();
+        let n = builder.write(&mut buf).unwrap();
         assert_eq!(n, 24);
         assert_eq!(
             buf[12..24],

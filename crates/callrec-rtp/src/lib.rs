@@ -24,7 +24,7 @@
 //!     .extension(ExtensionSpec::OneByte(&level))
 //!     .payload(&audio);
 //! let mut buf = vec![0u8; builder.buffer_len()];
-//! builder.write_into(&mut buf)?;
+//! builder.write(&mut buf)?;
 //!
 //! let packet = RtpPacket::parse(&buf)?;
 //! assert_eq!(packet.payload(), &audio[..]);
@@ -34,8 +34,14 @@
 //! ```
 //!
 //! # Features
-//! `no_std` with `alloc` (the receiver's buffers); the default `std`
-//! feature only enables `std` in the `bytes` dependency.
+//! `no_std`. The packet view ([`RtpPacket`]), the builder
+//! ([`RtpPacketBuilder::write`], [`RtpPacketBuilder::write_header`]), the
+//! [`Packetizer`] and the payload-type table need no allocator and no
+//! atomics: with `default-features = false` they link into a bare-metal
+//! image without a global allocator (`examples/firmware` does, for
+//! Cortex-M0/M4 and RISC-V). The `alloc` feature adds the [`Receiver`]
+//! (its reorder buffer) and writing into a `Vec` or a `bytes::BufMut`;
+//! the default `std` feature adds `alloc` and `std` in `bytes`.
 //!
 //! # Minimum Rust version
 //! 1.85 (edition 2024).
@@ -43,13 +49,22 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
+
+/// The `bytes` crate, whose `BufMut` [`RtpPacketBuilder::write_buf`] takes.
+#[cfg(feature = "alloc")]
+pub use bytes;
+/// The `rand_core` crate, whose `RngCore` the [`Packetizer`] draws from.
+pub use rand_core;
 
 mod builder;
 mod packet;
 mod packetizer;
 mod payload;
+#[cfg(feature = "alloc")]
 mod receiver;
 
 pub use builder::{ExtensionSpec, RtpPacketBuilder, WriteError};
@@ -58,13 +73,18 @@ pub use packet::{
     ONE_BYTE_PROFILE, ParseError, RtpPacket, TWO_BYTE_PROFILE, TWO_BYTE_PROFILE_MASK,
 };
 pub use packetizer::{Packetizer, PacketizerConfig};
-pub use payload::{DYNAMIC_FIRST, DYNAMIC_LAST, NotDynamic, PayloadFormat, PayloadTypes};
+pub use payload::{
+    DYNAMIC_FIRST, DYNAMIC_LAST, EncodingName, EncodingNameError, MAX_ENCODING_NAME_LEN,
+    NotDynamic, PayloadFormat, PayloadTypes,
+};
+#[cfg(feature = "alloc")]
 pub use receiver::{
     Event, MAX_DROPOUT, MAX_MISORDER, MIN_SEQUENTIAL, ReceivedPayload, Receiver, ReceiverConfig,
     ReceiverStats, ReceptionReport,
 };
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
+#[cfg(feature = "alloc")]
 #[doc(hidden)]
 pub mod fuzzing {
     use alloc::vec::Vec;
@@ -110,7 +130,7 @@ pub mod fuzzing {
         }
         let mut out = Vec::new();
         let n = b
-            .write_into_vec(&mut out)
+            .write_vec(&mut out)
             .expect("a parsed packet can be written");
         assert_eq!(n, out.len());
         let q = RtpPacket::parse(&out).expect("what we write parses");
@@ -206,7 +226,7 @@ pub mod fuzzing {
                         .sequence_number(seq)
                         .timestamp(ts)
                         .payload(&payload[..len])
-                        .write_into_vec(&mut buf);
+                        .write_vec(&mut buf);
                     assert!(written.is_ok());
                     let Ok(p) = RtpPacket::parse(&buf) else {
                         panic!("what we write parses")

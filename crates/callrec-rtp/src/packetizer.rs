@@ -64,8 +64,10 @@ impl PacketizerConfig {
 ///
 /// ```
 /// use callrec_rtp::{Packetizer, PacketizerConfig, PayloadFormat, RtpPacket};
+/// use callrec_rtp::rand_core::{OsRng, TryRngCore};
 /// use core::time::Duration;
-/// # let mut rng = callrec_test::SplitMix64(1);
+///
+/// let mut rng = OsRng.unwrap_err(); // or the firmware's RNG: it draws the SSRC
 ///
 /// let config = PacketizerConfig::new(&PayloadFormat::PCMA).sequence_number(65535).timestamp(0);
 /// let mut p = Packetizer::new(config, &mut rng);
@@ -130,7 +132,7 @@ impl Packetizer {
         samples: u32,
         buf: &mut [u8],
     ) -> Result<usize, WriteError> {
-        let n = self.next_packet().payload(frame).write_into(buf)?;
+        let n = self.next_packet().payload(frame).write(buf)?;
         self.advance(frame.len(), samples);
         Ok(n)
     }
@@ -147,8 +149,9 @@ impl Packetizer {
     ///
     /// ```
     /// use callrec_rtp::{Packetizer, PacketizerConfig, PayloadFormat, RtpPacket};
+    /// use callrec_rtp::rand_core::{OsRng, TryRngCore};
     ///
-    /// let mut rng = callrec_test::SplitMix64(7);
+    /// let mut rng = OsRng.unwrap_err();
     /// let mut packetizer = Packetizer::new(PacketizerConfig::new(&PayloadFormat::PCMA), &mut rng);
     /// let mut buf = [0u8; 1500];
     /// let frame = &mut buf[Packetizer::HEADER_LEN..][..160];
@@ -168,7 +171,7 @@ impl Packetizer {
         frame_len: usize,
         samples: u32,
     ) -> Result<usize, WriteError> {
-        let n = self.next_packet().write_header_into(buf, frame_len)?;
+        let n = self.next_packet().write_header(buf, frame_len)?;
         self.advance(frame_len, samples);
         Ok(n)
     }

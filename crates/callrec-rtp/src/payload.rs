@@ -1,18 +1,127 @@
 //! Payload types: the RFC 3551 static audio table and registrable dynamic
 //! types.
 
-use alloc::borrow::Cow;
 use core::fmt;
 use core::time::Duration;
 
+/// The longest encoding name an [`EncodingName`] holds, in bytes.
+pub const MAX_ENCODING_NAME_LEN: usize = 32;
+
+/// An SDP `a=rtpmap` encoding name (`PCMA`, `telephone-event`, …), stored
+/// inline (no allocation), 1..=32 bytes of visible ASCII. Compares with
+/// `&str` as written (SDP compares encoding names case-insensitively; use
+/// [`eq_ignore_ascii_case`](Self::eq_ignore_ascii_case) for that).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EncodingName {
+    bytes: [u8; MAX_ENCODING_NAME_LEN],
+    len: u8,
+}
+
+impl EncodingName {
+    /// `name` as an encoding name.
+    ///
+    /// # Errors
+    /// [`EncodingNameError`] when `name` is empty, longer than
+    /// [`MAX_ENCODING_NAME_LEN`] or not visible ASCII.
+    pub const fn new(name: &str) -> Result<Self, EncodingNameError> {
+        let src = name.as_bytes();
+        if src.is_empty() || src.len() > MAX_ENCODING_NAME_LEN {
+            return Err(EncodingNameError { len: src.len() });
+        }
+        let mut bytes = [0u8; MAX_ENCODING_NAME_LEN];
+        let mut i = 0;
+        while i < src.len() {
+            if !src[i].is_ascii_graphic() {
+                return Err(EncodingNameError { len: src.len() });
+            }
+            bytes[i] = src[i];
+            i += 1;
+        }
+        Ok(Self {
+            bytes,
+            len: src.len() as u8,
+        })
+    }
+
+    const fn fixed(name: &str) -> Self {
+        match Self::new(name) {
+            Ok(n) => n,
+            Err(_) => panic!("static encoding names are valid"),
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII is ever stored.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    /// Whether this is `other`, ignoring ASCII case (as SDP compares).
+    pub fn eq_ignore_ascii_case(&self, other: &str) -> bool {
+        self.as_str().eq_ignore_ascii_case(other)
+    }
+}
+
+impl fmt::Debug for EncodingName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for EncodingName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for EncodingName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for EncodingName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl TryFrom<&str> for EncodingName {
+    type Error = EncodingNameError;
+
+    fn try_from(name: &str) -> Result<Self, Self::Error> {
+        Self::new(name)
+    }
+}
+
+/// An encoding name that is empty, too long or not visible ASCII.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct EncodingNameError {
+    /// The name's length in bytes.
+    pub len: usize,
+}
+
+impl fmt::Display for EncodingNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an encoding name of {} bytes: it must be 1..={MAX_ENCODING_NAME_LEN} bytes of visible ASCII",
+            self.len
+        )
+    }
+}
+
+impl core::error::Error for EncodingNameError {}
+
 /// What a payload type carries.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PayloadFormat {
     /// The payload type number.
     pub payload_type: u8,
     /// Encoding name as in SDP `a=rtpmap` (`PCMA`, `G722`, …).
-    pub encoding: Cow<'static, str>,
+    pub encoding: EncodingName,
     /// RTP clock rate in Hz.
     pub clock_rate: u32,
     /// Audio channels.
@@ -21,15 +130,15 @@ pub struct PayloadFormat {
 
 impl PayloadFormat {
     /// A format (for dynamic types).
-    pub fn new(
+    pub const fn new(
         payload_type: u8,
-        encoding: impl Into<Cow<'static, str>>,
+        encoding: EncodingName,
         clock_rate: u32,
         channels: u8,
     ) -> Self {
         Self {
             payload_type,
-            encoding: encoding.into(),
+            encoding,
             clock_rate,
             channels,
         }
@@ -43,7 +152,7 @@ impl PayloadFormat {
     ) -> Self {
         Self {
             payload_type,
-            encoding: Cow::Borrowed(encoding),
+            encoding: EncodingName::fixed(encoding),
             clock_rate,
             channels,
         }
@@ -57,6 +166,21 @@ impl PayloadFormat {
     /// 16 kHz: RFC 3551 §4.5.2 keeps the 8000 Hz rate "for historical
     /// reasons", so a 20 ms packet advances the timestamp by 160.
     pub const G722: Self = Self::fixed(9, "G722", 8000, 1);
+
+    /// The format of a static payload type (RFC 3551 Table 4); `None` for
+    /// dynamic or unassigned types. With the other crates' codec types
+    /// (`callrec_file::Codec`, `callrec_control::Codec`,
+    /// `callrec_audio::Law`), the payload type number is the shared key:
+    /// `PayloadFormat::from_payload_type(codec.payload_type())`.
+    pub fn from_payload_type(payload_type: u8) -> Option<Self> {
+        if payload_type >= DYNAMIC_FIRST {
+            return None;
+        }
+        STATIC_AUDIO
+            .iter()
+            .find(|f| f.payload_type == payload_type)
+            .copied()
+    }
 
     /// RTP timestamp ticks in `ptime` of audio (`clock_rate × ptime`,
     /// rounded down), e.g. 160 for 20 ms at 8000 Hz.
@@ -113,15 +237,15 @@ impl core::error::Error for NotDynamic {}
 /// registered for 96..=127 (from SDP, say).
 ///
 /// ```
-/// use callrec_rtp::{PayloadFormat, PayloadTypes};
+/// use callrec_rtp::{EncodingName, PayloadFormat, PayloadTypes};
 /// use core::time::Duration;
 ///
 /// let mut types = PayloadTypes::new();
 /// assert_eq!(types.get(9).unwrap().clock_rate, 8000); // G722
 /// assert_eq!(types.get(8).unwrap().samples_per(Duration::from_millis(20)), 160);
-/// types.register(PayloadFormat::new(111, "opus", 48000, 2))?;
+/// types.register(PayloadFormat::new(111, EncodingName::new("opus")?, 48000, 2))?;
 /// assert_eq!(types.get(111).unwrap().encoding, "opus");
-/// # Ok::<(), callrec_rtp::NotDynamic>(())
+/// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PayloadTypes {
@@ -162,6 +286,7 @@ impl PayloadTypes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn static_table() {
@@ -173,7 +298,7 @@ mod tests {
             (18, "G729", 8000),
         ] {
             let f = t.get(pt).unwrap();
-            assert_eq!((f.encoding.as_ref(), f.clock_rate), (name, rate));
+            assert_eq!((f.encoding.as_str(), f.clock_rate), (name, rate));
         }
         assert_eq!(t.get(1), None);
         assert_eq!(t.get(96), None);
@@ -188,21 +313,48 @@ mod tests {
         );
     }
 
+    fn name(s: &str) -> EncodingName {
+        EncodingName::new(s).unwrap()
+    }
+
+    #[test]
+    fn encoding_names_are_bounded_visible_ascii() {
+        assert_eq!(
+            EncodingName::new("telephone-event").unwrap(),
+            "telephone-event"
+        );
+        assert!(
+            EncodingName::new("OPUS")
+                .unwrap()
+                .eq_ignore_ascii_case("opus")
+        );
+        for bad in ["", "a b", "x\r", &"x".repeat(33)] {
+            let e = EncodingName::new(bad).unwrap_err();
+            assert_eq!(e.len, bad.len());
+        }
+        assert_eq!(
+            EncodingName::new("").unwrap_err().to_string(),
+            "an encoding name of 0 bytes: it must be 1..=32 bytes of visible ASCII"
+        );
+        assert!(EncodingName::new(&"x".repeat(32)).is_ok());
+    }
+
     #[test]
     fn dynamic_registration() {
         let mut t = PayloadTypes::new();
         assert_eq!(
-            t.register(PayloadFormat::new(8, "X", 1, 1)),
+            t.register(PayloadFormat::new(8, name("X"), 1, 1)),
             Err(NotDynamic(8))
         );
         assert_eq!(
-            t.register(PayloadFormat::new(128, "X", 1, 1)),
+            t.register(PayloadFormat::new(128, name("X"), 1, 1)),
             Err(NotDynamic(128))
         );
-        t.register(PayloadFormat::new(127, "telephone-event", 8000, 1))
+        t.register(PayloadFormat::new(127, name("telephone-event"), 8000, 1))
             .unwrap();
         assert_eq!(t.get(127).unwrap().encoding, "telephone-event");
-        t.register(PayloadFormat::new(127, "red", 8000, 1)).unwrap();
+        t.register(PayloadFormat::new(127, name("red"), 8000, 1))
+            .unwrap();
         assert_eq!(t.get(127).unwrap().encoding, "red");
     }
 }

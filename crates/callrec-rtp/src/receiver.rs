@@ -445,7 +445,7 @@ struct Playout {
 /// for (i, seq) in [0u16, 2, 1, 4].into_iter().enumerate() {
 ///     let n = RtpPacketBuilder::new().payload_type(8).ssrc(7)
 ///         .sequence_number(seq).timestamp(u32::from(seq) * 160)
-///         .payload(&[seq as u8; 160]).write_into(&mut buf)?;
+///         .payload(&[seq as u8; 160]).write(&mut buf)?;
 ///     rx.handle_packet(&RtpPacket::parse(&buf[..n])?, Duration::from_millis(20 * i as u64));
 /// }
 /// rx.flush();
@@ -963,7 +963,7 @@ mod tests {
             .sequence_number(seq)
             .timestamp(ts)
             .payload(&payload)
-            .write_into_vec(buf)
+            .write_vec(buf)
             .unwrap();
         RtpPacket::parse(buf).unwrap()
     }
@@ -1152,7 +1152,7 @@ mod tests {
                     .sequence_number(seq)
                     .timestamp(ts)
                     .payload(&[1u8; 160][..if pt == 8 { 160 } else { 4 }])
-                    .write_into_vec(&mut buf)
+                    .write_vec(&mut buf)
                     .unwrap();
                 r.handle_packet(&RtpPacket::parse(&buf).unwrap(), Duration::from_millis(ms));
                 out.extend(drain(r));

@@ -83,7 +83,7 @@ fn a_source_that_never_passes_probation_does_not_allocate() {
             .ssrc(9)
             .sequence_number(seq)
             .payload(&[1; 160])
-            .write_into(&mut buf)
+            .write(&mut buf)
             .unwrap();
         rx.handle_packet(&RtpPacket::parse(&buf[..n]).unwrap(), Duration::ZERO);
         while rx.poll().is_some() {}

@@ -55,7 +55,7 @@ fn check_stream(packets: [&[u8]; 3], payload_type: u8, encoding: &str) {
             .timestamp(p.timestamp())
             .ssrc(p.ssrc())
             .payload(p.payload())
-            .write_into_vec(&mut out)
+            .write_vec(&mut out)
             .unwrap();
         assert_eq!(out, p.as_bytes());
     }

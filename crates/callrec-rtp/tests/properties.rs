@@ -74,20 +74,20 @@ proptest! {
             Ext::TwoByte(a, _) => b.extension(ExtensionSpec::TwoByte { appbits: *a, elements: &elements }),
         };
         let mut buf = vec![0u8; b.buffer_len()];
-        prop_assert_eq!(b.write_into(&mut buf).unwrap(), buf.len());
+        prop_assert_eq!(b.write(&mut buf).unwrap(), buf.len());
         // The three writers agree.
         let mut v = Vec::new();
-        b.write_into_vec(&mut v).unwrap();
+        b.write_vec(&mut v).unwrap();
         let mut bm = bytes::BytesMut::new();
-        b.write_into_buf(&mut bm).unwrap();
+        b.write_buf(&mut bm).unwrap();
         prop_assert_eq!(&v, &buf);
         prop_assert_eq!(&bm[..], &buf[..]);
         // One byte short is refused, and nothing is written.
         if !buf.is_empty() {
             let mut short = vec![0xa5u8; buf.len() - 1];
-            prop_assert!(b.write_into(&mut short).is_err());
+            prop_assert!(b.write(&mut short).is_err());
             prop_assert!(short.iter().all(|&x| x == 0xa5));
-            prop_assert!(b.write_header_into(&mut short, payload.len()).is_err());
+            prop_assert!(b.write_header(&mut short, payload.len()).is_err());
             prop_assert!(short.iter().all(|&x| x == 0xa5));
         }
         // Around a payload already in place, the same bytes; the payload is
@@ -95,7 +95,7 @@ proptest! {
         let mut in_place = vec![0xa5u8; buf.len() + 7];
         let at = b.header_len();
         in_place[at..at + payload.len()].copy_from_slice(&payload);
-        prop_assert_eq!(b.write_header_into(&mut in_place, payload.len()).unwrap(), buf.len());
+        prop_assert_eq!(b.write_header(&mut in_place, payload.len()).unwrap(), buf.len());
         prop_assert_eq!(&in_place[..buf.len()], &buf[..]);
         prop_assert!(in_place[buf.len()..].iter().all(|&x| x == 0xa5));
 

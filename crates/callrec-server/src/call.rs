@@ -443,7 +443,7 @@ mod tests {
                 .sequence_number(seq)
                 .timestamp(u32::from(seq) * 160)
                 .payload(&[0x55; 160])
-                .write_into(&mut packet)
+                .write(&mut packet)
                 .unwrap();
             call.handle_datagram(
                 &packet[..n],

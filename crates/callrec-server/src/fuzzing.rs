@@ -194,7 +194,7 @@ pub fn check_session(data: &[u8]) -> u64 {
                     .sequence_number(seqs[k])
                     .timestamp(stamps[k])
                     .payload(&payload[..usize::from(*len % 161)])
-                    .write_into(&mut packet);
+                    .write(&mut packet);
                 if let Ok(n) = written {
                     target
                         .call

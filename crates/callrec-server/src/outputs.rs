@@ -122,7 +122,7 @@ impl<W: Sink> Outputs<W> {
         };
         let rec = match rec {
             Some(sink) => {
-                let name = CodecName::new(codec.name()).map_err(|e| e.to_string())?;
+                let name = CodecName::new(codec.as_str()).map_err(|e| e.to_string())?;
                 let header = Header::new(name, REC_FRAME as u16, REC_FRAME as u16)
                     .map_err(|e| e.to_string())?;
                 let writer = recfile::Writer::new(sink, header).map_err(|e| e.to_string())?;
@@ -191,7 +191,7 @@ impl<W: Sink> Outputs<W> {
         let mut sinks = Vec::new();
         if let Some((wav, _)) = self.wav {
             duration = wav.duration();
-            match wav.finalize() {
+            match wav.finish() {
                 Ok(mut inner) => {
                     if let Err(e) = inner.sync() {
                         error.get_or_insert(e.to_string());

@@ -1,10 +1,10 @@
 //! Building the in-dialog `INFO` with `Record: on|off`.
 
-use alloc::borrow::Cow;
-use alloc::string::String;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(feature = "alloc")]
 use bytes::BufMut;
 use rand_core::RngCore;
 
@@ -90,100 +90,171 @@ impl Transport {
 }
 
 /// A party of the dialog as it appears in `From`/`To`: optional display
-/// name, URI, tag.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// name, URI, tag. Borrows its text (no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct NameAddr {
+pub struct NameAddr<'a> {
     /// Display name, written as an RFC 3261 quoted-string.
-    pub display_name: Option<String>,
+    pub display_name: Option<&'a str>,
     /// The URI, e.g. `sip:1009@10.3.20.6:5060`.
-    pub uri: String,
+    pub uri: &'a str,
     /// The tag.
-    pub tag: Option<String>,
+    pub tag: Option<&'a str>,
 }
 
-impl NameAddr {
+impl<'a> NameAddr<'a> {
     /// A party without display name or tag.
-    pub fn new(uri: impl Into<String>) -> Self {
+    pub const fn new(uri: &'a str) -> Self {
         Self {
             display_name: None,
-            uri: uri.into(),
+            uri,
             tag: None,
         }
     }
 
     /// With a display name.
     #[must_use]
-    pub fn display_name(mut self, name: impl Into<String>) -> Self {
-        self.display_name = Some(name.into());
+    pub const fn display_name(mut self, name: &'a str) -> Self {
+        self.display_name = Some(name);
         self
     }
 
     /// With a tag.
     #[must_use]
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tag = Some(tag.into());
+    pub const fn tag(mut self, tag: &'a str) -> Self {
+        self.tag = Some(tag);
         self
     }
 }
 
 /// The state of an established dialog that an in-dialog request needs
-/// (RFC 3261 §12.2.1.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (RFC 3261 §12.2.1.1). Borrows its text, so it works without an
+/// allocator; only the CSeq changes as requests are written.
+///
+/// Built with named setters from the Call-ID; a value left unset is empty
+/// and [`RecordInfoBuilder::write`] names it:
+///
+/// ```
+/// use callrec_sip::{Dialog, NameAddr, Transport};
+///
+/// let routes = ["sip:proxy.example;lr"];
+/// let dialog = Dialog::new("a84b4c76e66710")
+///     .local(NameAddr::new("sip:1009@pbx.example").tag("1928301774"))
+///     .remote(NameAddr::new("sip:1010@pbx.example").tag("a6c85cf"))
+///     .remote_target("sip:1010@10.0.0.20")
+///     .local_contact("sip:1009@10.0.0.14")
+///     .sent_by("10.0.0.14:5060")
+///     .route_set(&routes)
+///     .transport(Transport::Tcp);
+/// assert_eq!(dialog.local_cseq, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Dialog {
+pub struct Dialog<'a> {
     /// `Call-ID`.
-    pub call_id: String,
+    pub call_id: &'a str,
     /// The local party (`From`), with the local tag.
-    pub local: NameAddr,
+    pub local: NameAddr<'a>,
     /// The remote party (`To`), with the remote tag.
-    pub remote: NameAddr,
+    pub remote: NameAddr<'a>,
     /// The remote target: the Request-URI.
-    pub remote_target: String,
+    pub remote_target: &'a str,
     /// Route set, in order, as URIs (each becomes a `Route: <uri>`).
-    pub route_set: Vec<String>,
+    pub route_set: &'a [&'a str],
     /// The last local CSeq number used; the next request uses one more.
     pub local_cseq: u32,
     /// The local `Contact` URI.
-    pub local_contact: String,
+    pub local_contact: &'a str,
     /// Transport for `Via`.
     pub transport: Transport,
     /// `sent-by` for `Via`: `host[:port]`.
-    pub sent_by: String,
+    pub sent_by: &'a str,
 }
 
-impl Dialog {
-    /// A dialog with an empty route set, UDP, and `local_cseq` 1 (the
-    /// INVITE that created it).
-    pub fn new(
-        call_id: impl Into<String>,
-        local: NameAddr,
-        remote: NameAddr,
-        remote_target: impl Into<String>,
-        local_contact: impl Into<String>,
-        sent_by: impl Into<String>,
-    ) -> Self {
+impl<'a> Dialog<'a> {
+    /// A dialog with this Call-ID, an empty route set, UDP, and
+    /// `local_cseq` 1 (the INVITE that created it); set the rest with the
+    /// named setters.
+    pub const fn new(call_id: &'a str) -> Self {
         Self {
-            call_id: call_id.into(),
-            local,
-            remote,
-            remote_target: remote_target.into(),
-            route_set: Vec::new(),
+            call_id,
+            local: NameAddr::new(""),
+            remote: NameAddr::new(""),
+            remote_target: "",
+            route_set: &[],
             local_cseq: 1,
-            local_contact: local_contact.into(),
+            local_contact: "",
             transport: Transport::Udp,
-            sent_by: sent_by.into(),
+            sent_by: "",
         }
     }
 
+    /// The local party (`From`), with the local tag.
+    #[must_use]
+    pub const fn local(mut self, party: NameAddr<'a>) -> Self {
+        self.local = party;
+        self
+    }
+
+    /// The remote party (`To`), with the remote tag.
+    #[must_use]
+    pub const fn remote(mut self, party: NameAddr<'a>) -> Self {
+        self.remote = party;
+        self
+    }
+
+    /// The remote target (the Request-URI): the remote `Contact`.
+    #[must_use]
+    pub const fn remote_target(mut self, uri: &'a str) -> Self {
+        self.remote_target = uri;
+        self
+    }
+
+    /// The local `Contact` URI.
+    #[must_use]
+    pub const fn local_contact(mut self, uri: &'a str) -> Self {
+        self.local_contact = uri;
+        self
+    }
+
+    /// `sent-by` for `Via`: `host[:port]`.
+    #[must_use]
+    pub const fn sent_by(mut self, host_port: &'a str) -> Self {
+        self.sent_by = host_port;
+        self
+    }
+
+    /// The route set, in order (from the dialog's `Record-Route`).
+    #[must_use]
+    pub const fn route_set(mut self, routes: &'a [&'a str]) -> Self {
+        self.route_set = routes;
+        self
+    }
+
+    /// The transport for `Via`.
+    #[must_use]
+    pub const fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The last local CSeq number used (the INVITE's, or the last
+    /// in-dialog request's).
+    #[must_use]
+    pub const fn local_cseq(mut self, cseq: u32) -> Self {
+        self.local_cseq = cseq;
+        self
+    }
+
     /// Starts building the `INFO` carrying `Record: on|off`.
-    pub fn record_info(&mut self, record: Record) -> RecordInfoBuilder<'_> {
+    pub fn record_info<'d>(&'d mut self, record: Record) -> RecordInfoBuilder<'d, 'a> {
         RecordInfoBuilder {
             dialog: self,
             parts: Parts {
                 record,
                 user_agent: None,
-                extra: Vec::new(),
+                extra: [("", ""); MAX_EXTRA_HEADERS],
+                extra_len: 0,
                 branch: None,
             },
             error: None,
@@ -191,10 +262,65 @@ impl Dialog {
     }
 }
 
-/// Why an `INFO` could not be built; the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How many headers [`RecordInfoBuilder::header`] adds at most.
+pub const MAX_EXTRA_HEADERS: usize = 8;
+
+/// A header name as given, kept inline (up to 32 bytes) so that an error
+/// can name it without allocating.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HeaderName {
+    bytes: [u8; 32],
+    len: u8,
+    truncated: bool,
+}
+
+impl HeaderName {
+    fn copy_of(name: &str) -> Self {
+        let mut bytes = [0u8; 32];
+        let mut len = name.len().min(32);
+        // Cut on a character boundary.
+        while !name.is_char_boundary(len) {
+            len -= 1;
+        }
+        bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+        Self {
+            bytes,
+            len: len as u8,
+            truncated: len < name.len(),
+        }
+    }
+
+    /// The name (its first 32 bytes when it was longer).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    /// Whether the name was longer than what is kept.
+    pub const fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl fmt::Debug for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())?;
+        if self.truncated {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an `INFO` could not be written; the first problem found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum BuildError {
+pub enum WriteError {
     /// A value contains CR, LF or NUL (header injection), is empty where a
     /// value is required, or a URI contains whitespace, `<`, `>` or `"`.
     InvalidValue {
@@ -203,15 +329,24 @@ pub enum BuildError {
     },
     /// An extra header name that is not a token, or one the builder writes
     /// itself.
-    InvalidHeaderName(String),
+    InvalidHeaderName(HeaderName),
+    /// More than [`MAX_EXTRA_HEADERS`] extra headers.
+    TooManyHeaders,
     /// A branch that does not start with the RFC 3261 magic cookie
     /// `z9hG4bK` or is not a token.
     InvalidBranch,
     /// The CSeq would reach 2^31 (RFC 3261 §8.1.1.5 limit).
     CSeqExhausted,
+    /// The caller's buffer is too small for the request.
+    BufferTooShort {
+        /// Bytes the request takes.
+        needed: usize,
+        /// Bytes the buffer has.
+        available: usize,
+    },
 }
 
-impl fmt::Display for BuildError {
+impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidValue { field } => {
@@ -221,58 +356,74 @@ impl fmt::Display for BuildError {
                 )
             }
             Self::InvalidHeaderName(n) => {
-                write!(f, "{n:?} is not a header name this builder accepts")
+                write!(f, "{n} is not a header name this builder accepts")
             }
+            Self::TooManyHeaders => write!(f, "more than {MAX_EXTRA_HEADERS} extra headers"),
             Self::InvalidBranch => f.write_str("branch must be a token starting with z9hG4bK"),
             Self::CSeqExhausted => f.write_str("CSeq would exceed 2^31 - 1"),
+            Self::BufferTooShort { needed, available } => write!(
+                f,
+                "the INFO takes {needed} bytes but the buffer has {available}"
+            ),
         }
     }
 }
 
-impl core::error::Error for BuildError {}
+impl core::error::Error for WriteError {}
 
 #[derive(Debug)]
 struct Parts<'d> {
     record: Record,
-    user_agent: Option<Cow<'d, str>>,
-    extra: Vec<(Cow<'d, str>, Cow<'d, str>)>,
-    branch: Option<Cow<'d, str>>,
+    user_agent: Option<&'d str>,
+    extra: [(&'d str, &'d str); MAX_EXTRA_HEADERS],
+    extra_len: usize,
+    branch: Option<&'d str>,
+}
+
+impl Parts<'_> {
+    fn extra(&self) -> &[(&str, &str)] {
+        &self.extra[..self.extra_len]
+    }
 }
 
 /// Builds a `Record` INFO; setters chain, and the first error comes back
-/// from [`build`](Self::build) (the shape of the `http` crate's builder).
+/// from [`write`](Self::write) (the shape of the `http` crate's builder).
+/// Nothing allocates: the request is written into the caller's buffer.
 ///
 /// ```
 /// use callrec_sip::{Dialog, NameAddr, Record};
-/// # let mut rng = callrec_test::SplitMix64(1);
+/// # use callrec_sip::rand_core::{OsRng, TryRngCore};
+/// # let mut rng = OsRng.unwrap_err();
 ///
-/// let mut dialog = Dialog::new(
-///     "0_2080113283@10.3.20.14",
-///     NameAddr::new("sip:1009@10.3.20.6:5060").display_name("1009").tag("1385842459"),
-///     NameAddr::new("sip:1010@10.3.20.6:5060").tag("2383911905"),
-///     "sip:1010@10.3.20.6:5060",
-///     "sip:1009@10.3.20.14:5060",
-///     "10.3.20.14:5060",
-/// );
-/// let info = dialog.record_info(Record::On).user_agent("Yealink SIP-T23G 44.80.0.60").build(&mut rng)?;
-/// let text = String::from_utf8(info).unwrap();
+/// let mut dialog = Dialog::new("0_2080113283@10.3.20.14")
+///     .local(NameAddr::new("sip:1009@10.3.20.6:5060").display_name("1009").tag("1385842459"))
+///     .remote(NameAddr::new("sip:1010@10.3.20.6:5060").tag("2383911905"))
+///     .remote_target("sip:1010@10.3.20.6:5060")
+///     .local_contact("sip:1009@10.3.20.14:5060")
+///     .sent_by("10.3.20.14:5060");
+/// let mut buf = [0u8; 512];
+/// let n = dialog
+///     .record_info(Record::On)
+///     .user_agent("Yealink SIP-T23G 44.80.0.60")
+///     .write(&mut rng, &mut buf)?;
+/// let text = core::str::from_utf8(&buf[..n]).unwrap();
 /// assert!(text.starts_with("INFO sip:1010@10.3.20.6:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.3.20.14:5060;branch=z9hG4bK"));
 /// assert!(text.contains("\r\nCSeq: 2 INFO\r\n"));
 /// assert!(text.ends_with("\r\nRecord: on\r\nContent-Length: 0\r\n\r\n"));
-/// assert!(dialog.record_info(Record::Off).user_agent("bad\r\nRecord: on").build(&mut rng).is_err());
-/// # Ok::<(), callrec_sip::BuildError>(())
+/// assert!(dialog.record_info(Record::Off).user_agent("bad\r\nRecord: on").write(&mut rng, &mut buf).is_err());
+/// # Ok::<(), callrec_sip::WriteError>(())
 /// ```
 #[derive(Debug)]
-pub struct RecordInfoBuilder<'d> {
-    dialog: &'d mut Dialog,
+pub struct RecordInfoBuilder<'d, 'a> {
+    dialog: &'d mut Dialog<'a>,
     parts: Parts<'d>,
     /// The first error of the chain; later setters do nothing once set.
-    error: Option<BuildError>,
+    error: Option<WriteError>,
 }
 
-fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
+fn check(field: &'static str, value: &str) -> Result<(), WriteError> {
     if value.is_empty() || !none_in(value.as_bytes(), line_break_or_nul) {
-        return Err(BuildError::InvalidValue { field });
+        return Err(WriteError::InvalidValue { field });
     }
     Ok(())
 }
@@ -280,9 +431,9 @@ fn check(field: &'static str, value: &str) -> Result<(), BuildError> {
 /// A URI (or host:port) goes between `<` `>` or on the request line:
 /// visible ASCII (RFC 3261 URIs escape everything else, and the parser
 /// refuses the rest on a request line) but no quotes or angle brackets.
-fn check_uri(field: &'static str, value: &str) -> Result<(), BuildError> {
+fn check_uri(field: &'static str, value: &str) -> Result<(), WriteError> {
     if value.is_empty() || !none_in(value.as_bytes(), not_uri) {
-        return Err(BuildError::InvalidValue { field });
+        return Err(WriteError::InvalidValue { field });
     }
     Ok(())
 }
@@ -306,11 +457,11 @@ const OWN_HEADERS: [&str; 11] = [
     "content-length",
 ];
 
-impl<'d> RecordInfoBuilder<'d> {
+impl<'d, 'a> RecordInfoBuilder<'d, 'a> {
     /// Applies a setter unless an earlier one failed; keeps the first error.
     /// The parts stay in place (no moves through a `Result`).
     #[inline]
-    fn and_then(mut self, f: impl FnOnce(&mut Parts<'d>) -> Result<(), BuildError>) -> Self {
+    fn and_then(mut self, f: impl FnOnce(&mut Parts<'d>) -> Result<(), WriteError>) -> Self {
         if self.error.is_none() {
             if let Err(e) = f(&mut self.parts) {
                 self.error = Some(e);
@@ -321,26 +472,30 @@ impl<'d> RecordInfoBuilder<'d> {
 
     /// Adds `User-Agent`.
     #[must_use]
-    pub fn user_agent(self, value: impl Into<Cow<'d, str>>) -> Self {
-        let value = value.into();
+    pub fn user_agent(self, value: &'d str) -> Self {
         self.and_then(|p| {
-            check("User-Agent", &value)?;
+            check("User-Agent", value)?;
             p.user_agent = Some(value);
             Ok(())
         })
     }
 
-    /// Adds another header (before `Record`).
+    /// Adds another header (before `Record`); at most
+    /// [`MAX_EXTRA_HEADERS`].
     #[must_use]
-    pub fn header(self, name: impl Into<Cow<'d, str>>, value: impl Into<Cow<'d, str>>) -> Self {
-        let (name, value) = (name.into(), value.into());
+    pub fn header(self, name: &'d str, value: &'d str) -> Self {
         self.and_then(|p| {
-            let own = OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(&name)) || name.len() == 1;
-            if !is_token(&name) || own {
-                return Err(BuildError::InvalidHeaderName(name.into_owned()));
+            let own = OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) || name.len() == 1;
+            if !is_token(name) || own {
+                return Err(WriteError::InvalidHeaderName(HeaderName::copy_of(name)));
             }
-            check("header value", &value)?;
-            p.extra.push((name, value));
+            check("header value", value)?;
+            let slot = p
+                .extra
+                .get_mut(p.extra_len)
+                .ok_or(WriteError::TooManyHeaders)?;
+            *slot = (name, value);
+            p.extra_len += 1;
             Ok(())
         })
     }
@@ -348,103 +503,171 @@ impl<'d> RecordInfoBuilder<'d> {
     /// Uses this `Via` branch instead of a random one (for reproducing a
     /// capture; a branch must be unique per transaction).
     #[must_use]
-    pub fn branch(self, branch: impl Into<Cow<'d, str>>) -> Self {
-        let branch = branch.into();
+    pub fn branch(self, branch: &'d str) -> Self {
         self.and_then(|p| {
-            if !branch.starts_with("z9hG4bK") || !is_token(&branch) {
-                return Err(BuildError::InvalidBranch);
+            if !branch.starts_with("z9hG4bK") || !is_token(branch) {
+                return Err(WriteError::InvalidBranch);
             }
             p.branch = Some(branch);
             Ok(())
         })
     }
 
-    /// Writes the request and advances the dialog's CSeq. The branch is
-    /// `z9hG4bK` plus 20 hex digits from `rng`, unless one was given.
+    /// Writes the request at the start of `buf`, advances the dialog's
+    /// CSeq and returns the request's length. The branch is `z9hG4bK` plus
+    /// 20 hex digits from `rng`, unless one was given.
     ///
     /// # Errors
-    /// The first [`BuildError`] of the chain, or one found in the dialog;
-    /// the dialog is unchanged then.
-    pub fn build(self, rng: &mut impl RngCore) -> Result<Vec<u8>, BuildError> {
+    /// The first [`WriteError`] of the chain, one found in the dialog, or
+    /// [`WriteError::BufferTooShort`]; the dialog is unchanged then.
+    pub fn write(self, rng: &mut impl RngCore, buf: &mut [u8]) -> Result<usize, WriteError> {
+        let (prepared, parts, dialog) = self.prepare(rng)?;
+        let len = prepared.len(dialog, &parts);
+        let available = buf.len();
+        let Some(out) = buf.get_mut(..len) else {
+            return Err(WriteError::BufferTooShort {
+                needed: len,
+                available,
+            });
+        };
+        prepared.write(&mut SliceWriter { buf: out, pos: 0 }, dialog, &parts);
+        dialog.local_cseq = prepared.cseq;
+        Ok(len)
+    }
+
+    /// Like [`write`](Self::write), into a new `Vec`.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write) (never `BufferTooShort`).
+    #[cfg(feature = "alloc")]
+    pub fn to_vec(self, rng: &mut impl RngCore) -> Result<Vec<u8>, WriteError> {
         let mut out = Vec::with_capacity(512);
-        self.build_into(rng, &mut out)?;
+        self.write_buf(rng, &mut out)?;
         Ok(out)
     }
 
-    /// Like [`build`](Self::build), into any `BufMut`.
+    /// Like [`write`](Self::write), into any `BufMut`.
     ///
     /// # Errors
-    /// As [`build`](Self::build); nothing is written then.
-    pub fn build_into(
+    /// As [`write`](Self::write): `BufferTooShort` when
+    /// `out.remaining_mut()` is too small; nothing is written then.
+    #[cfg(feature = "alloc")]
+    pub fn write_buf(
         self,
         rng: &mut impl RngCore,
         out: &mut impl BufMut,
-    ) -> Result<(), BuildError> {
+    ) -> Result<(), WriteError> {
+        let (prepared, parts, dialog) = self.prepare(rng)?;
+        let len = prepared.len(dialog, &parts);
+        if out.remaining_mut() < len {
+            return Err(WriteError::BufferTooShort {
+                needed: len,
+                available: out.remaining_mut(),
+            });
+        }
+        let mut stack = [0u8; 512];
+        if let Some(buf) = stack.get_mut(..len) {
+            // Common case: assemble on the stack (literal pieces become
+            // fixed-size stores), then one copy into `out`.
+            prepared.write(&mut SliceWriter { buf, pos: 0 }, dialog, &parts);
+            out.put_slice(&stack[..len]);
+        } else {
+            prepared.write(&mut BufSink(out), dialog, &parts);
+        }
+        dialog.local_cseq = prepared.cseq;
+        Ok(())
+    }
+
+    /// Checks the chain and the dialog; draws the branch.
+    fn prepare(
+        self,
+        rng: &mut impl RngCore,
+    ) -> Result<(Prepared, Parts<'d>, &'d mut Dialog<'a>), WriteError> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let parts = self.parts;
         let d = &*self.dialog;
-        check("Call-ID", &d.call_id)?;
-        check_uri("From URI", &d.local.uri)?;
-        check_uri("To URI", &d.remote.uri)?;
-        check_uri("Request-URI", &d.remote_target)?;
-        check_uri("Contact", &d.local_contact)?;
-        check_uri("sent-by", &d.sent_by)?;
+        check("Call-ID", d.call_id)?;
+        check_uri("From URI", d.local.uri)?;
+        check_uri("To URI", d.remote.uri)?;
+        check_uri("Request-URI", d.remote_target)?;
+        check_uri("Contact", d.local_contact)?;
+        check_uri("sent-by", d.sent_by)?;
         for (field, v) in [
-            ("From display name", &d.local.display_name),
-            ("To display name", &d.remote.display_name),
+            ("From display name", d.local.display_name),
+            ("To display name", d.remote.display_name),
         ] {
             if let Some(v) = v {
                 // An empty display name is allowed ("").
                 if v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-                    return Err(BuildError::InvalidValue { field });
+                    return Err(WriteError::InvalidValue { field });
                 }
             }
         }
-        for (field, tag) in [("From tag", &d.local.tag), ("To tag", &d.remote.tag)] {
+        for (field, tag) in [("From tag", d.local.tag), ("To tag", d.remote.tag)] {
             if let Some(tag) = tag {
                 if !is_token(tag) {
-                    return Err(BuildError::InvalidValue { field });
+                    return Err(WriteError::InvalidValue { field });
                 }
             }
         }
-        for route in &d.route_set {
+        for route in d.route_set {
             check_uri("Route", route)?;
         }
         let cseq = d.local_cseq.checked_add(1).filter(|&n| n < 1 << 31);
         let Some(cseq) = cseq else {
-            return Err(BuildError::CSeqExhausted);
+            return Err(WriteError::CSeqExhausted);
         };
-        let mut random = [0u8; 27];
-        let branch: &[u8] = match &parts.branch {
-            Some(b) => b.as_bytes(),
-            None => random_branch(rng, &mut random),
+        let mut branch = [0u8; MAX_BRANCH];
+        let branch_len = match self.parts.branch {
+            Some(b) if b.len() <= MAX_BRANCH => {
+                branch[..b.len()].copy_from_slice(b.as_bytes());
+                b.len()
+            }
+            Some(_) => return Err(WriteError::InvalidBranch),
+            None => random_branch(rng, &mut branch),
         };
-
-        let mut stack = [0u8; 512];
-        let mut counter = Counter(0);
-        write_request(&mut counter, d, &parts, branch, cseq);
-        let len = counter.0;
-        if len <= stack.len() {
-            // Common case: assemble on the stack (literal pieces become
-            // fixed-size stores), then one copy into `out`.
-            let mut w = SliceWriter {
-                buf: &mut stack[..len],
-                pos: 0,
-            };
-            write_request(&mut w, d, &parts, branch, cseq);
-            out.put_slice(&stack[..len]);
-        } else {
-            write_request(&mut BufSink(out), d, &parts, branch, cseq);
-        }
-        self.dialog.local_cseq = cseq;
-        Ok(())
+        Ok((
+            Prepared {
+                cseq,
+                branch,
+                branch_len,
+            },
+            self.parts,
+            self.dialog,
+        ))
     }
 }
 
-/// `z9hG4bK` and 20 hex digits (80 random bits) in `buf`.
-fn random_branch<'b>(rng: &mut impl RngCore, buf: &'b mut [u8; 27]) -> &'b [u8] {
+/// The longest `Via` branch accepted.
+const MAX_BRANCH: usize = 64;
+
+/// What [`RecordInfoBuilder::prepare`] checked and drew.
+struct Prepared {
+    cseq: u32,
+    branch: [u8; MAX_BRANCH],
+    branch_len: usize,
+}
+
+impl Prepared {
+    fn branch(&self) -> &[u8] {
+        &self.branch[..self.branch_len]
+    }
+
+    fn len(&self, d: &Dialog<'_>, parts: &Parts<'_>) -> usize {
+        let mut counter = Counter(0);
+        self.write(&mut counter, d, parts);
+        counter.0
+    }
+
+    #[inline(always)]
+    fn write(&self, w: &mut impl Sink, d: &Dialog<'_>, parts: &Parts<'_>) {
+        write_request(w, d, parts, self.branch(), self.cseq);
+    }
+}
+
+/// `z9hG4bK` and 20 hex digits (80 random bits) in `buf`; their length.
+fn random_branch(rng: &mut impl RngCore, buf: &mut [u8; MAX_BRANCH]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 10];
     rng.fill_bytes(&mut bytes);
@@ -453,7 +676,7 @@ fn random_branch<'b>(rng: &mut impl RngCore, buf: &'b mut [u8; 27]) -> &'b [u8] 
         buf[7 + 2 * i] = HEX[usize::from(b >> 4)];
         buf[8 + 2 * i] = HEX[usize::from(b & 0x0f)];
     }
-    buf
+    27
 }
 
 /// Where a request is written: counted, copied into a slice, or put into
@@ -488,8 +711,10 @@ impl Sink for SliceWriter<'_> {
     }
 }
 
+#[cfg(feature = "alloc")]
 struct BufSink<'o, B>(&'o mut B);
 
+#[cfg(feature = "alloc")]
 impl<B: BufMut> Sink for BufSink<'_, B> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
@@ -499,7 +724,7 @@ impl<B: BufMut> Sink for BufSink<'_, B> {
 
 /// The request's bytes, in the order of the Yealink example.
 #[inline(always)]
-fn write_request(w: &mut impl Sink, d: &Dialog, parts: &Parts<'_>, branch: &[u8], cseq: u32) {
+fn write_request(w: &mut impl Sink, d: &Dialog<'_>, parts: &Parts<'_>, branch: &[u8], cseq: u32) {
     w.put(b"INFO ");
     w.put(d.remote_target.as_bytes());
     w.put(b" SIP/2.0\r\nVia: ");
@@ -509,7 +734,7 @@ fn write_request(w: &mut impl Sink, d: &Dialog, parts: &Parts<'_>, branch: &[u8]
     w.put(b";branch=");
     w.put(branch);
     w.put(b"\r\n");
-    for route in &d.route_set {
+    for route in d.route_set {
         w.put(b"Route: <");
         w.put(route.as_bytes());
         w.put(b">\r\n");
@@ -525,12 +750,12 @@ fn write_request(w: &mut impl Sink, d: &Dialog, parts: &Parts<'_>, branch: &[u8]
     w.put(b" INFO\r\nContact: <");
     w.put(d.local_contact.as_bytes());
     w.put(b">\r\nMax-Forwards: 70\r\n");
-    if let Some(ua) = &parts.user_agent {
+    if let Some(ua) = parts.user_agent {
         w.put(b"User-Agent: ");
         w.put(ua.as_bytes());
         w.put(b"\r\n");
     }
-    for (name, value) in &parts.extra {
+    for (name, value) in parts.extra() {
         w.put(name.as_bytes());
         w.put(b": ");
         w.put(value.as_bytes());
@@ -560,8 +785,8 @@ fn put_number(w: &mut impl Sink, mut n: u32) {
 /// `["display" ]<uri>[;tag=t]` and CRLF, the display name as an RFC 3261
 /// quoted-string (`"` and `\` escaped as quoted-pairs).
 #[inline]
-fn put_name_addr(w: &mut impl Sink, na: &NameAddr) {
-    if let Some(name) = &na.display_name {
+fn put_name_addr(w: &mut impl Sink, na: &NameAddr<'_>) {
+    if let Some(name) = na.display_name {
         w.put(b"\"");
         let mut rest = name.as_bytes();
         if !none_in(rest, quote_or_backslash) {
@@ -578,7 +803,7 @@ fn put_name_addr(w: &mut impl Sink, na: &NameAddr) {
     w.put(b"<");
     w.put(na.uri.as_bytes());
     w.put(b">");
-    if let Some(tag) = &na.tag {
+    if let Some(tag) = na.tag {
         w.put(b";tag=");
         w.put(tag.as_bytes());
     }

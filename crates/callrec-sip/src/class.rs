@@ -7,6 +7,7 @@
 use wide::u8x16;
 
 /// RFC 3261 §25.1 `token` characters, as a table.
+#[cfg(feature = "alloc")]
 const TOKEN: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
@@ -23,6 +24,7 @@ const TOKEN: [bool; 256] = {
 };
 
 /// Whether `b` may appear in an RFC 3261 token.
+#[cfg(feature = "alloc")]
 #[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
     TOKEN[usize::from(b)]
@@ -81,6 +83,7 @@ pub(crate) fn quote_or_backslash(v: u8x16) -> u8x16 {
 }
 
 /// Bit `i` set where `class` holds for `bytes[i]`.
+#[cfg(feature = "alloc")]
 #[inline(always)]
 pub(crate) fn mask16(bytes: [u8; 16], class: impl Fn(u8x16) -> u8x16) -> u32 {
     class(u8x16::new(bytes)).move_mask() as u32 & 0xffff

@@ -11,17 +11,16 @@
 //!
 //! ```
 //! use callrec_sip::{reply, Dialog, NameAddr, Record, RecordValue, ReplyStatus, SipMessage};
-//! # let mut rng = callrec_test::SplitMix64(1);
+//! use callrec_sip::rand_core::{OsRng, TryRngCore};
 //!
-//! let mut dialog = Dialog::new(
-//!     "a84b4c76e66710",
-//!     NameAddr::new("sip:1009@pbx.example").display_name("Front \"Desk\"").tag("1928301774"),
-//!     NameAddr::new("sip:1010@pbx.example").tag("a6c85cf"),
-//!     "sip:1010@10.0.0.20",
-//!     "sip:1009@10.0.0.14",
-//!     "10.0.0.14:5060",
-//! );
-//! let info = dialog.record_info(Record::On).build(&mut rng)?;
+//! let mut rng = OsRng.unwrap_err(); // draws the Via branch
+//! let mut dialog = Dialog::new("a84b4c76e66710")
+//!     .local(NameAddr::new("sip:1009@pbx.example").display_name("Front \"Desk\"").tag("1928301774"))
+//!     .remote(NameAddr::new("sip:1010@pbx.example").tag("a6c85cf"))
+//!     .remote_target("sip:1010@10.0.0.20")
+//!     .local_contact("sip:1009@10.0.0.14")
+//!     .sent_by("10.0.0.14:5060");
+//! let info = dialog.record_info(Record::On).to_vec(&mut rng)?;
 //!
 //! // The server side.
 //! let request = SipMessage::parse(&info)?;
@@ -33,8 +32,12 @@
 //! ```
 //!
 //! # Features
-//! `no_std` with `alloc`; the default `std` feature only enables `std` in
-//! `bytes` and `nom`.
+//! `no_std`. Without features, [`Dialog`] and [`RecordInfoBuilder::write`]
+//! build the `INFO` into a caller buffer with no allocator and no atomics
+//! (`examples/firmware` links it into bare-metal images). The `alloc`
+//! feature adds the parser ([`SipMessage`]), replies, URL record, and
+//! writing into a `Vec` or `bytes::BufMut`; the default `std` feature adds
+//! `alloc` and `std` in `bytes` and `nom`.
 //!
 //! # Minimum Rust version
 //! 1.85 (edition 2024).
@@ -42,21 +45,39 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 
 mod builder;
 mod class;
+#[cfg(feature = "alloc")]
 mod parser;
+#[cfg(feature = "alloc")]
 mod record;
+#[cfg(feature = "alloc")]
 mod url;
 
-pub use builder::{BuildError, Dialog, NameAddr, Record, RecordInfoBuilder, RecordKey, Transport};
+pub use builder::{
+    Dialog, HeaderName, MAX_EXTRA_HEADERS, NameAddr, Record, RecordInfoBuilder, RecordKey,
+    Transport, WriteError,
+};
+#[cfg(feature = "alloc")]
 pub use parser::{Header, Limits, ParseError, SipMessage, StartLine, canonical};
+#[cfg(feature = "alloc")]
 pub use record::{CSeq, RecordValue, ReplyError, ReplyStatus, reply};
+#[cfg(feature = "alloc")]
 pub use url::{UrlError, UrlRecord, UrlVars, parse_http_status};
 
+/// The `bytes` crate, whose `BufMut` [`RecordInfoBuilder::write_buf`] takes.
+#[cfg(feature = "alloc")]
+pub use bytes;
+/// The `rand_core` crate, whose `RngCore` draws `Via` branches.
+pub use rand_core;
+
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
+#[cfg(feature = "alloc")]
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::{ReplyStatus, SipMessage, reply};

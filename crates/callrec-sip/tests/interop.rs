@@ -13,19 +13,23 @@ use std::process::{Command, Stdio};
 use callrec_sip::*;
 use callrec_test::{SplitMix64, have_tool};
 
-fn dialog(local_port: u16, remote_port: u16) -> Dialog {
-    let mut d = Dialog::new(
-        "0_2080113283@127.0.0.1",
-        NameAddr::new(format!("sip:1009@127.0.0.1:{remote_port}"))
-            .display_name("Front \"Desk\" Zoë")
-            .tag("1385842459"),
-        NameAddr::new(format!("sip:1010@127.0.0.1:{remote_port}")).tag("2383911905"),
-        format!("sip:1010@127.0.0.1:{remote_port}"),
-        format!("sip:1009@127.0.0.1:{local_port}"),
-        format!("127.0.0.1:{local_port}"),
-    );
-    d.local_cseq = 1;
-    d
+/// The dialog borrows its text; a test's few strings live for the run.
+fn text(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn dialog(local_port: u16, remote_port: u16) -> Dialog<'static> {
+    Dialog::new("0_2080113283@127.0.0.1")
+        .local(
+            NameAddr::new(text(format!("sip:1009@127.0.0.1:{remote_port}")))
+                .display_name("Front \"Desk\" Zoë")
+                .tag("1385842459"),
+        )
+        .remote(NameAddr::new(text(format!("sip:1010@127.0.0.1:{remote_port}"))).tag("2383911905"))
+        .remote_target(text(format!("sip:1010@127.0.0.1:{remote_port}")))
+        .local_contact(text(format!("sip:1009@127.0.0.1:{local_port}")))
+        .sent_by(text(format!("127.0.0.1:{local_port}")))
+        .local_cseq(1)
 }
 
 #[test]
@@ -68,7 +72,7 @@ fn sipp_uas_accepts_the_record_info() {
     let info = d
         .record_info(Record::On)
         .user_agent("callrec interop")
-        .build(&mut SplitMix64(42))
+        .to_vec(&mut SplitMix64(42))
         .unwrap();
 
     // sipp needs a moment to bind; resend until it answers.
@@ -152,7 +156,7 @@ fn tshark_decodes_info_and_reply() {
     let info = d
         .record_info(Record::On)
         .user_agent("Yealink SIP-T23G 44.80.0.60")
-        .build(&mut SplitMix64(7))
+        .to_vec(&mut SplitMix64(7))
         .unwrap();
     let request = SipMessage::parse(&info).unwrap();
     let ok = reply(&request, ReplyStatus::Ok, "srv1").unwrap();

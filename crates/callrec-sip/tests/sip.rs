@@ -18,17 +18,17 @@ User-Agent: Yealink SIP-T23G 44.80.0.60\r\n\
 Record: on\r\n\
 Content-Length: 0\r\n\r\n";
 
-fn yealink_dialog() -> Dialog {
-    Dialog::new(
-        "0_2080113283@10.3.20.14",
-        NameAddr::new("sip:1009@10.3.20.6:5060")
-            .display_name("1009")
-            .tag("1385842459"),
-        NameAddr::new("sip:1010@10.3.20.6:5060").tag("2383911905"),
-        "sip:1010@10.3.20.6:5060",
-        "sip:1009@10.3.20.14:5060",
-        "10.3.20.14:5060",
-    )
+fn yealink_dialog() -> Dialog<'static> {
+    Dialog::new("0_2080113283@10.3.20.14")
+        .local(
+            NameAddr::new("sip:1009@10.3.20.6:5060")
+                .display_name("1009")
+                .tag("1385842459"),
+        )
+        .remote(NameAddr::new("sip:1010@10.3.20.6:5060").tag("2383911905"))
+        .remote_target("sip:1010@10.3.20.6:5060")
+        .local_contact("sip:1009@10.3.20.14:5060")
+        .sent_by("10.3.20.14:5060")
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn yealink_example_byte_for_byte() {
         .record_info(Record::On)
         .user_agent("Yealink SIP-T23G 44.80.0.60")
         .branch("z9hG4bK1870385345")
-        .build(&mut SplitMix(0))
+        .to_vec(&mut SplitMix(0))
         .unwrap();
     assert_eq!(String::from_utf8(info).unwrap(), YEALINK_INFO);
     assert_eq!(d.local_cseq, 2);
@@ -52,7 +52,7 @@ fn record_key_toggles_and_cseq_advances() {
     let mut branches = Vec::new();
     for (press, want) in [(1, "on"), (2, "off"), (3, "on")] {
         let record = key.press();
-        let info = d.record_info(record).build(&mut rng).unwrap();
+        let info = d.record_info(record).to_vec(&mut rng).unwrap();
         let m = SipMessage::parse(&info).unwrap();
         assert_eq!(m.header("Record"), Some(want.as_bytes()));
         let cseq = m.cseq().unwrap();
@@ -75,9 +75,9 @@ fn record_key_toggles_and_cseq_advances() {
 #[test]
 fn display_names_are_quoted_strings() {
     let mut d = yealink_dialog();
-    d.local.display_name = Some(r#"Zoë "The Boss" \ Co"#.into());
-    d.remote.display_name = Some(String::new());
-    let info = d.record_info(Record::Off).build(&mut SplitMix(1)).unwrap();
+    d.local.display_name = Some(r#"Zoë "The Boss" \ Co"#);
+    d.remote.display_name = Some("");
+    let info = d.record_info(Record::Off).to_vec(&mut SplitMix(1)).unwrap();
     let text = String::from_utf8(info.clone()).unwrap();
     assert!(
         text.contains(
@@ -95,12 +95,12 @@ fn display_names_are_quoted_strings() {
 #[test]
 fn route_set_and_extra_headers() {
     let mut d = yealink_dialog();
-    d.route_set = vec!["sip:p1.example;lr".into(), "sip:p2.example;lr".into()];
+    d.route_set = &["sip:p1.example;lr", "sip:p2.example;lr"];
     d.transport = Transport::Tcp;
     let info = d
         .record_info(Record::On)
         .header("X-Recording-Reason", "compliance")
-        .build(&mut SplitMix(1))
+        .to_vec(&mut SplitMix(1))
         .unwrap();
     let m = SipMessage::parse(&info).unwrap();
     assert!(
@@ -112,7 +112,7 @@ fn route_set_and_extra_headers() {
 }
 
 /// A way to build that must fail.
-type Case = Box<dyn Fn(&mut Dialog) -> Result<Vec<u8>, BuildError>>;
+type Case = Box<dyn Fn(&mut Dialog<'static>) -> Result<Vec<u8>, WriteError>>;
 
 #[test]
 fn injection_is_refused_and_the_dialog_unchanged() {
@@ -122,38 +122,38 @@ fn injection_is_refused_and_the_dialog_unchanged() {
         Box::new(|d| {
             d.record_info(Record::On)
                 .user_agent("x\r\nRecord: off")
-                .build(&mut SplitMix(2))
+                .to_vec(&mut SplitMix(2))
         }),
         Box::new(|d| {
             d.record_info(Record::On)
                 .header("X-A", "a\nb")
-                .build(&mut SplitMix(2))
+                .to_vec(&mut SplitMix(2))
         }),
         Box::new(|d| {
             d.record_info(Record::On)
                 .header("Bad Name", "v")
-                .build(&mut SplitMix(2))
+                .to_vec(&mut SplitMix(2))
         }),
         Box::new(|d| {
             d.record_info(Record::On)
                 .header("Record", "off")
-                .build(&mut SplitMix(2))
+                .to_vec(&mut SplitMix(2))
         }),
         Box::new(|d| {
             d.record_info(Record::On)
                 .header("l", "99")
-                .build(&mut SplitMix(2))
+                .to_vec(&mut SplitMix(2))
         }),
         Box::new(|d| {
             d.record_info(Record::On)
                 .branch("abc")
-                .build(&mut SplitMix(2))
+                .to_vec(&mut SplitMix(2))
         }),
         Box::new(|d| {
             d.record_info(Record::On)
                 .user_agent("ok")
                 .user_agent("\0")
-                .build(&mut SplitMix(2))
+                .to_vec(&mut SplitMix(2))
         }),
     ];
     for case in &cases {
@@ -163,31 +163,108 @@ fn injection_is_refused_and_the_dialog_unchanged() {
     for field in 0..8 {
         let mut bad = yealink_dialog();
         match field {
-            0 => bad.call_id = "a\r\nb".into(),
-            1 => bad.local.uri = "sip:x> evil".into(),
-            2 => bad.remote.tag = Some("t\r\n".into()),
-            3 => bad.local.display_name = Some("Eve\r\nRecord: off".into()),
+            0 => bad.call_id = "a\r\nb",
+            1 => bad.local.uri = "sip:x> evil",
+            2 => bad.remote.tag = Some("t\r\n"),
+            3 => bad.local.display_name = Some("Eve\r\nRecord: off"),
             // URIs are visible ASCII: RFC 3261 escapes the rest.
-            4 => bad.remote.uri = "sip:m\u{fc}ller@10.3.20.6".into(),
-            5 => bad.local_contact = "sip:1009@10.3.20.14:5060\x7f".into(),
-            6 => bad.sent_by = "10.3.20.14:5060\t".into(),
-            _ => bad.remote_target = "sip:a b".into(),
+            4 => bad.remote.uri = "sip:m\u{fc}ller@10.3.20.6",
+            5 => bad.local_contact = "sip:1009@10.3.20.14:5060\x7f",
+            6 => bad.sent_by = "10.3.20.14:5060\t",
+            _ => bad.remote_target = "sip:a b",
         }
-        let e = bad.record_info(Record::On).build(&mut rng).unwrap_err();
-        assert!(matches!(e, BuildError::InvalidValue { .. }), "{e}");
+        let e = bad.record_info(Record::On).to_vec(&mut rng).unwrap_err();
+        assert!(matches!(e, WriteError::InvalidValue { .. }), "{e}");
     }
     // The first error wins.
     let e = d
         .record_info(Record::On)
         .branch("bad")
         .user_agent("\n")
-        .build(&mut rng)
+        .to_vec(&mut rng)
         .unwrap_err();
-    assert_eq!(e, BuildError::InvalidBranch);
+    assert_eq!(e, WriteError::InvalidBranch);
     d.local_cseq = (1 << 31) - 1;
     assert_eq!(
-        d.record_info(Record::On).build(&mut rng),
-        Err(BuildError::CSeqExhausted)
+        d.record_info(Record::On).to_vec(&mut rng),
+        Err(WriteError::CSeqExhausted)
+    );
+}
+
+#[test]
+fn writes_into_a_caller_buffer_without_allocating_and_refuses_a_short_one() {
+    let mut d = yealink_dialog();
+    let mut buf = [0u8; 600];
+    let n = d
+        .record_info(Record::On)
+        .user_agent("Yealink SIP-T23G 44.80.0.60")
+        .branch("z9hG4bK1870385345")
+        .write(&mut SplitMix(0), &mut buf)
+        .unwrap();
+    assert_eq!(&buf[..n], YEALINK_INFO.as_bytes());
+    assert_eq!(d.local_cseq, 2);
+    // One byte short: an error naming both sizes, nothing written, the
+    // CSeq kept.
+    let mut short = vec![0u8; n - 1];
+    let e = d
+        .record_info(Record::On)
+        .user_agent("Yealink SIP-T23G 44.80.0.60")
+        .branch("z9hG4bK1870385345")
+        .write(&mut SplitMix(0), &mut short)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        WriteError::BufferTooShort {
+            needed: n,
+            available: n - 1
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("the INFO takes {n} bytes but the buffer has {}", n - 1)
+    );
+    assert!(short.iter().all(|&b| b == 0));
+    assert_eq!(d.local_cseq, 2);
+    // A bytes::BufMut without room is refused the same way.
+    let mut small = [0u8; 10];
+    let e = d
+        .record_info(Record::Off)
+        .write_buf(&mut SplitMix(0), &mut &mut small[..])
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        WriteError::BufferTooShort { available: 10, .. }
+    ));
+}
+
+#[test]
+fn extra_headers_are_bounded_and_bad_names_are_named() {
+    let mut d = yealink_dialog();
+    let mut b = d.record_info(Record::On);
+    for _ in 0..MAX_EXTRA_HEADERS {
+        b = b.header("X-A", "1");
+    }
+    assert_eq!(
+        b.header("X-A", "1").to_vec(&mut SplitMix(1)),
+        Err(WriteError::TooManyHeaders)
+    );
+    let long = format!("Bad Name {}", "x".repeat(40));
+    let e = d
+        .record_info(Record::On)
+        .header(&long, "v")
+        .to_vec(&mut SplitMix(1))
+        .unwrap_err();
+    let WriteError::InvalidHeaderName(name) = e else {
+        panic!("{e}")
+    };
+    assert!(name.is_truncated());
+    assert_eq!(name.as_str(), &long[..32]);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{:?}… is not a header name this builder accepts",
+            &long[..32]
+        )
     );
 }
 
@@ -570,14 +647,26 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let hostport = match port { Some(p) => format!("{host}:{p}"), None => host.clone() };
-        let mut local = NameAddr::new(format!("sip:{user}@{hostport}")).tag(tags.0.clone());
-        local.display_name = local_name;
-        let mut remote = NameAddr::new(format!("sip:peer@{hostport}")).tag(tags.1.clone());
-        remote.display_name = remote_name;
-        let mut d = Dialog::new(call_id.clone(), local, remote, format!("sip:peer@{hostport}"), format!("sip:{user}@{hostport}"), hostport.clone());
-        d.local_cseq = cseq;
+        let (local_uri, remote_uri) = (format!("sip:{user}@{hostport}"), format!("sip:peer@{hostport}"));
+        let mut local = NameAddr::new(&local_uri).tag(&tags.0);
+        local.display_name = local_name.as_deref();
+        let mut remote = NameAddr::new(&remote_uri).tag(&tags.1);
+        remote.display_name = remote_name.as_deref();
+        let mut d = Dialog::new(&call_id)
+            .local(local)
+            .remote(remote)
+            .remote_target(&remote_uri)
+            .local_contact(&local_uri)
+            .sent_by(&hostport)
+            .local_cseq(cseq);
+        // The caller-buffer write gives the same bytes as the Vec one.
+        let mut copy = d;
+        let mut buf = [0u8; 1024];
         let record = if on { Record::On } else { Record::Off };
-        let bytes = d.record_info(record).build(&mut SplitMix(seed)).unwrap();
+        let n = copy.record_info(record).write(&mut SplitMix(seed), &mut buf).unwrap();
+        let bytes = d.record_info(record).to_vec(&mut SplitMix(seed)).unwrap();
+        prop_assert_eq!(&buf[..n], &bytes[..]);
+        prop_assert_eq!(copy.local_cseq, d.local_cseq);
         let m = SipMessage::parse(&bytes).unwrap();
         prop_assert_eq!(m.method(), Some("INFO"));
         prop_assert_eq!(m.record(), if on { RecordValue::On } else { RecordValue::Off });
