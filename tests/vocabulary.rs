@@ -15,7 +15,7 @@ fn the_codec_types_agree_on_every_codec() {
         assert_eq!(r.encoding, name);
         assert_eq!(f.payload_type(), payload_type);
         assert_eq!(c.payload_type(), payload_type);
-        assert_eq!(u32::from(r.clock_rate), f.clock_rate().get());
+        assert_eq!(r.clock_rate, f.clock_rate().get());
         assert_eq!(file::Codec::from_name(name), Some(f));
         assert_eq!(name.parse::<control::Codec>(), Ok(c));
         match audio::g711::Law::from_payload_type(payload_type) {
