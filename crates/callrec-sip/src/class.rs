@@ -97,7 +97,12 @@ pub(crate) fn mask16(bytes: [u8; 16], class: impl Fn(u8x16) -> u8x16) -> u32 {
 #[inline]
 pub(crate) fn none_in(v: &[u8], class: impl Fn(u8x16) -> u8x16 + Copy) -> bool {
     let n = v.len();
-    let hits = |bytes: [u8; 16]| class(u8x16::new(bytes)).any();
+    // `move_mask`, not `any`: wide 0.7.33's portable `u8x16::any` (used on
+    // targets without SSE2/NEON: ARMv7 without NEON, Cortex-M, RISC-V,
+    // MIPS) misses lanes 7 and 15, which let a lone LF through the
+    // injection check there. The ARMv7 test run under QEMU found it;
+    // `lane_7_and_15_hits_are_seen` keeps it found.
+    let hits = |bytes: [u8; 16]| class(u8x16::new(bytes)).move_mask() != 0;
     let (Some(&first), Some(&last)) = (v.first(), v.last()) else {
         return true;
     };
@@ -189,6 +194,17 @@ mod tests {
                     if expected { 0xffff } else { 0 },
                     "{b:#04x} {class}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn lane_7_and_15_hits_are_seen() {
+        for len in [8usize, 16, 24, 32] {
+            for at in 0..len {
+                let mut v = alloc::vec![b'a'; len];
+                v[at] = b'\n';
+                assert!(!none_in(&v, line_break_or_nul), "LF at {at} of {len}");
             }
         }
     }
