@@ -131,3 +131,8 @@ pub mod fuzzing {
         assert_eq!(whole[..n], split[..n]);
     }
 }
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

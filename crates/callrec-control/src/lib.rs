@@ -69,6 +69,8 @@ mod message;
 mod phone;
 mod server;
 
+/// The `bytes` crate, whose `BytesMut` the splitter and sessions use.
+pub use bytes;
 pub use error::{CodecError, MessageError, MessageErrorKind};
 pub use fields::{
     Codec, Direction, Host, InvalidField, MAX_HOST_LEN, MAX_ID_LEN, MAX_NAME_LEN, MAX_NUMBER_LEN,
@@ -85,10 +87,16 @@ pub use phone::{
     DEFAULT_RESPONSE_TIMEOUT, PhoneEvent, PhoneSession, PhoneState, ProtocolError, SessionError,
     TerminateCause,
 };
+/// The `rand_core` crate, whose `RngCore` generates session ids.
+pub use rand_core;
 pub use server::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS, IgnoredMessage, PortAllocator, Rejection,
     RtpTarget, ServerConfig, ServerEvent, ServerSession,
 };
+/// The `tokio-util` crate, whose `Decoder`/`Encoder` [`ControlCodec`]
+/// implements.
+#[cfg(feature = "tokio")]
+pub use tokio_util;
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]
@@ -153,3 +161,8 @@ pub mod fuzzing {
         }
     }
 }
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -283,3 +283,8 @@ pub mod fuzzing {
         assert!(stats.released <= fed);
     }
 }
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

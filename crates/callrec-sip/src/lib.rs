@@ -99,3 +99,8 @@ pub mod fuzzing {
         assert!(back.to_tag().is_some());
     }
 }
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
