@@ -25,6 +25,23 @@ fn start_request() -> Message {
     r.into()
 }
 
+/// The start request as a plain derived struct: what an application would
+/// get from `serde_urlencoded` alone (owned strings, as `Message` holds; no
+/// field validation).
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct StartRequestForm {
+    cmd: String,
+    id: String,
+    device: String,
+    remote_number: String,
+    remote_name: String,
+    local_number: String,
+    local_name: String,
+    dir: String,
+    codec: String,
+}
+
 fn message(c: &mut Criterion) {
     let msg = start_request();
     let wire = msg.to_vec().unwrap();
@@ -44,6 +61,12 @@ fn message(c: &mut Criterion) {
             let pairs: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(black_box(bytes)).unwrap();
             black_box(pairs)
+        })
+    });
+    group.bench_function("serde_urlencoded into a derived struct (peer)", |b| {
+        b.iter(|| {
+            let form: StartRequestForm = serde_urlencoded::from_bytes(black_box(bytes)).unwrap();
+            black_box(form)
         })
     });
     group.bench_function("Message::parse", |b| {

@@ -5,8 +5,6 @@ use core::fmt;
 use core::num::NonZeroU16;
 use std::borrow::Cow;
 
-use serde::de::{Deserialize, Deserializer, Visitor};
-
 use crate::error::echo;
 use crate::fields::{MAX_NAME_LEN, MAX_NUMBER_LEN, parse_port};
 use crate::{Codec, Direction, Host, Mac, MessageError, MessageErrorKind, SessionId};
@@ -325,14 +323,16 @@ impl Message {
     /// A [`MessageError`] naming the missing, repeated or bad key, with the
     /// message's `cmd` and `id` attached when they could be read.
     pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
-        let pairs: Vec<(Text<'_>, Text<'_>)> = serde_urlencoded::from_bytes(bytes)
-            .map_err(|e| MessageError::new(MessageErrorKind::Form(e.to_string())))?;
-        let cmd = find_unique(&pairs, "cmd")?
+        let raw = RawFields::scan(bytes);
+        let cmd = raw
+            .unique("cmd")?
             .ok_or(MessageError::new(MessageErrorKind::MissingKey("cmd")))?;
-        let command = Command::from_wire(cmd)
-            .ok_or_else(|| MessageError::new(MessageErrorKind::UnknownCommand(echo(cmd))))?;
-        let raw_id = find_unique(&pairs, "id").ok().flatten();
-        decode_fields(command, &pairs).map_err(|e| e.with_context(Some(command), raw_id))
+        let command = Command::from_wire(&cmd)
+            .ok_or_else(|| MessageError::new(MessageErrorKind::UnknownCommand(echo(&cmd))))?;
+        decode_fields(command, &raw).map_err(|e| {
+            let raw_id = raw.unique("id").ok().flatten();
+            e.with_context(Some(command), raw_id.as_deref())
+        })
     }
 
     /// The `cmd` and `id` of a message that could not be decoded as a whole
@@ -342,16 +342,14 @@ impl Message {
         let Some(cut) = memchr::memrchr(b'&', head) else {
             return error;
         };
-        let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(Text<'_>, Text<'_>)>>(&head[..cut])
-        else {
-            return error;
-        };
-        let command = find_unique(&pairs, "cmd")
+        let raw = RawFields::scan(&head[..cut]);
+        let command = raw
+            .unique("cmd")
             .ok()
             .flatten()
-            .and_then(Command::from_wire);
-        let raw_id = find_unique(&pairs, "id").ok().flatten();
-        error.with_context(command, raw_id)
+            .and_then(|cmd| Command::from_wire(&cmd));
+        let raw_id = raw.unique("id").ok().flatten();
+        error.with_context(command, raw_id.as_deref())
     }
 
     /// Writes the message (without terminator) into a new `Vec`, keys in
@@ -451,67 +449,239 @@ fn checked<'a>(key: &'static str, value: &'a str, max: usize) -> Result<&'a str,
     Ok(value)
 }
 
-/// A decoded form value, borrowed from the input unless escapes had to be
-/// decoded.
-#[derive(Debug)]
-struct Text<'a>(Cow<'a, str>);
+/// The raw (still escaped) name and value of each pair of an
+/// `application/x-www-form-urlencoded` body, as the WHATWG URL standard
+/// splits them (and `form_urlencoded`, under `serde_urlencoded`): on `&`,
+/// empty pieces skipped, name and value at the first `=` (a piece without
+/// one has an empty value). [`form_text`] decodes a name or value.
+///
+/// Hand-written because the protocol's messages are small and mostly
+/// unescaped: nothing is collected, only the keys a command knows have
+/// their values decoded, values are borrowed unless escaped, and parsing
+/// runs faster than `serde_urlencoded` decoding into a derived struct
+/// (docs/PERFORMANCE.md). A proptest checks it against `serde_urlencoded`.
+struct FormPairs<'a> {
+    rest: &'a [u8],
+}
 
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(TextVisitor)
+impl<'a> FormPairs<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { rest: bytes }
     }
 }
 
-/// The value of `key`, if present once.
-fn find_unique<'p>(
-    pairs: &'p [(Text<'_>, Text<'_>)],
-    key: &'static str,
-) -> Result<Option<&'p str>, MessageError> {
-    let mut found = None;
-    for (k, v) in pairs {
-        if k.0 == key {
-            if found.is_some() {
-                return Err(MessageError::new(MessageErrorKind::DuplicateKey(key)));
+impl<'a> Iterator for FormPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // One pass per piece: its end at `&`, its split at the first `=`.
+        // Pieces are a few dozen bytes, where a byte loop beats memchr's
+        // set-up.
+        while !self.rest.is_empty() {
+            let mut equals = None;
+            let mut end = self.rest.len();
+            for (i, &b) in self.rest.iter().enumerate() {
+                if b == b'&' {
+                    end = i;
+                    break;
+                }
+                if b == b'=' && equals.is_none() {
+                    equals = Some(i);
+                }
             }
-            found = Some(&*v.0);
+            let piece = &self.rest[..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or_default();
+            if !piece.is_empty() {
+                return Some(match equals {
+                    Some(at) => (&piece[..at], &piece[at + 1..]),
+                    None => (piece, &piece[piece.len()..]),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Whether `raw` holds a `%` or `+` to decode. Names and most values are a
+/// few bytes long, where a plain loop beats a vector search's set-up.
+#[inline]
+fn escaped(raw: &[u8]) -> bool {
+    if raw.len() < 32 {
+        raw.iter().any(|&b| b == b'%' || b == b'+')
+    } else {
+        memchr::memchr2(b'%', b'+', raw).is_some()
+    }
+}
+
+/// One name or value of a form, decoded.
+fn form_text(raw: &[u8]) -> Cow<'_, str> {
+    if !escaped(raw) {
+        return match core::str::from_utf8(raw) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
+    }
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let high = raw.get(i + 1).copied().and_then(hex);
+                let low = raw.get(i + 2).copied().and_then(hex);
+                if let (Some(high), Some(low)) = (high, low) {
+                    out.push(high << 4 | low);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(text) => Cow::Owned(text),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ours(bytes: &[u8]) -> Vec<(String, String)> {
+        FormPairs::new(bytes)
+            .map(|(k, v)| (form_text(k).into_owned(), form_text(v).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn escapes_plus_and_edge_cases() {
+        assert_eq!(
+            ours(b"a=1&&b&c=x%3Dy+z&d=%zz%4&e=%C3%A9&f=%FF&=v&g=1=2"),
+            [
+                ("a", "1"),
+                ("b", ""),
+                ("c", "x=y z"),
+                ("d", "%zz%4"),
+                ("e", "\u{e9}"),
+                ("f", "\u{fffd}"),
+                ("", "v"),
+                ("g", "1=2"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert!(ours(b"").is_empty());
+        assert!(matches!(form_text(b"plain"), Cow::Borrowed("plain")));
+        let raw = RawFields::scan(b"c%6Dd=x&id=1&id=2&port=9&port=9");
+        assert_eq!(raw.unique("cmd").unwrap().as_deref(), Some("x"));
+        assert!(raw.unique("id").is_err() && raw.unique("port").is_err());
+        assert_eq!(raw.unique("device").unwrap(), None);
+    }
+
+    proptest! {
+        /// The same pairs as serde_urlencoded (form_urlencoded) on any input.
+        #[test]
+        fn matches_serde_urlencoded(bytes in proptest::collection::vec(
+            prop_oneof![
+                Just(b'&'), Just(b'='), Just(b'%'), Just(b'+'), Just(b'a'), Just(b'F'),
+                Just(b'3'), any::<u8>(),
+            ],
+            0..64,
+        )) {
+            let reference: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap();
+            prop_assert_eq!(ours(&bytes), reference);
         }
     }
-    Ok(found)
+}
+
+/// Every key a command knows, in one table so a message is scanned once.
+const ALL_KEYS: [&str; 13] = [
+    "cmd",
+    "id",
+    "device",
+    "remote_number",
+    "remote_name",
+    "local_number",
+    "local_name",
+    "dir",
+    "codec",
+    "result",
+    "reason",
+    "server",
+    "port",
+];
+
+/// The raw (escaped) values of the known keys of a form, from one pass;
+/// other keys are skipped without decoding their values.
+struct RawFields<'p> {
+    values: [Option<&'p [u8]>; ALL_KEYS.len()],
+    /// Bit `i` set when `ALL_KEYS[i]` came more than once.
+    repeated: u16,
+}
+
+impl<'p> RawFields<'p> {
+    fn scan(bytes: &'p [u8]) -> Self {
+        let mut raw = Self {
+            values: [None; ALL_KEYS.len()],
+            repeated: 0,
+        };
+        for (name, value) in FormPairs::new(bytes) {
+            let found = if escaped(name) {
+                let name = form_text(name);
+                ALL_KEYS.iter().position(|key| *key == name)
+            } else {
+                ALL_KEYS.iter().position(|key| key.as_bytes() == name)
+            };
+            if let Some(i) = found {
+                if raw.values[i].is_some() {
+                    raw.repeated |= 1 << i;
+                } else {
+                    raw.values[i] = Some(value);
+                }
+            }
+        }
+        raw
+    }
+
+    /// The raw value of `key`.
+    ///
+    /// # Errors
+    /// [`MessageErrorKind::DuplicateKey`] when it came more than once.
+    fn raw(&self, key: &'static str) -> Result<Option<&'p [u8]>, MessageError> {
+        let i = ALL_KEYS.iter().position(|k| *k == key).unwrap_or(0);
+        if self.repeated & 1 << i != 0 {
+            return Err(MessageError::new(MessageErrorKind::DuplicateKey(key)));
+        }
+        Ok(self.values[i])
+    }
+
+    /// The decoded value of `key`, if present once.
+    fn unique(&self, key: &'static str) -> Result<Option<Cow<'p, str>>, MessageError> {
+        Ok(self.raw(key)?.map(form_text))
+    }
 }
 
 /// The values of a command's known keys, by key index; unknown keys ignored.
 struct Fields<'p> {
     keys: &'static [&'static str],
-    values: [Option<&'p str>; 9],
+    values: [Option<Cow<'p, str>>; 9],
 }
 
 impl<'p> Fields<'p> {
-    fn collect(command: Command, pairs: &'p [(Text<'_>, Text<'_>)]) -> Result<Self, MessageError> {
+    fn collect(command: Command, raw: &RawFields<'p>) -> Result<Self, MessageError> {
         let keys = command.keys();
-        let mut values = [None; 9];
-        for (k, v) in pairs {
-            if let Some(i) = keys.iter().position(|key| *key == k.0) {
-                if values[i].is_some() {
-                    return Err(MessageError::new(MessageErrorKind::DuplicateKey(keys[i])));
-                }
-                values[i] = Some(&*v.0);
-            }
+        let mut values: [Option<Cow<'p, str>>; 9] = Default::default();
+        for (value, key) in values.iter_mut().zip(keys) {
+            *value = raw.unique(key)?;
         }
         Ok(Self { keys, values })
     }
@@ -521,18 +691,22 @@ impl<'p> Fields<'p> {
         self.keys.iter().position(|k| *k == key).unwrap_or(0)
     }
 
-    fn optional(&self, key: &'static str) -> Option<&'p str> {
-        self.values[self.index(key)]
+    fn optional(&self, key: &'static str) -> Option<&str> {
+        self.values[self.index(key)].as_deref()
     }
 
-    fn required(&self, key: &'static str) -> Result<&'p str, MessageError> {
+    fn required(&self, key: &'static str) -> Result<&str, MessageError> {
         self.optional(key)
             .ok_or(MessageError::new(MessageErrorKind::MissingKey(key)))
     }
 
-    /// An optional free-text field, empty when absent.
-    fn text(&self, key: &'static str, max: usize) -> Result<String, MessageError> {
-        Ok(checked(key, self.optional(key).unwrap_or(""), max)?.to_owned())
+    /// An optional free-text field, empty when absent; a value that had
+    /// escapes decoded is moved out, not copied.
+    fn text(&mut self, key: &'static str, max: usize) -> Result<String, MessageError> {
+        let i = self.index(key);
+        let value = self.values[i].take().unwrap_or_default();
+        checked(key, &value, max)?;
+        Ok(value.into_owned())
     }
 
     fn id(&self) -> Result<SessionId, MessageError> {
@@ -542,11 +716,8 @@ impl<'p> Fields<'p> {
     }
 }
 
-fn decode_fields(
-    command: Command,
-    pairs: &[(Text<'_>, Text<'_>)],
-) -> Result<Message, MessageError> {
-    let f = Fields::collect(command, pairs)?;
+fn decode_fields(command: Command, raw: &RawFields<'_>) -> Result<Message, MessageError> {
+    let mut f = Fields::collect(command, raw)?;
     Ok(match command {
         Command::StartRequest => {
             let id = f.id()?;

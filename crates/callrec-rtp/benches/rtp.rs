@@ -118,6 +118,42 @@ fn write(c: &mut Criterion) {
             black_box(builder.write(&mut out).unwrap());
         })
     });
+    // The peer: rtp-packet's packet struct serialized into the same buffer
+    // (its CSRC list is a Vec, built once outside the loop as a sender
+    // would keep it).
+    let mut peer = rtp_packet::RtpPacket {
+        marker: false,
+        payload_type: 8,
+        sequence_number: 1,
+        timestamp: 160,
+        ssrc: 0x1234_5678,
+        csrc: Vec::new(),
+        extension: None,
+        padding: None,
+        payload,
+    };
+    {
+        use broadcast_common::Serialize;
+        let n = peer.serialize_into(&mut out).unwrap();
+        let mut ours = [0u8; 1500];
+        let m = RtpPacketBuilder::new()
+            .payload_type(8)
+            .sequence_number(1)
+            .timestamp(160)
+            .ssrc(0x1234_5678)
+            .payload(payload)
+            .write(&mut ours)
+            .unwrap();
+        assert_eq!(out[..n], ours[..m], "both write the same packet");
+        group.bench_function("rtp-packet RtpPacket::serialize_into (peer)", |b| {
+            b.iter(|| {
+                peer.sequence_number = black_box(1);
+                peer.timestamp = black_box(160);
+                peer.payload = black_box(payload);
+                black_box(peer.serialize_into(&mut out).unwrap());
+            })
+        });
+    }
     // As a packetizer writes: the sequence number and timestamp advance per
     // packet, and only the payload passes through `black_box`, as the
     // memcpy's source does. (Above, three values each make a round trip
