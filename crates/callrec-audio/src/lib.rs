@@ -73,6 +73,9 @@ mod error;
 #[cfg(feature = "std")]
 mod writer;
 
+/// The `callrec-file` crate, whose types `convert` and [`Error`] use.
+#[cfg(feature = "std")]
+pub use callrec_file;
 #[cfg(feature = "std")]
 pub use error::Error;
 #[cfg(feature = "std")]

@@ -77,3 +77,8 @@ pub use server::{Counters, PORT_QUARANTINE, Server, Summary};
 pub use sidecar::{
     DtmfDigit, Parties, RecordingFile, SIDECAR_SCHEMA_VERSION, Sidecar, TimelineNote,
 };
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
