@@ -8,34 +8,13 @@
 use core::hint::black_box;
 use std::time::Instant;
 
-use callrec_control::{Codec, Direction, Message, RecordStartRequest, SessionId};
+use callrec_control::Message;
 
-#[derive(serde::Deserialize)]
-#[allow(dead_code)]
-struct StartRequestForm {
-    cmd: String,
-    id: String,
-    device: String,
-    remote_number: String,
-    remote_name: String,
-    local_number: String,
-    local_name: String,
-    dir: String,
-    codec: String,
-}
+mod common;
+use common::{StartRequestForm, start_request};
 
 fn main() {
-    let mut r = RecordStartRequest::new(
-        SessionId::new("9b2f6c1e4d8a0b3c5e7f9a1b2c3d4e5f").unwrap(),
-        "00:15:65:aa:bb:cc".parse().unwrap(),
-        Direction::In,
-        Codec::Pcma,
-    );
-    r.remote_number = "+49 30 1234567".into();
-    r.remote_name = "Müller, Jürgen".into();
-    r.local_number = "1009".into();
-    r.local_name = "Front Desk".into();
-    let wire = Message::from(r).to_vec().unwrap();
+    let wire = start_request().to_vec().unwrap();
     let bytes = &wire[..];
     const BATCH: u32 = 2_000;
     let time = |f: &dyn Fn()| {
