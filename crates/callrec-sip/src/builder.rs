@@ -148,7 +148,9 @@ impl<'a> NameAddr<'a> {
 ///     .transport(Transport::Tcp);
 /// assert_eq!(dialog.local_cseq, 1);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Not `Copy`: a copy would advance its own CSeq, not the dialog's.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dialog<'a> {
     /// `Call-ID`.

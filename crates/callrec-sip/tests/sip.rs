@@ -660,7 +660,7 @@ proptest! {
             .sent_by(&hostport)
             .local_cseq(cseq);
         // The caller-buffer write gives the same bytes as the Vec one.
-        let mut copy = d;
+        let mut copy = d.clone();
         let mut buf = [0u8; 1024];
         let record = if on { Record::On } else { Record::Off };
         let n = copy.record_info(record).write(&mut SplitMix(seed), &mut buf).unwrap();
