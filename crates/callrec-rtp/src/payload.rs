@@ -173,13 +173,7 @@ impl PayloadFormat {
     /// `callrec_audio::Law`), the payload type number is the shared key:
     /// `PayloadFormat::from_payload_type(codec.payload_type())`.
     pub fn from_payload_type(payload_type: u8) -> Option<Self> {
-        if payload_type >= DYNAMIC_FIRST {
-            return None;
-        }
-        STATIC_AUDIO
-            .iter()
-            .find(|f| f.payload_type == payload_type)
-            .copied()
+        static_format(payload_type).copied()
     }
 
     /// RTP timestamp ticks in `ptime` of audio (`clock_rate × ptime`,
@@ -278,9 +272,14 @@ impl PayloadTypes {
                 .get(usize::from(payload_type - DYNAMIC_FIRST))?
                 .as_ref()
         } else {
-            STATIC_AUDIO.iter().find(|f| f.payload_type == payload_type)
+            static_format(payload_type)
         }
     }
+}
+
+/// The RFC 3551 static format of `payload_type`, if it has one.
+fn static_format(payload_type: u8) -> Option<&'static PayloadFormat> {
+    STATIC_AUDIO.iter().find(|f| f.payload_type == payload_type)
 }
 
 #[cfg(test)]
