@@ -458,7 +458,7 @@ typedef struct {
   const char *remote_tag;
   // The remote target (the peer's `Contact`), the Request-URI (required).
   const char *remote_target;
-  // The phone's `Contact` URI (optional).
+  // The phone's `Contact` URI (required).
   const char *local_contact;
   // `host:port` of the phone for `Via` (required).
   const char *sent_by;
@@ -468,7 +468,9 @@ typedef struct {
   size_t route_count;
   // `CALLREC_TRANSPORT_*`.
   uint32_t transport;
-  // The CSeq of the next request; advanced by every INFO written.
+  // The CSeq number of the last request the phone sent in the dialog (1
+  // for the INVITE); each INFO written uses the next one and stores it
+  // here.
   uint32_t local_cseq;
 } callrec_sip_dialog;
 
@@ -965,7 +967,9 @@ callrec_status callrec_file_inspect(const char *path,
 // struct.
 callrec_status callrec_file_repair(const char *path, callrec_recovery *recovery);
 
-// Opens a recording file for reading (`mode`: `CALLREC_READ_*`).
+// Opens a recording file for reading (`mode`: `CALLREC_READ_*`); its
+// `dataSize` is checked against the file's length first, as
+// [`callrec_file_inspect`] does.
 //
 // # Errors
 // `CALLREC_ERR_NULL`; `CALLREC_ERR_ARGUMENT`; `CALLREC_ERR_IO` and
@@ -1095,7 +1099,7 @@ callrec_status callrec_recorder_pause(callrec_recorder *recorder);
 callrec_status callrec_recorder_resume(callrec_recorder *recorder);
 
 // Stops and finishes the recording; its files are then listed by
-// [`callrec_recorder_status`] and [`callrec_recorder_file`].
+// [`callrec_recorder_get_status`] and [`callrec_recorder_file`].
 //
 // # Errors
 // `CALLREC_ERR_NULL`; `CALLREC_ERR_STATE` when idle;
@@ -1113,8 +1117,8 @@ callrec_status callrec_recorder_stop(callrec_recorder *recorder);
 //
 // # Safety
 // `recorder` is a live handle; `out` points to a writable struct.
-callrec_status callrec_recorder_status(const callrec_recorder *recorder,
-                                       callrec_recorder_status *out);
+callrec_status callrec_recorder_get_status(const callrec_recorder *recorder,
+                                           callrec_recorder_status *out);
 
 // File `index` of the current (or last) recording: its name in the
 // directory (NUL-terminated into `name`, at most
@@ -1231,8 +1235,8 @@ callrec_status callrec_packetizer_skip_ms(callrec_packetizer *packetizer, uint32
 //
 // # Safety
 // `packetizer` is a live handle; `out` points to a writable struct.
-callrec_status callrec_packetizer_state(const callrec_packetizer *packetizer,
-                                        callrec_packetizer_state *out);
+callrec_status callrec_packetizer_get_state(const callrec_packetizer *packetizer,
+                                            callrec_packetizer_state *out);
 
 // Releases a packetizer. NULL is a no-op.
 //
@@ -1253,7 +1257,8 @@ void callrec_packetizer_free(callrec_packetizer *packetizer);
 callrec_status callrec_rtp_parse(const uint8_t *data, size_t len, callrec_rtp_packet *out);
 
 // Writes the in-dialog `INFO` with `Record: on` or `off`
-// (`CALLREC_RECORD_*`) into `buf` and advances `dialog->local_cseq`;
+// (`CALLREC_RECORD_*`) into `buf` and advances `dialog->local_cseq` to its
+// CSeq;
 // `*written` is its length. `user_agent` may be NULL. The `Via` branch is
 // random (OS source). Header injection (CR, LF, NUL in any value) is
 // refused.

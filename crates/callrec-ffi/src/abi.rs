@@ -7,8 +7,8 @@
 use core::cell::RefCell;
 use core::ffi::{CStr, c_char};
 use core::fmt::Display;
-use std::ffi::CString;
 use core::panic::AssertUnwindSafe;
+use std::ffi::CString;
 use std::panic::catch_unwind;
 use std::string::String;
 
@@ -271,4 +271,79 @@ pub(crate) unsafe fn write_out(
     out[..data.len()].copy_from_slice(data);
     // SAFETY: forwarded contract for `written`.
     unsafe { put(written, "written", data.len()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CALLREC_OK, callrec_last_error};
+
+    fn last_error_text() -> String {
+        // SAFETY: callrec_last_error returns a NUL-terminated string that
+        // lives until the next failing call on this thread.
+        unsafe { CStr::from_ptr(callrec_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_panic_is_caught_and_named() {
+        let status = run("callrec_test", || panic!("boom {}", 7));
+        assert_eq!(status, CALLREC_ERR_PANIC);
+        assert_eq!(
+            last_error_text(),
+            "internal error in callrec_test (a bug in callrec, please report it): boom 7"
+        );
+        // A success leaves the message.
+        assert_eq!(run("callrec_test", || Ok(CALLREC_OK)), CALLREC_OK);
+        assert!(last_error_text().contains("boom 7"));
+    }
+
+    #[test]
+    fn a_message_with_nul_is_kept_whole() {
+        let status = run("callrec_test", || Err(Failure::argument("a\0b")));
+        assert_eq!(status, CALLREC_ERR_ARGUMENT);
+        assert_eq!(last_error_text(), "a\\0b");
+    }
+
+    #[test]
+    fn slices_check_null_and_size() {
+        // SAFETY: a zero length never dereferences.
+        assert!(
+            unsafe { slice::<u8>(core::ptr::null(), 0, "x") }
+                .unwrap()
+                .is_empty()
+        );
+        // SAFETY: NULL is checked before use.
+        let e = unsafe { slice::<u8>(core::ptr::null(), 3, "x") }.unwrap_err();
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (CALLREC_ERR_NULL, "x is NULL")
+        );
+        let one = [0u32; 1];
+        // SAFETY: the length is refused before any access.
+        let e = unsafe { slice(one.as_ptr(), usize::MAX / 2, "x") }.unwrap_err();
+        assert_eq!(e.status, CALLREC_ERR_ARGUMENT);
+    }
+
+    #[test]
+    fn fixed_fields_need_room_and_a_terminator() {
+        let mut field = [1 as c_char; 4];
+        put_text(&mut field, b"abc", "f").unwrap();
+        assert_eq!(field_text(&field, "f").unwrap(), "abc");
+        assert_eq!(
+            put_text(&mut field, b"abcd", "f").unwrap_err().status,
+            CALLREC_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(
+            put_text(&mut field, b"a\0", "f").unwrap_err().status,
+            crate::CALLREC_ERR_PARSE
+        );
+        let unterminated = [b'x' as c_char; 4];
+        assert_eq!(
+            field_text(&unterminated, "f").unwrap_err().message,
+            "f is not NUL-terminated"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 use core::ffi::c_char;
 use core::num::NonZeroU32;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek, SeekFrom};
 
 use callrec_file::{
     CodecName, DirStorage, Error, HEADER_LEN, Header, ReadMode, Reader, RecordTime, Recorder,
@@ -412,10 +412,16 @@ pub unsafe extern "C" fn callrec_file_repair(
 #[derive(Debug)]
 pub struct callrec_reader {
     path: String,
+    /// The header as checked against the file's length (`dataSize` as
+    /// recovered in recover mode), and what recover mode did.
+    header: Header,
+    recovery: Option<Recovery>,
     reader: Reader<BufReader<File>>,
 }
 
-/// Opens a recording file for reading (`mode`: `CALLREC_READ_*`).
+/// Opens a recording file for reading (`mode`: `CALLREC_READ_*`); its
+/// `dataSize` is checked against the file's length first, as
+/// [`callrec_file_inspect`] does.
 ///
 /// # Errors
 /// `CALLREC_ERR_NULL`; `CALLREC_ERR_ARGUMENT`; `CALLREC_ERR_IO` and
@@ -437,12 +443,20 @@ pub unsafe extern "C" fn callrec_reader_open(
         if out.is_null() {
             return Err(Failure::null("out"));
         }
-        let file = File::open(path)
+        let mut file = File::open(path)
             .map_err(|e| Failure::new(CALLREC_ERR_IO, format_args!("cannot open {path}: {e}")))?;
+        // A file has a length: check `dataSize` against it now, so strict
+        // mode fails at open and recover mode reports what it did up front.
+        let (header, recovery) =
+            callrec_file::inspect(&mut file, mode).map_err(|e| file_failure(path, &e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Failure::new(CALLREC_ERR_IO, format_args!("cannot seek {path}: {e}")))?;
         let reader =
             Reader::with_mode(BufReader::new(file), mode).map_err(|e| file_failure(path, &e))?;
         let handle = abi::into_handle(callrec_reader {
             path: path.to_owned(),
+            header,
+            recovery,
             reader,
         });
         // SAFETY: `out` per this function's contract.
@@ -468,10 +482,10 @@ pub unsafe extern "C" fn callrec_reader_header(
     abi::run("callrec_reader_header", || {
         // SAFETY: `reader` per this function's contract.
         let reader = unsafe { abi::get(reader, "reader") }?;
-        let parsed = callrec_header::from_header(reader.reader.header())?;
+        let parsed = callrec_header::from_header(&reader.header)?;
         // SAFETY: `header` per this function's contract.
         unsafe { abi::put(header, "header", parsed) }?;
-        let recovered = callrec_recovery::from_recovery(reader.reader.recovery());
+        let recovered = callrec_recovery::from_recovery(reader.recovery.as_ref());
         // SAFETY: `recovery` per this function's contract.
         unsafe { abi::put(recovery, "recovery", recovered) }?;
         Ok(CALLREC_OK)
@@ -787,7 +801,7 @@ pub unsafe extern "C" fn callrec_recorder_resume(
 }
 
 /// Stops and finishes the recording; its files are then listed by
-/// [`callrec_recorder_status`] and [`callrec_recorder_file`].
+/// [`callrec_recorder_get_status`] and [`callrec_recorder_file`].
 ///
 /// # Errors
 /// `CALLREC_ERR_NULL`; `CALLREC_ERR_STATE` when idle;
@@ -832,11 +846,11 @@ pub struct callrec_recorder_status {
 /// # Safety
 /// `recorder` is a live handle; `out` points to a writable struct.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn callrec_recorder_status(
+pub unsafe extern "C" fn callrec_recorder_get_status(
     recorder: *const callrec_recorder,
     out: *mut callrec_recorder_status,
 ) -> callrec_status {
-    abi::run("callrec_recorder_status", || {
+    abi::run("callrec_recorder_get_status", || {
         // SAFETY: `recorder` per this function's contract.
         let recorder = unsafe { abi::get(recorder, "recorder") }?;
         let status = recorder.recorder.status();

@@ -305,11 +305,11 @@ pub struct callrec_packetizer_state {
 /// # Safety
 /// `packetizer` is a live handle; `out` points to a writable struct.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn callrec_packetizer_state(
+pub unsafe extern "C" fn callrec_packetizer_get_state(
     packetizer: *const callrec_packetizer,
     out: *mut callrec_packetizer_state,
 ) -> callrec_status {
-    abi::run("callrec_packetizer_state", || {
+    abi::run("callrec_packetizer_get_state", || {
         // SAFETY: `packetizer` per this function's contract.
         let p = unsafe { abi::get(packetizer, "packetizer") }?;
         let state = callrec_packetizer_state {

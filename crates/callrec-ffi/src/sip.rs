@@ -44,7 +44,7 @@ pub struct callrec_sip_dialog {
     pub remote_tag: *const c_char,
     /// The remote target (the peer's `Contact`), the Request-URI (required).
     pub remote_target: *const c_char,
-    /// The phone's `Contact` URI (optional).
+    /// The phone's `Contact` URI (required).
     pub local_contact: *const c_char,
     /// `host:port` of the phone for `Via` (required).
     pub sent_by: *const c_char,
@@ -54,7 +54,9 @@ pub struct callrec_sip_dialog {
     pub route_count: usize,
     /// `CALLREC_TRANSPORT_*`.
     pub transport: u32,
-    /// The CSeq of the next request; advanced by every INFO written.
+    /// The CSeq number of the last request the phone sent in the dialog (1
+    /// for the INVITE); each INFO written uses the next one and stores it
+    /// here.
     pub local_cseq: u32,
 }
 
@@ -80,7 +82,8 @@ impl Default for callrec_sip_dialog {
 }
 
 /// Writes the in-dialog `INFO` with `Record: on` or `off`
-/// (`CALLREC_RECORD_*`) into `buf` and advances `dialog->local_cseq`;
+/// (`CALLREC_RECORD_*`) into `buf` and advances `dialog->local_cseq` to its
+/// CSeq;
 /// `*written` is its length. `user_agent` may be NULL. The `Via` branch is
 /// random (OS source). Header injection (CR, LF, NUL in any value) is
 /// refused.
@@ -159,7 +162,7 @@ pub unsafe extern "C" fn callrec_sip_record_info_write(
             .local(local)
             .remote(remote)
             .remote_target(text(d.remote_target, "dialog->remote_target")?)
-            .local_contact(optional(d.local_contact, "dialog->local_contact")?)
+            .local_contact(text(d.local_contact, "dialog->local_contact")?)
             .sent_by(text(d.sent_by, "dialog->sent_by")?)
             .route_set(&routes[..d.route_count])
             .transport(transport)
