@@ -428,30 +428,30 @@ pub unsafe extern "C" fn callrec_rtp_parse(
         // SAFETY: `out` per this function's contract.
         let out = unsafe { abi::get_mut(out, "out") }?;
         let packet = RtpPacket::parse(bytes).map_err(|e| Failure::new(CALLREC_ERR_PARSE, e))?;
-        let mut parsed = callrec_rtp_packet {
-            version: packet.version(),
-            marker: packet.marker(),
-            payload_type: packet.payload_type(),
-            sequence_number: packet.sequence_number(),
-            timestamp: packet.timestamp(),
-            ssrc: packet.ssrc(),
-            csrc_count: packet.csrc_count(),
-            padding_len: packet.padding_len(),
-            header_len: packet.header_len(),
-            payload: non_empty_ptr(packet.payload()),
-            payload_len: packet.payload().len(),
-            ..callrec_rtp_packet::default()
-        };
-        for (slot, csrc) in parsed.csrcs.iter_mut().zip(packet.csrcs()) {
-            *slot = csrc;
+        // Field by field into the caller's struct: no temporary to copy.
+        out.version = packet.version();
+        out.marker = packet.marker();
+        out.payload_type = packet.payload_type();
+        out.sequence_number = packet.sequence_number();
+        out.timestamp = packet.timestamp();
+        out.ssrc = packet.ssrc();
+        out.csrc_count = packet.csrc_count();
+        out.csrcs = [0; CALLREC_RTP_MAX_CSRCS];
+        if out.csrc_count > 0 {
+            for (slot, csrc) in out.csrcs.iter_mut().zip(packet.csrcs()) {
+                *slot = csrc;
+            }
         }
-        if let Some(extension) = packet.extension() {
-            parsed.has_extension = true;
-            parsed.extension_profile = extension.profile();
-            parsed.extension = non_empty_ptr(extension.data());
-            parsed.extension_len = extension.data().len();
-        }
-        *out = parsed;
+        let extension = packet.extension();
+        out.has_extension = extension.is_some();
+        out.extension_profile = extension.as_ref().map_or(0, |e| e.profile());
+        let extension_data = extension.as_ref().map_or(&[][..], |e| e.data());
+        out.extension = non_empty_ptr(extension_data);
+        out.extension_len = extension_data.len();
+        out.padding_len = packet.padding_len();
+        out.header_len = packet.header_len();
+        out.payload = non_empty_ptr(packet.payload());
+        out.payload_len = packet.payload().len();
         Ok(CALLREC_OK)
     })
 }
