@@ -8,8 +8,8 @@
  * HOST:PORT is record_server's control address; DIR is where the local
  * recording goes. The call is a TONE_HZ sine (default 440 Hz) of SECONDS
  * (default 3) in G.711 A-law, 20 ms per packet, sent in real time. Prints
- * the local file's name; exits non-zero when the server refuses or the
- * session fails.
+ * the session id and the local file's name; exits non-zero when the server
+ * refuses or the session fails.
  *
  * Build: see Makefile and CMakeLists.txt beside this file, and docs/c-api.md.
  */
@@ -159,6 +159,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   callrec_phone_event recording = event;
+  printf("session %s recording at %s port %u\n", start.id, recording.server, (unsigned)recording.port);
   char rtp_port[8];
   snprintf(rtp_port, sizeof rtp_port, "%u", (unsigned)recording.port);
   int udp = connect_to(recording.server, rtp_port, SOCK_DGRAM);

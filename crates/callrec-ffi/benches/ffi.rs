@@ -4,7 +4,12 @@
 //! (the same machine code a C caller links; only the call from C differs,
 //! which is a plain call either way).
 
-#![allow(unsafe_code, clippy::undocumented_unsafe_blocks, missing_docs)]
+#![allow(
+    unsafe_code,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block,
+    missing_docs
+)]
 // SAFETY (whole file): every pointer is to a live local of the length
 // given; handles are freed once.
 

@@ -310,11 +310,8 @@ mod tests {
     #[test]
     fn slices_check_null_and_size() {
         // SAFETY: a zero length never dereferences.
-        assert!(
-            unsafe { slice::<u8>(core::ptr::null(), 0, "x") }
-                .unwrap()
-                .is_empty()
-        );
+        let empty = unsafe { slice::<u8>(core::ptr::null(), 0, "x") };
+        assert!(empty.unwrap().is_empty());
         // SAFETY: NULL is checked before use.
         let e = unsafe { slice::<u8>(core::ptr::null(), 3, "x") }.unwrap_err();
         assert_eq!(

@@ -3,7 +3,11 @@
 //! -p callrec-ffi`), which checks every pointer the boundary touches; the
 //! tests that need the file system's free space (statvfs, which Miri cannot
 //! run) are skipped there and covered by the C suite.
-#![allow(unsafe_code, clippy::undocumented_unsafe_blocks)]
+#![allow(
+    unsafe_code,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 // SAFETY (whole file): every pointer passed is to a live local of the length
 // given, or deliberately NULL; handles are freed once.
 
