@@ -636,6 +636,25 @@ pub unsafe extern "C" fn callrec_phone_session_handle_data(
     })
 }
 
+/// Runs `event` on the session at `now_ms` on the caller's clock.
+///
+/// # Safety
+/// `session` is NULL or a live handle.
+unsafe fn at_time(
+    name: &str,
+    session: *mut callrec_phone_session,
+    now_ms: u64,
+    event: impl FnOnce(&mut PhoneSession, Instant),
+) -> callrec_status {
+    abi::run(name, || {
+        // SAFETY: forwarded contract.
+        let s = unsafe { abi::get_mut(session, "session") }?;
+        let now = s.instant(now_ms)?;
+        event(&mut s.session, now);
+        Ok(CALLREC_OK)
+    })
+}
+
 /// The server closed the connection (a read returned 0): an unterminated
 /// last message still counts, then the session ends.
 ///
@@ -649,13 +668,15 @@ pub unsafe extern "C" fn callrec_phone_session_handle_eof(
     session: *mut callrec_phone_session,
     now_ms: u64,
 ) -> callrec_status {
-    abi::run("callrec_phone_session_handle_eof", || {
-        // SAFETY: `session` per this function's contract.
-        let s = unsafe { abi::get_mut(session, "session") }?;
-        let now = s.instant(now_ms)?;
-        s.session.handle_eof(now);
-        Ok(CALLREC_OK)
-    })
+    // SAFETY: `session` per this function's contract.
+    unsafe {
+        at_time(
+            "callrec_phone_session_handle_eof",
+            session,
+            now_ms,
+            PhoneSession::handle_eof,
+        )
+    }
 }
 
 /// Time has passed: an answer not received by its deadline ends the
@@ -671,13 +692,15 @@ pub unsafe extern "C" fn callrec_phone_session_handle_timeout(
     session: *mut callrec_phone_session,
     now_ms: u64,
 ) -> callrec_status {
-    abi::run("callrec_phone_session_handle_timeout", || {
-        // SAFETY: `session` per this function's contract.
-        let s = unsafe { abi::get_mut(session, "session") }?;
-        let now = s.instant(now_ms)?;
-        s.session.handle_timeout(now);
-        Ok(CALLREC_OK)
-    })
+    // SAFETY: `session` per this function's contract.
+    unsafe {
+        at_time(
+            "callrec_phone_session_handle_timeout",
+            session,
+            now_ms,
+            PhoneSession::handle_timeout,
+        )
+    }
 }
 
 /// The connection failed (a read or write error): the session ends.

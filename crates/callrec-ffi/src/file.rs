@@ -760,6 +760,24 @@ pub unsafe extern "C" fn callrec_recorder_write_frame(
     })
 }
 
+/// Runs `op` on the recorder, its error named after the directory.
+///
+/// # Safety
+/// `recorder` is NULL or a live handle.
+unsafe fn recorder_call(
+    name: &str,
+    recorder: *mut callrec_recorder,
+    op: impl FnOnce(&mut Recorder<DirStorage>) -> core::result::Result<(), Error>,
+) -> callrec_status {
+    abi::run(name, || {
+        // SAFETY: forwarded contract.
+        let handle = unsafe { abi::get_mut(recorder, "recorder") }?;
+        let result = op(&mut handle.recorder);
+        result.map_err(|e| recorder_failure(handle, &e))?;
+        Ok(CALLREC_OK)
+    })
+}
+
 /// Pauses: frames are dropped until resume; the header is patched now, so
 /// the file is complete while paused.
 ///
@@ -771,13 +789,8 @@ pub unsafe extern "C" fn callrec_recorder_write_frame(
 /// `recorder` is a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn callrec_recorder_pause(recorder: *mut callrec_recorder) -> callrec_status {
-    abi::run("callrec_recorder_pause", || {
-        // SAFETY: `recorder` per this function's contract.
-        let recorder = unsafe { abi::get_mut(recorder, "recorder") }?;
-        let result = recorder.recorder.pause();
-        result.map_err(|e| recorder_failure(recorder, &e))?;
-        Ok(CALLREC_OK)
-    })
+    // SAFETY: `recorder` per this function's contract.
+    unsafe { recorder_call("callrec_recorder_pause", recorder, |r| r.pause().map(drop)) }
 }
 
 /// Resumes after a pause, in the same file.
@@ -791,13 +804,12 @@ pub unsafe extern "C" fn callrec_recorder_pause(recorder: *mut callrec_recorder)
 pub unsafe extern "C" fn callrec_recorder_resume(
     recorder: *mut callrec_recorder,
 ) -> callrec_status {
-    abi::run("callrec_recorder_resume", || {
-        // SAFETY: `recorder` per this function's contract.
-        let recorder = unsafe { abi::get_mut(recorder, "recorder") }?;
-        let result = recorder.recorder.resume();
-        result.map_err(|e| recorder_failure(recorder, &e))?;
-        Ok(CALLREC_OK)
-    })
+    // SAFETY: `recorder` per this function's contract.
+    unsafe {
+        recorder_call("callrec_recorder_resume", recorder, |r| {
+            r.resume().map(drop)
+        })
+    }
 }
 
 /// Stops and finishes the recording; its files are then listed by
@@ -812,13 +824,8 @@ pub unsafe extern "C" fn callrec_recorder_resume(
 /// `recorder` is a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn callrec_recorder_stop(recorder: *mut callrec_recorder) -> callrec_status {
-    abi::run("callrec_recorder_stop", || {
-        // SAFETY: `recorder` per this function's contract.
-        let recorder = unsafe { abi::get_mut(recorder, "recorder") }?;
-        let result = recorder.recorder.stop();
-        result.map_err(|e| recorder_failure(recorder, &e))?;
-        Ok(CALLREC_OK)
-    })
+    // SAFETY: `recorder` per this function's contract.
+    unsafe { recorder_call("callrec_recorder_stop", recorder, |r| r.stop().map(drop)) }
 }
 
 /// A recorder's state and counters.
