@@ -718,7 +718,6 @@ pub unsafe extern "C" fn callrec_phone_session_connection_lost(
         // SAFETY: `session` per this function's contract.
         let s = unsafe { abi::get_mut(session, "session") }?;
         s.session.connection_lost();
-        s.pending = Bytes::new();
         Ok(CALLREC_OK)
     })
 }
@@ -781,6 +780,11 @@ pub unsafe extern "C" fn callrec_phone_session_poll_transmit(
         let out = unsafe { abi::slice_mut(buf, capacity, "buf") }?;
         if written.is_null() {
             return Err(Failure::null("written"));
+        }
+        if matches!(s.session.state(), PhoneState::Terminated(_)) {
+            // A terminated session sends nothing more, as the session itself
+            // clears its queue; bytes handed out in part are dropped too.
+            s.pending = Bytes::new();
         }
         if s.pending.is_empty() {
             s.pending = s.session.poll_transmit().unwrap_or_default();

@@ -364,6 +364,10 @@ pub unsafe extern "C" fn callrec_url_record_request(
             return Err(Failure::null("port"));
         }
         let request = parsed.request(&values, user_agent);
+        // Both sizes are checked before either output is written.
+        if request.len() > capacity {
+            return Err(Failure::too_small("buf", capacity, request.len()));
+        }
         abi::put_text(host_out, parsed.host().as_bytes(), "host")?;
         // SAFETY: `buf`/`capacity`/`written` per this function's contract.
         unsafe { abi::write_out(&request, buf, capacity, written, "buf") }?;
