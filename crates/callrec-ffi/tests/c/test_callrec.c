@@ -869,6 +869,8 @@ static void test_phone_session(void) {
   CHECK(strstr(ev.reason, "zzz") != NULL);
   callrec_phone_session_free(s);
   OK(callrec_phone_session_new(&start, 0, 0, &s));
+  OK(callrec_phone_session_poll_transmit(s, (uint8_t *)sent, 10, &n)); /* part of the request out */
+  CHECK(n == 10);
   OK(callrec_phone_session_connection_lost(s));
   OK(callrec_phone_session_poll_event(s, &ev));
   CHECK(ev.kind == CALLREC_PHONE_EVENT_TERMINATED && ev.cause == CALLREC_TERMINATE_CONNECTION_LOST);
