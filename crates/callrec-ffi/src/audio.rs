@@ -16,13 +16,14 @@ pub const CALLREC_LAW_ULAW: u32 = 0;
 pub const CALLREC_MIX_MAX_INPUTS: usize = 8;
 
 fn law(law: u32) -> Result<Law> {
-    match law {
-        CALLREC_LAW_ALAW => Ok(Law::Alaw),
-        CALLREC_LAW_ULAW => Ok(Law::Ulaw),
-        other => Err(Failure::argument(format_args!(
-            "law {other} is neither CALLREC_LAW_ALAW (8) nor CALLREC_LAW_ULAW (0)"
-        ))),
-    }
+    u8::try_from(law)
+        .ok()
+        .and_then(Law::from_payload_type)
+        .ok_or_else(|| {
+            Failure::argument(format_args!(
+                "law {law} is neither CALLREC_LAW_ALAW (8) nor CALLREC_LAW_ULAW (0)"
+            ))
+        })
 }
 
 fn need(what: &str, capacity: usize, needed: usize) -> Result<()> {

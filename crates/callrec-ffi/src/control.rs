@@ -14,7 +14,7 @@ use callrec_control::{
 };
 
 use crate::abi::{self, Failure, Result};
-use crate::file::{CALLREC_CODEC_G722, CALLREC_CODEC_PCMA, CALLREC_CODEC_PCMU};
+use crate::file::CALLREC_CODEC_PCMA;
 use crate::rtp::os_rng;
 use crate::{
     CALLREC_ERR_BUFFER_TOO_SMALL, CALLREC_ERR_PARSE, CALLREC_ERR_STATE, CALLREC_NONE, CALLREC_OK,
@@ -115,15 +115,12 @@ impl Default for callrec_control_message {
     }
 }
 
+/// The codec of a `CALLREC_CODEC_*` value (its RFC 3551 payload type).
 fn codec(codec: u32) -> Result<Codec> {
-    match codec {
-        CALLREC_CODEC_PCMA => Ok(Codec::Pcma),
-        CALLREC_CODEC_PCMU => Ok(Codec::Pcmu),
-        CALLREC_CODEC_G722 => Ok(Codec::G722),
-        other => Err(Failure::argument(format_args!(
-            "codec {other} is not CALLREC_CODEC_PCMU (0), CALLREC_CODEC_PCMA (8) or CALLREC_CODEC_G722 (9)"
-        ))),
-    }
+    u8::try_from(codec)
+        .ok()
+        .and_then(Codec::from_payload_type)
+        .ok_or_else(|| crate::file::unknown_codec(codec))
 }
 
 fn session_id(m: &callrec_control_message) -> Result<SessionId> {

@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
 
 use callrec_file::{
-    CodecName, DirStorage, Error, HEADER_LEN, Header, ReadMode, Reader, RecordTime, Recorder,
-    RecorderConfig, RecorderState, Recording, Recovery,
+    Codec, CodecName, DirStorage, Error, HEADER_LEN, Header, ReadMode, Reader, RecordTime,
+    Recorder, RecorderConfig, RecorderState, Recording, Recovery,
 };
 
 use crate::abi::{self, Failure, Result};
@@ -134,15 +134,20 @@ fn read_mode(mode: u32) -> Result<ReadMode> {
     }
 }
 
-pub(crate) fn codec_name(codec: u32) -> Result<CodecName> {
-    match codec {
-        CALLREC_CODEC_PCMU => Ok(CodecName::PCMU),
-        CALLREC_CODEC_PCMA => Ok(CodecName::PCMA),
-        CALLREC_CODEC_G722 => Ok(CodecName::G722),
-        other => Err(Failure::argument(format_args!(
-            "codec {other} is not CALLREC_CODEC_PCMU (0), CALLREC_CODEC_PCMA (8) or CALLREC_CODEC_G722 (9)"
-        ))),
-    }
+/// The codec of a `CALLREC_CODEC_*` value, which is its RFC 3551 payload
+/// type.
+pub(crate) fn codec(codec: u32) -> Result<Codec> {
+    u8::try_from(codec)
+        .ok()
+        .and_then(Codec::from_payload_type)
+        .ok_or_else(|| unknown_codec(codec))
+}
+
+/// The error for a value that is not a `CALLREC_CODEC_*`.
+pub(crate) fn unknown_codec(codec: u32) -> Failure {
+    Failure::argument(format_args!(
+        "codec {codec} is not CALLREC_CODEC_PCMU (0), CALLREC_CODEC_PCMA (8) or CALLREC_CODEC_G722 (9)"
+    ))
 }
 
 /// The status of a callrec-file error, and its message with `context` in
@@ -633,7 +638,6 @@ pub unsafe extern "C" fn callrec_recorder_config_init(
 /// by [`callrec_recorder_free`]; `Send`, not `Sync`.
 #[derive(Debug)]
 pub struct callrec_recorder {
-    dir: String,
     recorder: Recorder<DirStorage>,
 }
 
@@ -660,18 +664,19 @@ pub unsafe extern "C" fn callrec_recorder_new(
         if out.is_null() {
             return Err(Failure::null("out"));
         }
-        let format = Header::new(codec_name(config.codec)?, config.rtp_len, config.increment)
-            .map_err(|e| Failure::argument(format_args!("config: {e}")))?;
+        let format = Header::new(
+            codec(config.codec)?.into(),
+            config.rtp_len,
+            config.increment,
+        )
+        .map_err(|e| Failure::argument(format_args!("config: {e}")))?;
         let recorder_config = RecorderConfig::new(format)
             .max_file_size(config.max_file_size)
             .min_free_space(config.min_free_space)
             .header_interval(NonZeroU32::new(config.header_interval));
         let recorder = Recorder::new(DirStorage::new(dir), recorder_config)
             .map_err(|e| file_failure(&format!("recorder for {dir}"), &e))?;
-        let handle = abi::into_handle(callrec_recorder {
-            dir: dir.to_owned(),
-            recorder,
-        });
+        let handle = abi::into_handle(callrec_recorder { recorder });
         // SAFETY: `out` per this function's contract.
         unsafe { abi::put(out, "out", handle) }?;
         Ok(CALLREC_OK)
@@ -698,7 +703,8 @@ pub struct callrec_record_time {
 }
 
 fn recorder_failure(recorder: &callrec_recorder, e: &Error) -> Failure {
-    file_failure(&format!("recording in {}", recorder.dir), e)
+    let dir = recorder.recorder.storage().dir().display();
+    file_failure(&format!("recording in {dir}"), e)
 }
 
 /// Starts a recording named after `time` (`_1`, `_2`, … when the name is
