@@ -630,7 +630,7 @@ fn healthz_is_503_naming_the_index_when_it_cannot_be_read() {
     assert!(health.json()["free_bytes"].as_u64().unwrap() > 0);
     // Break the index under the running server, as a damaged or replaced
     // file would: its table is gone.
-    let index = service.recordings.index_path().to_owned();
+    let index = std::path::PathBuf::from(service.recordings.index_location());
     rusqlite::Connection::open(&index)
         .unwrap()
         .execute_batch("DROP TABLE recordings")

@@ -29,9 +29,10 @@ use phone::{CallOptions, LocalOptions, record_local, run_call};
 #[derive(Parser)]
 #[command(about = "Simulate IP phones recording calls on a recording server")]
 struct Args {
-    /// The recording server's control address.
+    /// The recording server's control address; repeated, the calls are
+    /// spread over the servers in turn (a pool of nodes).
     #[arg(long, default_value = "127.0.0.1:7700")]
-    server: SocketAddr,
+    server: Vec<SocketAddr>,
     /// The phone's MAC address.
     #[arg(long, default_value = "001565aabbcc")]
     device: Mac,
@@ -161,7 +162,7 @@ async fn main() -> ExitCode {
             dir: args.dir,
             speed: args.speed,
             ..CallOptions::new(
-                args.server,
+                args.server[n % args.server.len()],
                 random_id(),
                 args.device,
                 args.codec,

@@ -23,7 +23,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callrec_recordings::{HttpApi, Recordings, STATE_DIR, Settings, Tokens};
+use callrec_recordings::{HttpApi, Recordings, STATE_DIR, Settings, StoreSettings, Tokens};
 use callrec_server::{Config, OutputFormat, PortRange, Server};
 use clap::Parser;
 
@@ -92,9 +92,43 @@ struct Args {
     /// this: bytes, or with K, M, G, T (powers of 1024) [default: no limit].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_disk_usage: Option<u64>,
-    /// Rebuild the index from the files in --dir before serving.
+    /// Rebuild the index from the files in --dir before serving (with a
+    /// shared index: this node's recordings not uploaded yet).
     #[arg(long)]
     reindex: bool,
+    /// The index shared by a pool of nodes:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE [default: SQLite in
+    /// DIR/.callrec]. The tables are created and migrated on start.
+    #[arg(long, value_name = "URL")]
+    index: Option<String>,
+    /// Move finished recordings to an object store, s3://BUCKET/PREFIX:
+    /// uploaded, verified (size and SHA-256), then removed from --dir.
+    /// Endpoint, region and credentials come from the flags below or the
+    /// AWS_* environment variables.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// The S3 endpoint, for stores other than AWS (http://HOST:PORT)
+    /// [default: $AWS_ENDPOINT_URL, else AWS].
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// The S3 region [default: $AWS_REGION, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    s3_region: Option<String>,
+    /// The S3 access key id [default: $AWS_ACCESS_KEY_ID].
+    #[arg(long, value_name = "ID")]
+    s3_access_key_id: Option<String>,
+    /// A file holding the S3 secret access key [default:
+    /// $AWS_SECRET_ACCESS_KEY].
+    #[arg(long, value_name = "FILE")]
+    s3_secret_access_key_file: Option<PathBuf>,
+    /// This node's name in a pool [default: made up on the first start and
+    /// kept in DIR/.callrec/node].
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// At shutdown, wait this long for the upload queue to empty (what is
+    /// left is uploaded after the next start) [default: 30].
+    #[arg(long, value_name = "SECS")]
+    upload_drain_secs: Option<u64>,
     /// Check the audit log's hash chain, print the result and exit.
     #[arg(long)]
     verify_audit: bool,
@@ -134,6 +168,31 @@ fn parse_size(text: &str) -> Result<u64, String> {
 enum LogFormat {
     Text,
     Json,
+}
+
+/// The object store of `--store` and the `--s3-*` flags.
+fn store_settings(args: &Args) -> Result<Option<StoreSettings>, String> {
+    let Some(url) = &args.store else {
+        let given = args.s3_endpoint.is_some()
+            || args.s3_region.is_some()
+            || args.s3_access_key_id.is_some()
+            || args.s3_secret_access_key_file.is_some();
+        return if given {
+            Err("--s3-* flags without --store".into())
+        } else {
+            Ok(None)
+        };
+    };
+    let mut store = StoreSettings::new(url);
+    store.endpoint.clone_from(&args.s3_endpoint);
+    store.region.clone_from(&args.s3_region);
+    store.access_key_id.clone_from(&args.s3_access_key_id);
+    if let Some(path) = &args.s3_secret_access_key_file {
+        let secret = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        store.secret_access_key = Some(secret.trim().to_owned());
+    }
+    Ok(Some(store))
 }
 
 fn config_of(args: &Args) -> Result<Config, callrec_server::Error> {
@@ -232,9 +291,16 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
         let mut settings = Settings::new(&config.dir);
         settings.retain_days = args.retain_days;
         settings.max_disk_usage = args.max_disk_usage;
+        settings.index = args.index.clone();
+        settings.node = args.node.clone();
+        settings.store = store_settings(&args)?;
         let recordings = Recordings::open(settings)?;
         if args.reindex {
-            let summary = recordings.reindex()?;
+            // Blocking work (and a PostgreSQL index's client) off the runtime.
+            let again = recordings.clone();
+            let summary = tokio::task::spawn_blocking(move || again.reindex())
+                .await
+                .map_err(|e| format!("reindex: {e}"))??;
             tracing::info!(
                 recordings = summary.recordings,
                 incomplete = summary.incomplete,
@@ -259,6 +325,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
         server = server.with_observer(recordings.observer());
         recordings.set_server_counters(server.counters());
         tokio::spawn(recordings.clone().run_retention(until_stopped()));
+        tokio::spawn(recordings.clone().run_uploads(until_stopped()));
         if let Some(addr) = args.http {
             let api = HttpApi::bind(addr, tokens, recordings.clone()).await?;
             let bound = api.local_addr()?;
@@ -276,6 +343,13 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
     let summary = server.run(shutdown).await;
     if let Some(recordings) = &recordings {
         recordings.flush();
+        let drain = core::time::Duration::from_secs(args.upload_drain_secs.unwrap_or(30));
+        if !recordings.wait_uploaded(drain).await {
+            tracing::warn!(
+                queued = recordings.uploads_queued(),
+                "recordings left on disk for upload after the next start"
+            );
+        }
     }
     let _ = stop.send(true);
     if let Some(task) = api_task {

@@ -45,7 +45,15 @@ impl Service {
         let mut settings = Settings::new(dir.path().join("recordings"));
         (options.settings)(&mut settings);
         std::fs::create_dir_all(&settings.dir).unwrap();
-        let recordings = Recordings::open(settings.clone()).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        // Inside the runtime: an object store's requests run on it.
+        let recordings = runtime
+            .block_on(async { Recordings::open(settings.clone()) })
+            .unwrap();
         let mut config = Config::default();
         config.listen = "127.0.0.1:0".into();
         config.rtp_ports = PortRange::new(options.ports.0, options.ports.1).unwrap();
@@ -56,11 +64,6 @@ impl Service {
         config.max_lead_ms = 3_600_000;
         config.allow = options.allow;
         let tokens = options.tokens.map(|text| Tokens::parse(text).unwrap());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until = move || {
             let mut stopped = stopped.clone();
@@ -82,6 +85,7 @@ impl Service {
             tokio::spawn(server.run(until()));
             tokio::spawn(api.run(until()));
             tokio::spawn(recordings.clone().run_retention(until()));
+            tokio::spawn(recordings.clone().run_uploads(until()));
             (control, base)
         });
         Self {

@@ -222,7 +222,7 @@ fn main() {
             (cpu - cpu_before) * 1e6 / n as f64
         );
     }
-    let size = std::fs::metadata(recordings.index_path()).map_or(0, |m| m.len());
+    let size = std::fs::metadata(recordings.index_location()).map_or(0, |m| m.len());
     println!(
         "indexed {n} recordings through the observer (entered at start, completed at the end) in {:.1} s ({:.0} calls per second, {:.1} µs per call); index {} MiB",
         took.as_secs_f64(),

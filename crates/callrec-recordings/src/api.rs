@@ -20,9 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 
-use crate::audio::{Pcm16View, RangeAnswer, parse_range};
+use crate::audio::{Pcm16View, RangeAnswer, Source, parse_range};
 use crate::index::{self, Cursor, MAX_LIMIT, MAX_TERM_LEN, RecordingSummary};
 use crate::time::parse_time_ms;
 use crate::tokens::{Role, Tokens};
@@ -285,18 +284,21 @@ async fn healthz(State(api): State<Arc<Api>>) -> Response {
     })
     .await;
     let free = fs4::available_space(&api.recordings.settings().dir).ok();
+    let recordings = &api.recordings;
     match checked {
         Ok(_) => (
             StatusCode::OK,
-            axum::Json(json!({ "status": "ok", "free_bytes": free })),
+            axum::Json(json!({
+                "status": "ok",
+                "free_bytes": free,
+                "node": recordings.node(),
+                "uploads_queued": recordings.uploads_queued(),
+            })),
         )
             .into_response(),
         Err(_) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the index {} cannot be read",
-                api.recordings.index_path().display()
-            ),
+            format!("the index {} cannot be read", recordings.index_location()),
         ),
     }
 }
@@ -557,39 +559,19 @@ async fn audio(
             ),
         );
     };
-    let path = match api.recordings.file(&relative) {
-        Ok(path) => path,
-        Err(e) => return error_response(&e),
+    let mut source = match source_of(&api.recordings, &recording, &relative).await {
+        Ok(source) => source,
+        Err(response) => return response,
     };
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(file) => file,
-        Err(e) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "the audio of recording {} cannot be opened: {e}",
-                    recording.recording_id
-                ),
-            );
-        }
-    };
-    let file_len = match file.metadata().await {
-        Ok(meta) => meta.len(),
-        Err(e) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read {}: {e}", path.display()),
-            );
-        }
+    let file_len = match source.len().await {
+        Ok(len) => len,
+        Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
     };
     let view = if format == "pcm16" {
-        let mut head = Vec::with_capacity(4096);
-        if let Err(e) = (&mut file).take(4096).read_to_end(&mut head).await {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read {}: {e}", path.display()),
-            );
-        }
+        let head = match source.read_at(0, file_len.min(4096)).await {
+            Ok(head) => head,
+            Err(e) => return problem(StatusCode::BAD_GATEWAY, e.to_string()),
+        };
         match Pcm16View::new(&head, file_len) {
             Ok(view) => Some(view),
             Err(e) => {
@@ -646,21 +628,11 @@ async fn audio(
         }
     }
     let body = match view {
-        Some(view) => Body::from_stream(view.stream(file, start, end)),
-        None => {
-            if let Err(e) =
-                tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(start)).await
-            {
-                return problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("cannot read {}: {e}", path.display()),
-                );
-            }
-            Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-                file.take(end - start),
-                64 << 10,
-            ))
-        }
+        Some(view) => Body::from_stream(view.stream(source, start, end)),
+        None => match source.stream(start, end).await {
+            Ok(stream) => Body::from_stream(stream),
+            Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
+        },
     };
     let content_type = match format {
         "rec" => "application/octet-stream",
@@ -690,6 +662,66 @@ async fn audio(
     builder
         .body(body)
         .unwrap_or_else(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Where the file `relative` of `recording` is read from: the object store
+/// once it is uploaded, this node's disk until then; a recording still on
+/// another node's disk is `503` with `Retry-After` (it is uploaded when it
+/// ends).
+async fn source_of(
+    recordings: &Recordings,
+    recording: &RecordingSummary,
+    relative: &str,
+) -> Result<Source, Response> {
+    let object = |recording: &RecordingSummary| match &recordings.shared.store {
+        Some((store, _)) => Ok(Source::Object {
+            store: store.clone(),
+            key: store.key(relative),
+        }),
+        None => Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "recording {} is in the object store, and this node has none (--store)",
+                recording.recording_id
+            ),
+        )),
+    };
+    if recording.uploaded {
+        return object(recording);
+    }
+    if !recordings.is_local(recording) {
+        let mut response = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "recording {} is on node {}'s disk until it is uploaded; try again shortly",
+                recording.recording_id, recording.node
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Err(response);
+    }
+    let path = recordings.file(relative).map_err(|e| error_response(&e))?;
+    match tokio::fs::File::open(&path).await {
+        Ok(file) => Ok(Source::File { file, path }),
+        Err(e) => {
+            // Uploaded (and removed here) since the index was read?
+            let (again, id) = (recordings.clone(), recording.recording_id.clone());
+            if let Ok(Some(now)) = blocking(move || again.get(&id)).await {
+                if now.uploaded {
+                    return object(&now);
+                }
+            }
+            Err(problem(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "the audio of recording {} cannot be opened: {e}",
+                    recording.recording_id
+                ),
+            ))
+        }
+    }
 }
 
 /// Escapes a Prometheus label value.
@@ -830,6 +862,38 @@ async fn metrics(caller: Caller, State(api): State<Arc<Api>>) -> Response {
         "Recordings the index could not enter (--reindex does).",
         &one(get(&live.index_errors)),
     );
+    metric(
+        "callrec_index_available",
+        "gauge",
+        "1 while the index answers (new calls are refused while it does not).",
+        &one(u64::from(shared.index.available())),
+    );
+    if shared.store.is_some() {
+        metric(
+            "callrec_uploads_total",
+            "counter",
+            "Recordings uploaded to the object store and verified.",
+            &one(get(&live.uploads)),
+        );
+        metric(
+            "callrec_upload_bytes_total",
+            "counter",
+            "Bytes uploaded to the object store and verified.",
+            &one(get(&live.upload_bytes)),
+        );
+        metric(
+            "callrec_upload_failures_total",
+            "counter",
+            "Upload attempts that failed (each is tried again).",
+            &one(get(&live.upload_failures)),
+        );
+        metric(
+            "callrec_uploads_queued",
+            "gauge",
+            "Recordings on this node's disk waiting for upload.",
+            &one(shared.uploads.len()),
+        );
+    }
     metric(
         "callrec_retention_deleted_total",
         "counter",

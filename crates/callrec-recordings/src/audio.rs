@@ -4,12 +4,90 @@
 //! file maps onto a range of the stored one: players can seek in it too.
 
 use std::io::SeekFrom;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use callrec_audio::wav::{MAX_HEADER_LEN, SampleFormat, WavHeader, WavSpec};
-use futures_util::Stream;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use object_store::path::Path as Key;
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::store::ObjectStore;
+
+/// Where a stored file is read from: this node's disk, or the object
+/// store (ranged GETs).
+pub(crate) enum Source {
+    /// A file on this node's disk.
+    File {
+        /// The open file.
+        file: File,
+        /// Its path, for messages.
+        path: PathBuf,
+    },
+    /// An object.
+    Object {
+        /// The store.
+        store: ObjectStore,
+        /// The object.
+        key: Key,
+    },
+}
+
+impl Source {
+    /// The length of the file.
+    pub(crate) async fn len(&mut self) -> Result<u64, String> {
+        match self {
+            Self::File { file, path } => file
+                .metadata()
+                .await
+                .map(|m| m.len())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            Self::Object { store, key } => store.len(key).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// `len` bytes at `offset` (fewer only at the end of the file).
+    pub(crate) async fn read_at(&mut self, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::File { file, .. } => {
+                file.seek(SeekFrom::Start(offset)).await?;
+                let mut buf = Vec::with_capacity(len as usize);
+                file.take(len).read_to_end(&mut buf).await?;
+                Ok(buf)
+            }
+            Self::Object { store, key } => store
+                .read(key, offset..offset + len)
+                .await
+                .map(|b| b.to_vec())
+                .map_err(std::io::Error::other),
+        }
+    }
+
+    /// Bytes `start..end` of the file as they are read.
+    pub(crate) async fn stream(
+        self,
+        start: u64,
+        end: u64,
+    ) -> Result<BoxStream<'static, std::io::Result<Bytes>>, String> {
+        match self {
+            Self::File { mut file, path } => {
+                file.seek(SeekFrom::Start(start))
+                    .await
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Ok(
+                    tokio_util::io::ReaderStream::with_capacity(file.take(end - start), 64 << 10)
+                        .boxed(),
+                )
+            }
+            Self::Object { store, key } => store
+                .stream(&key, start..end)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
 
 /// Bytes read from the stored file per chunk sent.
 const CHUNK: u64 = 64 << 10;
@@ -111,17 +189,17 @@ impl Pcm16View {
         self.header.len() as u64 + self.samples * 2
     }
 
-    /// Bytes `start..end` of the PCM WAV, read from the stored `file`.
+    /// Bytes `start..end` of the PCM WAV, read from the stored file.
     pub(crate) fn stream(
         self,
-        file: File,
+        source: Source,
         start: u64,
         end: u64,
     ) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
         let end = end.min(self.len());
         futures_util::stream::try_unfold(
-            (self, file, start),
-            move |(view, mut file, pos)| async move {
+            (self, source, start),
+            move |(view, mut source, pos)| async move {
                 if pos >= end {
                     return Ok(None);
                 }
@@ -130,17 +208,22 @@ impl Pcm16View {
                     let chunk =
                         Bytes::copy_from_slice(&view.header[pos as usize..head.min(end) as usize]);
                     let next = pos + chunk.len() as u64;
-                    return Ok(Some((chunk, (view, file, next))));
+                    return Ok(Some((chunk, (view, source, next))));
                 }
                 // Output sample `first` holds byte `pos`.
                 let first = (pos - head) / 2;
                 let last = ((end - head).div_ceil(2)).min(view.samples);
                 let count = (last - first).min(CHUNK / 2);
                 let width = u64::from(view.format.bytes_per_sample());
-                file.seek(SeekFrom::Start(view.data_offset + first * width))
+                let stored = source
+                    .read_at(view.data_offset + first * width, count * width)
                     .await?;
-                let mut stored = vec![0u8; (count * width) as usize];
-                file.read_exact(&mut stored).await?;
+                if stored.len() as u64 != count * width {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the stored file ended early",
+                    ));
+                }
                 let mut pcm = match view.format.law() {
                     Some(law) => {
                         let mut samples = vec![0i16; stored.len()];
@@ -154,7 +237,7 @@ impl Pcm16View {
                 pcm.drain(..skip);
                 pcm.truncate(keep);
                 let next = pos + pcm.len() as u64;
-                Ok(Some((Bytes::from(pcm), (view, file, next))))
+                Ok(Some((Bytes::from(pcm), (view, source, next))))
             },
         )
     }

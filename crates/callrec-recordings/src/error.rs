@@ -11,9 +11,17 @@ use std::path::{Path, PathBuf};
 pub enum Error {
     /// The index database failed.
     Index {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite said.
+        /// The database: its file, or its `postgres://` URL without the
+        /// password.
+        index: String,
+        /// What the database said.
+        message: String,
+    },
+    /// The object store failed.
+    Store {
+        /// The object (`s3://bucket/key`) or the store.
+        location: String,
+        /// What the store said.
         message: String,
     },
     /// A file or directory could not be read, written or removed.
@@ -60,9 +68,16 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn index(path: &Path, e: rusqlite::Error) -> Self {
+    pub(crate) fn index(index: &str, e: impl fmt::Display) -> Self {
         Self::Index {
-            path: path.to_owned(),
+            index: index.to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn store(location: impl fmt::Display, e: impl fmt::Display) -> Self {
+        Self::Store {
+            location: location.to_string(),
             message: e.to_string(),
         }
     }
@@ -86,9 +101,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Index { path, message } => {
-                write!(f, "recordings index {}: {message}", path.display())
-            }
+            Self::Index { index, message } => write!(f, "recordings index {index}: {message}"),
+            Self::Store { location, message } => write!(f, "object store {location}: {message}"),
             Self::Io {
                 action,
                 path,

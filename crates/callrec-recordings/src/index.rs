@@ -1,24 +1,18 @@
-//! The index: one row per recording in SQLite, searched newest first.
-//!
-//! One writer connection (the indexer's batches, holds, deletions) behind a
-//! lock, and a few read-only connections for searches; the database runs in
-//! WAL mode so searches never wait for a write.
+//! The index: one row per recording, searched newest first, in SQLite
+//! (one node, [`crate::sqlite`]) or PostgreSQL (a pool of nodes,
+//! [`crate::postgres`]). Both run the same SQL, written here once with
+//! numbered `?N` parameters (PostgreSQL gets them as `$N`).
 
 use core::str::FromStr;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use callrec_server::Sidecar;
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 use serde::Serialize;
 
 use crate::Error;
+use crate::postgres::PgIndex;
+use crate::sqlite::SqliteIndex;
 use crate::time::{format_time_ms, parse_time_ms};
-
-/// Version of the index's tables (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
 
 /// Most results per page.
 pub const MAX_LIMIT: usize = 1000;
@@ -29,58 +23,10 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// Longest search term (numbers, device, free text), in bytes.
 pub const MAX_TERM_LEN: usize = 128;
 
-/// Read-only connections kept open for searches.
-const READERS: usize = 4;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS recordings (
-    recording_id TEXT PRIMARY KEY NOT NULL,
-    session_id TEXT NOT NULL,
-    device TEXT NOT NULL,
-    direction TEXT NOT NULL,
-    local_number TEXT NOT NULL,
-    remote_number TEXT NOT NULL,
-    local_name TEXT NOT NULL,
-    remote_name TEXT NOT NULL,
-    other_parties TEXT NOT NULL,
-    codec TEXT NOT NULL,
-    started_ms INTEGER NOT NULL,
-    stopped_ms INTEGER,
-    duration_ms INTEGER NOT NULL,
-    stop_reason TEXT,
-    complete INTEGER NOT NULL,
-    running INTEGER NOT NULL,
-    hold INTEGER NOT NULL DEFAULT 0,
-    sha256 TEXT,
-    bytes INTEGER NOT NULL,
-    wav_path TEXT,
-    rec_path TEXT,
-    sidecar_path TEXT
-);
-CREATE INDEX IF NOT EXISTS by_start ON recordings (started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_device ON recordings (device, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_local ON recordings (local_number, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_remote ON recordings (remote_number, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_running ON recordings (running) WHERE running = 1;
-CREATE TABLE IF NOT EXISTS totals (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    bytes INTEGER NOT NULL,
-    count INTEGER NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS totals_insert AFTER INSERT ON recordings BEGIN
-    UPDATE totals SET bytes = bytes + NEW.bytes, count = count + 1 WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS totals_update AFTER UPDATE OF bytes ON recordings BEGIN
-    UPDATE totals SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS totals_delete AFTER DELETE ON recordings BEGIN
-    UPDATE totals SET bytes = bytes - OLD.bytes, count = count - 1 WHERE id = 1;
-END;
-";
-
-const COLUMNS: &str = "recording_id, session_id, device, direction, local_number, \
+pub(crate) const COLUMNS: &str = "recording_id, session_id, device, direction, local_number, \
     remote_number, local_name, remote_name, codec, started_ms, stopped_ms, duration_ms, \
-    stop_reason, complete, running, hold, sha256, bytes, wav_path, rec_path, sidecar_path";
+    stop_reason, complete, running, hold, sha256, bytes, wav_path, rec_path, sidecar_path, \
+    node, uploaded";
 
 /// One recording as the index knows it: an item of a search result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,8 +67,13 @@ pub struct RecordingSummary {
     /// SHA-256 of the WAV (or of the container when there is no WAV), once
     /// final.
     pub sha256: Option<String>,
-    /// Bytes on disk, all files of the recording together.
+    /// Bytes stored, all files of the recording together.
     pub bytes: u64,
+    /// The node that recorded it (its `--node` name).
+    pub node: String,
+    /// Whether its files are in the object store (and no longer on the
+    /// node's disk).
+    pub uploaded: bool,
     /// The WAV, relative to the recordings directory.
     #[serde(skip)]
     pub(crate) wav_path: Option<String>,
@@ -137,31 +88,34 @@ pub struct RecordingSummary {
 }
 
 impl RecordingSummary {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        let started_ms: i64 = row.get(9)?;
-        let stopped_ms: Option<i64> = row.get(10)?;
+    /// A row of [`COLUMNS`].
+    pub(crate) fn from_columns<C: Columns>(row: &C) -> Result<Self, C::Error> {
+        let started_ms = row.int(9)?;
+        let stopped_ms = row.opt_int(10)?;
         Ok(Self {
-            recording_id: row.get(0)?,
-            session_id: row.get(1)?,
-            device: row.get(2)?,
-            direction: row.get(3)?,
-            local_number: row.get(4)?,
-            remote_number: row.get(5)?,
-            local_name: row.get(6)?,
-            remote_name: row.get(7)?,
-            codec: row.get(8)?,
+            recording_id: row.text(0)?,
+            session_id: row.text(1)?,
+            device: row.text(2)?,
+            direction: row.text(3)?,
+            local_number: row.text(4)?,
+            remote_number: row.text(5)?,
+            local_name: row.text(6)?,
+            remote_name: row.text(7)?,
+            codec: row.text(8)?,
             started_at: format_time_ms(started_ms),
             stopped_at: stopped_ms.map(format_time_ms),
-            duration_ms: row.get::<_, i64>(11)?.max(0) as u64,
-            stop_reason: row.get(12)?,
-            complete: row.get(13)?,
-            running: row.get(14)?,
-            hold: row.get(15)?,
-            sha256: row.get(16)?,
-            bytes: row.get::<_, i64>(17)?.max(0) as u64,
-            wav_path: row.get(18)?,
-            rec_path: row.get(19)?,
-            sidecar_path: row.get(20)?,
+            duration_ms: row.int(11)?.max(0) as u64,
+            stop_reason: row.opt_text(12)?,
+            complete: row.flag(13)?,
+            running: row.flag(14)?,
+            hold: row.flag(15)?,
+            sha256: row.opt_text(16)?,
+            bytes: row.int(17)?.max(0) as u64,
+            wav_path: row.opt_text(18)?,
+            rec_path: row.opt_text(19)?,
+            sidecar_path: row.opt_text(20)?,
+            node: row.text(21)?,
+            uploaded: row.flag(22)?,
             started_ms,
         })
     }
@@ -190,6 +144,7 @@ impl Entry {
         sidecar_path: Option<String>,
         running: bool,
     ) -> Option<Self> {
+        // The node is the caller's to set (the sidecar does not know it).
         let started_ms = parse_time_ms(&sidecar.start)?;
         let stopped_ms = sidecar.stop.as_deref().and_then(parse_time_ms);
         let file = |kind: &str| {
@@ -247,6 +202,8 @@ impl Entry {
                 wav_path: file("wav"),
                 rec_path: file("rec"),
                 sidecar_path,
+                node: String::new(),
+                uploaded: false,
                 started_ms,
             },
             other_parties,
@@ -347,369 +304,378 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
-/// The SQLite index.
-pub(crate) struct Index {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+/// Reads the columns of a row, for either database.
+pub(crate) trait Columns {
+    /// The database's error.
+    type Error;
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
+}
+
+/// A value bound to a `?N` parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Flag(bool),
+}
+
+/// Inserts a recording or updates it whole; its hold (and its being
+/// uploaded) is kept once set.
+pub(crate) const UPSERT: &str = "INSERT INTO recordings (recording_id, session_id, device, \
+    direction, local_number, remote_number, local_name, remote_name, other_parties, codec, \
+    started_ms, stopped_ms, duration_ms, stop_reason, complete, running, hold, sha256, bytes, \
+    wav_path, rec_path, sidecar_path, node, uploaded) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+    ?19, ?20, ?21, ?22, ?23, ?24) \
+    ON CONFLICT (recording_id) DO UPDATE SET session_id = ?2, device = ?3, direction = ?4, \
+    local_number = ?5, remote_number = ?6, local_name = ?7, remote_name = ?8, \
+    other_parties = ?9, codec = ?10, started_ms = ?11, stopped_ms = ?12, duration_ms = ?13, \
+    stop_reason = ?14, complete = ?15, running = ?16, hold = recordings.hold OR ?17, \
+    sha256 = ?18, bytes = ?19, wav_path = ?20, rec_path = ?21, sidecar_path = ?22, node = ?23, \
+    uploaded = recordings.uploaded OR ?24";
+
+/// Completes a recording entered when it started: only the columns that
+/// change, so that the search indexes are not rewritten.
+pub(crate) const FINISH: &str = "UPDATE recordings SET other_parties = ?2, stopped_ms = ?3, \
+    duration_ms = ?4, stop_reason = ?5, complete = ?6, running = FALSE, sha256 = ?7, bytes = ?8, \
+    wav_path = ?9, rec_path = ?10 WHERE recording_id = ?1";
+
+/// The parameters of [`UPSERT`].
+pub(crate) fn upsert_params(entry: &Entry) -> Vec<Param> {
+    let s = &entry.summary;
+    vec![
+        Param::Text(s.recording_id.clone()),
+        Param::Text(s.session_id.clone()),
+        Param::Text(s.device.clone()),
+        Param::Text(s.direction.clone()),
+        Param::Text(s.local_number.clone()),
+        Param::Text(s.remote_number.clone()),
+        Param::Text(s.local_name.clone()),
+        Param::Text(s.remote_name.clone()),
+        Param::Text(entry.other_parties.clone()),
+        Param::Text(s.codec.clone()),
+        Param::Int(s.started_ms),
+        Param::OptInt(entry.stopped_ms),
+        Param::Int(s.duration_ms as i64),
+        Param::OptText(s.stop_reason.clone()),
+        Param::Flag(s.complete),
+        Param::Flag(s.running),
+        Param::Flag(s.hold),
+        Param::OptText(s.sha256.clone()),
+        Param::Int(s.bytes as i64),
+        Param::OptText(s.wav_path.clone()),
+        Param::OptText(s.rec_path.clone()),
+        Param::OptText(s.sidecar_path.clone()),
+        Param::Text(s.node.clone()),
+        Param::Flag(s.uploaded),
+    ]
+}
+
+/// The parameters of [`FINISH`].
+pub(crate) fn finish_params(entry: &Entry) -> Vec<Param> {
+    let s = &entry.summary;
+    vec![
+        Param::Text(s.recording_id.clone()),
+        Param::Text(entry.other_parties.clone()),
+        Param::OptInt(entry.stopped_ms),
+        Param::Int(s.duration_ms as i64),
+        Param::OptText(s.stop_reason.clone()),
+        Param::Flag(s.complete),
+        Param::OptText(s.sha256.clone()),
+        Param::Int(s.bytes as i64),
+        Param::OptText(s.wav_path.clone()),
+        Param::OptText(s.rec_path.clone()),
+    ]
+}
+
+/// How an entry is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// As the server reports it: a new one inserted; a finished one only
+    /// has its changing columns updated, or is inserted whole when its
+    /// start never reached the index.
+    Enter,
+    /// Inserted or replaced whole (rebuilding, recovering, uploading).
+    Upsert,
+}
+
+/// A search as SQL: the text (with `?N` parameters), its parameters and
+/// the page size.
+pub(crate) fn search_sql(query: &Query, like: &str) -> (String, Vec<Param>, usize) {
+    let limit = match query.limit {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    };
+    let mut values: Vec<Param> = Vec::new();
+    let mut conditions = Vec::new();
+    // Numbered parameters: the number's two halves reuse the filters'.
+    let bind = |values: &mut Vec<Param>, p: Param| {
+        values.push(p);
+        format!("?{}", values.len())
+    };
+    let number = query
+        .number
+        .as_ref()
+        .map(|n| bind(&mut values, Param::Text(n.clone())));
+    if let Some(device) = &query.device {
+        let p = bind(&mut values, Param::Text(normalize_device(device)));
+        conditions.push(format!("device = {p}"));
+    }
+    if let Some(direction) = &query.direction {
+        let p = bind(&mut values, Param::Text(direction.clone()));
+        conditions.push(format!("direction = {p}"));
+    }
+    if let Some(from) = query.from_ms {
+        let p = bind(&mut values, Param::Int(from));
+        conditions.push(format!("started_ms >= {p}"));
+    }
+    if let Some(to) = query.to_ms {
+        let p = bind(&mut values, Param::Int(to));
+        conditions.push(format!("started_ms < {p}"));
+    }
+    if let Some(text) = &query.text {
+        let pattern = bind(&mut values, Param::Text(like_pattern(text)));
+        let exact = bind(&mut values, Param::Text(text.clone()));
+        let l = |column: &str| format!("{column} {like} {pattern} ESCAPE '\\'");
+        conditions.push(format!(
+            "({} OR {} OR {} OR {} OR {} OR session_id = {exact})",
+            l("local_number"),
+            l("remote_number"),
+            l("local_name"),
+            l("remote_name"),
+            l("other_parties"),
+        ));
+    }
+    if let Some(cursor) = &query.cursor {
+        let ms = bind(&mut values, Param::Int(cursor.started_ms));
+        let id = bind(&mut values, Param::Text(cursor.recording_id.clone()));
+        conditions.push(format!("(started_ms, recording_id) < ({ms}, {id})"));
+    }
+    let filter: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
+    let order = "ORDER BY started_ms DESC, recording_id DESC";
+    let fetch = limit + 1;
+    let sql = match number {
+        // Two ordered index walks, merged: fast however many calls one
+        // number has.
+        Some(number) => format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM recordings WHERE local_number = {number}{filter} {order} LIMIT {fetch}) AS l \
+             UNION SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM recordings WHERE remote_number = {number}{filter} {order} LIMIT {fetch}) AS r \
+             {order} LIMIT {fetch}"
+        ),
+        None => {
+            format!("SELECT {COLUMNS} FROM recordings WHERE TRUE{filter} {order} LIMIT {fetch}")
+        }
+    };
+    (sql, values, limit)
+}
+
+/// The page of a search whose SQL fetched one more row than `limit`.
+pub(crate) fn page_of(mut recordings: Vec<RecordingSummary>, limit: usize) -> Page {
+    let next_cursor = if recordings.len() > limit {
+        recordings.truncate(limit);
+        recordings.last().map(|last| {
+            Cursor {
+                started_ms: last.started_ms,
+                recording_id: last.recording_id.clone(),
+            }
+            .to_string()
+        })
+    } else {
+        None
+    };
+    Page {
+        recordings,
+        next_cursor,
+    }
+}
+
+/// Recordings that may be deleted, oldest first: neither running nor on
+/// hold, started before `?1`, and either in the object store or, when
+/// there is none (`?3` false), on this node's (`?4`) disk.
+pub(crate) const DELETABLE: &str = "SELECT {COLUMNS} FROM recordings WHERE started_ms < ?1 \
+    AND NOT running AND NOT hold AND (uploaded OR (NOT ?3 AND node IN (?4, ''))) \
+    ORDER BY started_ms, recording_id LIMIT ?2";
+
+/// Where the index is: a SQLite file, or a PostgreSQL database shared by
+/// a pool of nodes.
+pub(crate) enum Index {
+    Sqlite(SqliteIndex),
+    Postgres(Box<PgIndex>),
 }
 
 impl Index {
-    /// Opens (creating it when missing) the index at `path`.
-    pub(crate) fn open(path: &Path) -> Result<Self, Error> {
-        let fail = |e| Error::index(path, e);
-        let writer = Connection::open(path).map_err(fail)?;
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 10000;",
-            )
-            .map_err(fail)?;
-        let version: i64 = writer
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(fail)?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::Index {
-                path: path.to_owned(),
-                message: format!(
-                    "the index was written by a newer server (schema {version}, this one knows {SCHEMA_VERSION})"
-                ),
-            });
+    /// The database, for messages: its file, or its URL without password.
+    pub(crate) fn describe(&self) -> &str {
+        match self {
+            Self::Sqlite(i) => i.describe(),
+            Self::Postgres(i) => i.describe(),
         }
-        writer
-            .execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))
-            .map_err(fail)?;
-        // The running totals start from the table once; the triggers keep
-        // them from then on.
-        let counted: bool = writer
-            .query_row("SELECT EXISTS (SELECT 1 FROM totals)", [], |r| r.get(0))
-            .map_err(fail)?;
-        if !counted {
-            writer
-                .execute(
-                    "INSERT INTO totals (id, bytes, count) \
-                     SELECT 1, COALESCE(SUM(bytes), 0), COUNT(*) FROM recordings",
-                    [],
-                )
-                .map_err(fail)?;
-        }
-        writer
-            .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-            .map_err(fail)?;
-        Ok(Self {
-            path: path.to_owned(),
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
-        })
     }
 
-    /// Where the index is.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    /// Whether the database answered its last request (SQLite: always).
+    pub(crate) fn available(&self) -> bool {
+        match self {
+            Self::Sqlite(_) => true,
+            Self::Postgres(i) => i.available(),
+        }
     }
 
-    /// Runs `f` on a read-only connection.
-    pub(crate) fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, Error> {
-        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                let conn = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|e| Error::index(&self.path, e))?;
-                conn.busy_timeout(core::time::Duration::from_secs(10))
-                    .map_err(|e| Error::index(&self.path, e))?;
-                conn
-            }
-        };
-        let result = f(&conn).map_err(|e| Error::index(&self.path, e));
-        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if readers.len() < READERS {
-            readers.push(conn);
+    /// Writes `entries` in one transaction.
+    pub(crate) fn write(&self, entries: &[Entry], how: Write) -> Result<(), Error> {
+        match self {
+            Self::Sqlite(i) => i.write(entries, how),
+            Self::Postgres(i) => i.write(entries, how),
         }
-        result
     }
 
-    /// Runs `f` in one transaction on the writer connection.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> Result<T, Error> {
-        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let run = |conn: &mut Connection| {
-            let tx = conn.transaction()?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        };
-        run(&mut conn).map_err(|e| Error::index(&self.path, e))
-    }
-
-    /// Enters or updates a recording (its hold flag is kept).
-    pub(crate) fn upsert(tx: &rusqlite::Transaction<'_>, entry: &Entry) -> rusqlite::Result<()> {
-        let s = &entry.summary;
-        tx.prepare_cached(
-            "INSERT INTO recordings (recording_id, session_id, device, direction, \
-             local_number, remote_number, local_name, remote_name, other_parties, codec, \
-             started_ms, stopped_ms, duration_ms, stop_reason, complete, running, hold, sha256, \
-             bytes, wav_path, rec_path, sidecar_path) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18, ?19, ?20, ?21, ?22) \
-             ON CONFLICT (recording_id) DO UPDATE SET session_id = ?2, device = ?3, \
-             direction = ?4, local_number = ?5, remote_number = ?6, local_name = ?7, \
-             remote_name = ?8, other_parties = ?9, codec = ?10, started_ms = ?11, \
-             stopped_ms = ?12, duration_ms = ?13, stop_reason = ?14, complete = ?15, \
-             running = ?16, hold = hold OR ?17, sha256 = ?18, bytes = ?19, wav_path = ?20, \
-             rec_path = ?21, sidecar_path = ?22",
-        )?
-        .execute(params![
-            s.recording_id,
-            s.session_id,
-            s.device,
-            s.direction,
-            s.local_number,
-            s.remote_number,
-            s.local_name,
-            s.remote_name,
-            entry.other_parties,
-            s.codec,
-            s.started_ms,
-            entry.stopped_ms,
-            s.duration_ms as i64,
-            s.stop_reason,
-            s.complete,
-            s.running,
-            s.hold,
-            s.sha256,
-            s.bytes as i64,
-            s.wav_path,
-            s.rec_path,
-            s.sidecar_path,
-        ])?;
-        Ok(())
-    }
-
-    /// Enters a recording as the server reports it: a new one is inserted;
-    /// a finished one only has its changing columns updated (so that the
-    /// search indexes are not rewritten), or is inserted whole when its
-    /// start never reached the index.
-    pub(crate) fn enter(tx: &rusqlite::Transaction<'_>, entry: &Entry) -> rusqlite::Result<()> {
-        let s = &entry.summary;
-        if !s.running {
-            let updated = tx
-                .prepare_cached(
-                    "UPDATE recordings SET other_parties = ?2, stopped_ms = ?3, duration_ms = ?4, \
-                     stop_reason = ?5, complete = ?6, running = 0, sha256 = ?7, bytes = ?8, \
-                     wav_path = ?9, rec_path = ?10 WHERE recording_id = ?1",
-                )?
-                .execute(params![
-                    s.recording_id,
-                    entry.other_parties,
-                    entry.stopped_ms,
-                    s.duration_ms as i64,
-                    s.stop_reason,
-                    s.complete,
-                    s.sha256,
-                    s.bytes as i64,
-                    s.wav_path,
-                    s.rec_path,
-                ])?;
-            if updated > 0 {
-                return Ok(());
-            }
-        }
-        Self::upsert(tx, entry)
-    }
-
-    /// One page of `query`.
-    pub(crate) fn search(&self, query: &Query) -> Result<Page, Error> {
-        let limit = match query.limit {
-            0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
-        };
-        let mut conditions = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
-        if let Some(device) = &query.device {
-            conditions.push("device = ?");
-            values.push(Value::Text(normalize_device(device)));
-        }
-        if let Some(direction) = &query.direction {
-            conditions.push("direction = ?");
-            values.push(Value::Text(direction.clone()));
-        }
-        if let Some(from) = query.from_ms {
-            conditions.push("started_ms >= ?");
-            values.push(Value::Integer(from));
-        }
-        if let Some(to) = query.to_ms {
-            conditions.push("started_ms < ?");
-            values.push(Value::Integer(to));
-        }
-        if let Some(text) = &query.text {
-            conditions.push(
-                "(local_number LIKE ? ESCAPE '\\' OR remote_number LIKE ? ESCAPE '\\' \
-                 OR local_name LIKE ? ESCAPE '\\' OR remote_name LIKE ? ESCAPE '\\' \
-                 OR other_parties LIKE ? ESCAPE '\\' OR session_id = ?)",
-            );
-            let pattern = like_pattern(text);
-            values.extend((0..5).map(|_| Value::Text(pattern.clone())));
-            values.push(Value::Text(text.clone()));
-        }
-        if let Some(cursor) = &query.cursor {
-            conditions.push("(started_ms, recording_id) < (?, ?)");
-            values.push(Value::Integer(cursor.started_ms));
-            values.push(Value::Text(cursor.recording_id.clone()));
-        }
-        let filter: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
-        let order = "ORDER BY started_ms DESC, recording_id DESC";
-        let fetch = limit + 1;
-        let (sql, values) = match &query.number {
-            // Two ordered index walks, merged: fast however many calls one
-            // number has.
-            Some(number) => {
-                let number = Value::Text(number.clone());
-                let mut both = vec![number.clone()];
-                both.extend(values.iter().cloned());
-                both.push(number);
-                both.extend(values);
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM recordings WHERE local_number = ?{filter} {order} LIMIT {fetch}) \
-                     UNION SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM recordings WHERE remote_number = ?{filter} {order} LIMIT {fetch}) \
-                     {order} LIMIT {fetch}"
-                );
-                (sql, both)
-            }
-            None => (
-                format!("SELECT {COLUMNS} FROM recordings WHERE 1{filter} {order} LIMIT {fetch}"),
-                values,
-            ),
-        };
-        let mut recordings = self.read(|conn| {
-            let mut statement = conn.prepare_cached(&sql)?;
-            let rows = statement.query_map(params_from_iter(values.iter()), |row| {
-                RecordingSummary::from_row(row)
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        let next_cursor = if recordings.len() > limit {
-            recordings.truncate(limit);
-            recordings.last().map(|last| {
-                Cursor {
-                    started_ms: last.started_ms,
-                    recording_id: last.recording_id.clone(),
-                }
-                .to_string()
-            })
-        } else {
-            None
-        };
-        Ok(Page {
-            recordings,
-            next_cursor,
-        })
-    }
-
-    /// The recording with this id.
-    pub(crate) fn get(&self, recording_id: &str) -> Result<Option<RecordingSummary>, Error> {
-        self.read(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM recordings WHERE recording_id = ?1"
-            ))?
-            .query_row([recording_id], RecordingSummary::from_row)
-            .optional()
-        })
-    }
-
-    /// Sets or clears the hold; `false` when there is no such recording.
-    pub(crate) fn set_hold(&self, recording_id: &str, hold: bool) -> Result<bool, Error> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE recordings SET hold = ?2 WHERE recording_id = ?1",
-                params![recording_id, hold],
-            )
-            .map(|n| n > 0)
-        })
+    /// Forgets the recordings of `node` that are not in the object store
+    /// (before rebuilding them from its files).
+    pub(crate) fn forget_local(&self, node: &str) -> Result<(), Error> {
+        self.execute(
+            "DELETE FROM recordings WHERE NOT uploaded AND node IN (?1, '')",
+            vec![Param::Text(node.to_owned())],
+        )
+        .map(drop)
     }
 
     /// Forgets a recording (its files are the caller's).
     pub(crate) fn remove(&self, recording_id: &str) -> Result<(), Error> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM recordings WHERE recording_id = ?1",
-                [recording_id],
-            )
-            .map(drop)
-        })
+        self.execute(
+            "DELETE FROM recordings WHERE recording_id = ?1",
+            vec![Param::Text(recording_id.to_owned())],
+        )
+        .map(drop)
     }
 
-    /// Oldest first: recordings that may be deleted (neither running nor
-    /// on hold), started before `before_ms` when given.
+    /// Runs one statement; the rows it changed.
+    fn execute(&self, sql: &str, params: Vec<Param>) -> Result<u64, Error> {
+        match self {
+            Self::Sqlite(i) => i.execute(sql, &params),
+            Self::Postgres(i) => i.execute(sql, &params),
+        }
+    }
+
+    /// Rows of `sql` (which selects [`COLUMNS`]).
+    fn select(&self, sql: &str, params: Vec<Param>) -> Result<Vec<RecordingSummary>, Error> {
+        let sql = sql.replace("{COLUMNS}", COLUMNS);
+        match self {
+            Self::Sqlite(i) => i.select(&sql, &params),
+            Self::Postgres(i) => i.select(&sql, &params),
+        }
+    }
+
+    /// One page of `query`.
+    pub(crate) fn search(&self, query: &Query) -> Result<Page, Error> {
+        let like = match self {
+            Self::Sqlite(_) => "LIKE",
+            // SQLite's LIKE ignores ASCII case; PostgreSQL's does not.
+            Self::Postgres(_) => "ILIKE",
+        };
+        let (sql, params, limit) = search_sql(query, like);
+        Ok(page_of(self.select(&sql, params)?, limit))
+    }
+
+    /// The recording with this id.
+    pub(crate) fn get(&self, recording_id: &str) -> Result<Option<RecordingSummary>, Error> {
+        let mut rows = self.select(
+            "SELECT {COLUMNS} FROM recordings WHERE recording_id = ?1",
+            vec![Param::Text(recording_id.to_owned())],
+        )?;
+        Ok(rows.pop())
+    }
+
+    /// Sets or clears the hold; `false` when there is no such recording.
+    pub(crate) fn set_hold(&self, recording_id: &str, hold: bool) -> Result<bool, Error> {
+        self.execute(
+            "UPDATE recordings SET hold = ?2 WHERE recording_id = ?1",
+            vec![Param::Text(recording_id.to_owned()), Param::Flag(hold)],
+        )
+        .map(|n| n > 0)
+    }
+
+    /// Deletes a recording: its row is locked (no other node can hold or
+    /// delete it meanwhile), `files` removes what it stores, then the row
+    /// goes. `None` when there is no such recording (any more); when
+    /// `files` fails, the row stays.
+    pub(crate) fn delete_with(
+        &self,
+        recording_id: &str,
+        files: impl FnOnce(&RecordingSummary) -> Result<u64, Error>,
+    ) -> Result<Option<u64>, Error> {
+        match self {
+            Self::Sqlite(i) => i.delete_with(recording_id, files),
+            Self::Postgres(i) => i.delete_with(recording_id, files),
+        }
+    }
+
+    /// Oldest first: recordings that may be deleted (as [`DELETABLE`]),
+    /// started before `before_ms` when given.
     pub(crate) fn deletable(
         &self,
         before_ms: Option<i64>,
         limit: usize,
+        with_store: bool,
+        node: &str,
     ) -> Result<Vec<RecordingSummary>, Error> {
-        self.read(|conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM recordings WHERE started_ms < ?1 AND running = 0 \
-                 AND hold = 0 ORDER BY started_ms, recording_id LIMIT ?2"
-            ))?;
-            let rows = statement.query_map(
-                params![before_ms.unwrap_or(i64::MAX), limit as i64],
-                RecordingSummary::from_row,
-            )?;
-            rows.collect()
-        })
+        self.select(
+            DELETABLE,
+            vec![
+                Param::Int(before_ms.unwrap_or(i64::MAX)),
+                Param::Int(limit as i64),
+                Param::Flag(with_store),
+                Param::Text(node.to_owned()),
+            ],
+        )
     }
 
     /// Bytes of all recordings, and how many there are (kept by triggers,
     /// so that metrics and retention never scan the table).
     pub(crate) fn totals(&self) -> Result<(u64, u64), Error> {
-        self.read(|conn| {
-            conn.query_row("SELECT bytes, count FROM totals WHERE id = 1", [], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?.max(0) as u64,
-                    r.get::<_, i64>(1)? as u64,
-                ))
-            })
-        })
+        match self {
+            Self::Sqlite(i) => i.totals(),
+            Self::Postgres(i) => i.totals(),
+        }
     }
 
     /// Each device's newest recording start, Unix milliseconds.
     pub(crate) fn last_per_device(&self) -> Result<Vec<(String, i64)>, Error> {
-        self.read(|conn| {
-            let mut statement =
-                conn.prepare("SELECT device, MAX(started_ms) FROM recordings GROUP BY device")?;
-            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
-        })
+        match self {
+            Self::Sqlite(i) => i.last_per_device(),
+            Self::Postgres(i) => i.last_per_device(),
+        }
     }
 
-    /// Recordings marked running: at start-up, the ones a previous process
-    /// left unfinished.
-    pub(crate) fn running(&self) -> Result<Vec<RecordingSummary>, Error> {
-        self.read(|conn| {
-            let mut statement = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM recordings WHERE running = 1"
-            ))?;
-            let rows = statement.query_map([], RecordingSummary::from_row)?;
-            rows.collect()
-        })
+    /// Recordings of `node` marked running: at start-up, the ones its
+    /// previous process left unfinished.
+    pub(crate) fn running(&self, node: &str) -> Result<Vec<RecordingSummary>, Error> {
+        self.select(
+            "SELECT {COLUMNS} FROM recordings WHERE running AND node IN (?1, '')",
+            vec![Param::Text(node.to_owned())],
+        )
     }
 
     /// The ids under hold.
     pub(crate) fn held(&self) -> Result<Vec<String>, Error> {
-        self.read(|conn| {
-            let mut statement =
-                conn.prepare("SELECT recording_id FROM recordings WHERE hold = 1")?;
-            let rows = statement.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
+        let rows = self.select("SELECT {COLUMNS} FROM recordings WHERE hold", Vec::new())?;
+        Ok(rows.into_iter().map(|r| r.recording_id).collect())
+    }
+
+    /// Runs `f` while no other node sweeps (PostgreSQL: an advisory lock);
+    /// `None` when another one is sweeping now.
+    pub(crate) fn exclusively<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
+        match self {
+            Self::Sqlite(_) => f().map(Some),
+            Self::Postgres(i) => i.exclusively(f),
+        }
     }
 }
 
@@ -718,29 +684,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reopening_keeps_the_totals_and_the_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("index.sqlite3");
-        let index = Index::open(&path).unwrap();
-        let mut sidecar = Sidecar::default();
-        sidecar.recording_id = "0123456789abcdef0123456789abcdef".into();
-        sidecar.start = "2026-12-01T08:00:00Z".into();
-        sidecar.files = vec![
-            serde_json::from_value(serde_json::json!({
-                "path": "d/2026-12-01/x.wav", "kind": "wav", "bytes": 1000, "sha256": null
-            }))
-            .unwrap(),
-        ];
-        let entry = Entry::from_sidecar(&sidecar, None, false).unwrap();
-        index.write(|tx| Index::enter(tx, &entry)).unwrap();
-        assert_eq!(index.totals().unwrap(), (1000, 1));
-        drop(index);
-        for _ in 0..2 {
-            let index = Index::open(&path).unwrap();
-            assert_eq!(index.totals().unwrap(), (1000, 1));
+    fn search_sql_numbers_its_parameters_in_order() {
+        let query = Query {
+            number: Some("1010".into()),
+            device: Some("00:15:65:AA:BB:CC".into()),
+            text: Some("50%".into()),
+            cursor: Some("1700000000000.abc".parse().unwrap()),
+            limit: 2,
+            ..Query::default()
+        };
+        let (sql, params, limit) = search_sql(&query, "ILIKE");
+        assert_eq!(limit, 2);
+        assert_eq!(params.len(), 6);
+        assert_eq!(params[1], Param::Text("001565aabbcc".into()));
+        assert_eq!(params[2], Param::Text("%50\\%%".into()));
+        for n in 1..=6 {
+            assert!(sql.contains(&format!("?{n}")), "?{n} in {sql}");
         }
-        let index = Index::open(&path).unwrap();
-        index.remove(&entry.summary.recording_id).unwrap();
-        assert_eq!(index.totals().unwrap(), (0, 0));
+        assert!(!sql.contains("?7"));
+        assert!(sql.contains("local_number = ?1") && sql.contains("remote_number = ?1"));
+        assert!(sql.contains("ILIKE ?3"));
+        assert!(sql.contains("LIMIT 3"));
     }
 }

@@ -39,18 +39,23 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod postgres;
 mod scan;
 mod service;
+mod sqlite;
+mod store;
 mod time;
 mod tokens;
+mod upload;
 
 pub use api::{HttpApi, TOKEN_COOKIE, router};
 pub use audit::{AuditEntry, AuditReport, GENESIS, verify as verify_audit};
 pub use error::Error;
 pub use index::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary};
 pub use service::{
-    Actor, MAX_DEVICES, Recordings, ReindexSummary, STATE_DIR, Settings, SweepSummary,
+    Actor, MAX_DEVICES, MAX_NODE_LEN, Recordings, ReindexSummary, STATE_DIR, Settings, SweepSummary,
 };
+pub use store::StoreSettings;
 pub use time::{format_time_ms, parse_time_ms};
 pub use tokens::{MIN_TOKEN_LEN, Role, Tokens};
 

@@ -186,6 +186,8 @@ fn entry_from_name(rel_stem: &str, found: &Found) -> Result<Entry, String> {
             wav_path: None,
             rec_path: None,
             sidecar_path: None,
+            node: String::new(),
+            uploaded: false,
             started_ms,
         },
         other_parties: String::new(),

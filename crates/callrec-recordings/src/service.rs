@@ -13,8 +13,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use callrec_server::{Counters, Observer, Sidecar};
 
 use crate::audit::{self, AuditLog, AuditReport};
-use crate::index::{Entry, Index, Page, Query, RecordingSummary};
+use crate::index::{Entry, Index, Page, Query, RecordingSummary, Write};
+use crate::postgres::PgIndex;
+use crate::sqlite::SqliteIndex;
+use crate::store::{ObjectStore, StoreSettings};
 use crate::time::format_time_ms;
+use crate::upload::Uploads;
 use crate::{Error, scan};
 
 /// Most devices whose last recording time `/metrics` reports (each is one
@@ -46,6 +50,16 @@ pub struct Settings {
     pub max_disk_usage: Option<u64>,
     /// How often retention runs.
     pub sweep_interval: Duration,
+    /// The index: `None` for SQLite in the recordings directory (one
+    /// node), or a `postgres://user:password@host/database` URL shared by
+    /// a pool of nodes.
+    pub index: Option<String>,
+    /// The object store recordings move to once final (`None`: they stay
+    /// in the recordings directory).
+    pub store: Option<StoreSettings>,
+    /// This node's name in a pool (`None`: the one kept in
+    /// `DIR/.callrec/node`, made up on the first start).
+    pub node: Option<String>,
 }
 
 impl Settings {
@@ -57,6 +71,9 @@ impl Settings {
             retain_days: None,
             max_disk_usage: None,
             sweep_interval: Duration::from_secs(60),
+            index: None,
+            store: None,
+            node: None,
         }
     }
 }
@@ -139,6 +156,9 @@ pub(crate) struct Live {
     pub(crate) indexed: AtomicU64,
     pub(crate) retention_deleted: AtomicU64,
     pub(crate) devices_dropped: AtomicU64,
+    pub(crate) uploads: AtomicU64,
+    pub(crate) upload_failures: AtomicU64,
+    pub(crate) upload_bytes: AtomicU64,
     seen: Mutex<HashMap<String, Seen>>,
     pub(crate) devices: Mutex<HashMap<String, i64>>,
 }
@@ -189,7 +209,15 @@ enum Job {
 
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
+    /// This node's name.
+    pub(crate) node: String,
     pub(crate) index: Index,
+    /// The object store, and the runtime its requests run on.
+    pub(crate) store: Option<(ObjectStore, tokio::runtime::Handle)>,
+    pub(crate) uploads: Uploads,
+    /// Whether the start-up work that needs the index (recovering
+    /// recordings cut off by a crash) is still to do.
+    recovery_pending: core::sync::atomic::AtomicBool,
     pub(crate) audit: AuditLog,
     pub(crate) live: Live,
     pub(crate) counters: OnceLock<Arc<Counters>>,
@@ -223,26 +251,86 @@ pub(crate) fn unix_ms() -> i64 {
 }
 
 impl Recordings {
-    /// Opens the index in `settings.dir/.callrec/` (creating it, and
-    /// filling it from the files already there, when it is new). Recordings
-    /// the index still marks running were cut off by a crash: they are
-    /// entered again from their files, as incomplete.
+    /// Opens the index (SQLite in `settings.dir/.callrec/`, creating it
+    /// and filling it from the files already there when it is new, or the
+    /// PostgreSQL database of [`Settings::index`], creating or migrating
+    /// its tables). Recordings the index still marks running on this node
+    /// were cut off by a crash: they are entered again from their files,
+    /// as incomplete. With an object store, every recording still in the
+    /// directory is queued for upload (see [`run_uploads`](Self::run_uploads)).
+    ///
+    /// A PostgreSQL index that cannot be reached is no error: the service
+    /// opens, new calls are refused through the observer until the
+    /// database answers, and it is tried again every second. Its blocking
+    /// client runs on threads of its own, so this may be called from async
+    /// code; the other methods block and belong on a blocking thread
+    /// (`spawn_blocking`), as the HTTP API runs them. An object store needs
+    /// a tokio runtime: `open` must then be called inside one.
     ///
     /// # Errors
     /// [`Error::Io`] when the directory cannot be created, [`Error::Index`]
-    /// when the database cannot be opened, [`Error::Audit`] when the audit
-    /// log's last line is damaged.
+    /// when the database cannot be opened or holds a newer schema (or the
+    /// URL is not one), [`Error::Store`] when the store's settings are not
+    /// valid, [`Error::Audit`] when the audit log's last line is damaged.
     pub fn open(settings: Settings) -> Result<Self, Error> {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        if runtime.is_some() && settings.index.is_some() {
+            // postgres's blocking client must not run on a runtime thread.
+            return std::thread::scope(|scope| {
+                scope
+                    .spawn(|| Self::open_on(settings, runtime))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+        }
+        Self::open_on(settings, runtime)
+    }
+
+    fn open_on(settings: Settings, runtime: Option<tokio::runtime::Handle>) -> Result<Self, Error> {
         let state = settings.dir.join(STATE_DIR);
         fs::create_dir_all(&state).map_err(|e| Error::io("create", &state, e))?;
+        let node = match &settings.node {
+            Some(node) => check_node(node)?,
+            None => node_of(&state)?,
+        };
         let index_path = state.join("index.sqlite3");
-        let new = !index_path.exists();
-        let index = Index::open(&index_path)?;
+        let (index, new) = match settings.index.as_deref() {
+            None => {
+                let new = !index_path.exists();
+                (Index::Sqlite(SqliteIndex::open(&index_path)?), new)
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (Index::Postgres(Box::new(PgIndex::open(url)?)), false)
+            }
+            Some(other) => {
+                return Err(Error::index(
+                    &crate::postgres::redact(other),
+                    "not a postgres:// URL (leave the index out for SQLite in the recordings directory)",
+                ));
+            }
+        };
+        let store = match &settings.store {
+            None => None,
+            Some(store_settings) => {
+                let store = ObjectStore::new(store_settings)?;
+                let runtime = runtime.ok_or_else(|| {
+                    Error::store(
+                        &store_settings.url,
+                        "the object store needs a tokio runtime: open the service inside one",
+                    )
+                })?;
+                Some((store, runtime))
+            }
+        };
         let audit = AuditLog::open(&state.join("audit.jsonl"))?;
         let (jobs, queue) = mpsc::channel();
         let shared = Arc::new(Shared {
             settings,
+            node,
             index,
+            store,
+            uploads: Uploads::default(),
+            recovery_pending: true.into(),
             audit,
             live: Live::default(),
             counters: OnceLock::new(),
@@ -258,23 +346,99 @@ impl Recordings {
                     "new index filled from the recordings on disk"
                 );
             }
-        } else {
-            recordings.recover_interrupted()?;
         }
-        for (device, ms) in recordings.shared.index.last_per_device()? {
-            recordings.shared.live.device_seen(&device, ms);
+        if recordings.shared.store.is_some() {
+            recordings.queue_spool()?;
+        }
+        if recordings.shared.index.available() {
+            recordings.recover()?;
         }
         let writer = Arc::downgrade(&recordings.shared);
         std::thread::Builder::new()
             .name("callrec-index".into())
             .spawn(move || write_jobs(&writer, &queue))
-            .map_err(|e| Error::io("start the index thread for", recordings.index_path(), e))?;
+            .map_err(|e| Error::io("start the index thread for", &state, e))?;
+        if let Index::Postgres(_) = recordings.shared.index {
+            let prober = Arc::downgrade(&recordings.shared);
+            std::thread::Builder::new()
+                .name("callrec-index-probe".into())
+                .spawn(move || probe_index(&prober))
+                .map_err(|e| Error::io("start the index probe for", &state, e))?;
+        }
         Ok(recordings)
     }
 
-    /// The index database's path.
-    pub fn index_path(&self) -> &Path {
-        self.shared.index.path()
+    /// The start-up work that needs the index: recordings cut off by a
+    /// crash, and each device's last recording for `/metrics`.
+    fn recover(&self) -> Result<(), Error> {
+        let shared = &self.shared;
+        if !shared.recovery_pending.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let done = self.recover_interrupted().and_then(|()| {
+            for (device, ms) in shared.index.last_per_device()? {
+                shared.live.device_seen(&device, ms);
+            }
+            Ok(())
+        });
+        if done.is_err() {
+            shared.recovery_pending.store(true, Ordering::SeqCst);
+        }
+        done
+    }
+
+    /// Queues for upload every recording still in the directory: after a
+    /// restart, the ones that were waiting, and the one a crash cut off
+    /// (entered as incomplete, with the length its audio has).
+    fn queue_spool(&self) -> Result<(), Error> {
+        let shared = &self.shared;
+        let mut queued = 0u64;
+        scan::scan(
+            &shared.settings.dir,
+            |mut entries| {
+                for entry in &mut entries {
+                    entry.summary.node.clone_from(&shared.node);
+                }
+                if shared.index.available() {
+                    if let Err(e) = shared.index.write(&entries, Write::Upsert) {
+                        // The uploader enters them when it is done.
+                        tracing::warn!("{e}");
+                    }
+                }
+                queued += entries.len() as u64;
+                for entry in entries {
+                    shared.uploads.push(entry);
+                }
+                Ok(())
+            },
+            |problem| tracing::warn!("upload queue: {problem}"),
+        )?;
+        if queued > 0 {
+            tracing::info!(recordings = queued, "recordings on disk queued for upload");
+        }
+        Ok(())
+    }
+
+    /// This node's name in the pool.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    /// Whether the index answers (a PostgreSQL index may not, for a while);
+    /// new calls are refused while it does not.
+    pub fn index_available(&self) -> bool {
+        self.shared.index.available()
+    }
+
+    /// Recordings waiting for upload to the object store.
+    pub fn uploads_queued(&self) -> u64 {
+        self.shared.uploads.len()
+    }
+
+    /// The index: its database file, or its `postgres://` URL without
+    /// the password.
+    pub fn index_location(&self) -> &str {
+        self.shared.index.describe()
     }
 
     /// The audit log's path.
@@ -335,9 +499,24 @@ impl Recordings {
 
     /// The sidecar of a recording, read from its file; `None` when it has
     /// none (a crash before its first write) or it cannot be read.
+    ///
+    /// Blocks: the sidecar of an uploaded recording is read from the
+    /// object store.
     pub fn sidecar(&self, recording: &RecordingSummary) -> Option<Sidecar> {
-        let path = self.file(recording.sidecar_path.as_ref()?).ok()?;
-        serde_json::from_slice(&fs::read(path).ok()?).ok()
+        let relative = recording.sidecar_path.as_ref()?;
+        let path = self.file(relative).ok()?;
+        let bytes = match (&self.shared.store, recording.uploaded) {
+            (Some((store, runtime)), true) => {
+                let key = store.key(relative);
+                let len = runtime.block_on(store.len(&key)).ok()?;
+                if len > MAX_SIDECAR_LEN {
+                    return None;
+                }
+                runtime.block_on(store.read(&key, 0..len)).ok()?.to_vec()
+            }
+            _ => fs::read(path).ok()?,
+        };
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Where a file of the index lives on disk.
@@ -397,57 +576,85 @@ impl Recordings {
     /// (the entry stays, so that it can be tried again); [`Error::Index`].
     pub fn delete(&self, recording_id: &str, actor: &Actor) -> Result<u64, Error> {
         let _admin = self.shared.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let recording = self
-            .get(recording_id)?
-            .ok_or_else(|| Error::UnknownRecording(recording_id.to_owned()))?;
-        self.delete_locked(&recording, "delete", actor, None)
+        self.delete_locked(recording_id, "delete", actor, None)?
+            .ok_or_else(|| Error::UnknownRecording(recording_id.to_owned()))
     }
 
+    /// Deletes a recording whose row the index locks meanwhile, so that no
+    /// other node holds or deletes it at the same time; `None` when it is
+    /// gone (another node deleted it first).
     fn delete_locked(
         &self,
-        recording: &RecordingSummary,
+        recording_id: &str,
         action: &str,
         actor: &Actor,
         detail: Option<String>,
-    ) -> Result<u64, Error> {
-        let busy = |reason| Error::Busy {
-            recording_id: recording.recording_id.clone(),
-            reason,
-        };
-        if recording.running {
-            return Err(busy("still running"));
-        }
-        if recording.hold {
-            return Err(busy("on legal hold"));
-        }
-        // Every path checked before anything is logged or removed.
-        let paths = recording
-            .paths()
-            .map(|relative| self.file(relative))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.shared.audit.append(
-            action,
-            &recording.recording_id,
-            &actor.name,
-            actor.address.clone(),
-            detail,
-            format_time_ms(unix_ms()),
-        )?;
-        for path in paths {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &path, e)),
+    ) -> Result<Option<u64>, Error> {
+        let mut deleted = None;
+        let bytes = self.shared.index.delete_with(recording_id, |recording| {
+            let busy = |reason| Error::Busy {
+                recording_id: recording.recording_id.clone(),
+                reason,
+            };
+            if recording.running {
+                return Err(busy("still running"));
             }
+            if recording.hold {
+                return Err(busy("on legal hold"));
+            }
+            let store = self.shared.store.as_ref();
+            if store.is_some() && !recording.uploaded {
+                return Err(busy("not in the object store yet (its upload is queued)"));
+            }
+            if store.is_none() && !recording.uploaded && !self.is_local(recording) {
+                return Err(busy("on the disk of another node"));
+            }
+            // Every path checked before anything is logged or removed.
+            let paths = recording
+                .paths()
+                .map(|relative| self.file(relative).map(|path| (relative, path)))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.shared.audit.append(
+                action,
+                &recording.recording_id,
+                &actor.name,
+                actor.address.clone(),
+                detail,
+                format_time_ms(unix_ms()),
+            )?;
+            for (relative, path) in paths {
+                match (store, recording.uploaded) {
+                    (Some((store, runtime)), true) => {
+                        runtime.block_on(store.delete(&store.key(relative)))?;
+                    }
+                    (None, true) => {
+                        return Err(busy("in an object store this node is not given"));
+                    }
+                    _ => match fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io("remove", &path, e)),
+                    },
+                }
+            }
+            deleted = Some(recording.clone());
+            Ok(recording.bytes)
+        })?;
+        if let Some(recording) = deleted {
+            self.remove_empty_date_dir(&recording);
         }
-        self.shared.index.remove(&recording.recording_id)?;
-        self.remove_empty_date_dir(recording);
-        Ok(recording.bytes)
+        Ok(bytes)
+    }
+
+    /// Whether the recording's files are on this node's disk (recorded
+    /// here, or by a single server before pools had nodes).
+    pub(crate) fn is_local(&self, recording: &RecordingSummary) -> bool {
+        recording.node.is_empty() || recording.node == self.shared.node
     }
 
     /// Removes the recording's date directory once it is empty, unless it
     /// is today's (the server may be about to create a file in it).
-    fn remove_empty_date_dir(&self, recording: &RecordingSummary) {
+    pub(crate) fn remove_empty_date_dir(&self, recording: &RecordingSummary) {
         let today = &format_time_ms(unix_ms())[..10];
         if let Some(parent) = recording.paths().next().and_then(|p| Path::new(p).parent()) {
             let is_old_date = parent
@@ -470,62 +677,75 @@ impl Recordings {
     /// # Errors
     /// The first error that stopped it (the recordings before it are gone).
     pub fn sweep(&self) -> Result<SweepSummary, Error> {
-        let settings = &self.shared.settings;
+        let _admin = self.shared.admin.lock().unwrap_or_else(|e| e.into_inner());
+        // One node of a pool sweeps at a time; the others skip the round.
+        let summary = self
+            .shared
+            .index
+            .exclusively(|| self.sweep_locked())?
+            .unwrap_or_default();
+        self.shared
+            .live
+            .retention_deleted
+            .fetch_add(summary.deleted, Ordering::Relaxed);
+        Ok(summary)
+    }
+
+    fn sweep_locked(&self) -> Result<SweepSummary, Error> {
+        let shared = &self.shared;
+        let settings = &shared.settings;
         let actor = Actor::new("retention", None);
         let mut summary = SweepSummary::default();
-        let _admin = self.shared.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let deletable = |before: Option<i64>, limit: usize| {
+            shared
+                .index
+                .deletable(before, limit, shared.store.is_some(), &shared.node)
+        };
+        let mut delete = |recording: &RecordingSummary, detail: &str| {
+            let freed = self.delete_locked(
+                &recording.recording_id,
+                "retention_delete",
+                &actor,
+                Some(detail.to_owned()),
+            )?;
+            summary.deleted += u64::from(freed.is_some());
+            summary.bytes_freed += freed.unwrap_or(0);
+            Ok::<_, Error>(freed.unwrap_or(0))
+        };
         if let Some(days) = settings.retain_days {
             let cutoff = unix_ms() - i64::from(days) * 86_400_000;
             let detail = format!("older than {days} days");
             loop {
-                let batch = self.shared.index.deletable(Some(cutoff), 500)?;
+                let batch = deletable(Some(cutoff), 500)?;
                 if batch.is_empty() {
                     break;
                 }
                 for recording in &batch {
-                    summary.bytes_freed += self.delete_locked(
-                        recording,
-                        "retention_delete",
-                        &actor,
-                        Some(detail.clone()),
-                    )?;
-                    summary.deleted += 1;
+                    delete(recording, &detail)?;
                 }
             }
         }
         if let Some(limit) = settings.max_disk_usage {
-            let (mut total, _) = self.shared.index.totals()?;
+            let (mut total, _) = shared.index.totals()?;
             let detail = format!("recordings over {limit} bytes");
             'over: while total > limit {
-                let batch = self.shared.index.deletable(None, 100)?;
+                let batch = deletable(None, 100)?;
                 if batch.is_empty() {
                     tracing::warn!(
                         total,
                         limit,
-                        "recordings take more than max_disk_usage, but all that is left is running or on hold"
+                        "recordings take more than max_disk_usage, but all that is left is running, on hold or not uploaded yet"
                     );
                     break;
                 }
                 for recording in &batch {
-                    let freed = self.delete_locked(
-                        recording,
-                        "retention_delete",
-                        &actor,
-                        Some(detail.clone()),
-                    )?;
-                    summary.bytes_freed += freed;
-                    summary.deleted += 1;
-                    total = total.saturating_sub(freed);
+                    total = total.saturating_sub(delete(recording, &detail)?);
                     if total <= limit {
                         break 'over;
                     }
                 }
             }
         }
-        self.shared
-            .live
-            .retention_deleted
-            .fetch_add(summary.deleted, Ordering::Relaxed);
         Ok(summary)
     }
 
@@ -578,7 +798,7 @@ impl Recordings {
         let mut held: HashMap<String, bool> =
             index.held()?.into_iter().map(|id| (id, true)).collect();
         held.extend(audit::holds(self.audit_path()));
-        index.write(|tx| tx.execute("DELETE FROM recordings", []).map(drop))?;
+        index.forget_local(&self.shared.node)?;
         let mut summary = ReindexSummary::default();
         let mut problems = Vec::new();
         scan::scan(
@@ -586,13 +806,14 @@ impl Recordings {
             |mut entries| {
                 for entry in &mut entries {
                     let s = &mut entry.summary;
+                    s.node.clone_from(&self.shared.node);
                     s.hold = held.get(&s.recording_id).copied().unwrap_or(false);
                     summary.held += u64::from(s.hold);
                     summary.incomplete += u64::from(!s.complete);
                 }
                 summary.recordings += entries.len() as u64;
                 for chunk in entries.chunks(BATCH) {
-                    index.write(|tx| chunk.iter().try_for_each(|e| Index::upsert(tx, e)))?;
+                    index.write(chunk, Write::Upsert)?;
                 }
                 Ok(())
             },
@@ -609,15 +830,16 @@ impl Recordings {
     /// marked running.
     fn recover_interrupted(&self) -> Result<(), Error> {
         let index = &self.shared.index;
-        for recording in index.running()? {
+        for recording in index.running(&self.shared.node)? {
             match scan::entry_at(&self.shared.settings.dir, &recording) {
-                Ok(entry) => {
+                Ok(mut entry) => {
+                    entry.summary.node.clone_from(&self.shared.node);
                     tracing::warn!(
                         recording_id = %recording.recording_id,
                         "recording cut off by a crash: entered as incomplete ({} ms)",
                         entry.summary.duration_ms
                     );
-                    index.write(|tx| Index::upsert(tx, &entry))?;
+                    index.write(&[entry], Write::Upsert)?;
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -625,6 +847,7 @@ impl Recordings {
                         "recording cut off by a crash has no readable files ({e}); its entry is removed"
                     );
                     index.remove(&recording.recording_id)?;
+                    continue;
                 }
             }
         }
@@ -632,7 +855,7 @@ impl Recordings {
     }
 }
 
-/// Feeds the index writer thread.
+/// Feeds the index writer thread, and the upload queue.
 struct IndexObserver {
     shared: Arc<Shared>,
 }
@@ -644,7 +867,7 @@ impl IndexObserver {
         };
         let first = first.path.to_string_lossy();
         let stem = first.rsplit_once('.').map_or(&*first, |(stem, _)| stem);
-        let Some(entry) = Entry::from_sidecar(sidecar, Some(format!("{stem}.json")), running)
+        let Some(mut entry) = Entry::from_sidecar(sidecar, Some(format!("{stem}.json")), running)
         else {
             self.shared
                 .live
@@ -652,9 +875,13 @@ impl IndexObserver {
                 .fetch_add(1, Ordering::Relaxed);
             return;
         };
+        entry.summary.node.clone_from(&self.shared.node);
         self.shared
             .live
             .device_seen(&sidecar.device, entry.summary.started_ms);
+        if !running && self.shared.store.is_some() {
+            self.shared.uploads.push(entry.clone());
+        }
         let jobs = self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if jobs.send(Job::Upsert(Box::new(entry))).is_err() {
             self.shared
@@ -666,6 +893,17 @@ impl IndexObserver {
 }
 
 impl Observer for IndexObserver {
+    fn admit(&self) -> Result<(), String> {
+        if self.shared.index.available() {
+            Ok(())
+        } else {
+            Err(format!(
+                "recordings index {} unavailable",
+                self.shared.index.describe()
+            ))
+        }
+    }
+
     fn recording_started(&self, sidecar: &Sidecar) {
         self.shared.live.account(sidecar, false);
         self.send(sidecar, true);
@@ -681,19 +919,29 @@ impl Observer for IndexObserver {
     }
 }
 
+/// Entries kept for another try while the index cannot be written; beyond
+/// this the oldest are dropped (counted in `index_errors`; their files are
+/// kept, and `--reindex` or the upload enters them).
+const MAX_PENDING: usize = 100_000;
+
 /// The index writer: takes what is queued, writes it in one transaction,
-/// repeats. Ends when the service is dropped.
+/// repeats; what could not be written is tried again a second later. Ends
+/// when the service is dropped.
 fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
+    let mut pending: Vec<Entry> = Vec::new();
     loop {
         // Wake up now and then to notice that the service is gone (the
-        // service itself holds the queue's sender).
+        // service itself holds the queue's sender), and to retry.
         let first = match queue.recv_timeout(Duration::from_secs(1)) {
-            Ok(job) => job,
+            Ok(job) => Some(job),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if shared.strong_count() == 0 {
                     return;
                 }
-                continue;
+                if pending.is_empty() {
+                    continue;
+                }
+                None
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
@@ -703,12 +951,12 @@ fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
         // Gather for a moment: calls start and end in bursts, and one
         // transaction of many entries costs far less than many of one.
         let until = Instant::now() + GATHER;
-        let mut entries = Vec::new();
+        let mut entries = core::mem::take(&mut pending);
         let mut flushes = Vec::new();
-        let mut next = Some(first);
+        let mut next = first;
         while let Some(job) = next.take() {
             match job {
-                Job::Upsert(entry) => entries.push(entry),
+                Job::Upsert(entry) => entries.push(*entry),
                 Job::Flush(done) => flushes.push(done),
             }
             if entries.len() >= BATCH {
@@ -725,10 +973,7 @@ fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
             };
         }
         if !entries.is_empty() {
-            let written = shared
-                .index
-                .write(|tx| entries.iter().try_for_each(|e| Index::enter(tx, e)));
-            match written {
+            match shared.index.write(&entries, Write::Enter) {
                 Ok(()) => {
                     shared
                         .live
@@ -736,19 +981,124 @@ fn write_jobs(shared: &std::sync::Weak<Shared>, queue: &Receiver<Job>) {
                         .fetch_add(entries.len() as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    shared
-                        .live
-                        .index_errors
-                        .fetch_add(entries.len() as u64, Ordering::Relaxed);
                     tracing::error!(
-                        "{e}; {} recordings not entered (their files are kept: --reindex enters them)",
+                        "{e}; {} recordings not entered yet (tried again in a second)",
                         entries.len()
                     );
+                    if entries.len() > MAX_PENDING {
+                        let dropped = entries.len() - MAX_PENDING;
+                        entries.drain(..dropped);
+                        shared
+                            .live
+                            .index_errors
+                            .fetch_add(dropped as u64, Ordering::Relaxed);
+                    }
+                    pending = entries;
                 }
             }
+        }
+        if let Err(e) = shared.recover_if_pending() {
+            tracing::warn!("{e}");
         }
         for done in flushes {
             let _ = done.send(());
         }
+    }
+}
+
+/// Checks a PostgreSQL index every second: whether it answers decides
+/// whether new calls are taken; the first time it does after a start
+/// without it, the start-up recovery runs.
+fn probe_index(shared: &std::sync::Weak<Shared>) {
+    let mut was = None;
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if let Index::Postgres(index) = &shared.index {
+            let now = match index.probe() {
+                Ok(()) => true,
+                Err(e) => {
+                    if was != Some(false) {
+                        tracing::error!("{e}; new calls are refused until it answers");
+                    }
+                    false
+                }
+            };
+            if now && was == Some(false) {
+                tracing::info!("recordings index {} answers again", index.describe());
+            }
+            was = Some(now);
+            if now {
+                if let Err(e) = shared.recover_if_pending() {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+        drop(shared);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+impl Shared {
+    /// Runs the start-up recovery if it has not run yet.
+    fn recover_if_pending(self: &Arc<Self>) -> Result<(), Error> {
+        if self.recovery_pending.load(Ordering::SeqCst) && self.index.available() {
+            Recordings {
+                shared: self.clone(),
+            }
+            .recover()?;
+        }
+        Ok(())
+    }
+}
+
+/// Longest sidecar read back from the object store.
+const MAX_SIDECAR_LEN: u64 = 16 << 20;
+
+/// Longest node name.
+pub const MAX_NODE_LEN: usize = 64;
+
+/// `node` when it is a valid node name.
+fn check_node(node: &str) -> Result<String, Error> {
+    let valid = !node.is_empty()
+        && node.len() <= MAX_NODE_LEN
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(node.to_owned())
+    } else {
+        Err(Error::io(
+            "use node name",
+            Path::new(node),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a node name is 1 to {MAX_NODE_LEN} of A-Z, a-z, 0-9, '-', '_', '.'"),
+            ),
+        ))
+    }
+}
+
+/// The node name kept in `state/node`, made up (`node-` and 12 random hex
+/// digits) on the first start.
+fn node_of(state: &Path) -> Result<String, Error> {
+    let path = state.join("node");
+    match fs::read_to_string(&path) {
+        Ok(text) => check_node(text.trim()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 6];
+            getrandom::fill(&mut bytes).map_err(|e| {
+                Error::io(
+                    "make a name for",
+                    &path,
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
+            let node = format!("node-{}", crate::store::hex(&bytes));
+            fs::write(&path, format!("{node}\n")).map_err(|e| Error::io("write", &path, e))?;
+            Ok(node)
+        }
+        Err(e) => Err(Error::io("read", &path, e)),
     }
 }

@@ -9,6 +9,18 @@ use crate::Sidecar;
 /// an observer must not block: hand slow work (a database, an upload) to a
 /// task or a bounded channel of its own.
 pub trait Observer: Send + Sync + 'static {
+    /// Asked before a recording starts (before its files are created): an
+    /// error refuses the call, and the phone is told `failed` with it as
+    /// the reason. An index that cannot enter the call says so here, so
+    /// that no phone is told `success` for a recording nobody could find.
+    /// Called on the connection's task: answer from memory, never block.
+    ///
+    /// # Errors
+    /// Why the call cannot be recorded now.
+    fn admit(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The files and the first sidecar exist; the phone is told `success`.
     fn recording_started(&self, sidecar: &Sidecar) {
         let _ = sidecar;

@@ -134,6 +134,8 @@ pub struct Counters {
     pub refused_storage_full: AtomicU64,
     /// Refused: the recording's files could not be created.
     pub refused_cannot_create: AtomicU64,
+    /// Refused: an [`Observer`] said no (an index that does not answer).
+    pub refused_unavailable: AtomicU64,
     /// RTP datagrams read.
     pub packets: AtomicU64,
     /// Datagrams from other senders.
@@ -152,8 +154,9 @@ impl Counters {
 
     /// Refused start requests by reason, as `(reason, count)`; the reasons
     /// are `not_allowed`, `too_many_sessions`, `no_free_port`,
-    /// `storage_full`, `cannot_create` and `invalid_request` (the rest).
-    pub fn refusals(&self) -> [(&'static str, u64); 6] {
+    /// `storage_full`, `cannot_create`, `unavailable` and
+    /// `invalid_request` (the rest).
+    pub fn refusals(&self) -> [(&'static str, u64); 7] {
         let known = [
             ("not_allowed", Self::get(&self.refused_not_allowed)),
             (
@@ -163,6 +166,7 @@ impl Counters {
             ("no_free_port", Self::get(&self.refused_no_free_port)),
             ("storage_full", Self::get(&self.refused_storage_full)),
             ("cannot_create", Self::get(&self.refused_cannot_create)),
+            ("unavailable", Self::get(&self.refused_unavailable)),
         ];
         let rest = Self::get(&self.refused).saturating_sub(known.iter().map(|k| k.1).sum());
         [
@@ -171,6 +175,7 @@ impl Counters {
             known[2],
             known[3],
             known[4],
+            known[5],
             ("invalid_request", rest),
         ]
     }
@@ -553,6 +558,12 @@ impl Allocator {
                 config.dir.display(),
                 config.min_free_space >> 20
             )));
+        }
+        for observer in &shared.observers {
+            if let Err(reason) = observer.admit() {
+                Counters::add(&shared.counters.refused_unavailable, 1);
+                return Err(Rejection::Other(reason));
+            }
         }
         let (port, socket) = self.bind_port().inspect_err(|_| {
             Counters::add(&shared.counters.refused_no_free_port, 1);

@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 use rand_core::RngCore;
 
+pub mod servers;
+
 /// Whether the external `tool` (ffmpeg, sox, sipp, tshark, ...) can be
 /// started, tried as `tool version_arg`; its exit status does not matter
 /// (`sipp -v` exits 99). When it cannot, interop tests skip, except under

@@ -1,0 +1,255 @@
+//! The index in a real PostgreSQL (a throwaway cluster in a temp dir): the
+//! same search, hold and delete behaviour as SQLite, nodes that start at
+//! the same moment, a database that is down (calls refused, entries kept
+//! and written when it returns), and a schema from a newer server.
+
+use core::time::Duration;
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use callrec_recordings::{Actor, Error, Query, Recordings, Settings};
+use callrec_server::{Parties, Sidecar};
+use callrec_test::servers::Postgres;
+
+/// A finished recording of `node` as the server reports it, with its WAV
+/// (4 bytes) written under `dir`.
+fn finished(dir: &Path, id: &str, start: &str, remote: &str, name: &str) -> Sidecar {
+    let rel = format!("001565aabbcc/{}/080000_in_{remote}_{id}.wav", &start[..10]);
+    std::fs::create_dir_all(dir.join(&rel).parent().unwrap()).unwrap();
+    std::fs::write(dir.join(&rel), b"RIFF").unwrap();
+    let mut s = Sidecar::default();
+    s.recording_id = id.into();
+    s.session_id = format!("session-{id}");
+    s.device = "001565aabbcc".into();
+    s.direction = "in".into();
+    s.codec = "PCMA".into();
+    s.start = start.into();
+    s.stop = Some(start.into());
+    s.complete = true;
+    s.audio_ms = 1000;
+    let mut parties = Parties::default();
+    parties.local_number = "1009".into();
+    parties.remote_number = remote.into();
+    parties.remote_name = name.into();
+    s.start_parties = parties.clone();
+    s.final_parties = parties;
+    s.files = vec![
+        serde_json::from_value(serde_json::json!({
+            "path": rel, "kind": "wav", "bytes": 4, "sha256": "00"
+        }))
+        .unwrap(),
+    ];
+    s
+}
+
+fn open(url: &str, dir: &Path, node: &str) -> Recordings {
+    let mut settings = Settings::new(dir);
+    settings.index = Some(url.to_owned());
+    settings.node = Some(node.to_owned());
+    Recordings::open(settings).unwrap()
+}
+
+fn all(recordings: &Recordings) -> Vec<String> {
+    let mut query = Query::default();
+    query.limit = 1000;
+    let page = recordings.search(&query).unwrap();
+    page.recordings
+        .into_iter()
+        .map(|r| r.recording_id)
+        .collect()
+}
+
+#[test]
+fn nodes_that_start_together_share_one_index_with_sqlites_behaviour() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.url();
+    let tmp = tempfile::tempdir().unwrap();
+    // Four nodes start at the same instant: one creates the tables, the
+    // others wait on the advisory lock and find them.
+    let barrier = Arc::new(Barrier::new(4));
+    let nodes: Vec<Recordings> = (0..4)
+        .map(|n| {
+            let (url, dir, barrier) = (
+                url.clone(),
+                tmp.path().join(format!("n{n}")),
+                barrier.clone(),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                open(&url, &dir, &format!("node-{n}"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let dir_a = a.settings().dir.clone();
+    let observer = a.observer();
+    for (i, (remote, name)) in [("1010", "Bob"), ("2020", "Carol"), ("1010", "bobby")]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("a{i:031}");
+        let start = format!("2026-12-01T08:00:0{i}Z");
+        observer.recording_finished(&finished(&dir_a, &id, &start, remote, name));
+    }
+    a.flush();
+    // Node b sees what a entered, newest first.
+    assert_eq!(
+        all(b),
+        [
+            "a0000000000000000000000000000002",
+            "a0000000000000000000000000000001",
+            "a0000000000000000000000000000000"
+        ]
+    );
+    let found = b.get("a0000000000000000000000000000001").unwrap().unwrap();
+    assert_eq!(found.node, "node-0");
+    assert!(!found.uploaded);
+    // Exact number, either side; free text ignores ASCII case, as SQLite.
+    let mut q = Query::default();
+    q.number = Some("1010".into());
+    assert_eq!(b.search(&q).unwrap().recordings.len(), 2);
+    let mut q = Query::default();
+    q.text = Some("BOB".into());
+    assert_eq!(b.search(&q).unwrap().recordings.len(), 2);
+    // Cursor paging.
+    let mut q = Query::default();
+    q.limit = 2;
+    let first = b.search(&q).unwrap();
+    assert_eq!(first.recordings.len(), 2);
+    q.cursor = Some(first.next_cursor.unwrap().parse().unwrap());
+    let second = b.search(&q).unwrap();
+    assert_eq!(
+        ids(&second.recordings),
+        ["a0000000000000000000000000000000"]
+    );
+    assert!(second.next_cursor.is_none());
+
+    // A hold set on b protects the recording on a.
+    let admin = Actor::new("test", None);
+    b.set_hold("a0000000000000000000000000000000", true, &admin)
+        .unwrap();
+    let held = a
+        .delete("a0000000000000000000000000000000", &admin)
+        .unwrap_err();
+    assert!(
+        matches!(
+            held,
+            Error::Busy {
+                reason: "on legal hold",
+                ..
+            }
+        ),
+        "{held}"
+    );
+    // Without an object store, a recording lives on its node's disk: only
+    // that node deletes it.
+    let elsewhere = b
+        .delete("a0000000000000000000000000000001", &admin)
+        .unwrap_err();
+    assert!(
+        elsewhere.to_string().contains("another node"),
+        "{elsewhere}"
+    );
+    assert_eq!(
+        a.delete("a0000000000000000000000000000001", &admin)
+            .unwrap(),
+        4
+    );
+    assert!(matches!(
+        b.delete("a0000000000000000000000000000001", &admin),
+        Err(Error::UnknownRecording(_))
+    ));
+    assert_eq!(all(b).len(), 2);
+}
+
+fn ids(list: &[callrec_recordings::RecordingSummary]) -> Vec<&str> {
+    list.iter().map(|r| r.recording_id.as_str()).collect()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter() {
+    let Some(pg) = Postgres::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    pg.stop();
+    // The node starts without its database: it opens, and refuses calls.
+    let node = open(&pg.url(), tmp.path(), "lonely");
+    let observer = node.observer();
+    assert!(!node.index_available());
+    let refused = observer.admit().unwrap_err();
+    assert!(
+        refused.contains("127.0.0.1") && refused.contains("unavailable"),
+        "{refused}"
+    );
+    assert!(!refused.contains("password"));
+    pg.resume();
+    wait_until("the index answers", || observer.admit().is_ok());
+    observer.recording_finished(&finished(
+        tmp.path(),
+        "b0000000000000000000000000000000",
+        "2026-12-01T09:00:00Z",
+        "3030",
+        "Dan",
+    ));
+    node.flush();
+    assert_eq!(all(&node), ["b0000000000000000000000000000000"]);
+
+    // Down while a call ends: the entry waits, and is written on return.
+    pg.stop();
+    wait_until("the outage is noticed", || observer.admit().is_err());
+    observer.recording_finished(&finished(
+        tmp.path(),
+        "b0000000000000000000000000000001",
+        "2026-12-01T09:00:01Z",
+        "3030",
+        "Dan",
+    ));
+    node.flush();
+    pg.resume();
+    wait_until("the waiting entry is written", || {
+        node.search(&Query::default())
+            .is_ok_and(|p| p.recordings.len() == 2)
+    });
+}
+
+#[test]
+fn a_schema_from_a_newer_server_is_refused() {
+    let Some(pg) = Postgres::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    drop(open(&pg.url(), tmp.path(), "first"));
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    client
+        .execute("UPDATE callrec_schema SET version = 99", &[])
+        .unwrap();
+    let mut settings = Settings::new(tmp.path());
+    settings.index = Some(pg.url());
+    let e = Recordings::open(settings).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("newer server") && text.contains("schema 99"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_url_that_is_not_postgres_is_named_in_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut settings = Settings::new(tmp.path());
+    settings.index = Some("mysql://root:hunter2@db/x".into());
+    let text = Recordings::open(settings).unwrap_err().to_string();
+    assert!(
+        text.contains("mysql://root@db/x") && !text.contains("hunter2"),
+        "{text}"
+    );
+}
