@@ -129,10 +129,8 @@ impl ObjectStore {
             .clone()
             .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
             .or_else(|| std::env::var("AWS_ENDPOINT").ok());
-        if let Some(endpoint) = &endpoint {
-            builder = builder
-                .with_allow_http(endpoint.starts_with("http://"))
-                .with_virtual_hosted_style_request(false);
+        if endpoint.is_some() {
+            builder = builder.with_virtual_hosted_style_request(false);
         }
         let region = settings
             .region
@@ -153,7 +151,10 @@ impl ObjectStore {
             max_retries: 2,
             retry_timeout: Duration::from_secs(15),
         };
+        // (Client options replace the builder's: plain HTTP is allowed
+        // here, for an endpoint on a private network.)
         let client = ClientOptions::new()
+            .with_allow_http(endpoint.as_ref().is_some_and(|e| e.starts_with("http://")))
             .with_connect_timeout(Duration::from_secs(3))
             .with_timeout(Duration::from_secs(60));
         let inner = builder

@@ -1,0 +1,501 @@
+//! A pool of recording nodes on one PostgreSQL index and one S3 object
+//! store, all real: a throwaway PostgreSQL cluster, a Garage server, and
+//! record_server processes on loopback, with phone_sim as the phones.
+//!
+//! Two nodes take a load between them and every call is findable and
+//! downloadable, byte for byte, from either; nothing stays in the local
+//! spools. Faults: the object store down during uploads, the database down
+//! at a start, a node killed with `kill -9` mid-call. Deletion and legal
+//! hold across nodes, and retention run by two nodes at once, never delete
+//! twice.
+
+mod common;
+
+use core::time::Duration;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use callrec_test::servers::{GARAGE_REGION, Garage, Postgres};
+use common::service::{Options, Service, audit_summary, get, http};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The shared index and store.
+struct Pool {
+    pg: Postgres,
+    garage: Garage,
+    tmp: tempfile::TempDir,
+}
+
+impl Pool {
+    /// `None` (skipped) when PostgreSQL or Garage is not installed.
+    fn start() -> Option<Self> {
+        let pg = Postgres::start()?;
+        let garage = Garage::start("recordings")?;
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("s3-secret"), &garage.secret).unwrap();
+        Some(Self { pg, garage, tmp })
+    }
+
+    fn dir(&self, node: &str) -> PathBuf {
+        self.tmp.path().join(node)
+    }
+
+    /// Starts record_server as node `name` of the pool.
+    fn node(&self, name: &str, ports: &str) -> Node {
+        let dir = self.dir(name);
+        let mut child = Command::new(common::example_path("record_server"))
+            .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--rtp-ports", ports, "--node", name, "--min-free-mib", "1"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--index", &self.pg.url()])
+            .args(["--store", "s3://recordings/pool"])
+            .args(["--s3-endpoint", &self.garage.endpoint])
+            .args(["--s3-region", GARAGE_REGION])
+            .args(["--s3-access-key-id", &self.garage.key_id])
+            .arg("--s3-secret-access-key-file")
+            .arg(self.tmp.path().join("s3-secret"))
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut base = None;
+        let mut seen = Vec::new();
+        let control = loop {
+            let line = match lines.next() {
+                Some(line) => line.unwrap(),
+                None => panic!("record_server {name} exited:\n{}", seen.join("\n")),
+            };
+            seen.push(line.clone());
+            if let Some((_, rest)) = line.split_once("web page and API on ") {
+                base = Some(rest.trim_end_matches('/').to_owned());
+            }
+            if line.contains("record_server listening") {
+                let rest = line.split_once("control=").unwrap().1;
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
+        let keep = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Node {
+            child,
+            base: base.expect("the API's address in the log"),
+            control,
+            dir,
+            log,
+        }
+    }
+}
+
+struct Node {
+    child: Child,
+    base: String,
+    control: String,
+    dir: PathBuf,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Node {
+    fn list(&self) -> Vec<Value> {
+        let page = get(&format!("{}/api/recordings?limit=1000", self.base));
+        assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+        page.json()["recordings"].as_array().unwrap().clone()
+    }
+
+    fn health(&self) -> Value {
+        get(&format!("{}/healthz", self.base)).json()
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        let text = String::from_utf8(get(&format!("{}/metrics", self.base)).body).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    }
+
+    fn audio(&self, id: &str, extra: &[(&str, &str)]) -> common::service::Answer {
+        http(
+            "GET",
+            &format!("{}/api/recordings/{id}/audio", self.base),
+            extra,
+        )
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Recording files (not the service's own state) under `dir`.
+fn spool(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
+            let path = e.path();
+            if e.file_name() == ".callrec" {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// phone_sim with these flags; its output.
+fn phones(args: &[&str]) -> std::process::Output {
+    Command::new(common::example_path("phone_sim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn all_uploaded(node: &Node, n: usize) -> bool {
+    let list = node.list();
+    list.len() == n && list.iter().all(|r| r["uploaded"] == true)
+}
+
+#[test]
+fn two_nodes_share_a_load_and_serve_every_call_byte_for_byte() {
+    let Some(pool) = Pool::start() else { return };
+    let a = pool.node("a", "53000-53099");
+    let b = pool.node("b", "53100-53199");
+    let calls = 40;
+    let out = phones(&[
+        "--server",
+        &a.control,
+        "--server",
+        &b.control,
+        "--calls",
+        &calls.to_string(),
+        "--seconds",
+        "3",
+        "--speed",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("every call uploaded", 60, || all_uploaded(&a, calls));
+    let list = a.list();
+    let on = |node: &str| list.iter().filter(|r| r["node"] == node).count();
+    assert_eq!((on("a"), on("b")), (calls / 2, calls / 2), "spread in turn");
+    assert_eq!(b.list(), list, "both nodes see the same index");
+    for node in [&a, &b] {
+        assert_eq!(node.health()["uploads_queued"], 0);
+        assert_eq!(
+            spool(&node.dir),
+            Vec::<PathBuf>::new(),
+            "local spool emptied"
+        );
+    }
+    for r in &list {
+        let id = r["recording_id"].as_str().unwrap();
+        let (from_a, from_b) = (a.audio(id, &[]), b.audio(id, &[]));
+        assert_eq!((from_a.status, from_b.status), (200, 200));
+        assert!(
+            from_a.body.len() > 44 + 8000 * 2,
+            "{id}: {} bytes",
+            from_a.body.len()
+        );
+        assert_eq!(from_a.body, from_b.body, "{id}");
+        assert_eq!(
+            Some(sha256(&from_a.body).as_str()),
+            r["sha256"].as_str(),
+            "{id}"
+        );
+    }
+    // Ranges, the browser's PCM and the sidecar come from the store too.
+    let r = &list[0];
+    let id = r["recording_id"].as_str().unwrap();
+    let whole = a.audio(id, &[]).body;
+    let part = b.audio(id, &[("Range", "bytes=100-1099")]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, whole[100..1100]);
+    let pcm = |node: &Node| {
+        http(
+            "GET",
+            &format!("{}/api/recordings/{id}/audio?format=pcm16", node.base),
+            &[],
+        )
+    };
+    let (pcm_a, pcm_b) = (pcm(&a), pcm(&b));
+    assert_eq!((pcm_a.status, pcm_b.status), (200, 200));
+    assert_eq!(pcm_a.body, pcm_b.body);
+    // 16-bit samples from 8-bit A-law: twice the audio, headers aside.
+    let doubled = (whole.len() * 2) as i64 - pcm_a.body.len() as i64;
+    assert!(
+        (0..200).contains(&doubled),
+        "{} vs {}",
+        pcm_a.body.len(),
+        whole.len()
+    );
+    let meta = get(&format!("{}/api/recordings/{id}", b.base)).json();
+    assert_eq!(meta["sidecar"]["recording_id"], id);
+    assert!(a.metric("callrec_uploads_total") + b.metric("callrec_uploads_total") >= calls as u64);
+
+    // Legal hold set on one node holds on the other.
+    let hold = format!("{}/api/recordings/{id}/hold", a.base);
+    assert_eq!(http("PUT", &hold, &[]).status, 200);
+    let refused = http("DELETE", &format!("{}/api/recordings/{id}", b.base), &[]);
+    assert_eq!(refused.status, 409, "{}", refused.error());
+    assert_eq!(
+        http(
+            "DELETE",
+            &format!("{}/api/recordings/{id}/hold", b.base),
+            &[]
+        )
+        .status,
+        200
+    );
+    // Both nodes delete it at once: one does, the other finds it gone.
+    let (url_a, url_b) = (
+        format!("{}/api/recordings/{id}", a.base),
+        format!("{}/api/recordings/{id}", b.base),
+    );
+    let first = std::thread::spawn(move || http("DELETE", &url_a, &[]).status);
+    let second = http("DELETE", &url_b, &[]).status;
+    let mut statuses = [first.join().unwrap(), second];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 404]);
+    assert_eq!(a.audio(id, &[]).status, 404);
+    let deletes: Vec<String> = [&a, &b]
+        .iter()
+        .flat_map(|n| audit_summary(&n.dir.join(".callrec/audit.jsonl")))
+        .filter(|l| l.starts_with("delete "))
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(a.list().len(), calls - 1);
+}
+
+#[test]
+fn recordings_wait_on_disk_while_the_store_is_down_and_upload_when_it_returns() {
+    let Some(mut pool) = Pool::start() else {
+        return;
+    };
+    let a = pool.node("a", "53200-53299");
+    pool.garage.stop();
+    let out = phones(&[
+        "--server",
+        &a.control,
+        "--calls",
+        "5",
+        "--seconds",
+        "2",
+        "--speed",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "calls are taken: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("uploads failing", 60, || {
+        a.metric("callrec_upload_failures_total") >= 1
+    });
+    wait_until("five calls in the index", 20, || {
+        let list = a.list();
+        list.len() == 5 && list.iter().all(|r| r["running"] == false)
+    });
+    assert_eq!(a.health()["uploads_queued"], 5);
+    assert_eq!(spool(&a.dir).len(), 10, "5 WAVs and 5 sidecars kept");
+    let list = a.list();
+    assert!(list.iter().all(|r| r["uploaded"] == false), "{list:?}");
+    // Still served, from the node's disk.
+    let id = list[0]["recording_id"].as_str().unwrap().to_owned();
+    let local = a.audio(&id, &[]);
+    assert_eq!(local.status, 200);
+
+    pool.garage.resume();
+    wait_until("the queue drains once the store is back", 90, || {
+        all_uploaded(&a, 5)
+    });
+    assert_eq!(spool(&a.dir), Vec::<PathBuf>::new());
+    assert_eq!(
+        a.audio(&id, &[]).body,
+        local.body,
+        "the same bytes, from the store"
+    );
+    assert!(a.log().contains("upload failed"), "{}", a.log());
+}
+
+#[test]
+fn a_node_whose_database_is_down_at_start_answers_failed_until_it_returns() {
+    let Some(pool) = Pool::start() else { return };
+    pool.pg.stop();
+    let a = pool.node("a", "53300-53399");
+    let out = phones(&["--server", &a.control, "--seconds", "1", "--speed", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("start refused")
+            && stderr.contains("unavailable")
+            && stderr.contains("127.0.0.1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        spool(&a.dir),
+        Vec::<PathBuf>::new(),
+        "nothing recorded, nothing lost"
+    );
+    pool.pg.resume();
+    wait_until("the index answers", 30, || {
+        get(&format!("{}/healthz", a.base)).status == 200
+    });
+    let out = phones(&["--server", &a.control, "--seconds", "1", "--speed", "0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the call uploaded", 60, || all_uploaded(&a, 1));
+}
+
+#[test]
+fn a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts() {
+    let Some(pool) = Pool::start() else { return };
+    let a = pool.node("a", "53400-53449");
+    let b = pool.node("b", "53450-53499");
+    let mut phone = Command::new(common::example_path("phone_sim"))
+        .args(["--server", &a.control, "--seconds", "30", "--speed", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Seen running from the other node, then let it record ~2.5 s.
+    wait_until("the call is in the index", 20, || {
+        b.list().first().is_some_and(|r| r["running"] == true)
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    common::send_signal(a.child.id(), "KILL");
+    let id = b.list()[0]["recording_id"].as_str().unwrap().to_owned();
+    // Until its node uploads it, the other node says where it is.
+    let elsewhere = b.audio(&id, &[]);
+    assert_eq!(elsewhere.status, 503);
+    assert_eq!(elsewhere.header("retry-after"), Some("5"));
+    drop(a);
+    let _ = phone.wait();
+    let wav = spool(&pool.dir("a"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .expect("the cut-off WAV on a's disk");
+    let cut = std::fs::read(&wav).unwrap();
+
+    let _a = pool.node("a", "53400-53449");
+    wait_until("the cut-off call uploaded", 60, || all_uploaded(&b, 1));
+    let r = &b.list()[0];
+    assert_eq!(
+        (r["complete"].clone(), r["running"].clone()),
+        (false.into(), false.into())
+    );
+    assert!(r["duration_ms"].as_u64().unwrap() >= 2000, "{r}");
+    assert_eq!(
+        b.audio(&id, &[]).body,
+        cut,
+        "served from the store as it was on disk"
+    );
+    assert_eq!(spool(&pool.dir("a")), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn two_nodes_sweeping_at_once_delete_each_recording_once() {
+    let Some(pool) = Pool::start() else { return };
+    let start = |first_port: u16, node: &'static str| {
+        let (url, endpoint, key_id, secret) = (
+            pool.pg.url(),
+            pool.garage.endpoint.clone(),
+            pool.garage.key_id.clone(),
+            pool.garage.secret.clone(),
+        );
+        let mut options = Options::new(first_port);
+        options.settings = Box::new(move |s| {
+            s.index = Some(url);
+            s.node = Some(node.into());
+            let mut store = callrec_recordings::StoreSettings::new("s3://recordings/sweep");
+            store.endpoint = Some(endpoint);
+            store.region = Some(GARAGE_REGION.into());
+            store.access_key_id = Some(key_id);
+            store.secret_access_key = Some(secret);
+            s.store = Some(store);
+            s.max_disk_usage = Some(1);
+            s.sweep_interval = Duration::from_secs(3600);
+        });
+        Service::start(options)
+    };
+    let (one, two) = (start(53500, "one"), start(53550, "two"));
+    for service in [&one, &two] {
+        for _ in 0..3 {
+            service.call(&[]);
+        }
+    }
+    wait_until("six calls uploaded", 60, || {
+        let mut q = callrec_recordings::Query::default();
+        q.limit = 100;
+        let page = one.recordings.search(&q).unwrap();
+        page.recordings.len() == 6 && page.recordings.iter().all(|r| r.uploaded)
+    });
+    let other = two.recordings.clone();
+    let sweeping = std::thread::spawn(move || other.sweep().unwrap());
+    let here = one.recordings.sweep().unwrap();
+    let there = sweeping.join().unwrap();
+    assert_eq!(here.deleted + there.deleted, 6, "{here:?} {there:?}");
+    let audited: usize = [&one, &two]
+        .iter()
+        .map(|s| {
+            audit_summary(s.recordings.audit_path())
+                .iter()
+                .filter(|l| l.starts_with("retention_delete "))
+                .count()
+        })
+        .sum();
+    assert_eq!(audited, 6);
+    assert!(
+        one.recordings
+            .search(&callrec_recordings::Query::default())
+            .unwrap()
+            .recordings
+            .is_empty()
+    );
+}
