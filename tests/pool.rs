@@ -470,17 +470,30 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
             service.call(&[]);
         }
     }
-    wait_until("six calls uploaded", 60, || {
+    // 12 minutes of A-law: a WAV over the 5 MiB part size, so a multipart
+    // upload.
+    one.call(&["--seconds", "720", "--speed", "100"]);
+    wait_until("seven calls uploaded", 60, || {
         let mut q = callrec_recordings::Query::default();
         q.limit = 100;
         let page = one.recordings.search(&q).unwrap();
-        page.recordings.len() == 6 && page.recordings.iter().all(|r| r.uploaded)
+        page.recordings.len() == 7 && page.recordings.iter().all(|r| r.uploaded)
     });
+    let mut q = callrec_recordings::Query::default();
+    q.limit = 1;
+    let long = one.recordings.search(&q).unwrap().recordings.remove(0);
+    assert!(long.bytes > 5 << 20, "{long:?}");
+    let audio = get(&format!(
+        "{}/api/recordings/{}/audio",
+        two.base, long.recording_id
+    ));
+    assert_eq!(audio.status, 200);
+    assert_eq!(Some(sha256(&audio.body)), long.sha256);
     let other = two.recordings.clone();
     let sweeping = std::thread::spawn(move || other.sweep().unwrap());
     let here = one.recordings.sweep().unwrap();
     let there = sweeping.join().unwrap();
-    assert_eq!(here.deleted + there.deleted, 6, "{here:?} {there:?}");
+    assert_eq!(here.deleted + there.deleted, 7, "{here:?} {there:?}");
     let audited: usize = [&one, &two]
         .iter()
         .map(|s| {
@@ -490,7 +503,7 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
                 .count()
         })
         .sum();
-    assert_eq!(audited, 6);
+    assert_eq!(audited, 7);
     assert!(
         one.recordings
             .search(&callrec_recordings::Query::default())

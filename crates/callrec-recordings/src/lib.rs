@@ -16,6 +16,11 @@
 //!   oldest first, never a recording that is running or on hold.
 //! - **Audit log**: every download, deletion and hold as a JSON line that
 //!   carries the SHA-256 of the line before ([`verify_audit`]).
+//! - **A pool of nodes**: the index in PostgreSQL instead
+//!   ([`Settings::index`]), shared by every node, and finished recordings
+//!   moved to an S3 object store ([`Settings::store`],
+//!   [`Recordings::run_uploads`]): uploaded, read back and compared, then
+//!   removed from the node's disk. Any node finds and serves any recording.
 //!
 //! ```
 //! use callrec_recordings::{Query, Recordings, Settings};

@@ -10,7 +10,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
@@ -24,8 +24,8 @@ use crate::index::{
 /// Version of the tables this server writes (`callrec_schema`).
 const SCHEMA_VERSION: i32 = 1;
 
-/// Connections kept open for searches.
-const READERS: usize = 4;
+/// Connections for searches, at most: more searches at once wait for one.
+const READERS: usize = 8;
 
 /// The advisory lock held while the schema is created or migrated.
 const MIGRATION_LOCK: i64 = 0x6361_6c6c_7265_6301;
@@ -165,7 +165,9 @@ pub(crate) struct PgIndex {
     config: postgres::Config,
     shown: String,
     writer: Mutex<Option<Client>>,
-    readers: Mutex<Vec<Client>>,
+    /// Idle reading connections, and how many are open (idle or in use).
+    readers: Mutex<(Vec<Client>, usize)>,
+    reader_free: Condvar,
     available: AtomicBool,
     migrated: AtomicBool,
     /// The database holds a newer schema than this server knows.
@@ -194,7 +196,8 @@ impl PgIndex {
             config,
             shown,
             writer: Mutex::new(None),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new((Vec::new(), 0)),
+            reader_free: Condvar::new(),
             available: AtomicBool::new(false),
             migrated: AtomicBool::new(false),
             too_new: AtomicBool::new(false),
@@ -313,7 +316,8 @@ impl PgIndex {
             .store(ok || !client.is_closed(), Ordering::Relaxed);
     }
 
-    /// Runs `f` on a reading connection.
+    /// Runs `f` on a reading connection (at most [`READERS`] are open; a
+    /// search beyond that waits for one).
     fn read<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
@@ -321,20 +325,49 @@ impl PgIndex {
         if !self.migrated.load(Ordering::Relaxed) {
             self.probe()?;
         }
-        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut client = match pooled {
-            Some(client) if !client.is_closed() => client,
-            _ => self.connect()?,
+        let idle = {
+            let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(client) = readers.0.pop() {
+                    break Some(client);
+                }
+                if readers.1 < READERS {
+                    readers.1 += 1;
+                    break None;
+                }
+                readers = self
+                    .reader_free
+                    .wait(readers)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        // This call holds one of the open places from here on.
+        let client = match idle {
+            Some(client) if !client.is_closed() => Ok(client),
+            _ => self.connect(),
+        };
+        let mut client = match client {
+            Ok(client) => client,
+            Err(e) => {
+                self.give_back(None);
+                return Err(e);
+            }
         };
         let result = f(&mut client);
         self.settle(&client, result.is_ok());
-        if !client.is_closed() {
-            let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-            if readers.len() < READERS {
-                readers.push(client);
-            }
-        }
+        self.give_back((!client.is_closed()).then_some(client));
         result.map_err(|e| self.fail(e))
+    }
+
+    /// Returns a reading connection's place (and the connection, when it
+    /// still works).
+    fn give_back(&self, client: Option<Client>) {
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        match client {
+            Some(client) => readers.0.push(client),
+            None => readers.1 -= 1,
+        }
+        self.reader_free.notify_one();
     }
 
     pub(crate) fn write(&self, entries: &[Entry], how: Write) -> Result<(), Error> {

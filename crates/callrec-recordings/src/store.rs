@@ -25,6 +25,11 @@ use crate::Error;
 /// Bytes read from a local file per write to the store.
 const CHUNK: usize = 256 << 10;
 
+/// Bytes buffered per upload: a smaller file goes in one PUT, a larger one
+/// as a multipart upload of parts this size (S3's smallest part), so an
+/// upload holds at most this much memory.
+const PART: usize = 5 << 20;
+
 /// Where recordings go once final: an S3 bucket (or an S3-compatible
 /// store such as Garage, Ceph RGW or MinIO), and how to reach it. Fields
 /// left `None` come from the standard AWS environment variables
@@ -198,7 +203,7 @@ impl ObjectStore {
         let mut file = tokio::fs::File::open(local)
             .await
             .map_err(|e| Error::io("open", local, e))?;
-        let mut writer = BufWriter::new(self.inner.clone(), key.clone());
+        let mut writer = BufWriter::with_capacity(self.inner.clone(), key.clone(), PART);
         let mut hash = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; CHUNK];

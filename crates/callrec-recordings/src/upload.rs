@@ -21,7 +21,7 @@ use crate::index::{Entry, Write};
 use crate::{Error, Recordings};
 
 /// Uploads at once.
-const CONCURRENT: usize = 4;
+const CONCURRENT: usize = 8;
 
 /// Longest wait before a failed upload is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

@@ -164,6 +164,34 @@ fn nodes_that_start_together_share_one_index_with_sqlites_behaviour() {
         Err(Error::UnknownRecording(_))
     ));
     assert_eq!(all(b).len(), 2);
+
+    // Many searches at once share a bounded set of connections: at most
+    // eight for searches per node.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut open = || -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'callrec'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let before = open();
+    let searching: Vec<_> = (0..32)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || all(&b).len())
+        })
+        .collect();
+    for search in searching {
+        assert_eq!(search.join().unwrap(), 2);
+    }
+    let after = open();
+    assert!(
+        after > before && after - before < 8,
+        "{before} -> {after} connections"
+    );
 }
 
 fn ids(list: &[callrec_recordings::RecordingSummary]) -> Vec<&str> {
