@@ -517,6 +517,26 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_password_never_survives_redaction(
+            user in "[a-z]{1,8}",
+            password in "[A-Z][0-9][A-Za-z0-9]{4,10}",
+            host in "[a-z]{1,8}",
+            tail in "(/[a-z]{0,8})?",
+        ) {
+            let url = format!("postgres://{user}:{password}@{host}{tail}");
+            let shown = redact(&url);
+            proptest::prop_assert!(!shown.contains(&password), "{}", shown);
+            proptest::prop_assert_eq!(shown, format!("postgres://{user}@{host}{tail}"));
+        }
+
+        #[test]
+        fn redaction_takes_any_text(text in "\\PC{0,60}") {
+            let _ = redact(&text);
+        }
+    }
+
     #[test]
     fn numbered_parameters() {
         assert_eq!(numbered("a = ?1 AND b = ?12"), "a = $1 AND b = $12");

@@ -348,7 +348,7 @@ impl Recordings {
             }
         }
         if recordings.shared.store.is_some() {
-            recordings.queue_spool()?;
+            recordings.queue_spool(true)?;
         }
         if recordings.shared.index.available() {
             recordings.recover()?;
@@ -387,10 +387,12 @@ impl Recordings {
         done
     }
 
-    /// Queues for upload every recording still in the directory: after a
-    /// restart, the ones that were waiting, and the one a crash cut off
-    /// (entered as incomplete, with the length its audio has).
-    fn queue_spool(&self) -> Result<(), Error> {
+    /// Queues for upload every recording still in the directory: at a
+    /// start (`at_start`), the ones that were waiting and the one a crash
+    /// cut off (entered as incomplete, with the length its audio has);
+    /// later, the ones that did not fit in memory
+    /// ([`MAX_HELD`](crate::upload::MAX_HELD)), never a call still running.
+    pub(crate) fn queue_spool(&self, at_start: bool) -> Result<(), Error> {
         let shared = &self.shared;
         let mut queued = 0u64;
         scan::scan(
@@ -399,14 +401,24 @@ impl Recordings {
                 for entry in &mut entries {
                     entry.summary.node.clone_from(&shared.node);
                 }
-                if shared.index.available() {
+                if at_start && shared.index.available() {
                     if let Err(e) = shared.index.write(&entries, Write::Upsert) {
                         // The uploader enters them when it is done.
                         tracing::warn!("{e}");
                     }
                 }
-                queued += entries.len() as u64;
                 for entry in entries {
+                    if !at_start && !entry.summary.complete {
+                        // Running now, or known to the index already.
+                        let running = shared
+                            .index
+                            .get(&entry.summary.recording_id)
+                            .map_or(true, |r| r.is_none_or(|r| r.running));
+                        if running {
+                            continue;
+                        }
+                    }
+                    queued += 1;
                     shared.uploads.push(entry);
                 }
                 Ok(())

@@ -333,6 +333,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_url_is_parsed_or_refused_by_name(url in "(s3://)?\\PC{0,40}") {
+            match parse_url(&url) {
+                Ok((bucket, prefix)) => {
+                    proptest::prop_assert!(url.starts_with("s3://"));
+                    proptest::prop_assert!((3..=63).contains(&bucket.len()));
+                    proptest::prop_assert!(!prefix.starts_with('/') && !prefix.ends_with('/'));
+                }
+                Err(e) => proptest::prop_assert!(e.contains("object store")),
+            }
+        }
+    }
+
     #[test]
     fn keys_carry_the_prefix() {
         let mut settings = StoreSettings::new("s3://bucket-1/pool/a");

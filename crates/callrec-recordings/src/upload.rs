@@ -9,9 +9,9 @@
 //! memory. A failed upload is tried again after 1, 2, 4, … up to 30
 //! seconds.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use core::time::Duration;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -26,40 +26,77 @@ const CONCURRENT: usize = 8;
 /// Longest wait before a failed upload is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Recordings held in memory for upload at most; more wait on disk only,
+/// and are found by a walk of the directory once the queue is empty (a
+/// store down for days must not fill the node's memory).
+pub(crate) const MAX_HELD: usize = 100_000;
+
 /// Recordings waiting for upload.
 #[derive(Default)]
 pub(crate) struct Uploads {
-    queue: Mutex<VecDeque<(Entry, u32)>>,
-    /// Queued plus in progress.
-    waiting: AtomicU64,
+    state: Mutex<Queue>,
     wake: Notify,
 }
 
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<(Entry, u32)>,
+    /// Ids queued or being uploaded (a recording is never queued twice).
+    held: HashSet<String>,
+    /// Recordings left on disk only, beyond [`MAX_HELD`].
+    on_disk_only: u64,
+}
+
 impl Uploads {
-    /// Queues a finished recording.
+    fn state(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a finished recording (once; beyond [`MAX_HELD`] it waits on
+    /// disk for the next walk).
     pub(crate) fn push(&self, entry: Entry) {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        self.requeue(entry, 0);
+        let mut state = self.state();
+        if state.held.contains(&entry.summary.recording_id) {
+            return;
+        }
+        if state.held.len() >= MAX_HELD {
+            state.on_disk_only += 1;
+            return;
+        }
+        state.held.insert(entry.summary.recording_id.clone());
+        state.waiting.push_back((entry, 0));
+        drop(state);
+        self.wake.notify_one();
     }
 
     fn requeue(&self, entry: Entry, attempts: u32) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back((entry, attempts));
+        self.state().waiting.push_back((entry, attempts));
         self.wake.notify_one();
     }
 
     fn pop(&self) -> Option<(Entry, u32)> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+        self.state().waiting.pop_front()
+    }
+
+    fn done(&self, recording_id: &str) {
+        self.state().held.remove(recording_id);
+    }
+
+    /// Whether recordings wait on disk only; clears the mark (the caller
+    /// walks the directory).
+    fn take_on_disk_only(&self) -> bool {
+        let mut state = self.state();
+        let any = state.on_disk_only > 0 && state.held.is_empty();
+        if any {
+            state.on_disk_only = 0;
+        }
+        any
     }
 
     /// Recordings not uploaded yet.
     pub(crate) fn len(&self) -> u64 {
-        self.waiting.load(Ordering::Relaxed)
+        let state = self.state();
+        state.held.len() as u64 + state.on_disk_only
     }
 }
 
@@ -85,6 +122,16 @@ impl Recordings {
                 };
                 let this = self.clone();
                 running.spawn(async move { this.upload_with_retry(entry, attempts).await });
+            }
+            if running.is_empty() && self.shared.uploads.take_on_disk_only() {
+                // More than fit in memory waited: walk the directory again.
+                let this = self.clone();
+                running.spawn(async move {
+                    let walked = tokio::task::spawn_blocking(move || this.queue_spool(false)).await;
+                    if let Ok(Err(e)) = walked {
+                        tracing::warn!("upload queue: {e}");
+                    }
+                });
             }
             tokio::select! {
                 () = &mut shutdown => return,
@@ -114,7 +161,7 @@ impl Recordings {
             Ok(bytes) => {
                 shared.live.uploads.fetch_add(1, Ordering::Relaxed);
                 shared.live.upload_bytes.fetch_add(bytes, Ordering::Relaxed);
-                shared.uploads.waiting.fetch_sub(1, Ordering::Relaxed);
+                shared.uploads.done(&id);
                 tracing::debug!(recording_id = %id, bytes, "uploaded");
             }
             Err(e) => {
@@ -139,8 +186,17 @@ impl Recordings {
         let Some((store, _)) = &shared.store else {
             return Ok(0);
         };
+        // Uploaded before (a crash between marking it and removing its
+        // files): only the removal is left.
+        let (this, id) = (self.clone(), entry.summary.recording_id.clone());
+        let indexed = tokio::task::spawn_blocking(move || this.get(&id)).await;
+        if let Ok(Ok(Some(known))) = indexed {
+            if known.uploaded {
+                self.remove_local(&known);
+                return Ok(0);
+            }
+        }
         let mut bytes = 0;
-        let mut uploaded = Vec::new();
         let s = &mut entry.summary;
         for slot in [&mut s.wav_path, &mut s.rec_path, &mut s.sidecar_path] {
             let Some(relative) = slot.clone() else {
@@ -148,10 +204,7 @@ impl Recordings {
             };
             let local = self.file(&relative)?;
             match store.upload(&local, &relative).await {
-                Ok((size, _)) => {
-                    bytes += size;
-                    uploaded.push(local);
-                }
+                Ok((size, _)) => bytes += size,
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     tracing::warn!(
                         recording_id = %s.recording_id,
@@ -171,21 +224,62 @@ impl Recordings {
         tokio::task::spawn_blocking(move || this.shared.index.write(&[written], Write::Upsert))
             .await
             .map_err(|e| Error::index(self.shared.index.describe(), e))??;
-        for path in uploaded {
+        self.remove_local(&entry.summary);
+        Ok(bytes)
+    }
+
+    /// Removes the local files of an uploaded recording.
+    fn remove_local(&self, recording: &crate::RecordingSummary) {
+        for path in recording.paths().filter_map(|p| self.file(p).ok()) {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!("uploaded, but cannot remove {}: {e}", path.display()),
             }
         }
-        self.remove_empty_date_dir(&entry.summary);
-        Ok(bytes)
+        self.remove_empty_date_dir(recording);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(id: &str) -> Entry {
+        let mut sidecar = callrec_server::Sidecar::default();
+        sidecar.recording_id = id.into();
+        sidecar.start = "2026-12-01T08:00:00Z".into();
+        Entry::from_sidecar(&sidecar, None, false).unwrap()
+    }
+
+    #[test]
+    fn the_queue_holds_each_recording_once_and_at_most_max_held() {
+        let uploads = Uploads::default();
+        uploads.push(entry("a"));
+        uploads.push(entry("a"));
+        assert_eq!(uploads.len(), 1);
+        let (first, _) = uploads.pop().unwrap();
+        assert!(uploads.pop().is_none());
+        // In flight: still counted, still not queued again.
+        uploads.push(entry("a"));
+        assert_eq!(uploads.len(), 1);
+        uploads.done(&first.summary.recording_id);
+        assert_eq!(uploads.len(), 0);
+
+        for n in 0..MAX_HELD + 10 {
+            uploads.push(entry(&n.to_string()));
+        }
+        assert_eq!(uploads.len(), (MAX_HELD + 10) as u64);
+        assert_eq!(uploads.state().waiting.len(), MAX_HELD);
+        // The walk waits until what is held is done.
+        assert!(!uploads.take_on_disk_only());
+        while let Some((e, _)) = uploads.pop() {
+            uploads.done(&e.summary.recording_id);
+        }
+        assert!(uploads.take_on_disk_only());
+        assert!(!uploads.take_on_disk_only());
+        assert_eq!(uploads.len(), 0);
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {
