@@ -12,7 +12,6 @@
 mod common;
 
 use core::time::Duration;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -63,36 +62,13 @@ impl Pool {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut base = None;
-        let mut seen = Vec::new();
-        let control = loop {
-            let line = match lines.next() {
-                Some(line) => line.unwrap(),
-                None => panic!("record_server {name} exited:\n{}", seen.join("\n")),
-            };
-            seen.push(line.clone());
-            if let Some((_, rest)) = line.split_once("web page and API on ") {
-                base = Some(rest.trim_end_matches('/').to_owned());
-            }
-            if line.contains("record_server listening") {
-                let rest = line.split_once("control=").unwrap().1;
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
-        let keep = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                keep.lock().unwrap().push(line);
-            }
-        });
+        let up = common::listening(child.stderr.take().unwrap());
         Node {
             child,
-            base: base.expect("the API's address in the log"),
-            control,
+            base: up.base.expect("the API's address in the log"),
+            control: up.control,
             dir,
-            log,
+            log: up.log,
         }
     }
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use core::time::Duration;
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -47,28 +46,11 @@ fn start(dir: &Path, ports: &str, extra: &[&str]) -> Running {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut base = None;
-    let mut seen = Vec::new();
-    let control = loop {
-        let line = match lines.next() {
-            Some(line) => line.unwrap(),
-            None => panic!("record_server exited:\n{}", seen.join("\n")),
-        };
-        seen.push(line.clone());
-        if let Some(rest) = line.split_once("web page and API on ").map(|(_, r)| r) {
-            base = Some(rest.trim_end_matches('/').to_owned());
-        }
-        if line.contains("record_server listening") {
-            let rest = line.split_once("control=").unwrap().1;
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let up = common::listening(child.stderr.take().unwrap());
     Running {
         child,
-        base: base.expect("the API's address in the log"),
-        control,
+        base: up.base.expect("the API's address in the log"),
+        control: up.control,
     }
 }
 

@@ -87,3 +87,45 @@ pub(crate) async fn read_crlf_line(stream: &mut tokio::net::TcpStream) -> String
     }
     String::from_utf8(out).unwrap()
 }
+
+/// What record_server's log says when it is up.
+pub(crate) struct Listening {
+    /// The control address.
+    pub(crate) control: String,
+    /// `http://HOST:PORT` of the API, when `--http` was given.
+    pub(crate) base: Option<String>,
+    /// Every line of the log so far; filled on as the server logs.
+    pub(crate) log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Reads record_server's log (its stderr) until it listens, then keeps
+/// reading it into [`Listening::log`] on a thread, so the server never
+/// blocks on a full pipe.
+pub(crate) fn listening(stderr: impl std::io::Read + Send + 'static) -> Listening {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut base = None;
+    let mut seen = Vec::new();
+    let control = loop {
+        let line = match lines.next() {
+            Some(line) => line.unwrap(),
+            None => panic!("record_server exited:\n{}", seen.join("\n")),
+        };
+        seen.push(line.clone());
+        if let Some((_, rest)) = line.split_once("web page and API on ") {
+            base = Some(rest.trim_end_matches('/').to_owned());
+        }
+        if line.contains("record_server listening") {
+            let rest = line.split_once("control=").unwrap().1;
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
+    let keep = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            keep.lock().unwrap().push(line);
+        }
+    });
+    Listening { control, base, log }
+}
