@@ -418,13 +418,8 @@ impl PgIndex {
     ) -> Result<Option<u64>, Error> {
         // The row stays locked while its files go: a second node deleting
         // it, or holding it, waits, and then finds it gone.
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut client = match writer.take() {
-            Some(client) if !client.is_closed() => client,
-            _ => self.connect()?,
-        };
-        let mut outcome: Option<Error> = None;
-        let result = (|| -> Result<Option<u64>, postgres::Error> {
+        let mut refused: Option<Error> = None;
+        let deleted = self.with_writer(|client| {
             let mut tx = client.transaction()?;
             let row = tx.query_opt(
                 &format!("SELECT {COLUMNS} FROM recordings WHERE recording_id = $1 FOR UPDATE"),
@@ -443,20 +438,17 @@ impl PgIndex {
                     tx.commit()?;
                     Ok(Some(bytes))
                 }
+                // Rolled back: the row stays.
                 Err(e) => {
-                    outcome = Some(e);
+                    refused = Some(e);
                     Ok(None)
                 }
             }
-        })();
-        self.settle(&client, result.is_ok());
-        if !client.is_closed() {
-            *writer = Some(client);
+        })?;
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(deleted),
         }
-        if let Some(e) = outcome {
-            return Err(e);
-        }
-        result.map_err(|e| self.fail(e))
     }
 
     pub(crate) fn totals(&self) -> Result<(u64, u64), Error> {
