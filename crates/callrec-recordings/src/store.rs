@@ -162,6 +162,13 @@ impl ObjectStore {
             .with_allow_http(endpoint.as_ref().is_some_and(|e| e.starts_with("http://")))
             .with_connect_timeout(Duration::from_secs(3))
             .with_timeout(Duration::from_secs(60));
+        // reqwest's rustls has no crypto provider of its own here (see
+        // Cargo.toml): ring becomes the process's default unless the
+        // program installed one first.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // An Err only says another thread installed one meanwhile.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let inner = builder
             .with_retry(retry)
             .with_client_options(client)
