@@ -164,11 +164,8 @@ impl ObjectStore {
             .with_timeout(Duration::from_secs(60));
         // reqwest's rustls has no crypto provider of its own here (see
         // Cargo.toml): ring becomes the process's default unless the
-        // program installed one first.
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // An Err only says another thread installed one meanwhile.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        // program installed one first (then this is an Err, and ignored).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let inner = builder
             .with_retry(retry)
             .with_client_options(client)
