@@ -14,9 +14,9 @@ mod common;
 use core::time::Duration;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
 
 use callrec_test::servers::{GARAGE_REGION, Garage, Postgres};
+use callrec_test::wait_until;
 use common::service::{Options, Service, audit_summary, get, http};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -45,7 +45,8 @@ impl Pool {
     /// Starts record_server as node `name` of the pool.
     fn node(&self, name: &str, ports: &str) -> Node {
         let dir = self.dir(name);
-        let mut child = Command::new(common::example_path("record_server"))
+        let mut command = Command::new(common::example_path("record_server"));
+        command
             .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(["--rtp-ports", ports, "--node", name, "--min-free-mib", "1"])
             .arg("--dir")
@@ -57,15 +58,11 @@ impl Pool {
             .args(["--s3-access-key-id", &self.garage.key_id])
             .arg("--s3-secret-access-key-file")
             .arg(self.tmp.path().join("s3-secret"))
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let up = common::listening(child.stderr.take().unwrap());
+            .env("RUST_LOG", "info");
+        let up = common::start_record_server(command);
         Node {
-            child,
-            base: up.base.expect("the API's address in the log"),
+            child: up.child,
+            base: up.base.expect("the API's address"),
             control: up.control,
             dir,
             log: up.log,
@@ -117,17 +114,6 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -194,7 +180,9 @@ fn two_nodes_share_a_load_and_serve_every_call_byte_for_byte() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_until("every call uploaded", 60, || all_uploaded(&a, calls));
+    wait_until("every call uploaded", Duration::from_secs(60), || {
+        all_uploaded(&a, calls)
+    });
     let list = a.list();
     let on = |node: &str| list.iter().filter(|r| r["node"] == node).count();
     assert_eq!((on("a"), on("b")), (calls / 2, calls / 2), "spread in turn");
@@ -308,10 +296,10 @@ fn recordings_wait_on_disk_while_the_store_is_down_and_upload_when_it_returns() 
         "calls are taken: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_until("uploads failing", 60, || {
+    wait_until("uploads failing", Duration::from_secs(60), || {
         a.metric("callrec_upload_failures_total") >= 1
     });
-    wait_until("five calls in the index", 20, || {
+    wait_until("five calls in the index", Duration::from_secs(20), || {
         let list = a.list();
         list.len() == 5 && list.iter().all(|r| r["running"] == false)
     });
@@ -325,9 +313,11 @@ fn recordings_wait_on_disk_while_the_store_is_down_and_upload_when_it_returns() 
     assert_eq!(local.status, 200);
 
     pool.garage.resume();
-    wait_until("the queue drains once the store is back", 90, || {
-        all_uploaded(&a, 5)
-    });
+    wait_until(
+        "the queue drains once the store is back",
+        Duration::from_secs(90),
+        || all_uploaded(&a, 5),
+    );
     assert_eq!(spool(&a.dir), Vec::<PathBuf>::new());
     assert_eq!(
         a.audio(&id, &[]).body,
@@ -357,7 +347,7 @@ fn a_node_whose_database_is_down_at_start_answers_failed_until_it_returns() {
         "nothing recorded, nothing lost"
     );
     pool.pg.resume();
-    wait_until("the index answers", 30, || {
+    wait_until("the index answers", Duration::from_secs(30), || {
         get(&format!("{}/healthz", a.base)).status == 200
     });
     let out = phones(&["--server", &a.control, "--seconds", "1", "--speed", "0"]);
@@ -366,7 +356,9 @@ fn a_node_whose_database_is_down_at_start_answers_failed_until_it_returns() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_until("the call uploaded", 60, || all_uploaded(&a, 1));
+    wait_until("the call uploaded", Duration::from_secs(60), || {
+        all_uploaded(&a, 1)
+    });
 }
 
 #[test]
@@ -381,7 +373,7 @@ fn a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts() {
         .spawn()
         .unwrap();
     // Seen running from the other node, then let it record ~2.5 s.
-    wait_until("the call is in the index", 20, || {
+    wait_until("the call is in the index", Duration::from_secs(20), || {
         b.list().first().is_some_and(|r| r["running"] == true)
     });
     std::thread::sleep(Duration::from_millis(2500));
@@ -400,7 +392,9 @@ fn a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts() {
     let cut = std::fs::read(&wav).unwrap();
 
     let _a = pool.node("a", "53400-53449");
-    wait_until("the cut-off call uploaded", 60, || all_uploaded(&b, 1));
+    wait_until("the cut-off call uploaded", Duration::from_secs(60), || {
+        all_uploaded(&b, 1)
+    });
     let r = &b.list()[0];
     assert_eq!(
         (r["complete"].clone(), r["running"].clone()),
@@ -449,7 +443,7 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
     // 12 minutes of A-law: a WAV over the 5 MiB part size, so a multipart
     // upload.
     one.call(&["--seconds", "720", "--speed", "100"]);
-    wait_until("seven calls uploaded", 60, || {
+    wait_until("seven calls uploaded", Duration::from_secs(60), || {
         let mut q = callrec_recordings::Query::default();
         q.limit = 100;
         let page = one.recordings.search(&q).unwrap();

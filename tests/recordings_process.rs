@@ -26,10 +26,10 @@ impl Drop for Running {
     }
 }
 
-/// Starts record_server on `dir` with the API, and reads its addresses
-/// from its log.
+/// Starts record_server on `dir` with the API.
 fn start(dir: &Path, ports: &str, extra: &[&str]) -> Running {
-    let mut child = Command::new(common::example_path("record_server"))
+    let mut command = Command::new(common::example_path("record_server"));
+    command
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -41,15 +41,11 @@ fn start(dir: &Path, ports: &str, extra: &[&str]) -> Running {
         .arg("--dir")
         .arg(dir)
         .args(extra)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let up = common::listening(child.stderr.take().unwrap());
+        .env("RUST_LOG", "info");
+    let up = common::start_record_server(command);
     Running {
-        child,
-        base: up.base.expect("the API's address in the log"),
+        child: up.child,
+        base: up.base.expect("the API's address"),
         control: up.control,
     }
 }

@@ -1,6 +1,7 @@
 //! `record_server`: the recording server for IP phones' network recording,
-//! a thin program over the `callrec-server` crate (flags or a TOML file →
-//! `Config` → `Server::run`).
+//! a thin program over the callrec crates: flags or a TOML file → the
+//! server's `Config` and the recordings service's `Settings` → `Node::start`,
+//! then a signal → `Node::shutdown`.
 //!
 //! Phones open a TCP control connection (`cmd=RecordStartRequest&…`), get
 //! a UDP port, and stream the call's mixed RTP (PCMA, PCMU or G722) there
@@ -23,8 +24,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callrec_recordings::{HttpApi, Recordings, STATE_DIR, Settings, StoreSettings, Tokens};
-use callrec_server::{Config, OutputFormat, PortRange, Server};
+use callrec_recordings::{Node, STATE_DIR, Settings, StoreSettings, Tokens};
+use callrec_server::{Config, OutputFormat, PortRange};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -129,6 +130,11 @@ struct Args {
     /// left is uploaded after the next start) [default: 30].
     #[arg(long, value_name = "SECS")]
     upload_drain_secs: Option<u64>,
+    /// Once every listener is bound, write their addresses to FILE as JSON
+    /// (`{"control": "HOST:PORT", "http": "HOST:PORT" or null}`): for
+    /// supervisors and tests that start the server on port 0.
+    #[arg(long, value_name = "FILE")]
+    addresses_file: Option<PathBuf>,
     /// Check the audit log's hash chain, print the result and exit.
     #[arg(long)]
     verify_audit: bool,
@@ -275,86 +281,30 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if args.no_index && (args.http.is_some() || args.reindex) {
-        return Err("--no-index leaves nothing to serve or rebuild (--http, --reindex)".into());
-    }
-    let tokens = args
-        .api_tokens
-        .as_deref()
-        .map(Tokens::from_file)
-        .transpose()?;
-    let recordings = if args.no_index {
-        None
+    let node = if args.no_index {
+        if args.http.is_some() || args.reindex {
+            return Err("--no-index leaves nothing to serve or rebuild (--http, --reindex)".into());
+        }
+        Node::start_without_index(config).await?
     } else {
-        std::fs::create_dir_all(&config.dir)
-            .map_err(|e| format!("cannot create {}: {e}", config.dir.display()))?;
-        let mut settings = Settings::new(&config.dir);
-        settings.retain_days = args.retain_days;
-        settings.max_disk_usage = args.max_disk_usage;
-        settings.index = args.index.clone();
-        settings.node = args.node.clone();
-        settings.store = store_settings(&args)?;
-        let recordings = Recordings::open(settings)?;
-        if args.reindex {
-            // Blocking work (and a PostgreSQL index's client) off the runtime.
-            let again = recordings.clone();
-            let summary = tokio::task::spawn_blocking(move || again.reindex())
-                .await
-                .map_err(|e| format!("reindex: {e}"))??;
-            tracing::info!(
-                recordings = summary.recordings,
-                incomplete = summary.incomplete,
-                held = summary.held,
-                unreadable = summary.problems.len(),
-                "index rebuilt from {}",
-                config.dir.display()
-            );
-        }
-        Some(recordings)
+        let settings = settings_of(&args, &config)?;
+        Node::start(config, settings).await?
     };
-    let mut server = Server::bind(config).await?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let until_stopped = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }
-    };
-    let mut api_task = None;
-    if let Some(recordings) = &recordings {
-        server = server.with_observer(recordings.observer());
-        recordings.set_server_counters(server.counters());
-        tokio::spawn(recordings.clone().run_retention(until_stopped()));
-        tokio::spawn(recordings.clone().run_uploads(until_stopped()));
-        if let Some(addr) = args.http {
-            let api = HttpApi::bind(addr, tokens, recordings.clone()).await?;
-            let bound = api.local_addr()?;
-            tracing::info!("web page and API on http://{bound}/");
-            api_task = Some(tokio::spawn(api.run(until_stopped())));
-        }
+    if let Some(http) = node.http_addr() {
+        tracing::info!("web page and API on http://{http}/");
     }
-    let config = server.config();
+    let config = node.config();
     tracing::info!(
-        control = %server.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
+        control = %node.control_addr(),
         rtp = %config.rtp_ports,
         dir = %config.dir.display(),
         "record_server listening"
     );
-    let summary = server.run(shutdown).await;
-    if let Some(recordings) = &recordings {
-        recordings.flush();
-        let drain = core::time::Duration::from_secs(args.upload_drain_secs.unwrap_or(30));
-        if !recordings.wait_uploaded(drain).await {
-            tracing::warn!(
-                queued = recordings.uploads_queued(),
-                "recordings left on disk for upload after the next start"
-            );
-        }
+    if let Some(path) = &args.addresses_file {
+        write_addresses(path, &node)?;
     }
-    let _ = stop.send(true);
-    if let Some(task) = api_task {
-        let _ = task.await;
-    }
+    shutdown.await;
+    let summary = node.shutdown().await?.server;
     tracing::info!(
         connections = summary.connections,
         started = summary.recordings_started,
@@ -365,6 +315,43 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
         "record_server stopped; every recording finalized"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The recordings service's settings from the flags.
+fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::error::Error>> {
+    let mut settings = Settings::new(&config.dir);
+    settings.retain_days = args.retain_days;
+    settings.max_disk_usage = args.max_disk_usage;
+    settings.index = args.index.clone();
+    settings.node = args.node.clone();
+    settings.store = store_settings(args)?;
+    settings.http = args.http;
+    settings.tokens = args
+        .api_tokens
+        .as_deref()
+        .map(Tokens::from_file)
+        .transpose()?;
+    settings.reindex = args.reindex;
+    if let Some(secs) = args.upload_drain_secs {
+        settings.upload_drain = core::time::Duration::from_secs(secs);
+    }
+    Ok(settings)
+}
+
+/// Writes the node's bound addresses to `path` as JSON (`{"control":
+/// "HOST:PORT", "http": "HOST:PORT" or null}`), whole or not at all: a
+/// temporary file renamed over it.
+fn write_addresses(path: &std::path::Path, node: &Node) -> Result<(), String> {
+    let json = serde_json::json!({
+        "control": node.control_addr().to_string(),
+        "http": node.http_addr().map(|a| a.to_string()),
+    });
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, format!("{json}\n"))
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| format!("cannot write the addresses to {}: {e}", path.display()))
 }
 
 /// SIGINT or SIGTERM. The handlers are installed here, before the server

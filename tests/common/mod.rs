@@ -88,44 +88,64 @@ pub(crate) async fn read_crlf_line(stream: &mut tokio::net::TcpStream) -> String
     String::from_utf8(out).unwrap()
 }
 
-/// What record_server's log says when it is up.
-pub(crate) struct Listening {
+/// A record_server process, up: its addresses (from `--addresses-file`,
+/// never from its log) and its log.
+pub(crate) struct Started {
+    /// The process.
+    pub(crate) child: std::process::Child,
     /// The control address.
     pub(crate) control: String,
     /// `http://HOST:PORT` of the API, when `--http` was given.
     pub(crate) base: Option<String>,
-    /// Every line of the log so far; filled on as the server logs.
+    /// Every line of its log (stderr) so far; filled on as it logs.
     pub(crate) log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-/// Reads record_server's log (its stderr) until it listens, then keeps
-/// reading it into [`Listening::log`] on a thread, so the server never
-/// blocks on a full pipe.
-pub(crate) fn listening(stderr: impl std::io::Read + Send + 'static) -> Listening {
+/// Starts `command` (record_server with its flags) with `--addresses-file`
+/// in a temporary directory, keeps reading its log into
+/// [`Started::log`] so it never blocks on a full pipe, and waits until it
+/// has written its addresses.
+pub(crate) fn start_record_server(mut command: Command) -> Started {
     use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let mut base = None;
-    let mut seen = Vec::new();
-    let control = loop {
-        let line = match lines.next() {
-            Some(line) => line.unwrap(),
-            None => panic!("record_server exited:\n{}", seen.join("\n")),
-        };
-        seen.push(line.clone());
-        if let Some((_, rest)) = line.split_once("web page and API on ") {
-            base = Some(rest.trim_end_matches('/').to_owned());
-        }
-        if line.contains("record_server listening") {
-            let rest = line.split_once("control=").unwrap().1;
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
+    use std::process::Stdio;
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("addresses.json");
+    let mut child = command
+        .arg("--addresses-file")
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let keep = log.clone();
+    let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             keep.lock().unwrap().push(line);
         }
     });
-    Listening { control, base, log }
+    let addresses: serde_json::Value = callrec_test::poll_until(
+        "record_server's addresses file",
+        std::time::Duration::from_secs(30),
+        || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "record_server exited ({status}):\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+            let text = std::fs::read(&file).ok()?;
+            serde_json::from_slice(&text).ok()
+        },
+    );
+    Started {
+        child,
+        control: addresses["control"].as_str().unwrap().to_owned(),
+        base: addresses["http"].as_str().map(|a| format!("http://{a}")),
+        log,
+    }
 }

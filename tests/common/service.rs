@@ -7,15 +7,15 @@ use core::time::Duration;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use callrec_recordings::{HttpApi, Recordings, Settings, Tokens};
-use callrec_server::{Config, OutputFormat, PortRange, Server};
+use callrec_recordings::{Node, Recordings, Settings, Tokens};
+use callrec_server::{Config, OutputFormat, PortRange};
 
 pub(crate) struct Service {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) recordings: Recordings,
     pub(crate) control: SocketAddr,
     pub(crate) base: String,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
+    node: Option<Node>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -40,19 +40,19 @@ impl Options {
 }
 
 impl Service {
+    /// A node (server, service, API) on loopback, through the same
+    /// `Node::start` that record_server calls.
     pub(crate) fn start(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::new(dir.path().join("recordings"));
+        settings.http = Some("127.0.0.1:0".parse().unwrap());
+        settings.tokens = options.tokens.map(|text| Tokens::parse(text).unwrap());
+        settings.upload_drain = Duration::from_secs(5);
         (options.settings)(&mut settings);
-        std::fs::create_dir_all(&settings.dir).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .unwrap();
-        // Inside the runtime: an object store's requests run on it.
-        let recordings = runtime
-            .block_on(async { Recordings::open(settings.clone()) })
             .unwrap();
         let mut config = Config::default();
         config.listen = "127.0.0.1:0".into();
@@ -63,37 +63,15 @@ impl Service {
         // phone_sim --speed 0 sends faster than real time.
         config.max_lead_ms = 3_600_000;
         config.allow = options.allow;
-        let tokens = options.tokens.map(|text| Tokens::parse(text).unwrap());
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let until = move || {
-            let mut stopped = stopped.clone();
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }
-        };
-        let (control, base) = runtime.block_on(async {
-            let server = Server::bind(config)
-                .await
-                .unwrap()
-                .with_observer(recordings.observer());
-            recordings.set_server_counters(server.counters());
-            let control = server.local_addr().unwrap();
-            let api = HttpApi::bind("127.0.0.1:0".parse().unwrap(), tokens, recordings.clone())
-                .await
-                .unwrap();
-            let base = format!("http://{}", api.local_addr().unwrap());
-            tokio::spawn(server.run(until()));
-            tokio::spawn(api.run(until()));
-            tokio::spawn(recordings.clone().run_retention(until()));
-            tokio::spawn(recordings.clone().run_uploads(until()));
-            (control, base)
-        });
+        let node = runtime
+            .block_on(Node::start(config, settings))
+            .unwrap_or_else(|e| panic!("the node did not start: {e}"));
         Self {
             dir,
-            recordings,
-            control,
-            base,
-            stop: Some(stop),
+            recordings: node.recordings().unwrap().clone(),
+            control: node.control_addr(),
+            base: format!("http://{}", node.http_addr().unwrap()),
+            node: Some(node),
             runtime: Some(runtime),
         }
     }
@@ -146,10 +124,8 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
-        if let Some(runtime) = self.runtime.take() {
+        if let (Some(node), Some(runtime)) = (self.node.take(), self.runtime.take()) {
+            let _ = runtime.block_on(node.shutdown());
             runtime.shutdown_timeout(Duration::from_secs(5));
         }
     }

@@ -56,6 +56,10 @@ pub enum Error {
         /// Why not.
         message: String,
     },
+    /// The recording server could not start.
+    Server(callrec_server::Error),
+    /// Settings that do not fit together, or a node's task that failed.
+    Settings(String),
     /// No recording has this id.
     UnknownRecording(String),
     /// The recording cannot be changed now.
@@ -126,6 +130,8 @@ impl fmt::Display for Error {
             Self::Bind { addr, message } => {
                 write!(f, "cannot serve the HTTP API on {addr}: {message}")
             }
+            Self::Server(e) => write!(f, "{e}"),
+            Self::Settings(message) => f.write_str(message),
             Self::UnknownRecording(id) => write!(f, "no recording {id:?}"),
             Self::Busy {
                 recording_id,
@@ -139,7 +145,14 @@ impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
+            Self::Server(e) => e.source(),
             _ => None,
         }
+    }
+}
+
+impl From<callrec_server::Error> for Error {
+    fn from(e: callrec_server::Error) -> Self {
+        Self::Server(e)
     }
 }

@@ -44,6 +44,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod node;
 mod postgres;
 mod scan;
 mod service;
@@ -57,6 +58,7 @@ pub use api::{HttpApi, TOKEN_COOKIE, router};
 pub use audit::{AuditEntry, AuditReport, GENESIS, verify as verify_audit};
 pub use error::Error;
 pub use index::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary};
+pub use node::{Node, NodeSummary};
 pub use service::{
     Actor, MAX_DEVICES, MAX_NODE_LEN, Recordings, ReindexSummary, STATE_DIR, Settings, SweepSummary,
 };

@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use callrec_server::{Counters, Observer, Sidecar};
+use core::net::SocketAddr;
+
+use crate::tokens::Tokens;
 
 use crate::audit::{self, AuditLog, AuditReport};
 use crate::index::{Entry, Index, Page, Query, RecordingSummary, Write};
@@ -60,6 +63,19 @@ pub struct Settings {
     /// This node's name in a pool (`None`: the one kept in
     /// `DIR/.callrec/node`, made up on the first start).
     pub node: Option<String>,
+    /// Where a [`Node`](crate::Node) serves the web page and the HTTP API
+    /// (`None`: it serves none).
+    pub http: Option<SocketAddr>,
+    /// The API's tokens (`None`: loopback only, see
+    /// [`HttpApi::bind`](crate::HttpApi::bind)).
+    pub tokens: Option<Tokens>,
+    /// Whether a [`Node`](crate::Node) rebuilds the index from the files
+    /// before it serves ([`Recordings::reindex`]).
+    pub reindex: bool,
+    /// How long [`Node::shutdown`](crate::Node::shutdown) waits for the
+    /// upload queue to empty (what is left is uploaded after the next
+    /// start).
+    pub upload_drain: Duration,
 }
 
 impl Settings {
@@ -74,6 +90,10 @@ impl Settings {
             index: None,
             store: None,
             node: None,
+            http: None,
+            tokens: None,
+            reindex: false,
+            upload_drain: Duration::from_secs(30),
         }
     }
 }

@@ -26,7 +26,7 @@ pub enum Role {
 }
 
 /// The tokens the API accepts.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Tokens {
     /// SHA-256 of each token, its role and its name.
     entries: Vec<([u8; 32], Role, String)>,

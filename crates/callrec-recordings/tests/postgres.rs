@@ -6,11 +6,11 @@
 use core::time::Duration;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
-use std::time::Instant;
 
 use callrec_recordings::{Actor, Error, Query, Recordings, Settings};
 use callrec_server::{Parties, Sidecar};
 use callrec_test::servers::Postgres;
+use callrec_test::wait_until;
 
 /// A finished recording of `node` as the server reports it, with its WAV
 /// (4 bytes) written under `dir`.
@@ -198,14 +198,6 @@ fn ids(list: &[callrec_recordings::RecordingSummary]) -> Vec<&str> {
     list.iter().map(|r| r.recording_id.as_str()).collect()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter() {
     let Some(pg) = Postgres::start() else { return };
@@ -222,7 +214,9 @@ fn a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter() {
     );
     assert!(!refused.contains("password"));
     pg.resume();
-    wait_until("the index answers", || observer.admit().is_ok());
+    wait_until("the index answers", Duration::from_secs(20), || {
+        observer.admit().is_ok()
+    });
     observer.recording_finished(&finished(
         tmp.path(),
         "b0000000000000000000000000000000",
@@ -235,7 +229,9 @@ fn a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter() {
 
     // Down while a call ends: the entry waits, and is written on return.
     pg.stop();
-    wait_until("the outage is noticed", || observer.admit().is_err());
+    wait_until("the outage is noticed", Duration::from_secs(20), || {
+        observer.admit().is_err()
+    });
     observer.recording_finished(&finished(
         tmp.path(),
         "b0000000000000000000000000000001",
@@ -245,10 +241,14 @@ fn a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter() {
     ));
     node.flush();
     pg.resume();
-    wait_until("the waiting entry is written", || {
-        node.search(&Query::default())
-            .is_ok_and(|p| p.recordings.len() == 2)
-    });
+    wait_until(
+        "the waiting entry is written",
+        Duration::from_secs(20),
+        || {
+            node.search(&Query::default())
+                .is_ok_and(|p| p.recordings.len() == 2)
+        },
+    );
 }
 
 #[test]

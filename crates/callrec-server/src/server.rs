@@ -220,7 +220,7 @@ struct Shared {
 }
 
 /// What [`Server::run`] returns: the counters at the end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
     /// Control connections accepted.

@@ -69,3 +69,35 @@ mod tests {
         assert!(xs.windows(2).all(|w| w[0] != w[1]));
     }
 }
+
+/// Asks `probe` every 20 ms until it gives a value or `timeout` has passed:
+/// the one way tests wait for something another thread or process does
+/// (never a fixed sleep).
+///
+/// # Panics
+/// When the time is up, naming `what` was waited for.
+pub fn poll_until<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {timeout:?} for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// [`poll_until`] for a condition.
+///
+/// # Panics
+/// When the time is up, naming `what` was waited for.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut done: impl FnMut() -> bool) {
+    poll_until(what, timeout, || done().then_some(()));
+}
