@@ -78,7 +78,7 @@ mod tests {
 /// When the time is up, naming `what` was waited for.
 pub fn poll_until<T>(
     what: &str,
-    timeout: std::time::Duration,
+    timeout: core::time::Duration,
     mut probe: impl FnMut() -> Option<T>,
 ) -> T {
     let deadline = std::time::Instant::now() + timeout;
@@ -90,7 +90,7 @@ pub fn poll_until<T>(
             std::time::Instant::now() < deadline,
             "waited {timeout:?} for {what}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(core::time::Duration::from_millis(20));
     }
 }
 
@@ -98,6 +98,6 @@ pub fn poll_until<T>(
 ///
 /// # Panics
 /// When the time is up, naming `what` was waited for.
-pub fn wait_until(what: &str, timeout: std::time::Duration, mut done: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, timeout: core::time::Duration, mut done: impl FnMut() -> bool) {
     poll_until(what, timeout, || done().then_some(()));
 }
