@@ -130,7 +130,7 @@ pub(crate) fn start_record_server(mut command: Command) -> Started {
     });
     let addresses: serde_json::Value = callrec_test::poll_until(
         "record_server's addresses file",
-        std::time::Duration::from_secs(30),
+        core::time::Duration::from_secs(30),
         || {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!(
