@@ -56,20 +56,6 @@ impl RngCore for SplitMix64 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deterministic_and_not_constant() {
-        let (mut a, mut b) = (SplitMix64(5), SplitMix64(5));
-        let xs: [u64; 4] = core::array::from_fn(|_| a.next_u64());
-        let ys: [u64; 4] = core::array::from_fn(|_| b.next_u64());
-        assert_eq!(xs, ys);
-        assert!(xs.windows(2).all(|w| w[0] != w[1]));
-    }
-}
-
 /// Asks `probe` every 20 ms until it gives a value or `timeout` has passed:
 /// the one way tests wait for something another thread or process does
 /// (never a fixed sleep).
@@ -100,4 +86,18 @@ pub fn poll_until<T>(
 /// When the time is up, naming `what` was waited for.
 pub fn wait_until(what: &str, timeout: core::time::Duration, mut done: impl FnMut() -> bool) {
     poll_until(what, timeout, || done().then_some(()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_not_constant() {
+        let (mut a, mut b) = (SplitMix64(5), SplitMix64(5));
+        let xs: [u64; 4] = core::array::from_fn(|_| a.next_u64());
+        let ys: [u64; 4] = core::array::from_fn(|_| b.next_u64());
+        assert_eq!(xs, ys);
+        assert!(xs.windows(2).all(|w| w[0] != w[1]));
+    }
 }
