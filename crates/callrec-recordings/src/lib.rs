@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod admin;
 mod api;
 mod audio;
 mod audit;
@@ -44,24 +45,33 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod indexer;
+mod locate;
+mod metrics;
 mod node;
 mod postgres;
+mod recovery;
+mod retention;
 mod scan;
 mod service;
+mod settings;
 mod sqlite;
 mod store;
 mod time;
 mod tokens;
 mod upload;
 
+pub use admin::Actor;
 pub use api::{HttpApi, TOKEN_COOKIE, router};
 pub use audit::{AuditEntry, AuditReport, GENESIS, verify as verify_audit};
 pub use error::Error;
 pub use index::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary};
+pub use metrics::MAX_DEVICES;
 pub use node::{Node, NodeSummary};
-pub use service::{
-    Actor, MAX_DEVICES, MAX_NODE_LEN, Recordings, ReindexSummary, STATE_DIR, Settings, SweepSummary,
-};
+pub use recovery::ReindexSummary;
+pub use retention::SweepSummary;
+pub use service::Recordings;
+pub use settings::{MAX_NODE_LEN, STATE_DIR, Settings};
 pub use store::StoreSettings;
 pub use time::{format_time_ms, parse_time_ms};
 pub use tokens::{MIN_TOKEN_LEN, Role, Tokens};

@@ -15,7 +15,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
-use object_store::path::Path as Key;
+pub(crate) use object_store::path::Path as Key;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt, RetryConfig};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

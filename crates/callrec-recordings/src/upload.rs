@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::locate::Location;
 use crate::index::{Entry, Write};
 use crate::{Error, Recordings};
 
@@ -159,13 +160,19 @@ impl Recordings {
         let id = entry.summary.recording_id.clone();
         match self.upload(entry.clone()).await {
             Ok(bytes) => {
-                shared.live.uploads.fetch_add(1, Ordering::Relaxed);
-                shared.live.upload_bytes.fetch_add(bytes, Ordering::Relaxed);
+                shared.totals.uploads.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .totals
+                    .upload_bytes
+                    .fetch_add(bytes, Ordering::Relaxed);
                 shared.uploads.done(&id);
                 tracing::debug!(recording_id = %id, bytes, "uploaded");
             }
             Err(e) => {
-                shared.live.upload_failures.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .totals
+                    .upload_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 let wait = backoff(attempts);
                 tracing::warn!(
                     recording_id = %id,
@@ -197,12 +204,16 @@ impl Recordings {
             }
         }
         let mut bytes = 0;
+        let before = entry.summary.clone();
         let s = &mut entry.summary;
         for slot in [&mut s.wav_path, &mut s.rec_path, &mut s.sidecar_path] {
             let Some(relative) = slot.clone() else {
                 continue;
             };
-            let local = self.file(&relative)?;
+            let Location::Disk(local) = self.locate(&before, &relative)? else {
+                // Uploaded by now, or recorded by another node: not ours.
+                return Ok(0);
+            };
             match store.upload(&local, &relative).await {
                 Ok((size, _)) => bytes += size,
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {

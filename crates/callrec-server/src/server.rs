@@ -43,16 +43,16 @@ pub const PORT_QUARANTINE: Duration = Duration::from_secs(5);
 const FINALIZER_THREADS: usize = 4;
 
 /// One piece of blocking work.
-type Job = Box<dyn FnOnce() + Send>;
+type FinalizerJob = Box<dyn FnOnce() + Send>;
 
 /// Blocking work of finished recordings, off the runtime's workers.
 struct Finalizers {
-    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    jobs: Mutex<Option<std::sync::mpsc::Sender<FinalizerJob>>>,
 }
 
 impl Finalizers {
     fn start() -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let (tx, rx) = std::sync::mpsc::channel::<FinalizerJob>();
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..FINALIZER_THREADS {
             let rx = rx.clone();

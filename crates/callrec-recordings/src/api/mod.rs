@@ -1,0 +1,235 @@
+//! The HTTP API and the web page: the server and its routes. Each resource
+//! has its own file: [`recordings`] (search, metadata, delete, hold),
+//! [`audio`] (playback and download), [`audit`], with [`auth`] deciding who
+//! calls and [`error`] turning every failure into a JSON answer.
+
+mod audio;
+mod audit;
+mod auth;
+mod error;
+mod recordings;
+
+use core::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::index;
+use crate::tokens::Tokens;
+use crate::{Error, Recordings};
+
+use auth::Caller;
+pub use auth::TOKEN_COOKIE;
+pub(crate) use error::ApiError;
+pub(crate) use recordings::{SearchParams, query_of};
+
+const PAGE_HTML: &str = include_str!("../../page/index.html");
+const PAGE_JS: &str = include_str!("../../page/app.js");
+const PAGE_CSS: &str = include_str!("../../page/style.css");
+
+struct Api {
+    recordings: Recordings,
+    tokens: Option<Tokens>,
+}
+
+/// The HTTP API, bound and ready to serve.
+#[derive(Debug)]
+pub struct HttpApi {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl HttpApi {
+    /// Binds the API to `addr`. Without `tokens` anyone who can connect
+    /// may do anything, so it then only binds to a loopback address.
+    ///
+    /// # Errors
+    /// [`Error::Bind`]: the address is not loopback and there are no
+    /// tokens, or it cannot be bound (in use, not local, no permission).
+    pub async fn bind(
+        addr: SocketAddr,
+        tokens: Option<Tokens>,
+        recordings: Recordings,
+    ) -> Result<Self, Error> {
+        if tokens.is_none() && !addr.ip().is_loopback() {
+            return Err(Error::bind(
+                &addr,
+                "without API tokens (--api-tokens FILE) the API only listens on loopback (127.0.0.1 or [::1])",
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::bind(&addr, e))?;
+        Ok(Self {
+            listener,
+            router: router(recordings, tokens),
+        })
+    }
+
+    /// The address it listens on.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets running requests end.
+    ///
+    /// # Errors
+    /// An accept error that is not about one connection.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// The API's routes, for embedding in another server. Handlers expect
+/// `ConnectInfo<SocketAddr>` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`).
+pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
+    let api = Arc::new(Api { recordings, tokens });
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page(PAGE_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(PAGE_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page(PAGE_CSS, "text/css; charset=utf-8") }),
+        )
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/session", get(session))
+        .route("/api/recordings", get(recordings::search))
+        .route(
+            "/api/recordings/{id}",
+            get(recordings::metadata).delete(recordings::delete),
+        )
+        .route("/api/recordings/{id}/audio", get(audio::audio))
+        .route(
+            "/api/recordings/{id}/hold",
+            axum::routing::put(recordings::hold).delete(recordings::hold),
+        )
+        .route("/api/audit/verify", get(audit::verify))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(api)
+}
+
+fn page(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Runs blocking index work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request's task failed: {e}"),
+        )),
+    }
+}
+
+/// A recording id from the path: 1–64 ASCII letters and digits.
+fn recording_id(id: &str) -> Result<&str, ApiError> {
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(id)
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "recording id {:?} is not one (1 to 64 letters and digits)",
+                truncate(id)
+            ),
+        ))
+    }
+}
+
+/// At most the first 80 bytes of `text`, for quoting a value in an error.
+fn truncate(text: &str) -> &str {
+    let mut end = text.len().min(80);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+async fn healthz(State(api): State<Arc<Api>>) -> Response {
+    let recordings = api.recordings.clone();
+    let checked = blocking(move || {
+        recordings.search(&index::Query {
+            limit: 1,
+            ..index::Query::default()
+        })
+    })
+    .await;
+    let free = fs4::available_space(&api.recordings.settings().dir).ok();
+    let recordings = &api.recordings;
+    match checked {
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(json!({
+                "status": "ok",
+                "free_bytes": free,
+                "node": recordings.node(),
+                "uploads_queued": recordings.uploads_queued(),
+            })),
+        )
+            .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the index {} cannot be read", recordings.index_location()),
+        )
+        .into_response(),
+    }
+}
+
+async fn session(caller: Caller) -> Response {
+    axum::Json(json!({ "name": caller.actor.name, "role": caller.role })).into_response()
+}
+
+/// Prometheus text of the node's counters (see [`crate::metrics`]).
+async fn metrics(caller: Caller, State(api): State<Arc<Api>>) -> Response {
+    let _ = caller;
+    let recordings = api.recordings.clone();
+    let totals = blocking(move || recordings.shared.index.totals())
+        .await
+        .ok();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        api.recordings.metrics_text(totals),
+    )
+        .into_response()
+}

@@ -1,0 +1,123 @@
+//! How the service runs ([`Settings`]), where it keeps its own files, and
+//! the node's name in a pool.
+
+use core::time::Duration;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use core::net::SocketAddr;
+
+use crate::tokens::Tokens;
+
+use crate::Error;
+use crate::store::StoreSettings;
+
+/// Where the service keeps its own files, inside the recordings
+/// directory (no device directory can be called this: the server turns a
+/// leading `.` of a device name into `_`).
+pub const STATE_DIR: &str = ".callrec";
+
+/// How the service runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The recordings directory (the server's `dir`).
+    pub dir: PathBuf,
+    /// Delete recordings older than this many days.
+    pub retain_days: Option<u32>,
+    /// Delete the oldest recordings while all of them together take more
+    /// bytes than this.
+    pub max_disk_usage: Option<u64>,
+    /// How often retention runs.
+    pub sweep_interval: Duration,
+    /// The index: `None` for SQLite in the recordings directory (one
+    /// node), or a `postgres://user:password@host/database` URL shared by
+    /// a pool of nodes.
+    pub index: Option<String>,
+    /// The object store recordings move to once final (`None`: they stay
+    /// in the recordings directory).
+    pub store: Option<StoreSettings>,
+    /// This node's name in a pool (`None`: the one kept in
+    /// `DIR/.callrec/node`, made up on the first start).
+    pub node: Option<String>,
+    /// Where a [`Node`](crate::Node) serves the web page and the HTTP API
+    /// (`None`: it serves none).
+    pub http: Option<SocketAddr>,
+    /// The API's tokens (`None`: loopback only, see
+    /// [`HttpApi::bind`](crate::HttpApi::bind)).
+    pub tokens: Option<Tokens>,
+    /// Whether a [`Node`](crate::Node) rebuilds the index from the files
+    /// before it serves ([`Recordings::reindex`]).
+    pub reindex: bool,
+    /// How long [`Node::shutdown`](crate::Node::shutdown) waits for the
+    /// upload queue to empty (what is left is uploaded after the next
+    /// start).
+    pub upload_drain: Duration,
+}
+
+impl Settings {
+    /// Settings for recordings in `dir`: no retention limit, swept every
+    /// minute once one is set.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            retain_days: None,
+            max_disk_usage: None,
+            sweep_interval: Duration::from_secs(60),
+            index: None,
+            store: None,
+            node: None,
+            http: None,
+            tokens: None,
+            reindex: false,
+            upload_drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Longest node name.
+pub const MAX_NODE_LEN: usize = 64;
+
+/// `node` when it is a valid node name.
+pub(crate) fn check_node(node: &str) -> Result<String, Error> {
+    let valid = !node.is_empty()
+        && node.len() <= MAX_NODE_LEN
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(node.to_owned())
+    } else {
+        Err(Error::io(
+            "use node name",
+            Path::new(node),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a node name is 1 to {MAX_NODE_LEN} of A-Z, a-z, 0-9, '-', '_', '.'"),
+            ),
+        ))
+    }
+}
+
+/// The node name kept in `state/node`, made up (`node-` and 12 random hex
+/// digits) on the first start.
+pub(crate) fn node_of(state: &Path) -> Result<String, Error> {
+    let path = state.join("node");
+    match fs::read_to_string(&path) {
+        Ok(text) => check_node(text.trim()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 6];
+            getrandom::fill(&mut bytes).map_err(|e| {
+                Error::io(
+                    "make a name for",
+                    &path,
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
+            let node = format!("node-{}", crate::store::hex(&bytes));
+            fs::write(&path, format!("{node}\n")).map_err(|e| Error::io("write", &path, e))?;
+            Ok(node)
+        }
+        Err(e) => Err(Error::io("read", &path, e)),
+    }
+}
