@@ -155,7 +155,7 @@ fn the_sample_configuration_is_valid_and_matches_the_defaults() {
     // The keys not marked "(example)" hold the defaults.
     assert_eq!(sample.listen, defaults.listen);
     assert_eq!(sample.rtp_ports, defaults.rtp_ports);
-    assert_eq!(sample.max_sessions, defaults.max_sessions);
+    assert_eq!(sample.max_recordings, defaults.max_recordings);
     assert_eq!(
         sample.max_connections_per_ip,
         defaults.max_connections_per_ip

@@ -488,7 +488,7 @@ async fn send_rtp_paced(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hold_keeps_the_recording_and_its_real_time() {
+async fn the_sidecar_exists_before_audio_and_the_stop_gives_the_final_numbers() {
     let _serial = SERIAL.lock().await;
     let server = start_server(45060..=45069, |o| o.silence_log_secs = 1).await;
     let mut phone = RawPhone::start(
@@ -501,11 +501,10 @@ async fn a_hold_keeps_the_recording_and_its_real_time() {
     assert_eq!(early["complete"], false);
     assert_eq!(early["schema_version"], 1);
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // (A hold's real time is tested on the call itself, on simulated time:
+    // callrec-server's call.rs.)
     send_rtp(&udp, phone.port, 0x1234, 8, 0..10, 0, 0x55).await;
-    // On hold for 2.5 s; the phone's clock stood still meanwhile.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
     send_rtp(&udp, phone.port, 0x1234, 8, 10..20, 0, 0x66).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let answer = phone.send("cmd=RecordStopRequest&id=hold1&remote_number=2020&remote_name=Transferred&reason=hangup\r\n").await;
     assert!(answer.contains("result=success"), "{answer}");
     let (_dir, reports) = server.stop().await;
@@ -515,17 +514,13 @@ async fn a_hold_keeps_the_recording_and_its_real_time() {
     // The stop request's numbers are the final ones (a transfer).
     assert_eq!(report.final_parties.remote_number, "2020");
     assert_eq!(report.start_parties.remote_number, "");
-    // 20 packets of audio and the hold as silence, about 2.5 s of it.
+    // The 20 packets of audio, in order (datagrams queued at the stop are
+    // recorded too).
     let wav_bytes = wav_of(report);
     let wav = WavFile::parse(&wav_bytes).unwrap();
     let data = wav.data();
     assert_eq!(&data[..1600], [0x55; 1600]);
     assert_eq!(&data[data.len() - 1600..], [0x66; 1600]);
-    let silence = data.len() - 3200;
-    assert!(
-        (18_000..=22_400).contains(&silence),
-        "{silence} bytes of silence for a 2.5 s hold"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,7 +551,6 @@ async fn another_sender_on_the_phones_address_never_reaches_the_file() {
     // Same IP and SSRC from another port is foreign too.
     send_rtp(&intruder, phone.port, 1, 8, 5..10, 800, 0x98).await;
     send_rtp(&real, phone.port, 1, 8, 5..10, 0, 0x22).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     phone.send("cmd=RecordStopRequest&id=lock1\r\n").await;
     let (_dir, reports) = server.stop().await;
     let report = report_for(&reports, "lock1");
@@ -611,7 +605,6 @@ async fn dtmf_and_comfort_noise_keep_time_and_are_not_loss() {
         .await
         .unwrap();
     send_rtp(&udp, phone.port, 7, 0, 9..12, 0, 0x44).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     phone.send("cmd=RecordStopRequest&id=dtmf1\r\n").await;
     let (_dir, reports) = server.stop().await;
     let report = report_for(&reports, "dtmf1");
@@ -794,7 +787,7 @@ fn start_line(id: &str, codec: &str) -> String {
 async fn start_requests_are_refused_with_the_reason() {
     let _serial = SERIAL.lock().await;
     // One port, at most two sessions.
-    let server = start_server(45070..=45070, |o| o.max_sessions = 2).await;
+    let server = start_server(45070..=45070, |o| o.max_recordings = 2).await;
     let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let answer = start_raw(&mut control, &start_line("r1", "G729")).await;
     assert!(answer.contains("result=failed"), "{answer}");
@@ -826,7 +819,7 @@ async fn start_requests_are_refused_with_the_reason() {
     let (_dir, reports) = server.stop().await;
     assert_eq!(reports.len(), 1);
 
-    let server = start_server(45071..=45072, |o| o.max_sessions = 1).await;
+    let server = start_server(45071..=45072, |o| o.max_recordings = 1).await;
     let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     assert!(
         start_raw(&mut control, &start_line("s1", "PCMA"))
@@ -934,7 +927,14 @@ async fn a_full_disk_refuses_new_calls_first_then_tells_the_phone_and_keeps_the_
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // 700 KB of audio as fast as the server takes it: past the reserve.
     send_rtp_paced(&udp, phone.port, (5, 8, 0x55), 0..4400, 0, 20).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs4::available_space(&disk.0).unwrap() >= 512 << 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the audio never reached the disk"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut other = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let answer = start_raw(&mut other, &start_line("full2", "PCMA")).await;
     assert!(
@@ -974,51 +974,6 @@ async fn a_full_disk_refuses_new_calls_first_then_tells_the_phone_and_keeps_the_
         .unwrap();
     let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     assert_eq!(sidecar["session_id"], "full1");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_source_is_accepted_after_silence_and_noted_and_long_silence_is_cut() {
-    let _serial = SERIAL.lock().await;
-    let server = start_server(45160..=45169, |o| {
-        o.source_switch_secs = 1;
-        o.max_silence_secs = 1;
-    })
-    .await;
-    let mut phone = RawPhone::start(server.addr, &start_line("switch1", "PCMA")).await;
-    let first = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let second = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    send_rtp(&first, phone.port, 1, 8, 0..10, 0, 0x11).await;
-    // Too early: the first source spoke under a second ago.
-    send_rtp(&second, phone.port, 2, 8, 100..102, 0, 0x99).await;
-    // The phone restarted its stream from another port after 2.5 s of
-    // silence: two packets in sequence take over.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    send_rtp(&second, phone.port, 2, 8, 200..210, 0, 0x22).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    phone.send("cmd=RecordStopRequest&id=switch1\r\n").await;
-    let (_dir, reports) = server.stop().await;
-    let report = report_for(&reports, "switch1");
-    // Two early packets and the first packet of the new source (it proves
-    // itself with the second) were not written.
-    assert_eq!(report.packets_foreign, 3);
-    assert_eq!(report.rtp_ssrc, Some(2));
-    let notes: Vec<&str> = report.timeline.iter().map(|n| n.note.as_str()).collect();
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("RTP source changed from 127.0.0.1:")),
-        "{notes:?}"
-    );
-    let wav_bytes = wav_of(report);
-    let wav = WavFile::parse(&wav_bytes).unwrap();
-    assert!(!wav.data().contains(&0x99));
-    // 10 + 9 packets, and the 2.5 s between them as silence, cut to the
-    // 1 s maximum and noted.
-    assert_eq!(wav.data().len(), 19 * 160 + 8000);
-    assert!(
-        notes.iter().any(|n| n.starts_with("discontinuity")),
-        "{notes:?}"
-    );
 }
 
 /// A network namespace joined to this one by a veth pair, for a phone that
@@ -1131,7 +1086,15 @@ async fn a_phone_that_vanishes_is_found_by_keepalive_and_its_recording_finalized
         .unwrap();
     let started = wait_for_sidecar_where(server.dir.path(), "", |_| true).await;
     assert_eq!(started["complete"], false);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The call runs: a second of its audio is on disk.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !walk(server.dir.path()).iter().any(|p| {
+        p.extension().is_some_and(|e| e == "wav")
+            && std::fs::metadata(p).is_ok_and(|m| m.len() >= 44 + 8000)
+    }) {
+        assert!(Instant::now() < deadline, "no audio from the phone");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The phone's cable is pulled: no FIN, no RST, just silence.
     net.cut();
     let cut_at = Instant::now();
@@ -1164,13 +1127,9 @@ async fn a_port_rests_after_its_call_before_another_call_gets_it() {
     let mut control = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let answer = start_raw(&mut control, &start_line("rest2", "PCMA")).await;
     assert!(answer.contains("reason=no+free+port"), "{answer}");
-    tokio::time::sleep(callrec_server::PORT_QUARANTINE + Duration::from_millis(200)).await;
-    let answer = start_raw(&mut control, &start_line("rest3", "PCMA")).await;
-    assert!(
-        answer.contains("result=success") && answer.contains("port=45180"),
-        "{answer}"
-    );
-    assert!(ended.elapsed() >= callrec_server::PORT_QUARANTINE);
+    assert!(ended.elapsed() < callrec_server::PORT_QUARANTINE);
+    // That it is handed out again once the quarantine is over is tested
+    // on the port pool itself, on simulated time (callrec-server's ports.rs).
     drop((first, control));
     server.stop().await;
 }

@@ -158,6 +158,7 @@ fn bad_parameters_are_400_with_a_message_and_unknown_ids_404() {
         ("to=2026-02-30", "to=\"2026-02-30\""),
         ("from=2026-12-02&to=2026-12-01", "from is not before to"),
         ("cursor=abc", "cursor \"abc\""),
+        ("device=phone-7", "device=\"phone-7\" is not a MAC address"),
         ("colour=blue", "unknown field `colour`"),
         (
             &format!("q={}", "x".repeat(200)),

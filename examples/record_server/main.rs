@@ -54,6 +54,9 @@ struct Args {
     advertise: Option<String>,
     /// Recordings open at once [default: 1000].
     #[arg(long, value_name = "N")]
+    max_recordings: Option<usize>,
+    /// The old name of --max-recordings (still works, with a warning).
+    #[arg(long, value_name = "N", hide = true)]
     max_sessions: Option<usize>,
     /// Control connections open at once from one address [default: 256].
     #[arg(long, value_name = "N")]
@@ -61,6 +64,10 @@ struct Args {
     /// Log a recording's RTP silence after this long; the recording goes on
     /// until Stop or the connection drops [default: 30].
     #[arg(long, value_name = "SECS")]
+    silence_log_secs: Option<u64>,
+    /// The old name of --silence-log-secs (still works, with a warning): it
+    /// never ended a recording.
+    #[arg(long, value_name = "SECS", hide = true)]
     rtp_timeout: Option<u64>,
     /// Longest silence kept as real time [default: 600].
     #[arg(long, value_name = "SECS")]
@@ -219,12 +226,20 @@ fn config_of(args: &Args) -> Result<Config, callrec_server::Error> {
         c.advertise = Some(v);
     }
     if let Some(v) = args.max_sessions {
-        c.max_sessions = v;
+        tracing::warn!("--max-sessions is now --max-recordings; the old name still works");
+        c.max_recordings = v;
+    }
+    if let Some(v) = args.max_recordings {
+        c.max_recordings = v;
     }
     if let Some(v) = args.max_connections_per_ip {
         c.max_connections_per_ip = v;
     }
     if let Some(v) = args.rtp_timeout {
+        tracing::warn!("--rtp-timeout is now --silence-log-secs; the old name still works");
+        c.silence_log_secs = v;
+    }
+    if let Some(v) = args.silence_log_secs {
         c.silence_log_secs = v;
     }
     if let Some(v) = args.max_silence {

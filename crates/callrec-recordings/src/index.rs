@@ -276,20 +276,6 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// A MAC address in the form the server stores (12 lowercase hex digits)
-/// when `text` is one in any common spelling; otherwise `text` itself.
-pub(crate) fn normalize_device(text: &str) -> String {
-    let hex: String = text
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.'))
-        .collect();
-    if hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        hex.to_ascii_lowercase()
-    } else {
-        text.to_owned()
-    }
-}
-
 /// `%text%` for LIKE, with `\` escaping the wildcards.
 fn like_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
@@ -424,7 +410,7 @@ pub(crate) fn search_sql(query: &Query, like: &str) -> (String, Vec<Param>, usiz
         .as_ref()
         .map(|n| bind(&mut values, Param::Text(n.clone())));
     if let Some(device) = &query.device {
-        let p = bind(&mut values, Param::Text(normalize_device(device)));
+        let p = bind(&mut values, Param::Text(device.clone()));
         conditions.push(format!("device = {p}"));
     }
     if let Some(direction) = &query.direction {

@@ -117,9 +117,9 @@ impl Recordings {
         };
         let one = |v: u64| [(String::new(), v)];
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        if let Some(c) = shared.counters.get() {
-            let started = get(&c.recordings_started);
-            let finished = get(&c.recordings_finished);
+        if let Some(c) = shared.counters.get().map(|c| c.snapshot()) {
+            let started = c.recordings_started;
+            let finished = c.recordings_finished;
             metric(
                 "callrec_recordings_active",
                 "gauge",
@@ -153,19 +153,19 @@ impl Recordings {
                 "callrec_connections_total",
                 "counter",
                 "Control connections accepted.",
-                &one(get(&c.connections)),
+                &one(c.connections),
             );
             metric(
                 "callrec_connections_refused_total",
                 "counter",
                 "Control connections refused (limits).",
-                &one(get(&c.connections_refused)),
+                &one(c.connections_refused),
             );
             metric(
                 "callrec_rtp_datagrams_total",
                 "counter",
                 "UDP datagrams read on RTP ports.",
-                &one(get(&c.packets)),
+                &one(c.packets),
             );
         }
         metric(

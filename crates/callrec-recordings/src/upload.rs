@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::locate::Location;
 use crate::index::{Entry, Write};
+use crate::locate::Location;
 use crate::{Error, Recordings};
 
 /// Uploads at once.

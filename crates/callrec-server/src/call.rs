@@ -30,20 +30,22 @@ pub(crate) struct CallSettings {
     pub(crate) max_lead: Duration,
 }
 
-/// The container's codec and the RTP payload type of `codec`.
-pub(crate) fn codec_of(codec: Codec) -> (callrec_file::Codec, u8) {
-    match codec {
-        Codec::Pcma => (callrec_file::Codec::Pcma, 8),
-        Codec::Pcmu => (callrec_file::Codec::Pcmu, 0),
-        _ => (callrec_file::Codec::G722, 9),
-    }
+/// The container's codec for the control protocol's `codec`: both name
+/// their codecs by RFC 3551 payload type, the one vocabulary they share.
+///
+/// # Errors
+/// The payload type, when the container has no codec for it.
+pub(crate) fn file_codec(codec: Codec) -> Result<callrec_file::Codec, String> {
+    let payload_type = codec.payload_type();
+    callrec_file::Codec::from_payload_type(payload_type)
+        .ok_or_else(|| format!("no recording codec for RTP payload type {payload_type}"))
 }
 
 impl CallSettings {
     /// The settings `config` gives a call of `codec`.
     pub(crate) fn new(config: &Config, codec: Codec) -> Self {
         Self {
-            audio_payload_type: codec_of(codec).1,
+            audio_payload_type: codec.payload_type(),
             dtmf_payload_type: config.dtmf_payload_type,
             max_silence: Duration::from_secs(config.max_silence_secs.max(1)),
             source_switch: Duration::from_secs(config.source_switch_secs),
@@ -473,5 +475,133 @@ mod tests {
         );
         assert!(wav.data().len() <= 9000);
         assert!(wav.data().iter().all(|&b| b == 0x55));
+    }
+
+    /// A call in memory on simulated time: RTP goes in with the time it
+    /// arrived, nothing waits on a clock.
+    struct SimulatedCall {
+        call: Call<Cursor<Vec<u8>>>,
+        phone: IpAddr,
+    }
+
+    impl SimulatedCall {
+        fn new(settings: CallSettings) -> Self {
+            let phone: IpAddr = "10.0.0.5".parse().unwrap();
+            let outputs = Outputs::new(
+                callrec_file::Codec::Pcma,
+                Some(Cursor::new(Vec::new())),
+                None,
+                Duration::from_secs(1),
+            )
+            .unwrap();
+            Self {
+                call: Call::new(settings, phone, Some(outputs), Sidecar::default()),
+                phone,
+            }
+        }
+
+        /// Packets `seqs` of `ssrc` from the phone's `port`, all arriving at
+        /// `at`, timestamps 160 per sequence number, payload `fill`.
+        fn send(
+            &mut self,
+            port: u16,
+            ssrc: u32,
+            seqs: core::ops::Range<u16>,
+            at: Duration,
+            fill: u8,
+        ) {
+            let mut packet = [0u8; 200];
+            for seq in seqs {
+                let n = callrec_rtp::RtpPacketBuilder::new()
+                    .payload_type(8)
+                    .ssrc(ssrc)
+                    .sequence_number(seq)
+                    .timestamp(u32::from(seq) * 160)
+                    .payload(&[fill; 160])
+                    .write(&mut packet)
+                    .unwrap();
+                let from = SocketAddr::new(self.phone, port);
+                self.call.handle_datagram(&packet[..n], from, at);
+            }
+        }
+
+        /// Runs the timers up to `until`, 20 ms at a time.
+        fn run_until(&mut self, until: Duration) {
+            let mut now = Duration::ZERO;
+            while now <= until {
+                if self.call.poll_timeout().is_some_and(|t| t <= now) {
+                    self.call.handle_timeout(now);
+                }
+                now += Duration::from_millis(20);
+            }
+        }
+
+        fn finish(self) -> (Sidecar, Vec<u8>) {
+            let (sidecar, sinks) = self.call.finish();
+            let bytes = sinks.into_iter().next().unwrap().into_inner();
+            let data = callrec_audio::wav::WavFile::parse(&bytes)
+                .unwrap()
+                .data()
+                .to_vec();
+            (sidecar, data)
+        }
+    }
+
+    #[test]
+    fn a_hold_is_kept_as_real_time_on_simulated_time() {
+        let mut sim = SimulatedCall::new(settings());
+        // 10 packets (0.2 s of audio) at once, then the phone holds for
+        // 2.5 s and comes back with its timestamps where it left them.
+        sim.send(5004, 0x1234, 0..10, Duration::ZERO, 0x55);
+        let back = Duration::from_millis(2500);
+        sim.send(5004, 0x1234, 10..20, back, 0x66);
+        sim.run_until(back + Duration::from_secs(1));
+        let (sidecar, data) = sim.finish();
+        assert_eq!(sidecar.packets_received, 20);
+        assert_eq!(&data[..1600], [0x55; 1600]);
+        assert_eq!(&data[data.len() - 1600..], [0x66; 1600]);
+        // Real time kept: at least the hold less the 0.2 s already played
+        // (2.3 s of A-law), never more than the 2.5 s the phone was away.
+        let silence = data.len() - 3200;
+        assert!(
+            (23 * 800..=25 * 800).contains(&silence),
+            "{silence} bytes of silence for a 2.5 s hold"
+        );
+    }
+
+    #[test]
+    fn a_new_source_takes_over_only_after_silence_and_long_silence_is_cut() {
+        let mut sim = SimulatedCall::new(CallSettings {
+            max_silence: Duration::from_secs(1),
+            source_switch: Duration::from_secs(1),
+            ..settings()
+        });
+        sim.send(5004, 1, 0..10, Duration::ZERO, 0x11);
+        // Too early: the first source spoke under a second ago.
+        sim.send(6004, 2, 100..102, Duration::from_millis(300), 0x99);
+        // After 2.5 s of silence the new source proves itself with two
+        // packets in sequence and takes over.
+        sim.send(6004, 2, 200..210, Duration::from_millis(2500), 0x22);
+        sim.run_until(Duration::from_secs(4));
+        let (sidecar, data) = sim.finish();
+        assert_eq!(sidecar.packets_foreign, 3);
+        assert_eq!(sidecar.rtp_ssrc, Some(2));
+        assert!(
+            !data.contains(&0x99),
+            "the early sender never reaches the file"
+        );
+        let notes: Vec<&str> = sidecar.timeline.iter().map(|n| n.note.as_str()).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("RTP source changed from 10.0.0.5:5004")),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.starts_with("discontinuity")),
+            "{notes:?}"
+        );
+        // 10 + 9 packets, and the silence between them cut to 1 s.
+        assert_eq!(data.len(), 19 * 160 + 8000);
     }
 }

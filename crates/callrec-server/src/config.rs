@@ -87,6 +87,15 @@ impl<'de> Deserialize<'de> for PortRange {
     }
 }
 
+/// Configuration keys renamed, and their new names.
+const RENAMED_KEYS: &[(&str, &str)] = &[
+    ("max_sessions", "max_recordings"),
+    (
+        "max_sessions_per_connection",
+        "max_recordings_per_connection",
+    ),
+];
+
 /// Everything the server can be told. `Config::default()` holds the
 /// documented defaults; [`Config::from_toml`] reads the same fields from a
 /// file (unknown keys are errors, so a typo never goes unnoticed).
@@ -115,14 +124,18 @@ pub struct Config {
     /// Host name or address put in `server=` (default: the local address of
     /// each control connection).
     pub advertise: Option<String>,
-    /// Recordings open at once, server-wide.
-    pub max_sessions: usize,
+    /// Recordings open at once, server-wide (TOML key `max_recordings`;
+    /// `max_sessions`, its old name, still works, with a warning).
+    #[serde(alias = "max_sessions")]
+    pub max_recordings: usize,
     /// Control connections open at once.
     pub max_connections: usize,
     /// Control connections open at once from one address.
     pub max_connections_per_ip: usize,
-    /// Recordings one connection may hold open.
-    pub max_sessions_per_connection: usize,
+    /// Recordings one connection may hold open (old name:
+    /// `max_sessions_per_connection`).
+    #[serde(alias = "max_sessions_per_connection")]
+    pub max_recordings_per_connection: usize,
     /// A connection holding no recording for this long is closed, whatever
     /// it sends.
     pub idle_timeout_secs: u64,
@@ -174,10 +187,10 @@ impl Default for Config {
             rtp_ports: PortRange(40000..=40999),
             dir: PathBuf::from("recordings"),
             advertise: None,
-            max_sessions: 1000,
+            max_recordings: 1000,
             max_connections: 2000,
             max_connections_per_ip: 256,
-            max_sessions_per_connection: 4,
+            max_recordings_per_connection: 4,
             idle_timeout_secs: 10,
             keepalive_secs: 30,
             silence_log_secs: 30,
@@ -202,10 +215,7 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] naming the key and what was wrong.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::Config {
-            path: None,
-            message: e.message().to_owned(),
-        })
+        Self::parse(text, None)
     }
 
     /// Reads a configuration file.
@@ -217,10 +227,25 @@ impl Config {
             path: Some(path.to_owned()),
             message: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| Error::Config {
-            path: Some(path.to_owned()),
-            message: e.to_string(),
-        })
+        Self::parse(&text, Some(path))
+    }
+
+    fn parse(text: &str, path: Option<&Path>) -> Result<Self, Error> {
+        let config = toml::from_str(text).map_err(|e| Error::Config {
+            path: path.map(Path::to_owned),
+            message: e.message().to_owned(),
+        })?;
+        // Keys renamed for what they set: the old ones still work.
+        if let Ok(table) = toml::from_str::<toml::Table>(text) {
+            for (old, new) in RENAMED_KEYS {
+                if table.contains_key(*old) {
+                    tracing::warn!(
+                        "configuration key {old} is now called {new}; the old name still works"
+                    );
+                }
+            }
+        }
+        Ok(config)
     }
 
     /// Whether `ip` may record.
@@ -250,5 +275,15 @@ mod tests {
         assert!(c.allows("::1".parse().unwrap()));
         assert!(!c.allows("10.2.0.1".parse().unwrap()));
         assert!(Config::default().allows("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_old_names_of_renamed_keys_still_work() {
+        let config =
+            Config::from_toml("max_sessions = 7\nmax_sessions_per_connection = 2").unwrap();
+        assert_eq!(config.max_recordings, 7);
+        assert_eq!(config.max_recordings_per_connection, 2);
+        let config = Config::from_toml("max_recordings = 9").unwrap();
+        assert_eq!(config.max_recordings, 9);
     }
 }

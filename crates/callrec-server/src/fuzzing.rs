@@ -15,8 +15,10 @@ use callrec_control::{
 };
 use callrec_rtp::RtpPacketBuilder;
 
-use crate::call::{Call, CallSettings, codec_of};
+use crate::admission::Admission;
+use crate::call::{Call, CallSettings, file_codec};
 use crate::outputs::Outputs;
+use crate::ports::PortPool;
 use crate::sidecar::Sidecar;
 
 type MemoryCall = Call<Cursor<Vec<u8>>>;
@@ -34,19 +36,40 @@ fn settings(codec: Codec) -> CallSettings {
     CallSettings::new(&crate::Config::default(), codec)
 }
 
-/// Prepares calls in memory, four ports at most.
+/// Prepares calls in memory through the server's own admission policy and
+/// port pool (three recordings and four ports, so both limits and the
+/// ports' quarantine are reached).
 struct MemoryAllocator {
+    started: Instant,
     now: Duration,
+    admission: Admission,
+    ports: PortPool,
     prepared: BTreeMap<SessionId, (MemoryCall, Duration)>,
-    in_use: usize,
+    /// The port each session holds.
+    held: BTreeMap<SessionId, u16>,
+}
+
+impl MemoryAllocator {
+    fn new(started: Instant) -> Self {
+        let config = crate::Config {
+            max_recordings: 3,
+            ..crate::Config::default()
+        };
+        Self {
+            started,
+            now: Duration::ZERO,
+            admission: Admission::new(&config),
+            ports: PortPool::new(40000..40004),
+            prepared: BTreeMap::new(),
+            held: BTreeMap::new(),
+        }
+    }
 }
 
 impl PortAllocator for MemoryAllocator {
     fn allocate(&mut self, request: &RecordStartRequest) -> Result<RtpTarget, Rejection> {
-        if self.in_use >= 4 {
-            return Err(Rejection::NoFreePort);
-        }
-        let (codec, _) = codec_of(request.codec);
+        // What can fail without holding anything first.
+        let codec = file_codec(request.codec).map_err(Rejection::Other)?;
         let outputs = Outputs::new(
             codec,
             Some(Cursor::new(Vec::new())),
@@ -54,16 +77,26 @@ impl PortAllocator for MemoryAllocator {
             Duration::from_secs(1),
         )
         .map_err(Rejection::Other)?;
+        self.admission
+            .admit_recording(PHONE, || u64::MAX, || Ok(()))
+            .map_err(|refusal| refusal.rejection())?;
+        let Some(port) = self.ports.take(self.started + self.now) else {
+            self.admission.recording_ended();
+            return Err(Rejection::NoFreePort);
+        };
         let sidecar = empty_sidecar(request);
         let call = Call::new(settings(request.codec), PHONE, Some(outputs), sidecar);
         self.prepared.insert(request.id.clone(), (call, self.now));
-        self.in_use += 1;
-        let port = NonZeroU16::new(40000 + self.in_use as u16).unwrap_or(NonZeroU16::MIN);
+        self.held.insert(request.id.clone(), port);
+        let port = NonZeroU16::new(port).unwrap_or(NonZeroU16::MIN);
         Ok(RtpTarget::new(Host::Ip(PHONE), port))
     }
 
-    fn release(&mut self, _id: &SessionId, _target: &RtpTarget) {
-        self.in_use = self.in_use.saturating_sub(1);
+    fn release(&mut self, id: &SessionId, _target: &RtpTarget) {
+        if let Some(port) = self.held.remove(id) {
+            self.ports.rest(port, self.started + self.now);
+            self.admission.recording_ended();
+        }
     }
 }
 
@@ -131,11 +164,7 @@ fn check_finished(running: Running, now: Duration) -> u64 {
 ///   connection ends.
 pub fn check_session(data: &[u8]) -> u64 {
     let started = Instant::now();
-    let allocator = MemoryAllocator {
-        now: Duration::ZERO,
-        prepared: BTreeMap::new(),
-        in_use: 0,
-    };
+    let allocator = MemoryAllocator::new(started);
     let mut session = ServerSession::new(allocator, ServerConfig::default(), started);
     let mut running: BTreeMap<SessionId, Running> = BTreeMap::new();
     let mut now = Duration::ZERO;
@@ -256,7 +285,13 @@ pub fn check_session(data: &[u8]) -> u64 {
         while let Some(bytes) = session.poll_transmit() {
             assert!(bytes.len() <= 64 * 1024, "{} bytes of answers", bytes.len());
         }
-        assert!(session.allocator().prepared.is_empty());
+        let allocator = session.allocator();
+        assert!(allocator.prepared.is_empty());
+        assert_eq!(
+            allocator.admission.recordings(),
+            allocator.held.len(),
+            "every admitted recording holds a port, and only those"
+        );
     }
     for (_, r) in core::mem::take(&mut running) {
         recorded += check_finished(r, now);

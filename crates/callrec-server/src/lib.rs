@@ -57,23 +57,32 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod admission;
+mod allocator;
 mod arrival;
 mod call;
 mod config;
+mod connection;
+mod counters;
 mod error;
+mod finalizer;
 #[doc(hidden)]
 pub mod fuzzing;
 mod observer;
 mod outputs;
 mod paths;
+mod ports;
+mod recording;
 mod server;
 mod sidecar;
 
 pub use config::{Config, DEFAULT_CONTROL_PORT, OutputFormat, PortRange};
+pub use counters::{Counters, Summary};
 pub use error::Error;
 pub use observer::Observer;
 pub use outputs::Sink;
-pub use server::{Counters, PORT_QUARANTINE, Server, Summary};
+pub use ports::PORT_QUARANTINE;
+pub use server::Server;
 pub use sidecar::{
     DtmfDigit, Parties, RecordingFile, SIDECAR_SCHEMA_VERSION, Sidecar, TimelineNote,
 };

@@ -15,6 +15,7 @@ use crate::Error;
 use crate::index::{self, Cursor, MAX_LIMIT, MAX_TERM_LEN, RecordingSummary};
 use crate::time::parse_time_ms;
 use crate::tokens::Role;
+use callrec_control::Mac;
 
 /// The search's parameters as the query string gives them.
 #[derive(Deserialize)]
@@ -81,8 +82,20 @@ pub(crate) fn query_of(params: SearchParams) -> Result<index::Query, String> {
     let cursor = term("cursor", params.cursor)?
         .map(|c| c.parse::<Cursor>())
         .transpose()?;
+    // Devices are MAC addresses, in any of their common spellings; the
+    // index holds the 12 lowercase hex digits of `Mac`'s display.
+    let device = term("device", params.device)?
+        .map(|text| {
+            text.parse::<Mac>().map(|mac| mac.to_string()).map_err(|_| {
+                format!(
+                    "device={:?} is not a MAC address (12 hex digits, or 6 pairs split by : or -, or 3 quads split by .)",
+                    super::truncate(&text)
+                )
+            })
+        })
+        .transpose()?;
     let query = index::Query {
-        device: term("device", params.device)?,
+        device,
         number: term("number", params.number)?,
         direction,
         from_ms: time("from", params.from, false)?,
