@@ -8,8 +8,7 @@
 
 mod common;
 
-#[path = "../examples/phone_sim/phone.rs"]
-mod phone;
+use callrec_phone as phone;
 
 use core::net::SocketAddr;
 use core::time::Duration;

@@ -2,8 +2,7 @@
 //! both directions mixed, size rotation and pause/resume (callrec-file's
 //! `Recorder`), read back with callrec-file.
 
-#[path = "../examples/phone_sim/phone.rs"]
-mod phone;
+use callrec_phone as phone;
 
 use core::time::Duration;
 

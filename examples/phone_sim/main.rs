@@ -22,8 +22,7 @@ use callrec::control::{Codec, Direction, Mac, SessionId};
 use clap::Parser;
 use rand_core::{OsRng, TryRngCore};
 
-#[path = "phone.rs"]
-mod phone;
+use callrec_phone as phone;
 use phone::{CallOptions, LocalOptions, record_local, run_call};
 
 #[derive(Parser)]

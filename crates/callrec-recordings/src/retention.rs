@@ -20,8 +20,8 @@ pub struct SweepSummary {
 
 impl Recordings {
     /// Applies the retention rules once: recordings older than
-    /// [`Settings::retain_days`], then the oldest while the total is over
-    /// [`Settings::max_disk_usage`]; never one running or on hold. Each
+    /// [`Settings::retain_days`](crate::Settings::retain_days), then the oldest while the total is over
+    /// [`Settings::max_disk_usage`](crate::Settings::max_disk_usage); never one running or on hold. Each
     /// deletion is in the audit log.
     ///
     /// # Errors
@@ -99,7 +99,7 @@ impl Recordings {
         Ok(summary)
     }
 
-    /// Runs [`sweep`](Self::sweep) every [`Settings::sweep_interval`] until
+    /// Runs [`sweep`](Self::sweep) every [`Settings::sweep_interval`](crate::Settings::sweep_interval) until
     /// `shutdown` resolves; does nothing without a retention rule.
     pub async fn run_retention(self, shutdown: impl Future<Output = ()>) {
         let settings = &self.shared.settings;

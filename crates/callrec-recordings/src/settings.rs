@@ -47,7 +47,7 @@ pub struct Settings {
     /// [`HttpApi::bind`](crate::HttpApi::bind)).
     pub tokens: Option<Tokens>,
     /// Whether a [`Node`](crate::Node) rebuilds the index from the files
-    /// before it serves ([`Recordings::reindex`]).
+    /// before it serves ([`Recordings::reindex`](crate::Recordings::reindex)).
     pub reindex: bool,
     /// How long [`Node::shutdown`](crate::Node::shutdown) waits for the
     /// upload queue to empty (what is left is uploaded after the next

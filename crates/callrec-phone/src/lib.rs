@@ -1,29 +1,28 @@
-//! One simulated phone call against a recording server: the control
-//! session (callrec-control's sans-IO `PhoneSession`) over TCP and the RTP
-//! stream (callrec-rtp's `Packetizer`, callrec-audio's encoders) over UDP.
+//! A simulated IP phone, as a library: one call against a recording server
+//! ([`run_call`]: the control session, callrec-control's sans-IO
+//! `PhoneSession`, over TCP and the RTP stream, callrec-rtp's `Packetizer`
+//! with callrec-audio's encoders, over UDP), or a call recorded on the
+//! phone's own drive ([`record_local`]).
 //!
-//! Shared by the `phone_sim` example and the end-to-end tests, which include
-//! this file with `#[path]`.
-
-// Compiled into an example and into the tests (`#[path]`); each uses a
-// different part, and `pub` marks what the other side may use.
-#![allow(dead_code, unreachable_pub)]
+//! The `phone_sim` example is flags over it; the end-to-end tests and the
+//! load tests import it. Not published.
+#![forbid(unsafe_code)]
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use std::time::Instant;
 
-use callrec::audio::g711::Law;
-use callrec::audio::g722;
-use callrec::audio::mix::{mix_g711, mix_pcm16};
-use callrec::control::{
+use callrec_audio::g711::Law;
+use callrec_audio::g722;
+use callrec_audio::mix::{mix_g711, mix_pcm16};
+use callrec_control::{
     Codec, Direction, Host, Mac, PhoneEvent, PhoneSession, RecordStartRequest, SessionId,
     StopResult,
 };
-use callrec::file::{
+use callrec_file::{
     CodecName, DirStorage, Header, RecordTime, RecordedFile, Recorder, RecorderConfig,
 };
-use callrec::rtp::{Packetizer, PacketizerConfig, PayloadFormat};
+use callrec_rtp::{Packetizer, PacketizerConfig, PayloadFormat};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -40,20 +39,30 @@ pub struct Impairment {
     pub reorder: f64,
     /// Probability a packet is sent twice.
     pub duplicate: f64,
+    /// The generator's seed.
     pub seed: u64,
 }
 
 /// One call.
 #[derive(Debug, Clone)]
 pub struct CallOptions {
+    /// The server's control address.
     pub server: SocketAddr,
+    /// The session id the phone sends.
     pub id: SessionId,
+    /// The phone's MAC address (`device=`).
     pub device: Mac,
+    /// The phone's own number.
     pub local_number: String,
+    /// The phone's own display name.
     pub local_name: String,
+    /// The other party's number.
     pub remote_number: String,
+    /// The other party's display name.
     pub remote_name: String,
+    /// Incoming or outgoing call.
     pub dir: Direction,
+    /// The codec of the RTP stream.
     pub codec: Codec,
     /// PCM at the codec's rate: 8 kHz for G.711, 16 kHz for G.722.
     pub audio: std::sync::Arc<Vec<i16>>,
@@ -61,6 +70,7 @@ pub struct CallOptions {
     pub speed: f64,
     /// Address the RTP socket binds to (default: the control connection's).
     pub rtp_bind: Option<IpAddr>,
+    /// Loss, reordering and duplication to inject.
     pub impairment: Impairment,
     /// Drop the control connection after this many packets, without a stop.
     pub disconnect_after: Option<usize>,
@@ -100,31 +110,29 @@ impl CallOptions {
 pub struct CallResult {
     /// Where the server said to send RTP.
     pub target: SocketAddr,
+    /// From sending the start request to its answer.
     pub start_latency: Duration,
+    /// From sending the stop request to its answer, when one was sent.
     pub stop_latency: Option<Duration>,
+    /// RTP packets sent (duplicates included, lost ones not).
     pub packets_sent: u64,
     /// Every frame encoded, in order (sent or not).
     pub frames: Vec<Vec<u8>>,
     /// Index of each frame not sent (injected loss).
     pub lost: Vec<usize>,
+    /// The server's answer to the stop request, when one was sent.
     pub stop: Option<StopResult>,
 }
 
+/// The RTP payload format of `codec`: both name it by its RFC 3551 payload
+/// type.
 fn payload_format(codec: Codec) -> PayloadFormat {
-    match codec {
-        Codec::Pcma => PayloadFormat::PCMA,
-        Codec::Pcmu => PayloadFormat::PCMU,
-        _ => PayloadFormat::G722,
-    }
+    PayloadFormat::from_payload_type(codec.payload_type()).unwrap_or(PayloadFormat::G722)
 }
 
 /// The G.711 law of `codec`; `None` for G.722.
 fn law_of(codec: Codec) -> Option<Law> {
-    match codec {
-        Codec::Pcma => Some(Law::Alaw),
-        Codec::Pcmu => Some(Law::Ulaw),
-        _ => None,
-    }
+    Law::from_payload_type(codec.payload_type())
 }
 
 /// Encodes `audio` into 20 ms frames of `codec` (the last one padded with
@@ -331,7 +339,9 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
 /// A local recording, as the phone makes it onto its USB drive.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
+    /// Where the recording's files go (the phone's USB drive).
     pub dir: std::path::PathBuf,
+    /// The codec of the recording.
     pub codec: Codec,
     /// The phone's microphone, PCM at the codec's rate.
     pub local: Vec<i16>,
@@ -339,7 +349,9 @@ pub struct LocalOptions {
     pub remote: Vec<i16>,
     /// Largest file, header included; a longer call continues in a new file.
     pub max_file_size: Option<u64>,
+    /// When the user pauses the recording, from its start.
     pub pause_at: Option<Duration>,
+    /// When the user resumes it, from its start.
     pub resume_at: Option<Duration>,
     /// Wall-clock time the recording starts (names the first file).
     pub start_unix_seconds: u64,
@@ -351,11 +363,9 @@ pub struct LocalOptions {
 pub fn record_local(opts: &LocalOptions) -> Result<Vec<RecordedFile>, String> {
     let local = encode_frames(opts.codec, &opts.local);
     let remote = encode_frames(opts.codec, &opts.remote);
-    let name = match opts.codec {
-        Codec::Pcma => CodecName::PCMA,
-        Codec::Pcmu => CodecName::PCMU,
-        _ => CodecName::G722,
-    };
+    let file_codec = callrec_file::Codec::from_payload_type(opts.codec.payload_type())
+        .ok_or_else(|| format!("no recording codec for {}", opts.codec))?;
+    let name = CodecName::from(file_codec);
     let header = Header::new(name, 160, 160).map_err(|e| e.to_string())?;
     let mut config = RecorderConfig::new(header);
     if let Some(max) = opts.max_file_size {

@@ -1,12 +1,9 @@
-//! The recording server end to end, in one process on loopback: the
-//! `callrec-server` crate against the `phone_sim` example's phone (included
-//! with `#[path]`) and hand-made control lines and RTP, then the files read
+//! The recording server's behaviour end to end, in one process on loopback: the
+//! `callrec-server` crate against the simulated phone (`callrec-phone`, as
+//! `phone_sim` uses it) and hand-made control lines and RTP, then the files read
 //! back with callrec-audio.
 
-mod common;
-
-#[path = "../examples/phone_sim/phone.rs"]
-mod phone;
+use callrec_phone as phone;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
@@ -15,9 +12,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use callrec::audio::g711::Law;
-use callrec::audio::wav::WavFile;
-use callrec::control::{Codec, Direction, SessionId};
+use callrec_audio::g711::Law;
+use callrec_audio::wav::WavFile;
+use callrec_control::{Codec, Direction, SessionId};
 use callrec_server::{Config, Observer, OutputFormat, PortRange, Server, Sidecar};
 use phone::{CallOptions, CallResult, Impairment, run_call};
 use tokio::sync::oneshot;
@@ -205,14 +202,14 @@ async fn a_g711_call_is_recorded_byte_for_byte() {
     let parsed = WavFile::parse(&wav).unwrap();
     assert_eq!(
         parsed.spec().format(),
-        callrec::audio::wav::SampleFormat::Alaw
+        callrec_audio::wav::SampleFormat::Alaw
     );
     assert_eq!(parsed.data(), result.frames.concat());
     assert_eq!(parsed.duration(), Duration::from_secs(2));
     // The phone's container beside it holds the same frames.
     let rec_path = report.files.iter().find(|f| f.kind == "rec").unwrap();
     let rec_bytes = std::fs::read(&rec_path.path).unwrap();
-    let rec = callrec::file::Recording::parse(&rec_bytes).unwrap();
+    let rec = callrec_file::Recording::parse(&rec_bytes).unwrap();
     assert_eq!(
         rec.frames().flatten().copied().collect::<Vec<u8>>(),
         result.frames.concat()
@@ -253,7 +250,7 @@ async fn a_g722_call_becomes_16_khz_pcm() {
     let parsed = WavFile::parse(&wav).unwrap();
     assert_eq!(parsed.spec().sample_rate(), 16000);
     let mut expected = vec![0i16; 16000];
-    callrec::audio::g722::Decoder::new().decode(&result.frames.concat(), &mut expected);
+    callrec_audio::g722::Decoder::new().decode(&result.frames.concat(), &mut expected);
     assert_eq!(parsed.samples().collect::<Vec<_>>(), expected);
 }
 
@@ -440,7 +437,7 @@ impl RawPhone {
     async fn send(&mut self, line: &str) -> String {
         use tokio::io::AsyncWriteExt;
         self.control.write_all(line.as_bytes()).await.unwrap();
-        common::read_crlf_line(&mut self.control).await
+        read_crlf_line(&mut self.control).await
     }
 }
 
@@ -470,7 +467,7 @@ async fn send_rtp_paced(
     let mut packet = [0u8; 200];
     for seq in seqs {
         let payload = [fill; 160];
-        let len = callrec::rtp::RtpPacketBuilder::new()
+        let len = callrec_rtp::RtpPacketBuilder::new()
             .payload_type(pt)
             .sequence_number(seq)
             .timestamp(ts0.wrapping_add(u32::from(seq) * 160))
@@ -579,7 +576,7 @@ async fn dtmf_and_comfort_noise_keep_time_and_are_not_loss() {
     // Digit 5 (RFC 4733): three packets with the event's start timestamp.
     let mut packet = [0u8; 64];
     for (seq, duration) in [(5u16, 160u16), (6, 320), (7, 480)] {
-        let len = callrec::rtp::RtpPacketBuilder::new()
+        let len = callrec_rtp::RtpPacketBuilder::new()
             .payload_type(101)
             .sequence_number(seq)
             .timestamp(800)
@@ -593,7 +590,7 @@ async fn dtmf_and_comfort_noise_keep_time_and_are_not_loss() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Comfort noise (PT 13), then audio again.
-    let len = callrec::rtp::RtpPacketBuilder::new()
+    let len = callrec_rtp::RtpPacketBuilder::new()
         .payload_type(13)
         .sequence_number(8)
         .timestamp(1280)
@@ -635,9 +632,9 @@ async fn a_start_and_stop_in_one_read_leave_a_complete_recording() {
         )
         .await
         .unwrap();
-    let start = common::read_crlf_line(&mut control).await;
+    let start = read_crlf_line(&mut control).await;
     assert!(start.contains("result=success"), "{start}");
-    let stop = common::read_crlf_line(&mut control).await;
+    let stop = read_crlf_line(&mut control).await;
     assert!(
         stop.contains("RecordStopResponse&id=quick1&result=success"),
         "{stop}"
@@ -680,7 +677,7 @@ async fn shutdown_tells_the_phone_its_recording_ended() {
     let server = start_server(45120..=45129, |_| {}).await;
     let mut phone = RawPhone::start(server.addr, &start_line("down1", "PCMA")).await;
     let shutdown = tokio::spawn(server.stop());
-    let line = common::read_crlf_line(&mut phone.control).await;
+    let line = read_crlf_line(&mut phone.control).await;
     assert_eq!(
         line,
         "cmd=RecordStopResponse&id=down1&result=failed&reason=server+shutting+down\r\n"
@@ -776,7 +773,7 @@ async fn an_unwritable_directory_or_a_taken_port_is_named() {
 async fn start_raw(control: &mut tokio::net::TcpStream, request: &str) -> String {
     use tokio::io::AsyncWriteExt;
     control.write_all(request.as_bytes()).await.unwrap();
-    common::read_crlf_line(control).await
+    read_crlf_line(control).await
 }
 
 fn start_line(id: &str, codec: &str) -> String {
@@ -943,12 +940,9 @@ async fn a_full_disk_refuses_new_calls_first_then_tells_the_phone_and_keeps_the_
     );
     // Then the disk fills: the running call ends and the phone is told.
     send_rtp_paced(&udp, phone.port, (5, 8, 0x55), 4400..9000, 0, 20).await;
-    let told = tokio::time::timeout(
-        Duration::from_secs(10),
-        common::read_crlf_line(&mut phone.control),
-    )
-    .await
-    .expect("the phone is told its recording ended");
+    let told = tokio::time::timeout(Duration::from_secs(10), read_crlf_line(&mut phone.control))
+        .await
+        .expect("the phone is told its recording ended");
     assert!(
         told.starts_with("cmd=RecordStopResponse&id=full1&result=failed&reason=write+error"),
         "{told}"
@@ -974,143 +968,6 @@ async fn a_full_disk_refuses_new_calls_first_then_tells_the_phone_and_keeps_the_
         .unwrap();
     let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     assert_eq!(sidecar["session_id"], "full1");
-}
-
-/// A network namespace joined to this one by a veth pair, for a phone that
-/// can vanish (needs root; CI runs as root). Removed on drop.
-struct VanishingPhoneNet {
-    ns: String,
-    host_if: String,
-}
-
-impl VanishingPhoneNet {
-    const HOST: &str = "10.213.7.1";
-    const PHONE: &str = "10.213.7.2";
-
-    fn create() -> Option<Self> {
-        let id = std::process::id() % 100_000;
-        let net = Self {
-            ns: format!("callrec-ka-{id}"),
-            host_if: format!("crka{id}"),
-        };
-        let peer = format!("crkp{id}");
-        let steps: [&[&str]; 8] = [
-            &["netns", "add", &net.ns],
-            &[
-                "link",
-                "add",
-                &net.host_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &peer,
-            ],
-            &["link", "set", &peer, "netns", &net.ns],
-            &[
-                "addr",
-                "add",
-                &format!("{}/30", Self::HOST),
-                "dev",
-                &net.host_if,
-            ],
-            &["link", "set", &net.host_if, "up"],
-            &[
-                "-n",
-                &net.ns,
-                "addr",
-                "add",
-                &format!("{}/30", Self::PHONE),
-                "dev",
-                &peer,
-            ],
-            &["-n", &net.ns, "link", "set", &peer, "up"],
-            &["-n", &net.ns, "link", "set", "lo", "up"],
-        ];
-        for step in steps {
-            let ok = Command::new("ip")
-                .args(step)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "CI=true: this test needs `ip {}` (root, iproute2)",
-                    step.join(" ")
-                );
-                return None;
-            }
-        }
-        Some(net)
-    }
-
-    /// The phone's link goes dead: nothing it sends arrives, nothing reaches it.
-    fn cut(&self) {
-        let ok = Command::new("ip")
-            .args(["link", "set", &self.host_if, "down"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok);
-    }
-}
-
-impl Drop for VanishingPhoneNet {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host_if])
-            .status();
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_phone_that_vanishes_is_found_by_keepalive_and_its_recording_finalized() {
-    let _serial = SERIAL.lock().await;
-    let Some(net) = VanishingPhoneNet::create() else {
-        return;
-    };
-    let server = start_server(45170..=45179, |o| {
-        o.listen = format!("{}:0", VanishingPhoneNet::HOST);
-        o.keepalive_secs = 1;
-    })
-    .await;
-    // The phone, inside its namespace: a 60-second call that never ends by
-    // itself.
-    let mut phone = Command::new("ip")
-        .args(["netns", "exec", &net.ns])
-        .arg(common::example_path("phone_sim"))
-        .args(["--server", &server.addr.to_string(), "--seconds", "60"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = wait_for_sidecar_where(server.dir.path(), "", |_| true).await;
-    assert_eq!(started["complete"], false);
-    // The call runs: a second of its audio is on disk.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !walk(server.dir.path()).iter().any(|p| {
-        p.extension().is_some_and(|e| e == "wav")
-            && std::fs::metadata(p).is_ok_and(|m| m.len() >= 44 + 8000)
-    }) {
-        assert!(Instant::now() < deadline, "no audio from the phone");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // The phone's cable is pulled: no FIN, no RST, just silence.
-    net.cut();
-    let cut_at = Instant::now();
-    let done = wait_for_sidecar_where(server.dir.path(), "", |json| json["complete"] == true).await;
-    let found_after = cut_at.elapsed();
-    assert_eq!(done["stop_reason"], "control connection lost");
-    // Keepalive: 1 s idle, then 3 probes 1 s apart.
-    assert!(found_after < Duration::from_secs(9), "{found_after:?}");
-    assert_eq!(
-        done["phone_address"].as_str().unwrap().split(':').next(),
-        Some(VanishingPhoneNet::PHONE)
-    );
-    let _ = phone.kill();
-    let _ = phone.wait();
-    drop(net);
-    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1153,4 +1010,20 @@ async fn connections_beyond_the_per_address_limit_are_refused() {
     let stop = first.send("cmd=RecordStopRequest&id=perip1\r\n").await;
     assert!(stop.contains("result=success"), "{stop}");
     server.stop().await;
+}
+
+/// Reads one `\r\n`-terminated control message.
+async fn read_crlf_line(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed"
+        );
+        out.push(byte[0]);
+    }
+    String::from_utf8(out).unwrap()
 }
