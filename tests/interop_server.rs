@@ -58,7 +58,7 @@ async fn start_session(addr: SocketAddr, id: &str, codec: &str) -> (TcpStream, u
         "cmd=RecordStartRequest&id={id}&device=001565aabbcc&dir=out&codec={codec}&remoteNumber=1010\r\n"
     );
     control.write_all(request.as_bytes()).await.unwrap();
-    let answer = common::read_crlf_line(&mut control).await;
+    let answer = phone::read_crlf_line(&mut control).await.unwrap();
     assert!(answer.contains("result=success"), "{answer}");
     let port = answer
         .trim_end()
@@ -75,7 +75,7 @@ async fn stop_session(mut control: TcpStream, id: &str) {
         .write_all(format!("cmd=RecordStopRequest&id={id}&reason=done\r\n").as_bytes())
         .await
         .unwrap();
-    let answer = common::read_crlf_line(&mut control).await;
+    let answer = phone::read_crlf_line(&mut control).await.unwrap();
     assert!(answer.contains("result=success"), "{answer}");
 }
 

@@ -14,18 +14,7 @@ use callrec_server::{Config, PortRange, Server};
 
 /// Every file under `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
+    callrec_test::files_under(dir)
 }
 
 /// Waits for a sidecar under `dir` that satisfies `ready`.

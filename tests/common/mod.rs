@@ -72,22 +72,6 @@ pub(crate) fn wait_for_line(stream: impl std::io::Read + Send + 'static, needle:
     found
 }
 
-/// Reads one `\r\n`-terminated control message.
-pub(crate) async fn read_crlf_line(stream: &mut tokio::net::TcpStream) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut out = Vec::new();
-    let mut byte = [0u8; 1];
-    while !out.ends_with(b"\r\n") {
-        assert_eq!(
-            stream.read(&mut byte).await.unwrap(),
-            1,
-            "connection closed"
-        );
-        out.push(byte[0]);
-    }
-    String::from_utf8(out).unwrap()
-}
-
 /// A record_server process, up: its addresses (from `--addresses-file`,
 /// never from its log) and its log.
 pub(crate) struct Started {

@@ -408,3 +408,20 @@ pub fn record_local(opts: &LocalOptions) -> Result<Vec<RecordedFile>, String> {
     }
     recorder.stop().map_err(|e| e.to_string())
 }
+
+/// Reads one `\r\n`-terminated control message, byte by byte (nothing
+/// after it is consumed).
+///
+/// # Errors
+/// The socket's error, or `UnexpectedEof` when the connection closes first.
+pub async fn read_crlf_line(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        if stream.read(&mut byte).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        out.push(byte[0]);
+    }
+    String::from_utf8(out).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}

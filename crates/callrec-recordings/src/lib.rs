@@ -16,6 +16,9 @@
 //!   oldest first, never a recording that is running or on hold.
 //! - **Audit log**: every download, deletion and hold as a JSON line that
 //!   carries the SHA-256 of the line before ([`verify_audit`]).
+//! - **A whole node as one call** ([`Node`]): the recording server, the
+//!   index, retention, uploads and the API started together, with the
+//!   addresses they bound and an orderly [`Node::shutdown`].
 //! - **A pool of nodes**: the index in PostgreSQL instead
 //!   ([`Settings::index`]), shared by every node, and finished recordings
 //!   moved to an S3 object store ([`Settings::store`],

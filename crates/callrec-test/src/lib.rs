@@ -88,6 +88,24 @@ pub fn wait_until(what: &str, timeout: core::time::Duration, mut done: impl FnMu
     poll_until(what, timeout, || done().then_some(()));
 }
 
+/// Every file below `dir`, in subdirectories too (none when it cannot be
+/// read).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
