@@ -13,6 +13,7 @@ use crate::Error;
 use crate::postgres::PgIndex;
 use crate::sqlite::SqliteIndex;
 use crate::time::{format_time_ms, parse_time_ms};
+use callrec_control::Mac;
 
 /// Most results per page.
 pub const MAX_LIMIT: usize = 1000;
@@ -410,7 +411,16 @@ pub(crate) fn search_sql(query: &Query, like: &str) -> (String, Vec<Param>, usiz
         .as_ref()
         .map(|n| bind(&mut values, Param::Text(n.clone())));
     if let Some(device) = &query.device {
-        let p = bind(&mut values, Param::Text(device.clone()));
+        let p = bind(
+            &mut values,
+            Param::Text(
+                // The server stores `Mac`'s display: any spelling of a MAC
+                // finds it (the API refuses what is not one).
+                device
+                    .parse::<Mac>()
+                    .map_or_else(|_| device.clone(), |mac| mac.to_string()),
+            ),
+        );
         conditions.push(format!("device = {p}"));
     }
     if let Some(direction) = &query.direction {
