@@ -1,7 +1,7 @@
 //! The index: one row per recording, searched newest first, in SQLite
-//! (one node, [`crate::sqlite`]) or PostgreSQL (a pool of nodes,
-//! [`crate::postgres`]). Both run the same SQL, written here once with
-//! numbered `?N` parameters (PostgreSQL gets them as `$N`).
+//! (one node) or PostgreSQL (a pool of nodes). Both run the SQL written
+//! here once, with numbered `?N` parameters, through the seam in
+//! [`crate::database`]; the tables are in [`crate::schema`].
 
 use core::str::FromStr;
 use std::fmt;
@@ -10,8 +10,7 @@ use callrec_server::Sidecar;
 use serde::Serialize;
 
 use crate::Error;
-use crate::postgres::PgIndex;
-use crate::sqlite::SqliteIndex;
+use crate::database::{ColumnError, Database, Param, Row, Transaction};
 use crate::time::{format_time_ms, parse_time_ms};
 use callrec_control::Mac;
 
@@ -90,7 +89,7 @@ pub struct RecordingSummary {
 
 impl RecordingSummary {
     /// A row of [`COLUMNS`].
-    pub(crate) fn from_columns<C: Columns>(row: &C) -> Result<Self, C::Error> {
+    pub(crate) fn from_row(row: &Row) -> Result<Self, ColumnError> {
         let started_ms = row.int(9)?;
         let stopped_ms = row.opt_int(10)?;
         Ok(Self {
@@ -291,27 +290,6 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
-/// Reads the columns of a row, for either database.
-pub(crate) trait Columns {
-    /// The database's error.
-    type Error;
-    fn text(&self, i: usize) -> Result<String, Self::Error>;
-    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
-    fn int(&self, i: usize) -> Result<i64, Self::Error>;
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
-    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
-}
-
-/// A value bound to a `?N` parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Param {
-    Text(String),
-    OptText(Option<String>),
-    Int(i64),
-    OptInt(Option<i64>),
-    Flag(bool),
-}
-
 /// Inserts a recording or updates it whole; its hold (and its being
 /// uploaded) is kept once set.
 pub(crate) const UPSERT: &str = "INSERT INTO recordings (recording_id, session_id, device, \
@@ -498,36 +476,86 @@ pub(crate) const DELETABLE: &str = "SELECT {COLUMNS} FROM recordings WHERE start
     AND NOT running AND NOT hold AND (uploaded OR (NOT ?3 AND node IN (?4, ''))) \
     ORDER BY started_ms, recording_id LIMIT ?2";
 
-/// Where the index is: a SQLite file, or a PostgreSQL database shared by
-/// a pool of nodes.
-pub(crate) enum Index {
-    Sqlite(SqliteIndex),
-    Postgres(Box<PgIndex>),
+/// The index on its database: a SQLite file, or a PostgreSQL database
+/// shared by a pool of nodes.
+pub(crate) struct Index {
+    database: Box<dyn Database>,
 }
 
 impl Index {
+    /// The index on `database` (opened, its schema migrated).
+    pub(crate) fn new(database: Box<dyn Database>) -> Self {
+        Self { database }
+    }
+
     /// The database, for messages: its file, or its URL without password.
     pub(crate) fn describe(&self) -> &str {
-        match self {
-            Self::Sqlite(i) => i.describe(),
-            Self::Postgres(i) => i.describe(),
-        }
+        self.database.describe()
     }
 
     /// Whether the database answered its last request (SQLite: always).
     pub(crate) fn available(&self) -> bool {
-        match self {
-            Self::Sqlite(_) => true,
-            Self::Postgres(i) => i.available(),
-        }
+        self.database.available()
+    }
+
+    /// Whether the database is shared by a pool of nodes.
+    pub(crate) fn pooled(&self) -> bool {
+        self.database.pooled()
+    }
+
+    /// Checks that the database answers (see [`Database::probe`]).
+    pub(crate) fn probe(&self) -> Result<(), Error> {
+        self.database.probe()
+    }
+
+    /// A row that is not a recording: which column, naming it.
+    fn bad_row(&self, e: &ColumnError) -> Error {
+        let name = COLUMNS.split(',').nth(e.column).map_or("?", str::trim);
+        Error::index(
+            self.describe(),
+            format!(
+                "column {} ({name}) holds {}, not {}",
+                e.column, e.found, e.expected
+            ),
+        )
+    }
+
+    fn summaries(&self, rows: &[Row]) -> Result<Vec<RecordingSummary>, Error> {
+        rows.iter()
+            .map(|row| RecordingSummary::from_row(row).map_err(|e| self.bad_row(&e)))
+            .collect()
+    }
+
+    /// Runs `work` in one transaction (rolled back when it fails).
+    fn transaction<T>(
+        &self,
+        work: impl FnOnce(&mut dyn Transaction) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut work = Some(work);
+        let mut out = None;
+        self.database.transaction(&mut |tx| {
+            if let Some(work) = work.take() {
+                out = Some(work(tx)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::index(self.describe(), "the transaction did not run"))
     }
 
     /// Writes `entries` in one transaction.
     pub(crate) fn write(&self, entries: &[Entry], how: Write) -> Result<(), Error> {
-        match self {
-            Self::Sqlite(i) => i.write(entries, how),
-            Self::Postgres(i) => i.write(entries, how),
-        }
+        self.transaction(|tx| {
+            for entry in entries {
+                if how == Write::Enter
+                    && !entry.summary.running
+                    && tx.execute(FINISH, &finish_params(entry))? > 0
+                {
+                    continue;
+                }
+                tx.execute(UPSERT, &upsert_params(entry))?;
+            }
+            Ok(())
+        })
     }
 
     /// Forgets the recordings of `node` that are not in the object store
@@ -535,7 +563,7 @@ impl Index {
     pub(crate) fn forget_local(&self, node: &str) -> Result<(), Error> {
         self.execute(
             "DELETE FROM recordings WHERE NOT uploaded AND node IN (?1, '')",
-            vec![Param::Text(node.to_owned())],
+            &[Param::Text(node.to_owned())],
         )
         .map(drop)
     }
@@ -544,44 +572,34 @@ impl Index {
     pub(crate) fn remove(&self, recording_id: &str) -> Result<(), Error> {
         self.execute(
             "DELETE FROM recordings WHERE recording_id = ?1",
-            vec![Param::Text(recording_id.to_owned())],
+            &[Param::Text(recording_id.to_owned())],
         )
         .map(drop)
     }
 
-    /// Runs one statement; the rows it changed.
-    fn execute(&self, sql: &str, params: Vec<Param>) -> Result<u64, Error> {
-        match self {
-            Self::Sqlite(i) => i.execute(sql, &params),
-            Self::Postgres(i) => i.execute(sql, &params),
-        }
+    /// Runs one statement in a transaction of its own; the rows it
+    /// changed.
+    fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, Error> {
+        self.transaction(|tx| tx.execute(sql, params))
     }
 
     /// Rows of `sql` (which selects [`COLUMNS`]).
-    fn select(&self, sql: &str, params: Vec<Param>) -> Result<Vec<RecordingSummary>, Error> {
+    fn select(&self, sql: &str, params: &[Param]) -> Result<Vec<RecordingSummary>, Error> {
         let sql = sql.replace("{COLUMNS}", COLUMNS);
-        match self {
-            Self::Sqlite(i) => i.select(&sql, &params),
-            Self::Postgres(i) => i.select(&sql, &params),
-        }
+        self.summaries(&self.database.query(&sql, params)?)
     }
 
     /// One page of `query`.
     pub(crate) fn search(&self, query: &Query) -> Result<Page, Error> {
-        let like = match self {
-            Self::Sqlite(_) => "LIKE",
-            // SQLite's LIKE ignores ASCII case; PostgreSQL's does not.
-            Self::Postgres(_) => "ILIKE",
-        };
-        let (sql, params, limit) = search_sql(query, like);
-        Ok(page_of(self.select(&sql, params)?, limit))
+        let (sql, params, limit) = search_sql(query, self.database.dialect().like);
+        Ok(page_of(self.select(&sql, &params)?, limit))
     }
 
     /// The recording with this id.
     pub(crate) fn get(&self, recording_id: &str) -> Result<Option<RecordingSummary>, Error> {
         let mut rows = self.select(
             "SELECT {COLUMNS} FROM recordings WHERE recording_id = ?1",
-            vec![Param::Text(recording_id.to_owned())],
+            &[Param::Text(recording_id.to_owned())],
         )?;
         Ok(rows.pop())
     }
@@ -590,7 +608,7 @@ impl Index {
     pub(crate) fn set_hold(&self, recording_id: &str, hold: bool) -> Result<bool, Error> {
         self.execute(
             "UPDATE recordings SET hold = ?2 WHERE recording_id = ?1",
-            vec![Param::Text(recording_id.to_owned()), Param::Flag(hold)],
+            &[Param::Text(recording_id.to_owned()), Param::Flag(hold)],
         )
         .map(|n| n > 0)
     }
@@ -604,10 +622,21 @@ impl Index {
         recording_id: &str,
         files: impl FnOnce(&RecordingSummary) -> Result<u64, Error>,
     ) -> Result<Option<u64>, Error> {
-        match self {
-            Self::Sqlite(i) => i.delete_with(recording_id, files),
-            Self::Postgres(i) => i.delete_with(recording_id, files),
-        }
+        let id = [Param::Text(recording_id.to_owned())];
+        let select = format!(
+            "SELECT {COLUMNS} FROM recordings WHERE recording_id = ?1{}",
+            self.database.dialect().lock_row
+        );
+        self.transaction(|tx| {
+            let rows = tx.query(&select, &id)?;
+            let Some(recording) = self.summaries(&rows)?.pop() else {
+                return Ok(None);
+            };
+            // An error here rolls back: the row stays.
+            let bytes = files(&recording)?;
+            tx.execute("DELETE FROM recordings WHERE recording_id = ?1", &id)?;
+            Ok(Some(bytes))
+        })
     }
 
     /// Oldest first: recordings that may be deleted (as [`DELETABLE`]),
@@ -621,7 +650,7 @@ impl Index {
     ) -> Result<Vec<RecordingSummary>, Error> {
         self.select(
             DELETABLE,
-            vec![
+            &[
                 Param::Int(before_ms.unwrap_or(i64::MAX)),
                 Param::Int(limit as i64),
                 Param::Flag(with_store),
@@ -633,18 +662,43 @@ impl Index {
     /// Bytes of all recordings, and how many there are (kept by triggers,
     /// so that metrics and retention never scan the table).
     pub(crate) fn totals(&self) -> Result<(u64, u64), Error> {
-        match self {
-            Self::Sqlite(i) => i.totals(),
-            Self::Postgres(i) => i.totals(),
-        }
+        let rows = self
+            .database
+            .query("SELECT bytes, count FROM totals WHERE id = 1", &[])?;
+        let row = rows.first().cloned().unwrap_or_default();
+        let read = |column| {
+            row.opt_int(column)
+                .map(|n| n.unwrap_or(0).max(0) as u64)
+                .map_err(|e| {
+                    Error::index(
+                        self.describe(),
+                        format!("totals: column {column} holds {}", e.found),
+                    )
+                })
+        };
+        Ok((read(0)?, read(1)?))
     }
 
     /// Each device's newest recording start, Unix milliseconds.
     pub(crate) fn last_per_device(&self) -> Result<Vec<(String, i64)>, Error> {
-        match self {
-            Self::Sqlite(i) => i.last_per_device(),
-            Self::Postgres(i) => i.last_per_device(),
-        }
+        let rows = self.database.query(
+            "SELECT device, MAX(started_ms) FROM recordings GROUP BY device",
+            &[],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let pair = || -> Result<_, ColumnError> { Ok((row.text(0)?, row.int(1)?)) };
+                pair().map_err(|e| {
+                    Error::index(
+                        self.describe(),
+                        format!(
+                            "last start per device: column {} holds {}",
+                            e.column, e.found
+                        ),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Recordings of `node` marked running: at start-up, the ones its
@@ -652,26 +706,31 @@ impl Index {
     pub(crate) fn running(&self, node: &str) -> Result<Vec<RecordingSummary>, Error> {
         self.select(
             "SELECT {COLUMNS} FROM recordings WHERE running AND node IN (?1, '')",
-            vec![Param::Text(node.to_owned())],
+            &[Param::Text(node.to_owned())],
         )
     }
 
     /// The ids under hold.
     pub(crate) fn held(&self) -> Result<Vec<String>, Error> {
-        let rows = self.select("SELECT {COLUMNS} FROM recordings WHERE hold", Vec::new())?;
+        let rows = self.select("SELECT {COLUMNS} FROM recordings WHERE hold", &[])?;
         Ok(rows.into_iter().map(|r| r.recording_id).collect())
     }
 
-    /// Runs `f` while no other node sweeps (PostgreSQL: an advisory lock);
-    /// `None` when another one is sweeping now.
+    /// Runs `work` while no other node sweeps; `None` when another one is
+    /// sweeping now.
     pub(crate) fn exclusively<T>(
         &self,
-        f: impl FnOnce() -> Result<T, Error>,
+        work: impl FnOnce() -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
-        match self {
-            Self::Sqlite(_) => f().map(Some),
-            Self::Postgres(i) => i.exclusively(f),
-        }
+        let mut work = Some(work);
+        let mut out = None;
+        let ran = self.database.exclusively(&mut || {
+            if let Some(work) = work.take() {
+                out = Some(work()?);
+            }
+            Ok(())
+        })?;
+        Ok(if ran { out } else { None })
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use callrec_server::{Counters, Observer, Sidecar};
 
-use crate::index::{Entry, Index, Write};
+use crate::index::{Entry, Write};
 use crate::service::{Recordings, Shared};
 
 /// Index entries written per transaction at most.
@@ -218,7 +218,8 @@ pub(crate) fn probe_index(shared: &std::sync::Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if let Index::Postgres(index) = &shared.index {
+        let index = &shared.index;
+        if index.pooled() {
             let now = match index.probe() {
                 Ok(()) => true,
                 Err(e) => {

@@ -44,6 +44,7 @@ mod admin;
 mod api;
 mod audio;
 mod audit;
+mod database;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -56,6 +57,7 @@ mod postgres;
 mod recovery;
 mod retention;
 mod scan;
+mod schema;
 mod service;
 mod settings;
 mod sqlite;

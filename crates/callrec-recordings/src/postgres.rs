@@ -1,28 +1,26 @@
 //! The index in PostgreSQL: one database shared by a pool of recording
 //! nodes.
 //!
-//! The same table and SQL as SQLite ([`crate::index`]). The schema is
+//! The same tables and SQL as SQLite ([`crate::index`],
+//! [`crate::schema`]); this module supplies connections, transactions and
+//! PostgreSQL's few words of its own ([`DIALECT`]). The schema is
 //! created and migrated by whichever node starts first; nodes that start
 //! at the same moment wait for it on an advisory lock. A lost connection is
-//! made again on the next request; [`PgIndex::available`] says whether the
+//! made again on the next request; [`Database::available`] says whether the
 //! last request reached the database, so that a node can refuse new calls
 //! it could not enter.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
+use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 
-use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row};
+use postgres::types::{ToSql, Type};
+use postgres::{Client, NoTls, Statement};
 
 use crate::Error;
-use crate::index::{
-    COLUMNS, Columns, Entry, FINISH, Param, RecordingSummary, UPSERT, Write, finish_params,
-    upsert_params,
-};
-
-/// Version of the tables this server writes (`callrec_schema`).
-const SCHEMA_VERSION: i32 = 1;
+use crate::database::{Database, Dialect, Param, Row, Transaction, Value};
+use crate::schema::{MigrateError, migrate};
 
 /// Connections for searches, at most: more searches at once wait for one.
 const READERS: usize = 8;
@@ -36,47 +34,11 @@ const SWEEP_LOCK: i64 = 0x6361_6c6c_7265_6302;
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS callrec_schema (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS recordings (
-    recording_id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL,
-    device TEXT NOT NULL,
-    direction TEXT NOT NULL,
-    local_number TEXT NOT NULL,
-    remote_number TEXT NOT NULL,
-    local_name TEXT NOT NULL,
-    remote_name TEXT NOT NULL,
-    other_parties TEXT NOT NULL,
-    codec TEXT NOT NULL,
-    started_ms BIGINT NOT NULL,
-    stopped_ms BIGINT,
-    duration_ms BIGINT NOT NULL,
-    stop_reason TEXT,
-    complete BOOLEAN NOT NULL,
-    running BOOLEAN NOT NULL,
-    hold BOOLEAN NOT NULL DEFAULT FALSE,
-    sha256 TEXT,
-    bytes BIGINT NOT NULL,
-    wav_path TEXT,
-    rec_path TEXT,
-    sidecar_path TEXT,
-    node TEXT NOT NULL DEFAULT '',
-    uploaded BOOLEAN NOT NULL DEFAULT FALSE
-);
-CREATE INDEX IF NOT EXISTS by_start ON recordings (started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_device ON recordings (device, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_local ON recordings (local_number, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_remote ON recordings (remote_number, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_running ON recordings (node) WHERE running;
-CREATE TABLE IF NOT EXISTS totals (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    bytes BIGINT NOT NULL,
-    count BIGINT NOT NULL
-);
-INSERT INTO totals (id, bytes, count)
-    SELECT 1, COALESCE(SUM(bytes), 0), COUNT(*) FROM recordings
-    ON CONFLICT (id) DO NOTHING;
+/// PostgreSQL's words.
+static DIALECT: Dialect = Dialect {
+    like: "ILIKE",
+    lock_row: " FOR UPDATE",
+    totals_triggers: "
 CREATE OR REPLACE FUNCTION callrec_totals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -90,25 +52,17 @@ BEGIN
 END $$;
 CREATE OR REPLACE TRIGGER recordings_totals AFTER INSERT OR DELETE OR UPDATE OF bytes
     ON recordings FOR EACH ROW EXECUTE FUNCTION callrec_totals();
-";
+",
+    version_table: "CREATE TABLE IF NOT EXISTS callrec_schema (version INTEGER NOT NULL)",
+    read_version: "SELECT CAST(MAX(version) AS BIGINT) FROM callrec_schema",
+    write_version: "DELETE FROM callrec_schema; INSERT INTO callrec_schema (version) VALUES ({version})",
+};
 
-impl Columns for Row {
-    type Error = postgres::Error;
-    fn text(&self, i: usize) -> Result<String, postgres::Error> {
-        self.try_get(i)
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, postgres::Error> {
-        self.try_get(i)
-    }
-    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
-        self.try_get(i)
-    }
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, postgres::Error> {
-        self.try_get(i)
-    }
-    fn flag(&self, i: usize) -> Result<bool, postgres::Error> {
-        self.try_get(i)
-    }
+/// A version PostgreSQL recorded, in the shared sequence: indexes written
+/// before the sequence was shared say 1 for the tables of version 2 (the
+/// node and upload columns were there from the start).
+fn shared_version(recorded: i64) -> i64 {
+    if recorded == 1 { 2 } else { recorded }
 }
 
 /// `?N` parameters as PostgreSQL writes them.
@@ -117,13 +71,13 @@ fn numbered(sql: &str) -> String {
 }
 
 /// The parameters as the driver takes them.
-fn values(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
+fn values<'a>(params: &'a [Param]) -> Vec<Box<dyn ToSql + Sync + 'a>> {
     params
         .iter()
-        .map(|p| -> Box<dyn ToSql + Sync> {
+        .map(|p| -> Box<dyn ToSql + Sync + 'a> {
             match p {
-                Param::Text(s) => Box::new(s.clone()),
-                Param::OptText(s) => Box::new(s.clone()),
+                Param::Text(s) => Box::new(s.as_str()),
+                Param::OptText(s) => Box::new(s.as_deref()),
                 Param::Int(n) => Box::new(*n),
                 Param::OptInt(n) => Box::new(*n),
                 Param::Flag(b) => Box::new(*b),
@@ -132,8 +86,30 @@ fn values(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-fn refs(values: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+fn refs<'a>(values: &'a [Box<dyn ToSql + Sync + 'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
     values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect()
+}
+
+/// A row of PostgreSQL's as the index reads it.
+fn row_of(row: &postgres::Row) -> Result<Row, postgres::Error> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let ty = column.type_();
+        out.push(if *ty == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i)?
+                .map_or(Value::Null, Value::Flag)
+        } else if *ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i)?
+                .map_or(Value::Null, Value::Int)
+        } else if *ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i)?
+                .map_or(Value::Null, |n| Value::Int(n.into()))
+        } else {
+            row.try_get::<_, Option<String>>(i)?
+                .map_or(Value::Null, Value::Text)
+        });
+    }
+    Ok(Row(out))
 }
 
 /// `postgres://user:secret@host/db` as `postgres://user@host/db`, for
@@ -170,15 +146,62 @@ pub(crate) struct PgIndex {
     reader_free: Condvar,
     available: AtomicBool,
     migrated: AtomicBool,
-    /// The database holds a newer schema than this server knows.
-    too_new: AtomicBool,
+}
+
+/// A transaction on the writer connection, with the statements it has
+/// prepared (a batch of entries prepares each once).
+struct PgTransaction<'a, 'c> {
+    tx: &'a mut postgres::Transaction<'c>,
+    prepared: HashMap<String, Statement>,
+    shown: &'a str,
+}
+
+impl PgTransaction<'_, '_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(&numbered(sql))?;
+        self.prepared.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl Transaction for PgTransaction<'_, '_> {
+    fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, Error> {
+        let v = values(params);
+        let run = |this: &mut Self| {
+            let statement = this.statement(sql)?;
+            this.tx.execute(&statement, &refs(&v))
+        };
+        run(self).map_err(|e| Error::index(self.shown, e))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>, Error> {
+        let v = values(params);
+        let run = |this: &mut Self| {
+            let statement = this.statement(sql)?;
+            this.tx
+                .query(&statement, &refs(&v))?
+                .iter()
+                .map(row_of)
+                .collect::<Result<Vec<Row>, _>>()
+        };
+        run(self).map_err(|e| Error::index(self.shown, e))
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), Error> {
+        self.tx
+            .batch_execute(sql)
+            .map_err(|e| Error::index(self.shown, e))
+    }
 }
 
 impl PgIndex {
     /// The index at `url` (`postgres://user:password@host:port/database`,
     /// or any form libpq takes). Connects and migrates when it can; when
     /// the database cannot be reached, the index is returned unavailable
-    /// and [`probe`](Self::probe) connects later.
+    /// and [`Database::probe`] connects later.
     ///
     /// # Errors
     /// [`Error::Index`] when `url` is not a PostgreSQL connection string,
@@ -200,24 +223,15 @@ impl PgIndex {
             reader_free: Condvar::new(),
             available: AtomicBool::new(false),
             migrated: AtomicBool::new(false),
-            too_new: AtomicBool::new(false),
         };
-        match index.probe() {
+        match index.connect_and_migrate() {
             Ok(()) => Ok(index),
-            Err(e) if index.too_new.load(Ordering::Relaxed) => Err(e),
-            Err(e) => {
+            Err(MigrateError::TooNew(e)) => Err(e),
+            Err(MigrateError::Failed(e)) => {
                 tracing::error!("{e}; new calls are refused until it answers");
                 Ok(index)
             }
         }
-    }
-
-    pub(crate) fn describe(&self) -> &str {
-        &self.shown
-    }
-
-    pub(crate) fn available(&self) -> bool {
-        self.available.load(Ordering::Relaxed)
     }
 
     fn fail(&self, e: impl core::fmt::Display) -> Error {
@@ -232,82 +246,51 @@ impl PgIndex {
         Ok(client)
     }
 
-    /// Connects (creating or migrating the schema the first time) and
-    /// checks that the database answers.
-    ///
-    /// # Errors
-    /// [`Error::Index`] when it does not.
-    pub(crate) fn probe(&self) -> Result<(), Error> {
-        if !self.migrated.load(Ordering::Relaxed) {
-            let mut client = self.connect()?;
-            self.migrate(&mut client)?;
-            self.migrated.store(true, Ordering::Relaxed);
-            *self.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
-        }
-        self.with_writer(|client| client.simple_query("SELECT 1").map(drop))
-    }
-
-    fn migrate(&self, client: &mut Client) -> Result<(), Error> {
-        let fail = |e: postgres::Error| self.fail(e);
-        let mut tx = client.transaction().map_err(fail)?;
+    /// Connects, creating or migrating the schema, and keeps the
+    /// connection as the writer's.
+    fn connect_and_migrate(&self) -> Result<(), MigrateError> {
+        let mut client = self.connect().map_err(MigrateError::Failed)?;
+        let failed = |e: postgres::Error| MigrateError::Failed(self.fail(e));
+        let mut tx = client.transaction().map_err(failed)?;
         // Nodes starting together: one creates, the others wait and then
         // find everything there.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .map_err(fail)?;
-        tx.batch_execute(SCHEMA).map_err(fail)?;
-        let version: Option<i32> = tx
-            .query_opt("SELECT MAX(version) FROM callrec_schema", &[])
-            .map_err(fail)?
-            .and_then(|row| row.get(0));
-        match version {
-            Some(v) if v > SCHEMA_VERSION => {
-                self.too_new.store(true, Ordering::Relaxed);
-                return Err(self.fail(format!(
-                    "the index was written by a newer server (schema {v}, this one knows {SCHEMA_VERSION})"
-                )));
-            }
-            Some(v) if v == SCHEMA_VERSION => {}
-            _ => {
-                tx.execute("DELETE FROM callrec_schema", &[])
-                    .map_err(fail)?;
-                tx.execute(
-                    "INSERT INTO callrec_schema (version) VALUES ($1)",
-                    &[&SCHEMA_VERSION],
-                )
-                .map_err(fail)?;
-            }
-        }
-        tx.commit().map_err(fail)
+            .map_err(failed)?;
+        migrate(
+            &mut PgTransaction {
+                tx: &mut tx,
+                prepared: HashMap::new(),
+                shown: &self.shown,
+            },
+            &DIALECT,
+            &self.shown,
+            shared_version,
+        )?;
+        tx.commit().map_err(failed)?;
+        self.migrated.store(true, Ordering::Relaxed);
+        self.available.store(true, Ordering::Relaxed);
+        *self.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+        Ok(())
     }
 
     /// Runs `f` on the writer connection, connecting first when there is
     /// none; a connection that broke is dropped (the next call connects
     /// again).
-    fn with_writer<T>(
-        &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
-    ) -> Result<T, Error> {
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, Error>) -> Result<T, Error> {
+        if !self.migrated.load(Ordering::Relaxed) {
+            self.probe()?;
+        }
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let client = match writer.take() {
+        let mut client = match writer.take() {
             Some(client) if !client.is_closed() => client,
-            _ => {
-                if !self.migrated.load(Ordering::Relaxed) {
-                    drop(writer);
-                    self.probe()?;
-                    writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-                    writer.take().map_or_else(|| self.connect(), Ok)?
-                } else {
-                    self.connect()?
-                }
-            }
+            _ => self.connect()?,
         };
-        let mut client = client;
         let result = f(&mut client);
         self.settle(&client, result.is_ok());
         if !client.is_closed() {
             *writer = Some(client);
         }
-        result.map_err(|e| self.fail(e))
+        result
     }
 
     /// Notes whether the database answered.
@@ -318,10 +301,7 @@ impl PgIndex {
 
     /// Runs `f` on a reading connection (at most [`READERS`] are open; a
     /// search beyond that waits for one).
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
-    ) -> Result<T, Error> {
+    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, Error>) -> Result<T, Error> {
         if !self.migrated.load(Ordering::Relaxed) {
             self.probe()?;
         }
@@ -356,7 +336,7 @@ impl PgIndex {
         let result = f(&mut client);
         self.settle(&client, result.is_ok());
         self.give_back((!client.is_closed()).then_some(client));
-        result.map_err(|e| self.fail(e))
+        result
     }
 
     /// Returns a reading connection's place (and the connection, when it
@@ -369,110 +349,67 @@ impl PgIndex {
         }
         self.reader_free.notify_one();
     }
+}
 
-    pub(crate) fn write(&self, entries: &[Entry], how: Write) -> Result<(), Error> {
-        let finish = numbered(FINISH);
-        let upsert = numbered(UPSERT);
+impl Database for PgIndex {
+    fn describe(&self) -> &str {
+        &self.shown
+    }
+
+    fn dialect(&self) -> &'static Dialect {
+        &DIALECT
+    }
+
+    fn available(&self) -> bool {
+        self.available.load(Ordering::Relaxed)
+    }
+
+    fn pooled(&self) -> bool {
+        true
+    }
+
+    fn probe(&self) -> Result<(), Error> {
+        if !self.migrated.load(Ordering::Relaxed) {
+            self.connect_and_migrate()
+                .map_err(MigrateError::into_error)?;
+        }
         self.with_writer(|client| {
-            let mut tx = client.transaction()?;
-            let finish = tx.prepare(&finish)?;
-            let upsert = tx.prepare(&upsert)?;
-            for entry in entries {
-                if how == Write::Enter && !entry.summary.running {
-                    let v = values(&finish_params(entry));
-                    if tx.execute(&finish, &refs(&v))? > 0 {
-                        continue;
-                    }
-                }
-                let v = values(&upsert_params(entry));
-                tx.execute(&upsert, &refs(&v))?;
-            }
-            tx.commit()
+            client
+                .simple_query("SELECT 1")
+                .map(drop)
+                .map_err(|e| self.fail(e))
         })
     }
 
-    pub(crate) fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, Error> {
+    fn transaction(
+        &self,
+        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.with_writer(|client| {
+            let mut tx = client.transaction().map_err(|e| self.fail(e))?;
+            // An error from `work` drops `tx`: rolled back.
+            work(&mut PgTransaction {
+                tx: &mut tx,
+                prepared: HashMap::new(),
+                shown: &self.shown,
+            })?;
+            tx.commit().map_err(|e| self.fail(e))
+        })
+    }
+
+    fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, Error> {
         let sql = numbered(sql);
         let v = values(params);
-        self.with_writer(|client| client.execute(&sql, &refs(&v)))
+        self.read(|client| {
+            let rows = client.query(&sql, &refs(&v)).map_err(|e| self.fail(e))?;
+            rows.iter()
+                .map(row_of)
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.fail(e))
+        })
     }
 
-    pub(crate) fn select(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Vec<RecordingSummary>, Error> {
-        let sql = numbered(sql);
-        let v = values(params);
-        let rows = self.read(|client| client.query(&sql, &refs(&v)))?;
-        rows.iter()
-            .map(RecordingSummary::from_columns)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.fail(e))
-    }
-
-    pub(crate) fn delete_with(
-        &self,
-        recording_id: &str,
-        files: impl FnOnce(&RecordingSummary) -> Result<u64, Error>,
-    ) -> Result<Option<u64>, Error> {
-        // The row stays locked while its files go: a second node deleting
-        // it, or holding it, waits, and then finds it gone.
-        let mut refused: Option<Error> = None;
-        let deleted = self.with_writer(|client| {
-            let mut tx = client.transaction()?;
-            let row = tx.query_opt(
-                &format!("SELECT {COLUMNS} FROM recordings WHERE recording_id = $1 FOR UPDATE"),
-                &[&recording_id],
-            )?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let recording = RecordingSummary::from_columns(&row)?;
-            match files(&recording) {
-                Ok(bytes) => {
-                    tx.execute(
-                        "DELETE FROM recordings WHERE recording_id = $1",
-                        &[&recording_id],
-                    )?;
-                    tx.commit()?;
-                    Ok(Some(bytes))
-                }
-                // Rolled back: the row stays.
-                Err(e) => {
-                    refused = Some(e);
-                    Ok(None)
-                }
-            }
-        })?;
-        match refused {
-            Some(e) => Err(e),
-            None => Ok(deleted),
-        }
-    }
-
-    pub(crate) fn totals(&self) -> Result<(u64, u64), Error> {
-        let row = self
-            .read(|client| client.query_one("SELECT bytes, count FROM totals WHERE id = 1", &[]))?;
-        let (bytes, count): (i64, i64) = (row.get(0), row.get(1));
-        Ok((bytes.max(0) as u64, count.max(0) as u64))
-    }
-
-    pub(crate) fn last_per_device(&self) -> Result<Vec<(String, i64)>, Error> {
-        let rows = self.read(|client| {
-            client.query(
-                "SELECT device, MAX(started_ms) FROM recordings GROUP BY device",
-                &[],
-            )
-        })?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    /// Runs `f` holding the sweep lock; `None` when another node holds it.
-    pub(crate) fn exclusively<T>(
-        &self,
-        f: impl FnOnce() -> Result<T, Error>,
-    ) -> Result<Option<T>, Error> {
+    fn exclusively(&self, work: &mut dyn FnMut() -> Result<(), Error>) -> Result<bool, Error> {
         // A connection of its own: the lock lives as long as the session.
         let mut client = self.connect()?;
         let got: bool = client
@@ -480,11 +417,11 @@ impl PgIndex {
             .map_err(|e| self.fail(e))?
             .get(0);
         if !got {
-            return Ok(None);
+            return Ok(false);
         }
-        let out = f();
+        let out = work();
         let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&SWEEP_LOCK]);
-        out.map(Some)
+        out.map(|()| true)
     }
 }
 

@@ -110,10 +110,11 @@ impl Recordings {
         let (index, new) = match settings.index.as_deref() {
             None => {
                 let new = !index_path.exists();
-                (Index::Sqlite(SqliteIndex::open(&index_path)?), new)
+                let database = Box::new(SqliteIndex::open(&index_path)?);
+                (Index::new(database), new)
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                (Index::Postgres(Box::new(PgIndex::open(url)?)), false)
+                (Index::new(Box::new(PgIndex::open(url)?)), false)
             }
             Some(other) => {
                 return Err(Error::index(
@@ -171,7 +172,7 @@ impl Recordings {
             .name("callrec-index".into())
             .spawn(move || write_index(&writer, &queue))
             .map_err(|e| Error::io("start the index thread for", &state, e))?;
-        if let Index::Postgres(_) = recordings.shared.index {
+        if recordings.shared.index.pooled() {
             let prober = Arc::downgrade(&recordings.shared);
             std::thread::Builder::new()
                 .name("callrec-index-probe".into())

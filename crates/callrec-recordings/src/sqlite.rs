@@ -8,57 +8,21 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::types::{ToSqlOutput, Value};
-use rusqlite::{Connection, OpenFlags, Row, ToSql, params_from_iter};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql, params_from_iter};
 
 use crate::Error;
-use crate::index::{
-    COLUMNS, Columns, Entry, FINISH, Param, RecordingSummary, UPSERT, Write, finish_params,
-    upsert_params,
-};
-
-/// Version of the index's tables (`PRAGMA user_version`): 2 added `node`
-/// and `uploaded`.
-const SCHEMA_VERSION: i64 = 2;
+use crate::database::{Database, Dialect, Param, Row, Transaction, Value};
+use crate::schema::{MigrateError, migrate};
 
 /// Read-only connections kept open for searches.
 const READERS: usize = 4;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS recordings (
-    recording_id TEXT PRIMARY KEY NOT NULL,
-    session_id TEXT NOT NULL,
-    device TEXT NOT NULL,
-    direction TEXT NOT NULL,
-    local_number TEXT NOT NULL,
-    remote_number TEXT NOT NULL,
-    local_name TEXT NOT NULL,
-    remote_name TEXT NOT NULL,
-    other_parties TEXT NOT NULL,
-    codec TEXT NOT NULL,
-    started_ms INTEGER NOT NULL,
-    stopped_ms INTEGER,
-    duration_ms INTEGER NOT NULL,
-    stop_reason TEXT,
-    complete INTEGER NOT NULL,
-    running INTEGER NOT NULL,
-    hold INTEGER NOT NULL DEFAULT 0,
-    sha256 TEXT,
-    bytes INTEGER NOT NULL,
-    wav_path TEXT,
-    rec_path TEXT,
-    sidecar_path TEXT
-);
-CREATE INDEX IF NOT EXISTS by_start ON recordings (started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_device ON recordings (device, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_local ON recordings (local_number, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_remote ON recordings (remote_number, started_ms, recording_id);
-CREATE INDEX IF NOT EXISTS by_running ON recordings (running) WHERE running = 1;
-CREATE TABLE IF NOT EXISTS totals (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    bytes INTEGER NOT NULL,
-    count INTEGER NOT NULL
-);
+/// SQLite's words.
+static DIALECT: Dialect = Dialect {
+    like: "LIKE",
+    lock_row: "",
+    totals_triggers: "
 CREATE TRIGGER IF NOT EXISTS totals_insert AFTER INSERT ON recordings BEGIN
     UPDATE totals SET bytes = bytes + NEW.bytes, count = count + 1 WHERE id = 1;
 END;
@@ -68,43 +32,54 @@ END;
 CREATE TRIGGER IF NOT EXISTS totals_delete AFTER DELETE ON recordings BEGIN
     UPDATE totals SET bytes = bytes - OLD.bytes, count = count - 1 WHERE id = 1;
 END;
-";
+",
+    version_table: "",
+    read_version: "PRAGMA user_version",
+    write_version: "PRAGMA user_version = {version}",
+};
 
-/// Schema 2: which node recorded it, and whether it is in the object store.
-const SCHEMA_2: &str = "
-ALTER TABLE recordings ADD COLUMN node TEXT NOT NULL DEFAULT '';
-ALTER TABLE recordings ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;
-";
+/// A parameter as SQLite takes it.
+struct Bound<'a>(&'a Param);
 
-impl Columns for Row<'_> {
-    type Error = rusqlite::Error;
-    fn text(&self, i: usize) -> rusqlite::Result<String> {
-        self.get(i)
-    }
-    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
-        self.get(i)
-    }
-    fn int(&self, i: usize) -> rusqlite::Result<i64> {
-        self.get(i)
-    }
-    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
-        self.get(i)
-    }
-    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
-        self.get(i)
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Param::Text(s) | Param::OptText(Some(s)) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            Param::OptText(None) | Param::OptInt(None) => ToSqlOutput::Owned(SqlValue::Null),
+            Param::Int(n) | Param::OptInt(Some(n)) => ToSqlOutput::Owned(SqlValue::Integer(*n)),
+            Param::Flag(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
+        })
     }
 }
 
-impl ToSql for Param {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Owned(match self {
-            Self::Text(s) => Value::Text(s.clone()),
-            Self::OptText(s) => s.clone().map_or(Value::Null, Value::Text),
-            Self::Int(n) => Value::Integer(*n),
-            Self::OptInt(n) => n.map_or(Value::Null, Value::Integer),
-            Self::Flag(b) => Value::Integer(i64::from(*b)),
-        }))
-    }
+fn bound(params: &[Param]) -> impl Iterator<Item = Bound<'_>> {
+    params.iter().map(Bound)
+}
+
+/// A row of SQLite's as the index reads it.
+fn row_of(row: &rusqlite::Row<'_>, columns: usize) -> rusqlite::Result<Row> {
+    (0..columns)
+        .map(|i| {
+            Ok(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => Value::Int(n),
+                ValueRef::Real(x) => Value::Int(x as i64),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            })
+        })
+        .collect::<rusqlite::Result<_>>()
+        .map(Row)
+}
+
+fn query_rows(conn: &Connection, sql: &str, params: &[Param]) -> rusqlite::Result<Vec<Row>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let columns = statement.column_count();
+    let rows = statement.query_map(params_from_iter(bound(params)), |row| row_of(row, columns))?;
+    rows.collect()
 }
 
 /// The SQLite index.
@@ -114,8 +89,38 @@ pub(crate) struct SqliteIndex {
     readers: Mutex<Vec<Connection>>,
 }
 
+/// A transaction on the writer connection.
+struct SqliteTransaction<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    path: &'a str,
+}
+
+impl Transaction for SqliteTransaction<'_> {
+    fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, Error> {
+        self.tx
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params_from_iter(bound(params))))
+            .map(|n| n as u64)
+            .map_err(|e| Error::index(self.path, e))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>, Error> {
+        query_rows(self.tx, sql, params).map_err(|e| Error::index(self.path, e))
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), Error> {
+        self.tx
+            .execute_batch(sql)
+            .map_err(|e| Error::index(self.path, e))
+    }
+}
+
 impl SqliteIndex {
     /// Opens (creating it when missing) the index at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Index`] when it cannot be opened or created, or a newer
+    /// server wrote it.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
         let shown = path.display().to_string();
         let fail = |e| Error::index(&shown, e);
@@ -126,43 +131,15 @@ impl SqliteIndex {
                  PRAGMA busy_timeout = 10000;",
             )
             .map_err(fail)?;
-        let version: i64 = writer
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(fail)?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::index(
-                &shown,
-                format!(
-                    "the index was written by a newer server (schema {version}, this one knows {SCHEMA_VERSION})"
-                ),
-            ));
-        }
-        let upgrade = if version < 2 { SCHEMA_2 } else { "" };
-        writer
-            .execute_batch(&format!(
-                "BEGIN; {SCHEMA} {upgrade} \
-                 CREATE INDEX IF NOT EXISTS by_node ON recordings (node, uploaded); \
-                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(fail)?;
-        // The running totals start from the table once; the triggers keep
-        // them from then on.
-        writer
-            .execute(
-                "INSERT OR IGNORE INTO totals (id, bytes, count) \
-                 SELECT 1, COALESCE(SUM(bytes), 0), COUNT(*) FROM recordings",
-                [],
-            )
-            .map_err(fail)?;
-        Ok(Self {
+        let index = Self {
             path: shown,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-        })
-    }
-
-    pub(crate) fn describe(&self) -> &str {
-        &self.path
+        };
+        index.transaction(&mut |tx| {
+            migrate(tx, &DIALECT, &index.path, |v| v).map_err(MigrateError::into_error)
+        })?;
+        Ok(index)
     }
 
     /// Runs `f` on a read-only connection.
@@ -189,118 +166,40 @@ impl SqliteIndex {
         }
         result
     }
+}
 
-    /// Runs `f` in one transaction on the writer connection; `f`'s own
-    /// error rolls it back and is returned as it is.
-    fn transaction<T>(
+impl Database for SqliteIndex {
+    fn describe(&self) -> &str {
+        &self.path
+    }
+
+    fn dialect(&self) -> &'static Dialect {
+        &DIALECT
+    }
+
+    fn transaction(
         &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let fail = |e| Error::index(&self.path, e);
         let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction().map_err(fail)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(fail)?;
-        Ok(out)
+        work(&mut SqliteTransaction {
+            tx: &tx,
+            path: &self.path,
+        })?;
+        tx.commit().map_err(fail)
     }
 
-    pub(crate) fn write(&self, entries: &[Entry], how: Write) -> Result<(), Error> {
-        let fail = |e| Error::index(&self.path, e);
-        self.transaction(|tx| {
-            for entry in entries {
-                if how == Write::Enter && !entry.summary.running {
-                    let updated = tx
-                        .prepare_cached(FINISH)
-                        .and_then(|mut s| s.execute(params_from_iter(finish_params(entry))))
-                        .map_err(fail)?;
-                    if updated > 0 {
-                        continue;
-                    }
-                }
-                tx.prepare_cached(UPSERT)
-                    .and_then(|mut s| s.execute(params_from_iter(upsert_params(entry))))
-                    .map_err(fail)?;
-            }
-            Ok(())
-        })
-    }
-
-    pub(crate) fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, Error> {
-        self.transaction(|tx| {
-            tx.execute(sql, params_from_iter(params))
-                .map(|n| n as u64)
-                .map_err(|e| Error::index(&self.path, e))
-        })
-    }
-
-    pub(crate) fn select(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Vec<RecordingSummary>, Error> {
-        self.read(|conn| {
-            let mut statement = conn.prepare_cached(sql)?;
-            let rows = statement.query_map(params_from_iter(params), |row| {
-                RecordingSummary::from_columns(row)
-            })?;
-            rows.collect()
-        })
-    }
-
-    pub(crate) fn delete_with(
-        &self,
-        recording_id: &str,
-        files: impl FnOnce(&RecordingSummary) -> Result<u64, Error>,
-    ) -> Result<Option<u64>, Error> {
-        let fail = |e| Error::index(&self.path, e);
-        self.transaction(|tx| {
-            let found = tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM recordings WHERE recording_id = ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_map([recording_id], |row| RecordingSummary::from_columns(row))?
-                        .next()
-                        .transpose()
-                })
-                .map_err(fail)?;
-            let Some(recording) = found else {
-                return Ok(None);
-            };
-            let bytes = files(&recording)?;
-            tx.execute(
-                "DELETE FROM recordings WHERE recording_id = ?1",
-                [recording_id],
-            )
-            .map_err(fail)?;
-            Ok(Some(bytes))
-        })
-    }
-
-    pub(crate) fn totals(&self) -> Result<(u64, u64), Error> {
-        self.read(|conn| {
-            conn.query_row("SELECT bytes, count FROM totals WHERE id = 1", [], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?.max(0) as u64,
-                    r.get::<_, i64>(1)?.max(0) as u64,
-                ))
-            })
-        })
-    }
-
-    pub(crate) fn last_per_device(&self) -> Result<Vec<(String, i64)>, Error> {
-        self.read(|conn| {
-            let mut statement =
-                conn.prepare("SELECT device, MAX(started_ms) FROM recordings GROUP BY device")?;
-            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
-        })
+    fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, Error> {
+        self.read(|conn| query_rows(conn, sql, params))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::{COLUMNS, Entry, Index, Write};
     use callrec_server::Sidecar;
 
     fn entry(id: &str, bytes: u64) -> Entry {
@@ -316,11 +215,15 @@ mod tests {
         Entry::from_sidecar(&sidecar, None, false).unwrap()
     }
 
+    fn open(path: &Path) -> Index {
+        Index::new(Box::new(SqliteIndex::open(path).unwrap()))
+    }
+
     #[test]
     fn reopening_keeps_the_totals_and_the_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index.sqlite3");
-        let index = SqliteIndex::open(&path).unwrap();
+        let index = open(&path);
         let entry = entry("0123456789abcdef0123456789abcdef", 1000);
         index
             .write(core::slice::from_ref(&entry), Write::Enter)
@@ -328,24 +231,34 @@ mod tests {
         assert_eq!(index.totals().unwrap(), (1000, 1));
         drop(index);
         for _ in 0..2 {
-            let index = SqliteIndex::open(&path).unwrap();
+            let index = open(&path);
             assert_eq!(index.totals().unwrap(), (1000, 1));
         }
-        let index = SqliteIndex::open(&path).unwrap();
+        let index = open(&path);
         let deleted = index
             .delete_with(&entry.summary.recording_id, |r| Ok(r.bytes))
             .unwrap();
         assert_eq!(deleted, Some(1000));
         assert_eq!(index.totals().unwrap(), (0, 0));
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, crate::schema::SCHEMA_VERSION);
     }
 
+    /// An index as a server before the shared schema wrote it (version 1:
+    /// no node, no upload flag), holding one recording.
     #[test]
     fn a_schema_1_index_gains_the_pool_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index.sqlite3");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(&format!("{SCHEMA} PRAGMA user_version = 1;"))
+            let step_1 = crate::schema::STEPS[0]
+                .1
+                .replace("{TOTALS_TRIGGERS}", DIALECT.totals_triggers);
+            conn.execute_batch(&format!("{step_1} PRAGMA user_version = 1;"))
                 .unwrap();
             conn.execute(
                 "INSERT INTO recordings (recording_id, session_id, device, direction, \
@@ -356,19 +269,25 @@ mod tests {
             )
             .unwrap();
         }
-        let index = SqliteIndex::open(&path).unwrap();
-        let rows = index
-            .select(&format!("SELECT {COLUMNS} FROM recordings"), &[])
+        let database = SqliteIndex::open(&path).unwrap();
+        let rows = database
+            .query(&format!("SELECT {COLUMNS} FROM recordings"), &[])
             .unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].node.as_str(), rows[0].uploaded), ("", false));
+        let index = Index::new(Box::new(database));
+        let found = index.get("a1").unwrap().unwrap();
+        assert_eq!(
+            (found.node.as_str(), found.uploaded, found.bytes),
+            ("", false, 7)
+        );
         assert_eq!(index.totals().unwrap(), (7, 1));
+        assert_eq!(index.running("n1").unwrap(), Vec::new());
     }
 
     #[test]
     fn a_failing_delete_keeps_the_row() {
         let dir = tempfile::tempdir().unwrap();
-        let index = SqliteIndex::open(&dir.path().join("i.sqlite3")).unwrap();
+        let index = open(&dir.path().join("i.sqlite3"));
         let entry = entry("00000000000000000000000000000001", 10);
         index.write(&[entry], Write::Upsert).unwrap();
         let failed = index.delete_with("00000000000000000000000000000001", |r| {
@@ -377,5 +296,24 @@ mod tests {
         assert!(failed.is_err());
         assert_eq!(index.totals().unwrap(), (10, 1));
         assert_eq!(index.delete_with("nope", |_| Ok(0)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+        let Err(e) = SqliteIndex::open(&path) else {
+            panic!("a newer schema was opened");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("schema 99") && text.contains("newer server"),
+            "{text}"
+        );
+        assert!(text.contains("index.sqlite3"), "{text}");
     }
 }

@@ -270,6 +270,35 @@ fn a_schema_from_a_newer_server_is_refused() {
     );
 }
 
+/// A database from before the schema sequence was shared with SQLite
+/// says version 1 for the tables of version 2 and has no `by_node` index:
+/// it opens, and is brought to the shared version.
+#[test]
+fn a_database_of_the_first_postgres_schema_is_migrated() {
+    let Some(pg) = Postgres::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    drop(open(&pg.url(), tmp.path(), "first"));
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute("DROP INDEX by_node; UPDATE callrec_schema SET version = 1")
+        .unwrap();
+    let recordings = open(&pg.url(), tmp.path(), "first");
+    assert_eq!(all(&recordings), Vec::<String>::new());
+    let version: i32 = client
+        .query_one("SELECT MAX(version) FROM callrec_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 3);
+    let by_node: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'by_node'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(by_node, 1);
+}
+
 #[test]
 fn a_url_that_is_not_postgres_is_named_in_the_error() {
     let tmp = tempfile::tempdir().unwrap();
