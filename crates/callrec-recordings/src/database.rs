@@ -52,13 +52,24 @@ pub(crate) enum Value {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Row(pub(crate) Vec<Value>);
 
-/// A column that does not hold what the caller reads: its number and what
-/// it holds.
+/// A column that does not hold what the caller reads: its number, what it
+/// holds and what was expected.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ColumnError {
     pub(crate) column: usize,
     pub(crate) found: &'static str,
     pub(crate) expected: &'static str,
+}
+
+impl core::fmt::Display for ColumnError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Self {
+            column,
+            found,
+            expected,
+        } = self;
+        write!(f, "column {column} holds {found}, not {expected}")
+    }
 }
 
 impl Row {
@@ -81,15 +92,17 @@ impl Row {
         }
     }
 
-    pub(crate) fn opt_text(&self, column: usize) -> Result<Option<String>, ColumnError> {
-        match self.get(column) {
-            Value::Null => Ok(None),
-            Value::Text(s) => Ok(Some(s.clone())),
-            _ => Err(self.wrong(column, "text")),
+    /// Text, moved out of the row (each column is read once).
+    pub(crate) fn opt_text(&mut self, column: usize) -> Result<Option<String>, ColumnError> {
+        match self.0.get_mut(column) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Text(s)) => Ok(Some(core::mem::take(s))),
+            Some(_) => Err(self.wrong(column, "text")),
         }
     }
 
-    pub(crate) fn text(&self, column: usize) -> Result<String, ColumnError> {
+    /// Text, moved out of the row; NULL is an error.
+    pub(crate) fn text(&mut self, column: usize) -> Result<String, ColumnError> {
         self.opt_text(column)?
             .ok_or_else(|| self.wrong(column, "text"))
     }
@@ -189,7 +202,7 @@ mod tests {
 
     #[test]
     fn rows_read_booleans_from_either_database_and_name_a_wrong_column() {
-        let row = Row(vec![
+        let mut row = Row(vec![
             Value::Int(1),
             Value::Flag(false),
             Value::Null,

@@ -89,7 +89,7 @@ pub struct RecordingSummary {
 
 impl RecordingSummary {
     /// A row of [`COLUMNS`].
-    pub(crate) fn from_row(row: &Row) -> Result<Self, ColumnError> {
+    pub(crate) fn from_row(mut row: Row) -> Result<Self, ColumnError> {
         let started_ms = row.int(9)?;
         let stopped_ms = row.opt_int(10)?;
         Ok(Self {
@@ -508,21 +508,19 @@ impl Index {
         self.database.probe()
     }
 
-    /// A row that is not a recording: which column, naming it.
-    fn bad_row(&self, e: &ColumnError) -> Error {
-        let name = COLUMNS.split(',').nth(e.column).map_or("?", str::trim);
-        Error::index(
-            self.describe(),
-            format!(
-                "column {} ({name}) holds {}, not {}",
-                e.column, e.found, e.expected
-            ),
-        )
+    /// A row that does not hold what `what` reads.
+    fn bad_row(&self, what: &str, e: &ColumnError) -> Error {
+        Error::index(self.describe(), format!("{what}: {e}"))
     }
 
-    fn summaries(&self, rows: &[Row]) -> Result<Vec<RecordingSummary>, Error> {
-        rows.iter()
-            .map(|row| RecordingSummary::from_row(row).map_err(|e| self.bad_row(&e)))
+    fn summaries(&self, rows: Vec<Row>) -> Result<Vec<RecordingSummary>, Error> {
+        rows.into_iter()
+            .map(|row| {
+                RecordingSummary::from_row(row).map_err(|e| {
+                    let name = COLUMNS.split(',').nth(e.column).map_or("?", str::trim);
+                    self.bad_row(&format!("a recording's {name}"), &e)
+                })
+            })
             .collect()
     }
 
@@ -586,7 +584,7 @@ impl Index {
     /// Rows of `sql` (which selects [`COLUMNS`]).
     fn select(&self, sql: &str, params: &[Param]) -> Result<Vec<RecordingSummary>, Error> {
         let sql = sql.replace("{COLUMNS}", COLUMNS);
-        self.summaries(&self.database.query(&sql, params)?)
+        self.summaries(self.database.query(&sql, params)?)
     }
 
     /// One page of `query`.
@@ -629,7 +627,7 @@ impl Index {
         );
         self.transaction(|tx| {
             let rows = tx.query(&select, &id)?;
-            let Some(recording) = self.summaries(&rows)?.pop() else {
+            let Some(recording) = self.summaries(rows)?.pop() else {
                 return Ok(None);
             };
             // An error here rolls back: the row stays.
@@ -665,16 +663,11 @@ impl Index {
         let rows = self
             .database
             .query("SELECT bytes, count FROM totals WHERE id = 1", &[])?;
-        let row = rows.first().cloned().unwrap_or_default();
+        let row = rows.into_iter().next().unwrap_or_default();
         let read = |column| {
             row.opt_int(column)
                 .map(|n| n.unwrap_or(0).max(0) as u64)
-                .map_err(|e| {
-                    Error::index(
-                        self.describe(),
-                        format!("totals: column {column} holds {}", e.found),
-                    )
-                })
+                .map_err(|e| self.bad_row("totals", &e))
         };
         Ok((read(0)?, read(1)?))
     }
@@ -685,18 +678,12 @@ impl Index {
             "SELECT device, MAX(started_ms) FROM recordings GROUP BY device",
             &[],
         )?;
-        rows.iter()
-            .map(|row| {
-                let pair = || -> Result<_, ColumnError> { Ok((row.text(0)?, row.int(1)?)) };
-                pair().map_err(|e| {
-                    Error::index(
-                        self.describe(),
-                        format!(
-                            "last start per device: column {} holds {}",
-                            e.column, e.found
-                        ),
-                    )
-                })
+        rows.into_iter()
+            .map(|mut row| {
+                let device = row.text(0);
+                device
+                    .and_then(|device| Ok((device, row.int(1)?)))
+                    .map_err(|e| self.bad_row("last start per device", &e))
             })
             .collect()
     }
