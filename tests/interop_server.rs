@@ -182,7 +182,8 @@ async fn record_from_ffmpeg(
         .status()
         .unwrap();
     assert!(ffmpeg.success());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ffmpeg has sent every packet: on loopback they are queued on the
+    // server's socket, and a stop records what is queued before it ends.
     stop_session(control, id).await;
     let _ = shutdown.send(());
     done.await.unwrap();
@@ -236,28 +237,49 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
     }
     let (addr, dir, shutdown, done) = start(45620..=45629).await;
     let pcap = dir.path().join("phone.pcap");
-    // Capture the first session port's traffic on loopback: 100 packets.
+    // Capture the first session port's traffic on loopback, printing a line
+    // per packet (-P -l) beside the file, decoded as RTP.
     let mut capture = Command::new("tshark")
         .args([
             "-i",
             "lo",
             "-f",
-            "udp port 45620",
-            "-c",
-            "100",
+            "udp dst port 45620",
+            "-d",
+            "udp.port==45620,rtp",
             "-a",
             "duration:30",
+            "-P",
+            "-l",
             "-w",
         ])
         .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // tshark says "Capturing on" once the capture runs.
-    common::wait_for_line(capture.stderr.take().unwrap(), "Capturing on");
-    // "Capturing on" comes a moment before the filter is live.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stdout = capture.stdout.take().unwrap();
+    let lines = printed.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    // "Capturing on" comes a moment before the filter is live: probe the
+    // port (4-byte datagrams, nobody listens yet) until the capture shows
+    // one.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tokio::task::block_in_place(|| {
+        callrec_test::wait_until("tshark captures", Duration::from_secs(20), || {
+            probe.send_to(b"ping", "127.0.0.1:45620").unwrap();
+            !printed.lock().unwrap().is_empty()
+        })
+    });
     let id = SessionId::new("tsharked").unwrap();
     let device = "001565aabbcc".parse().unwrap();
     let result = run_call(CallOptions {
@@ -269,7 +291,22 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
     .await
     .unwrap();
     assert_eq!(result.target.port(), 45620);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The capture has seen the call's 100 packets, then stops.
+    tokio::task::block_in_place(|| {
+        callrec_test::wait_until(
+            "tshark sees 100 PCMU packets",
+            Duration::from_secs(20),
+            || {
+                printed
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l.contains("PCMU"))
+                    .count()
+                    >= 100
+            },
+        )
+    });
     common::send_signal(capture.id(), "INT");
     assert!(capture.wait().unwrap().success());
     let _ = shutdown.send(());
@@ -298,7 +335,8 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
         "-d",
         "udp.port==45620,rtp",
         "-Y",
-        "_ws.malformed || _ws.expert.severity >= warning",
+        // The probes (4-byte payloads, udp.length 12) are not RTP.
+        "udp.length != 12 && (_ws.malformed || _ws.expert.severity >= warning)",
     ]));
     assert!(
         problems.is_empty(),

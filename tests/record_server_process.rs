@@ -42,19 +42,15 @@ impl core::ops::DerefMut for ServerProcess {
 }
 
 /// Starts the server binary on an ephemeral control port; returns it and
-/// the address it logged.
+/// its control address (from its addresses file).
 fn spawn_server(dir: &Path, ports: &str) -> (ServerProcess, SocketAddr) {
-    let mut child = Command::new(common::example_path("record_server"))
+    let mut command = Command::new(common::example_path("record_server"));
+    command
         .args(["--listen", "127.0.0.1:0", "--rtp-ports", ports, "--dir"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let line = common::wait_for_line(child.stderr.take().unwrap(), "control=");
-    let rest = line.split("control=").nth(1).unwrap();
-    let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-    (ServerProcess(child), addr)
+        .arg(dir);
+    let started = common::start_record_server(command);
+    let addr = started.control.parse().unwrap();
+    (ServerProcess(started.child), addr)
 }
 
 fn call(server: SocketAddr, id: &str, seconds: f64) -> CallOptions {
@@ -135,7 +131,7 @@ async fn sigterm_finalizes_every_open_recording() {
             "{ms} ms in {} after {ran:?}",
             path.display()
         );
-        assert_eq!(json["audio_ms"], ms as u64);
+        assert_eq!(json["duration_ms"], ms as u64);
     }
 }
 
@@ -296,7 +292,8 @@ async fn few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out() {
     let config = dir.path().join("server.toml");
     std::fs::write(&config, "idle_timeout_secs = 1\n").unwrap();
     // 64 descriptors in all: the server sizes its limits to them.
-    let mut child = Command::new("prlimit")
+    let mut command = Command::new("prlimit");
+    command
         .arg("--nofile=64:64")
         .arg("--")
         .arg(common::example_path("record_server"))
@@ -309,37 +306,20 @@ async fn few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out() {
             "45520-45529",
             "--dir",
         ])
-        .arg(dir.path().join("rec"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut child = ServerProcess(child);
-    let mut log = Vec::new();
-    let addr: SocketAddr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the server starts");
-        log.push(line.clone());
-        if let Some(rest) = line.split("control=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    assert!(
-        log.iter()
-            .any(|l| l.contains("file-descriptor limit too low")),
-        "{log:?}"
+        .arg(dir.path().join("rec"));
+    let started = common::start_record_server(command);
+    let addr: SocketAddr = started.control.parse().unwrap();
+    let log = started.log.clone();
+    let mut child = ServerProcess(started.child);
+    callrec_test::wait_until(
+        "the warning about the descriptor limit",
+        Duration::from_secs(10),
+        || {
+            log.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("file-descriptor limit too low"))
+        },
     );
     // 200 connections that never say anything useful.
     let before = cpu_ticks(child.id());

@@ -23,8 +23,8 @@ fn backdate(dir: &Path, sidecar_rel: &str, date: &str, id: &str) {
     std::fs::create_dir_all(dir.join(device).join(date)).unwrap();
     std::fs::copy(dir.join(&wav_rel), dir.join(&new_wav)).unwrap();
     sidecar["recording_id"] = id.into();
-    sidecar["start"] = format!("{date}T10:00:00Z").into();
-    sidecar["stop"] = format!("{date}T10:00:01Z").into();
+    sidecar["started_at"] = format!("{date}T10:00:00Z").into();
+    sidecar["stopped_at"] = format!("{date}T10:00:01Z").into();
     sidecar["files"][0]["path"] = new_wav.clone().into();
     std::fs::write(
         dir.join(new_wav.replace(".wav", ".json")),

@@ -326,7 +326,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
         finished = summary.recordings_finished,
         refused = summary.refused,
         packets = summary.packets,
-        foreign = summary.foreign_packets,
+        packets_foreign = summary.packets_foreign,
         "record_server stopped; every recording finalized"
     );
     Ok(ExitCode::SUCCESS)

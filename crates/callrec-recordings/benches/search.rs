@@ -55,17 +55,17 @@ fn sidecar(i: u64, rng: &mut Rng) -> Sidecar {
     s.device = device(d);
     s.direction = if rng.below(2) == 0 { "in" } else { "out" }.into();
     s.codec = "PCMA".into();
-    s.start = format_time_ms(started);
-    s.stop = Some(format_time_ms(started + secs as i64 * 1000));
+    s.started_at = format_time_ms(started);
+    s.stopped_at = Some(format_time_ms(started + secs as i64 * 1000));
     s.stop_reason = Some("stop request: call ended".into());
     s.complete = true;
-    s.audio_ms = secs * 1000;
+    s.duration_ms = secs * 1000;
     s.start_parties.local_number = format!("{}", 1000 + d);
     s.start_parties.local_name = format!("Agent {d}");
     s.start_parties.remote_number = format!("+4930{:06}", rng.below(REMOTES));
     s.start_parties.remote_name = NAMES[rng.below(NAMES.len() as u64) as usize].into();
     s.final_parties = s.start_parties.clone();
-    let stem = format!("{}/{}/{i}", s.device, &s.start[..10]);
+    let stem = format!("{}/{}/{i}", s.device, &s.started_at[..10]);
     s.files = vec![
         serde_json::from_value(serde_json::json!({
             "path": format!("{stem}.wav"), "kind": "wav",
@@ -104,7 +104,7 @@ fn fill(recordings: &Recordings, n: u64) -> Duration {
         let mut s = sidecar(i, &mut rng);
         let finished = s.clone();
         s.complete = false;
-        s.stop = None;
+        s.stopped_at = None;
         s.stop_reason = None;
         s.files[0].sha256 = None;
         s.files[0].bytes = None;

@@ -145,8 +145,8 @@ impl Entry {
         running: bool,
     ) -> Option<Self> {
         // The node is the caller's to set (the sidecar does not know it).
-        let started_ms = parse_time_ms(&sidecar.start)?;
-        let stopped_ms = sidecar.stop.as_deref().and_then(parse_time_ms);
+        let started_ms = parse_time_ms(&sidecar.started_at)?;
+        let stopped_ms = sidecar.stopped_at.as_deref().and_then(parse_time_ms);
         let file = |kind: &str| {
             sidecar
                 .files
@@ -192,7 +192,7 @@ impl Entry {
                 codec: sidecar.codec.clone(),
                 started_at: format_time_ms(started_ms),
                 stopped_at: stopped_ms.map(format_time_ms),
-                duration_ms: sidecar.audio_ms,
+                duration_ms: sidecar.duration_ms,
                 stop_reason: sidecar.stop_reason.clone(),
                 complete: sidecar.complete,
                 running,

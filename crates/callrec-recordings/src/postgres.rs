@@ -286,7 +286,7 @@ impl PgIndex {
             _ => self.connect()?,
         };
         let result = f(&mut client);
-        self.settle(&client, result.is_ok());
+        self.note_availability(&client, result.is_ok());
         if !client.is_closed() {
             *writer = Some(client);
         }
@@ -294,7 +294,7 @@ impl PgIndex {
     }
 
     /// Notes whether the database answered.
-    fn settle(&self, client: &Client, ok: bool) {
+    fn note_availability(&self, client: &Client, ok: bool) {
         self.available
             .store(ok || !client.is_closed(), Ordering::Relaxed);
     }
@@ -334,7 +334,7 @@ impl PgIndex {
             }
         };
         let result = f(&mut client);
-        self.settle(&client, result.is_ok());
+        self.note_availability(&client, result.is_ok());
         self.give_back((!client.is_closed()).then_some(client));
         result
     }

@@ -89,7 +89,7 @@ fn entry_of(dir: &Path, rel_stem: &str, found: &Found) -> Result<Entry, String> 
                 format!(
                     "{}: start time {:?} is not RFC 3339",
                     rel("json"),
-                    sidecar.start
+                    sidecar.started_at
                 )
             })?
         }

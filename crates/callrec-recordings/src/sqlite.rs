@@ -205,7 +205,7 @@ mod tests {
     fn entry(id: &str, bytes: u64) -> Entry {
         let mut sidecar = Sidecar::default();
         sidecar.recording_id = id.into();
-        sidecar.start = "2026-12-01T08:00:00Z".into();
+        sidecar.started_at = "2026-12-01T08:00:00Z".into();
         sidecar.files = vec![
             serde_json::from_value(serde_json::json!({
                 "path": "d/2026-12-01/x.wav", "kind": "wav", "bytes": bytes, "sha256": null

@@ -259,7 +259,7 @@ mod tests {
     fn entry(id: &str) -> Entry {
         let mut sidecar = callrec_server::Sidecar::default();
         sidecar.recording_id = id.into();
-        sidecar.start = "2026-12-01T08:00:00Z".into();
+        sidecar.started_at = "2026-12-01T08:00:00Z".into();
         Entry::from_sidecar(&sidecar, None, false).unwrap()
     }
 

@@ -24,10 +24,10 @@ fn finished(dir: &Path, id: &str, start: &str, remote: &str, name: &str) -> Side
     s.device = "001565aabbcc".into();
     s.direction = "in".into();
     s.codec = "PCMA".into();
-    s.start = start.into();
-    s.stop = Some(start.into());
+    s.started_at = start.into();
+    s.stopped_at = Some(start.into());
     s.complete = true;
-    s.audio_ms = 1000;
+    s.duration_ms = 1000;
     let mut parties = Parties::default();
     parties.local_number = "1009".into();
     parties.remote_number = remote.into();

@@ -174,7 +174,7 @@ impl Allocator {
             phone_address: self.peer.to_string(),
             start_parties: parties.clone(),
             final_parties: parties,
-            start: started.rfc3339(),
+            started_at: started.rfc3339(),
             ..Sidecar::default()
         };
         let settings = CallSettings::new(config, request.codec);

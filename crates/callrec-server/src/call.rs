@@ -346,7 +346,7 @@ impl<W: Sink> Call<W> {
         s.jitter_ms = f64::from(stats.jitter) / 8.0;
         s.silence_inserted_ms = stats.gap_samples / 8;
         s.payload_bytes = self.payload_bytes;
-        s.audio_ms = self.written_ticks / 8;
+        s.duration_ms = self.written_ticks / 8;
         s.write_error = write_error;
         &self.sidecar
     }
@@ -362,7 +362,8 @@ impl<W: Sink> Call<W> {
         let sinks = match self.outputs {
             Some(outputs) => {
                 let finished = outputs.finish();
-                sidecar.audio_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
+                sidecar.duration_ms =
+                    u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
                 if sidecar.write_error.is_none() {
                     sidecar.write_error = finished.error;
                 }

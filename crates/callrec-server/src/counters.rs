@@ -32,7 +32,7 @@ pub struct Counters {
     /// RTP datagrams read.
     pub(crate) packets: AtomicU64,
     /// Datagrams from other senders.
-    pub(crate) foreign_packets: AtomicU64,
+    pub(crate) packets_foreign: AtomicU64,
 }
 
 impl Counters {
@@ -56,7 +56,7 @@ impl Counters {
             refused_cannot_create: get(&self.refused_cannot_create),
             refused_unavailable: get(&self.refused_unavailable),
             packets: get(&self.packets),
-            foreign_packets: get(&self.foreign_packets),
+            packets_foreign: get(&self.packets_foreign),
         }
     }
 }
@@ -92,7 +92,7 @@ pub struct Summary {
     /// RTP datagrams read.
     pub packets: u64,
     /// Datagrams from senders a call is not locked onto.
-    pub foreign_packets: u64,
+    pub packets_foreign: u64,
 }
 
 impl Summary {

@@ -109,7 +109,7 @@ pub(crate) fn finalize(
             Err(e) => tracing::error!(%id, "cannot hash {}: {e}", path.display()),
         }
     }
-    sidecar.stop = Some(UtcTime::now().rfc3339());
+    sidecar.stopped_at = Some(UtcTime::now().rfc3339());
     sidecar.stop_reason = Some(command.reason);
     if let Some(parties) = command.parties {
         sidecar.final_parties = parties;

@@ -149,7 +149,7 @@ impl RecordingTask {
             }
         }
         Counters::add(&shared.counters.packets, call.datagrams());
-        Counters::add(&shared.counters.foreign_packets, call.foreign());
+        Counters::add(&shared.counters.packets_foreign, call.foreign());
         // Finalizing flushes files to disk and hashes them: blocking work,
         // kept off the runtime's workers so other calls' packets go on.
         let id = self.id.clone();
@@ -167,7 +167,7 @@ impl RecordingTask {
         tracing::info!(
             id = %sidecar.session_id, reason = sidecar.stop_reason.as_deref().unwrap_or(""),
             packets = sidecar.packets_received, lost = sidecar.packets_lost,
-            audio_ms = sidecar.audio_ms, "recording stopped"
+            duration_ms = sidecar.duration_ms, "recording stopped"
         );
         Counters::add(&shared.counters.recordings_finished, 1);
         self.release(port);

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Version of the sidecar's layout; raised when a field changes meaning.
-pub const SIDECAR_SCHEMA_VERSION: u32 = 1;
+/// Version of the sidecar's layout; raised when a field changes name or
+/// meaning. 2 named the times and length as the index and the API do
+/// (`started_at`, `stopped_at`, `duration_ms`); schema 1's names (`start`,
+/// `stop`, `audio_ms`) are still read.
+pub const SIDECAR_SCHEMA_VERSION: u32 = 2;
 
 /// Most DTMF digits and source changes kept per call (the rest counted).
 pub(crate) const MAX_NOTES: usize = 1000;
@@ -96,10 +99,12 @@ pub struct Sidecar {
     /// Numbers and names from the stop request, when it gave them (they
     /// differ after a transfer); otherwise the start's.
     pub final_parties: Parties,
-    /// RFC 3339 UTC.
-    pub start: String,
-    /// RFC 3339 UTC, once stopped.
-    pub stop: Option<String>,
+    /// When the recording started, RFC 3339 UTC (`start` in schema 1).
+    #[serde(alias = "start")]
+    pub started_at: String,
+    /// When it stopped, RFC 3339 UTC, once stopped (`stop` in schema 1).
+    #[serde(alias = "stop")]
+    pub stopped_at: Option<String>,
     /// Why it stopped, once stopped.
     pub stop_reason: Option<String>,
     /// `false` while the call runs (and after a crash).
@@ -141,8 +146,9 @@ pub struct Sidecar {
     pub silence_inserted_ms: u64,
     /// Audio payload bytes written.
     pub payload_bytes: u64,
-    /// Length of the recording, milliseconds.
-    pub audio_ms: u64,
+    /// Length of the recording, milliseconds (`audio_ms` in schema 1).
+    #[serde(alias = "audio_ms")]
+    pub duration_ms: u64,
     /// DTMF digits.
     pub dtmf: Vec<DtmfDigit>,
     /// Source changes and discontinuities.
@@ -179,8 +185,8 @@ impl Default for Sidecar {
             phone_address: String::new(),
             start_parties: Parties::default(),
             final_parties: Parties::default(),
-            start: String::new(),
-            stop: None,
+            started_at: String::new(),
+            stopped_at: None,
             stop_reason: None,
             complete: false,
             files: Vec::new(),
@@ -200,7 +206,7 @@ impl Default for Sidecar {
             jitter_ms: 0.0,
             silence_inserted_ms: 0,
             payload_bytes: 0,
-            audio_ms: 0,
+            duration_ms: 0,
             dtmf: Vec::new(),
             timeline: Vec::new(),
             notes_dropped: 0,
@@ -272,5 +278,34 @@ mod tests {
                 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_owned()
             )
         );
+    }
+
+    /// A sidecar a schema-1 server wrote (`start`, `stop`, `audio_ms`) is
+    /// read with its times and length; written again, it has schema 2's
+    /// names only.
+    #[test]
+    fn schema_1_names_are_read() {
+        let mut old = serde_json::to_value(Sidecar::default()).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        for name in ["started_at", "stopped_at", "duration_ms"] {
+            fields.remove(name).unwrap();
+        }
+        fields.insert("schema_version".into(), 1.into());
+        fields.insert("start".into(), "2026-12-01T10:15:00Z".into());
+        fields.insert("stop".into(), "2026-12-01T10:15:02Z".into());
+        fields.insert("audio_ms".into(), 2000.into());
+        let read: Sidecar = serde_json::from_value(old).unwrap();
+        assert_eq!(read.schema_version, 1);
+        assert_eq!(read.started_at, "2026-12-01T10:15:00Z");
+        assert_eq!(read.stopped_at.as_deref(), Some("2026-12-01T10:15:02Z"));
+        assert_eq!(read.duration_ms, 2000);
+        let written = serde_json::to_value(&read).unwrap();
+        for old_name in ["start", "stop", "audio_ms"] {
+            assert!(
+                written.get(old_name).is_none(),
+                "{old_name} written: {written}"
+            );
+        }
+        assert_eq!(written["duration_ms"], 2000);
     }
 }

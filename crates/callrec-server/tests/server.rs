@@ -221,7 +221,7 @@ async fn a_g711_call_is_recorded_byte_for_byte() {
     );
     assert_eq!(report.final_parties.remote_name, "Bob Müller");
     assert_eq!(report.phone_address.split(':').next(), Some("127.0.0.1"));
-    assert_eq!(report.audio_ms, 2000);
+    assert_eq!(report.duration_ms, 2000);
     let path = report.files[0].path.to_string_lossy().into_owned();
     assert!(path.contains("/001565aabbcc/"), "{path}");
     assert!(path.ends_with("_out_1010_c0ffee01.wav"), "{path}");
@@ -485,7 +485,7 @@ async fn the_sidecar_exists_before_audio_and_the_stop_gives_the_final_numbers() 
     // The sidecar exists, incomplete, before any audio.
     let early = wait_for_sidecar_where(server.dir.path(), "hold1", |_| true).await;
     assert_eq!(early["complete"], false);
-    assert_eq!(early["schema_version"], 1);
+    assert_eq!(early["schema_version"], 2);
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // (A hold's real time is tested on the call itself, on simulated time:
     // callrec-server's call.rs.)
