@@ -372,11 +372,17 @@ fn a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Seen running from the other node, then let it record ~2.5 s.
+    // Seen running from the other node, then until its WAV holds 2.5 s
+    // of A-law (its header is rewritten every second of audio).
     wait_until("the call is in the index", Duration::from_secs(20), || {
         b.list().first().is_some_and(|r| r["running"] == true)
     });
-    std::thread::sleep(Duration::from_millis(2500));
+    wait_until("2.5 s of audio on node a", Duration::from_secs(20), || {
+        spool(&a.dir).iter().any(|p| {
+            p.extension().is_some_and(|e| e == "wav")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() >= 20_000)
+        })
+    });
     common::send_signal(a.child.id(), "KILL");
     let id = b.list()[0]["recording_id"].as_str().unwrap().to_owned();
     // Until its node uploads it, the other node says where it is.

@@ -76,14 +76,18 @@ fn a_call_cut_off_by_kill_9_is_indexed_after_restart_and_reindex_rebuilds_a_lost
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the call is indexed as running, then let it record ~2.5 s.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while recordings(&server.base).is_empty() {
-        assert!(Instant::now() < deadline, "the call never showed up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Wait until the call is indexed as running, then until its WAV holds
+    // 2.5 s of A-law (its header is rewritten every second of audio).
+    callrec_test::wait_until("the call in the index", Duration::from_secs(10), || {
+        !recordings(&server.base).is_empty()
+    });
     assert_eq!(recordings(&server.base)[0]["running"], true);
-    std::thread::sleep(Duration::from_millis(2500));
+    callrec_test::wait_until("2.5 s of audio", Duration::from_secs(20), || {
+        callrec_test::files_under(&dir).iter().any(|p| {
+            p.extension().is_some_and(|e| e == "wav")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() >= 20_000)
+        })
+    });
     common::send_signal(server.child.id(), "KILL");
     drop(server);
     let _ = phone.wait();
