@@ -668,3 +668,146 @@ fn refusals_are_counted_by_reason() {
         "{text}"
     );
 }
+
+/// One request over a raw TCP connection, for headers a client library
+/// sets itself (`Host`): the status and the answer's text.
+fn raw_request(base: &str, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    (status, answer)
+}
+
+/// DNS rebinding: a page on another domain that resolves to 127.0.0.1
+/// sends its own name as `Host`; in loopback mode only loopback names are
+/// served. A state change from another origin is refused in every mode,
+/// and the recording stays.
+#[test]
+fn loopback_mode_serves_only_loopback_hosts_and_state_changes_only_its_own_origin() {
+    let service = Service::start(Options::new(52850));
+    service.call(&[]);
+    service.wait_for_finished(1);
+    let base = &service.base;
+    let port = base.rsplit(':').next().unwrap();
+    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+
+    for host in [
+        "evil.example",
+        &format!("evil.example:{port}"),
+        "127.0.0.1.nip.io",
+    ] {
+        let (status, answer) =
+            raw_request(base, "GET", "/api/recordings", &[&format!("Host: {host}")]);
+        assert_eq!(status, 421, "{answer}");
+        assert!(
+            answer.contains(&format!("Host \\\"{host}\\\" is not a loopback name")),
+            "{answer}"
+        );
+        assert!(answer.contains("application/json"), "{answer}");
+        let (status, _) = raw_request(
+            base,
+            "DELETE",
+            &format!("/api/recordings/{id}"),
+            &[&format!("Host: {host}")],
+        );
+        assert_eq!(status, 421);
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "[::1]".into(),
+    ] {
+        let (status, answer) =
+            raw_request(base, "GET", "/api/recordings", &[&format!("Host: {host}")]);
+        assert_eq!(status, 200, "{host}: {answer}");
+    }
+
+    // A same-origin fetch from another port's page, and a cross-site one.
+    let url = format!("{base}/api/recordings/{id}");
+    let other = http("DELETE", &url, &[("Origin", "http://127.0.0.1:1")]);
+    assert_eq!(other.status, 403);
+    assert!(
+        other
+            .error()
+            .contains("origin \"http://127.0.0.1:1\" is refused"),
+        "{}",
+        other.error()
+    );
+    let cross = http(
+        "PUT",
+        &format!("{url}/hold"),
+        &[("Sec-Fetch-Site", "cross-site")],
+    );
+    assert_eq!(cross.status, 403);
+    assert!(
+        cross.error().contains("Sec-Fetch-Site \"cross-site\""),
+        "{}",
+        cross.error()
+    );
+    assert_eq!(get(&url).json()["hold"], false);
+    assert_eq!(get(&url).status, 200, "the recording is still there");
+    // The page's own origin may.
+    let own = http(
+        "DELETE",
+        &url,
+        &[("Origin", base.as_str()), ("Sec-Fetch-Site", "same-origin")],
+    );
+    assert_eq!(own.status, 200, "{}", own.error());
+    assert_eq!(get(&url).status, 404);
+}
+
+/// The page may not be framed and runs no inline script; no answer is
+/// sniffed; recordings, metadata, metrics and health are never cached.
+#[test]
+fn security_headers_on_the_page_the_api_and_audio() {
+    let service = Service::start(Options::new(52900));
+    service.call(&[]);
+    service.wait_for_finished(1);
+    let base = &service.base;
+    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let page = get(&format!("{base}/"));
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(
+        policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    for path in [
+        "/api/recordings".to_owned(),
+        format!("/api/recordings/{id}"),
+        format!("/api/recordings/{id}/audio"),
+        "/api/recordings/nosuch".to_owned(),
+        "/metrics".to_owned(),
+        "/healthz".to_owned(),
+        "/no/such/endpoint".to_owned(),
+    ] {
+        let answer = get(&format!("{base}{path}"));
+        assert_eq!(
+            answer.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(answer.header("cache-control"), Some("no-store"), "{path}");
+        assert_eq!(answer.header("x-frame-options"), Some("DENY"), "{path}");
+        assert!(
+            answer
+                .header("content-security-policy")
+                .unwrap()
+                .contains("sandbox"),
+            "{path}"
+        );
+    }
+}

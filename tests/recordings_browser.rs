@@ -305,6 +305,19 @@ fn search_play_and_seek_in_headless_chromium() {
     let buffered = browser.run("const b = document.getElementById('player').seekable; return b.length > 0 && b.end(0) > 7.9");
     assert_eq!(buffered, true, "the whole call is seekable");
 
+    // The page's own state changes pass the origin check (the browser sends
+    // its Origin and Sec-Fetch-Site) under the page's CSP: hold, release.
+    browser.click("#hold");
+    browser.wait_for(
+        "the hold",
+        "return document.getElementById('hold').textContent === 'Release hold'",
+    );
+    browser.click("#hold");
+    browser.wait_for(
+        "the release",
+        "return document.getElementById('hold').textContent === 'Legal hold'",
+    );
+
     // Free text and device searches.
     browser.type_into("#number", "");
     browser.type_into("#q", "dora");

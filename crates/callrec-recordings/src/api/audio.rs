@@ -152,7 +152,7 @@ pub(super) async fn audio(
         .header(header::CONTENT_TYPE, content_type)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_LENGTH, end - start)
-        .header(header::CACHE_CONTROL, "private, no-cache");
+        .header(header::CACHE_CONTROL, "no-store");
     if let (Some(sha), false) = (&recording.sha256, format == "pcm16" || recording.running) {
         builder = builder.header(header::ETAG, format!("\"{sha}\""));
     }

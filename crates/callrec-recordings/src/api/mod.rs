@@ -7,6 +7,7 @@ mod audio;
 mod audit;
 mod auth;
 mod error;
+mod guard;
 mod recordings;
 
 use core::net::SocketAddr;
@@ -131,6 +132,10 @@ pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
         )
         .route("/api/audit/verify", get(audit::verify))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            guard::guard,
+        ))
         .with_state(api)
 }
 
