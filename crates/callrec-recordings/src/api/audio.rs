@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
@@ -32,10 +32,11 @@ pub(super) async fn audio(
     caller: Caller,
     method: Method,
     State(api): State<Arc<Api>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     params: Result<Query<AudioParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id?;
     let Query(params) = params?;
     let format = params.format.as_deref().unwrap_or("wav");
     if !matches!(format, "wav" | "pcm16" | "rec") {

@@ -2,7 +2,7 @@
 //! names the value that was wrong; handlers return `Result<_, ApiError>` and
 //! use `?`.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -64,6 +64,12 @@ impl From<Error> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
         Self::new(StatusCode::BAD_REQUEST, rejection.body_text())
     }
 }

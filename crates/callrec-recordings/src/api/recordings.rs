@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,10 @@ pub(crate) fn query_of(params: SearchParams) -> Result<index::Query, String> {
                 "{name} is {} bytes long; at most {MAX_TERM_LEN}",
                 v.len()
             )),
+            Some(v) if v.chars().any(char::is_control) => Err(format!(
+                "{name}={:?} holds a control character",
+                super::truncate(&v)
+            )),
             Some(v) => Ok(Some(v)),
         }
     };
@@ -68,13 +72,15 @@ pub(crate) fn query_of(params: SearchParams) -> Result<index::Query, String> {
             return Err(format!("direction={d:?} is neither in nor out"));
         }
     }
-    let limit = match term("limit", params.limit)? {
-        None => 0,
+    // Digits only: no sign, no spaces around.
+    let limit = match params.limit.as_deref() {
+        None | Some("") => 0,
         Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) && text.bytes().all(|b| b.is_ascii_digit()) => n,
             _ => {
                 return Err(format!(
-                    "limit={text:?} is not a number from 1 to {MAX_LIMIT}"
+                    "limit={:?} is not a number from 1 to {MAX_LIMIT}",
+                    super::truncate(text)
                 ));
             }
         },
@@ -142,8 +148,9 @@ pub(super) async fn find(api: &Arc<Api>, id: &str) -> Result<RecordingSummary, A
 pub(super) async fn metadata(
     caller: Caller,
     State(api): State<Arc<Api>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id?;
     let _ = caller;
     let recording = find(&api, &id).await?;
     let sidecar = api.recordings.sidecar(&recording).await;
@@ -161,8 +168,9 @@ pub(super) async fn metadata(
 pub(super) async fn delete(
     caller: Caller,
     State(api): State<Arc<Api>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id?;
     caller.require(Role::Admin)?;
     let id = recording_id(&id)?.to_owned();
     let recordings = api.recordings.clone();
@@ -177,8 +185,9 @@ pub(super) async fn hold(
     caller: Caller,
     method: Method,
     State(api): State<Arc<Api>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id?;
     caller.require(Role::Admin)?;
     let id = recording_id(&id)?.to_owned();
     let on = method == Method::PUT;
