@@ -167,7 +167,10 @@ fn bad_parameters_are_400_with_a_message_and_unknown_ids_404() {
         ("device=hello", "device=\"hello\" is not a MAC address"),
         ("device=..%2F", "device=\"../\" is not a MAC address"),
         ("q=%00", "q=\"\\0\" holds a control character"),
-        ("number=12%0A34", "number=\"12\\n34\" holds a control character"),
+        (
+            "number=12%0A34",
+            "number=\"12\\n34\" holds a control character",
+        ),
         ("limit=%2B5", "limit=\"+5\" is not a number"),
         ("limit=%205%20", "limit=\" 5 \" is not a number"),
     ] {
@@ -197,8 +200,16 @@ fn bad_parameters_are_400_with_a_message_and_unknown_ids_404() {
     for path in ["/api/recordings/%FF", "/api/recordings/%FF/audio"] {
         let answer = get(&format!("{base}{path}"));
         assert_eq!(answer.status, 400, "{path}");
-        assert_eq!(answer.header("content-type"), Some("application/json"), "{path}");
-        assert!(answer.error().contains("UTF-8"), "{path}: {}", answer.error());
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
+        assert!(
+            answer.error().contains("UTF-8"),
+            "{path}: {}",
+            answer.error()
+        );
     }
     let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
     for (query, words) in [
