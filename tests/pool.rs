@@ -407,6 +407,7 @@ fn a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts() {
         (false.into(), false.into())
     );
     assert!(r["duration_ms"].as_u64().unwrap() >= 2000, "{r}");
+    assert_eq!(r["sha256"].as_str().map(str::len), Some(64), "{r}");
     assert_eq!(
         b.audio(&id, &[]).body,
         cut,

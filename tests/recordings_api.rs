@@ -361,10 +361,16 @@ fn audio_is_the_stored_wav_byte_for_byte_with_ranges_and_pcm16_matches_ffmpeg() 
     );
     // Playback from the start is audited; a seek (a later range) is not.
     let audit = std::fs::read_to_string(service.recordings.audit_path()).unwrap();
-    let downloads = audit.lines().filter(|l| l.contains("\"download\"")).count();
+    let count = |action: &str| {
+        audit
+            .lines()
+            .filter(|l| l.contains(&format!("\"action\":\"{action}\"")))
+            .count()
+    };
     // From byte 0: the whole file, bytes=0-99, the two ignored ranges, the
-    // PCM16 file, its bytes=0-9, and the download.
-    assert_eq!(downloads, 7, "{audit}");
+    // PCM16 file and its bytes=0-9 are played; the download is one.
+    assert_eq!(count("play"), 6, "{audit}");
+    assert_eq!(count("download"), 1, "{audit}");
     assert_eq!(audit.matches("\"detail\":\"format pcm16\"").count(), 2);
     assert!(service.recordings.verify_audit().is_ok());
 }
@@ -834,4 +840,100 @@ fn security_headers_on_the_page_the_api_and_audio() {
             "{path}"
         );
     }
+}
+
+/// Whether the server has closed `stream` (a read sees the end or an
+/// error) without waiting more than a moment.
+fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(core::time::Duration::from_millis(20)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an answer (408 or the like) before the close
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Connections that send nothing, trickle a request head, or idle after
+/// an answer are closed after the request-head timeout; connections past
+/// the per-address limit are closed at once; the API still answers.
+#[test]
+fn slow_idle_and_surplus_connections_are_closed() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let mut options = Options::new(52980);
+    options.settings = Box::new(|settings| {
+        settings.http_limits.request_head_timeout = core::time::Duration::from_secs(1);
+        settings.http_limits.max_connections_per_address = 20;
+    });
+    let service = Service::start(options);
+    let address = service.base.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    // 10 silent, 10 trickling one byte of a request head every 100 ms.
+    let mut silent: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    let mut trickling: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    // The limit is reached: one more from this address is closed at once.
+    let mut surplus = TcpStream::connect(&address).unwrap();
+    callrec_test::wait_until(
+        "the 21st connection closed",
+        core::time::Duration::from_secs(5),
+        || closed_by_server(&mut surplus),
+    );
+    assert!(
+        started.elapsed() < core::time::Duration::from_millis(900),
+        "the surplus connection was not refused at once ({:?})",
+        started.elapsed()
+    );
+    let head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    let mut sent = 0;
+    callrec_test::wait_until(
+        "the slow connections closed",
+        core::time::Duration::from_secs(10),
+        || {
+            if sent < head.len() {
+                for stream in &mut trickling {
+                    let _ = stream.write_all(&head[sent..=sent]);
+                }
+                sent += 1;
+            }
+            std::thread::sleep(core::time::Duration::from_millis(80));
+            silent
+                .iter_mut()
+                .chain(trickling.iter_mut())
+                .all(closed_by_server)
+        },
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= core::time::Duration::from_millis(900),
+        "closed before the timeout: {waited:?}"
+    );
+    // A client that asked once and then idles is closed too.
+    let mut idle = TcpStream::connect(&address).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    callrec_test::wait_until(
+        "the idle keep-alive connection closed",
+        core::time::Duration::from_secs(10),
+        || closed_by_server(&mut idle),
+    );
+    // The slots are free again: the API answers.
+    assert_eq!(get(&format!("{}/healthz", service.base)).status, 200);
 }

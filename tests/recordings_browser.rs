@@ -269,6 +269,15 @@ fn search_play_and_seek_in_headless_chromium() {
         facts.as_str().unwrap().contains("stop request: call ended"),
         "{facts}"
     );
+    // Opening a recording is not playing it: the audit log has no line.
+    let audio_lines = || {
+        std::fs::read_to_string(service.recordings.audit_path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"action\":\"play\"") || l.contains("\"action\":\"download\""))
+            .count()
+    };
+    assert_eq!(audio_lines(), 0, "opening the details logged audio");
 
     // Play: the browser reads the PCM16 WAV, knows its length, and plays.
     let played = browser.send(
@@ -282,6 +291,8 @@ fn search_play_and_seek_in_headless_chromium() {
         "playback to advance",
         "return document.getElementById('player').currentTime > 0.3",
     );
+    // The playback is one line.
+    assert_eq!(audio_lines(), 1, "one playback");
     let duration = browser
         .run("return document.getElementById('player').duration")
         .as_f64()
@@ -401,4 +412,65 @@ fn with_tokens_the_page_asks_for_one_and_plays_with_it() {
             a.play().then(() => done(a.duration)).catch(e => done('error: ' + e));", "args": []})),
     );
     assert!((played.as_f64().unwrap() - 2.0).abs() < 0.1, "{played}");
+}
+
+/// A caller's name cannot trick the eye: bidirectional overrides show as
+/// their code points (U+202E made "gnp.exe" read "exe.png"), and a long
+/// name is cut with an ellipsis in the list (whole in its title) instead
+/// of pushing the other columns off the screen.
+#[test]
+fn names_with_bidi_overrides_or_200_characters_show_as_they_are() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let service = Service::start(Options::new(52950));
+    let long = "W".repeat(200);
+    service.call(&[
+        "--seconds",
+        "1",
+        "--remote-number",
+        "7001",
+        "--remote-name",
+        "gnp\u{202e}.exe",
+    ]);
+    service.call(&[
+        "--seconds",
+        "1",
+        "--remote-number",
+        "7002",
+        "--remote-name",
+        &long,
+    ]);
+    service.wait_for_finished(2);
+    let browser = driver.browser();
+    browser.open(&format!("{}/", service.base));
+    browser.wait_for(
+        "the calls",
+        "return document.querySelectorAll('#results tbody tr').length === 2",
+    );
+    let cells = browser.run(
+        "return Array.from(document.querySelectorAll('#results tbody td:nth-child(5)')).map(td => [td.textContent, td.title])",
+    );
+    let cells = cells.as_array().unwrap();
+    let texts: Vec<&str> = cells.iter().map(|c| c[0].as_str().unwrap()).collect();
+    assert!(texts.contains(&"7001 gnp<U+202E>.exe"), "{texts:?}");
+    let cut = cells
+        .iter()
+        .find(|c| c[0].as_str().unwrap().starts_with("7002"))
+        .unwrap();
+    let shown = cut[0].as_str().unwrap();
+    assert_eq!(shown.chars().count(), 32, "{shown}");
+    assert!(shown.ends_with('\u{2026}'), "{shown}");
+    assert_eq!(cut[1].as_str().unwrap(), format!("7002 {long}"));
+    // The table fits the page: nothing is pushed off the screen.
+    let fits = browser.run(
+        "return document.getElementById('results').getBoundingClientRect().right <= document.documentElement.clientWidth",
+    );
+    assert_eq!(fits, true, "the list is wider than the page");
+    // The details heading shows the override as well.
+    browser.click("#results tbody tr:nth-child(2)");
+    browser.wait_for(
+        "the details of 7001",
+        "return document.getElementById('title').textContent.includes('7001 gnp<U+202E>.exe')",
+    );
 }

@@ -108,6 +108,19 @@ fn a_call_cut_off_by_kill_9_is_indexed_after_restart_and_reindex_rebuilds_a_lost
             .starts_with("interrupted"),
         "{cut}"
     );
+    // Its bytes are final now: the index has their SHA-256.
+    let wav = callrec_test::files_under(&dir)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .unwrap();
+    let digest: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(std::fs::read(&wav).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(cut["sha256"], digest.as_str(), "{cut}");
     let ms = cut["duration_ms"].as_u64().unwrap();
     assert!(
         (1500..=4500).contains(&ms),

@@ -92,6 +92,17 @@ struct Args {
     /// API tokens, one `ROLE NAME TOKEN` per line (role read or admin).
     #[arg(long, value_name = "FILE")]
     api_tokens: Option<PathBuf>,
+    /// Close an API connection that has not sent a whole request head
+    /// this long after connecting or after its last answer (slow headers
+    /// and idle keep-alive alike).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    http_head_timeout_secs: u64,
+    /// API connections served at once; more are closed when accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    http_max_connections: u64,
+    /// API connections served at once from one IP address.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    http_max_connections_per_address: u64,
     /// Delete recordings older than this many days (never one on legal
     /// hold or still running) [default: keep].
     #[arg(long, value_name = "DAYS")]
@@ -346,6 +357,11 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
         .as_deref()
         .map(Tokens::from_file)
         .transpose()?;
+    settings.http_limits.request_head_timeout =
+        core::time::Duration::from_secs(args.http_head_timeout_secs);
+    settings.http_limits.max_connections = args.http_max_connections as usize;
+    settings.http_limits.max_connections_per_address =
+        args.http_max_connections_per_address as usize;
     settings.reindex = args.reindex;
     if let Some(secs) = args.upload_drain_secs {
         settings.upload_drain = core::time::Duration::from_secs(secs);

@@ -9,6 +9,25 @@ let current = null;
 
 function setStatus(text) { $("status").textContent = text; }
 
+// Characters that change how the text around them is shown rather than
+// being shown: bidirectional embeddings, overrides and isolates, the
+// direction marks, and other invisible format characters. A caller's name
+// with U+202E would show "gnp.exe" as "exe.png"; each is shown as its code
+// point instead.
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+// Server text as it is shown: invisible characters made visible, and cut
+// at `max` characters with an ellipsis (the whole text goes in a title).
+function shown(text, max = Infinity) {
+  const visible = String(text).replace(INVISIBLE,
+    (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
+  const chars = Array.from(visible);
+  return chars.length > max ? `${chars.slice(0, max - 1).join("")}\u2026` : visible;
+}
+
+// Longest value a column of the list shows.
+const CELL_CHARS = 32;
+
 async function api(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", ...options });
   if (response.status === 401) {
@@ -46,7 +65,8 @@ function row(rec) {
   ];
   for (const text of cells) {
     const td = document.createElement("td");
-    td.textContent = text;
+    td.textContent = shown(text, CELL_CHARS);
+    if (td.textContent !== text) td.title = shown(text);
     tr.appendChild(td);
   }
   const state = document.createElement("td");
@@ -90,7 +110,7 @@ function fact(dl, name, value) {
   if (value === null || value === undefined || value === "") return;
   const dt = document.createElement("dt"), dd = document.createElement("dd");
   dt.textContent = name;
-  dd.textContent = String(value);
+  dd.textContent = shown(value, 512);
   dl.append(dt, dd);
 }
 
@@ -101,7 +121,7 @@ async function show(id) {
     for (const tr of $("results").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === id);
     const s = rec.sidecar || {};
     $("details").hidden = false;
-    $("title").textContent = `${rec.direction === "in" ? "From" : "To"} ${rec.remote_number || "?"} ${rec.remote_name || ""}`;
+    $("title").textContent = shown(`${rec.direction === "in" ? "From" : "To"} ${rec.remote_number || "?"} ${rec.remote_name || ""}`, 80);
     const audio = $("player");
     if (audio.dataset.id !== id) {
       audio.dataset.id = id;
@@ -141,7 +161,7 @@ async function show(id) {
     timeline.replaceChildren();
     for (const note of s.timeline || []) {
       const li = document.createElement("li");
-      li.textContent = `${(note.offset_ms / 1000).toFixed(1)} s: ${note.note}`;
+      li.textContent = shown(`${(note.offset_ms / 1000).toFixed(1)} s: ${note.note}`, 512);
       timeline.appendChild(li);
     }
     const admin = role === "admin";
@@ -178,7 +198,7 @@ async function start() {
   try {
     const me = await api("/api/session");
     role = me.role;
-    $("who").textContent = `${me.name} (${me.role})`;
+    $("who").textContent = shown(`${me.name} (${me.role})`, 80);
     $("token-form").hidden = true;
     await search(false);
   } catch (e) {

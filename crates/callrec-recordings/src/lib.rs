@@ -76,7 +76,7 @@ pub use node::{Node, NodeSummary};
 pub use recovery::ReindexSummary;
 pub use retention::SweepSummary;
 pub use service::Recordings;
-pub use settings::{MAX_NODE_LEN, STATE_DIR, Settings};
+pub use settings::{HttpLimits, MAX_NODE_LEN, STATE_DIR, Settings};
 pub use store::StoreSettings;
 pub use time::{format_time_ms, parse_time_ms};
 pub use tokens::{MIN_TOKEN_LEN, Role, Tokens};

@@ -100,6 +100,7 @@ impl Node {
         std::fs::create_dir_all(&config.dir).map_err(|e| Error::io("create", &config.dir, e))?;
         let http = settings.http;
         let tokens = settings.tokens.clone();
+        let http_limits = settings.http_limits.clone();
         let reindex = settings.reindex;
         let upload_drain = settings.upload_drain;
         // Opening reads the disk (and may fill a new index from it).
@@ -125,7 +126,11 @@ impl Node {
             .with_observer(recordings.observer());
         recordings.set_server_counters(server.counters());
         let api = match http {
-            Some(addr) => Some(crate::HttpApi::bind(addr, tokens, recordings.clone()).await?),
+            Some(addr) => Some(
+                crate::HttpApi::bind(addr, tokens, recordings.clone())
+                    .await?
+                    .with_limits(http_limits),
+            ),
             None => None,
         };
         let http = api.as_ref().map(crate::HttpApi::local_addr).transpose();

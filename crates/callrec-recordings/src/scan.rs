@@ -127,7 +127,22 @@ fn entry_of(dir: &Path, rel_stem: &str, found: &Found) -> Result<Entry, String> 
             _ => INTERRUPTED.to_owned(),
         });
         s.bytes = s.paths().map(|p| size_of(dir, p)).sum();
-        s.sha256 = None;
+        // Nothing writes an interrupted recording's files again: their
+        // bytes are final now, and the index keeps their SHA-256 (of the
+        // WAV, else the container, as for a complete recording) so that
+        // tampering shows in them too.
+        s.sha256 = s
+            .wav_path
+            .as_ref()
+            .or(s.rec_path.as_ref())
+            .map(|path| {
+                let path = dir.join(path);
+                File::open(&path)
+                    .and_then(callrec_server::sha256_of)
+                    .map(|(_, digest)| digest)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            })
+            .transpose()?;
     }
     s.running = false;
     Ok(entry)

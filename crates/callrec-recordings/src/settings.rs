@@ -46,6 +46,8 @@ pub struct Settings {
     /// The API's tokens (`None`: loopback only, see
     /// [`HttpApi::bind`](crate::HttpApi::bind)).
     pub tokens: Option<Tokens>,
+    /// The API's bounds on connections and how long they may idle.
+    pub http_limits: HttpLimits,
     /// Whether a [`Node`](crate::Node) rebuilds the index from the files
     /// before it serves ([`Recordings::reindex`](crate::Recordings::reindex)).
     pub reindex: bool,
@@ -69,8 +71,37 @@ impl Settings {
             node: None,
             http: None,
             tokens: None,
+            http_limits: HttpLimits::default(),
             reindex: false,
             upload_drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The HTTP API's bounds: what a client that connects and sends slowly,
+/// or nothing, can hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpLimits {
+    /// How long a connection may take to send a whole request head, from
+    /// when it connects or its last answer ended: one deadline for a slow
+    /// (trickled) request head and for an idle keep-alive connection, as
+    /// the HTTP library times both from when it starts waiting for a head.
+    pub request_head_timeout: Duration,
+    /// Connections served at once; more are closed when accepted.
+    pub max_connections: usize,
+    /// Connections served at once from one IP address.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for HttpLimits {
+    /// 10 s for a request head, 1024 connections, 64 from one address
+    /// (a browser opens about six per server).
+    fn default() -> Self {
+        Self {
+            request_head_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_connections_per_address: 64,
         }
     }
 }

@@ -84,7 +84,7 @@ pub use outputs::Sink;
 pub use ports::PORT_QUARANTINE;
 pub use server::Server;
 pub use sidecar::{
-    DtmfDigit, Parties, RecordingFile, SIDECAR_SCHEMA_VERSION, Sidecar, TimelineNote,
+    DtmfDigit, Parties, RecordingFile, SIDECAR_SCHEMA_VERSION, Sidecar, TimelineNote, sha256_of,
 };
 
 /// The README's example, compiled as a doctest.

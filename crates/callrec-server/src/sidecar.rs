@@ -243,11 +243,12 @@ pub(crate) fn write_atomically(
     })
 }
 
-/// Size and SHA-256 (lowercase hex) of whatever `reader` yields.
+/// Size and SHA-256 (lowercase hex) of whatever `reader` yields: what a
+/// final sidecar records for each file.
 ///
 /// # Errors
 /// The read error.
-pub(crate) fn sha256_of(mut reader: impl Read) -> io::Result<(u64, String)> {
+pub fn sha256_of(mut reader: impl Read) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0u64;

@@ -115,9 +115,11 @@ pub(super) async fn audio(
         RangeAnswer::Partial(start, end) => (start, end),
         _ => (0, len),
     };
-    // A playback or download that starts at the beginning is logged;
-    // the range requests of a seeking player after it are not, nor a HEAD
-    // (which reads nothing).
+    // A playback (`play`) or download (`download`) that starts at the
+    // beginning is logged; the range requests of a seeking player after it
+    // are not, nor a HEAD (which reads nothing). The page's player loads
+    // nothing before it plays (preload="none"), so opening a recording's
+    // details logs nothing.
     if start == 0 && method != Method::HEAD {
         let recordings = api.recordings.clone();
         let actor = caller.actor.clone();
@@ -125,7 +127,7 @@ pub(super) async fn audio(
         let detail = Some(format!("format {format}"));
         blocking(move || {
             recordings.shared.audit.append(
-                "download",
+                if download { "download" } else { "play" },
                 &recording_id,
                 &actor.name,
                 actor.address,

@@ -22,6 +22,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::index;
+use crate::settings::HttpLimits;
 use crate::tokens::Tokens;
 use crate::{Error, Recordings};
 
@@ -44,6 +45,7 @@ struct Api {
 pub struct HttpApi {
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: HttpLimits,
 }
 
 impl HttpApi {
@@ -70,7 +72,16 @@ impl HttpApi {
         Ok(Self {
             listener,
             router: router(recordings, tokens),
+            limits: HttpLimits::default(),
         })
+    }
+
+    /// The same API with these bounds on connections (the default is
+    /// [`HttpLimits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The address it listens on.
@@ -82,20 +93,126 @@ impl HttpApi {
     }
 
     /// Serves until `shutdown` resolves, then lets running requests end.
+    /// A connection that has not sent a whole request head within
+    /// [`HttpLimits::request_head_timeout`] of connecting or of its last
+    /// answer is closed, and connections beyond the limits are closed when
+    /// accepted (and logged).
     ///
     /// # Errors
-    /// An accept error that is not about one connection.
+    /// None today (errors accepting one connection are logged and the loop
+    /// goes on); the `Result` leaves room for one.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        let Self {
+            listener,
+            router,
+            limits,
+        } = self;
+        let connections = Arc::new(Connections::default());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.request_head_timeout);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of descriptors or a connection reset before
+                        // it was accepted: log, pause a moment, go on.
+                        tracing::warn!("HTTP API: cannot accept a connection: {e}");
+                        tokio::time::sleep(core::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Some(slot) = connections.admit(peer.ip(), &limits) else {
+                drop(stream);
+                continue;
+            };
+            let router = router.clone();
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    let mut router = router.clone();
+                    async move {
+                        tower_service::Service::call(
+                            &mut router,
+                            request.map(axum::body::Body::new),
+                        )
+                        .await
+                    }
+                },
+            );
+            let connection = graceful
+                .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                // Timeouts and resets end a connection; nothing to report.
+                let _ = connection.await;
+                drop(slot);
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
+    }
+}
+
+/// The connections being served, in all and per address.
+#[derive(Debug, Default)]
+struct Connections {
+    open: std::sync::Mutex<(usize, std::collections::HashMap<core::net::IpAddr, usize>)>,
+}
+
+/// One admitted connection; gives its place back when dropped.
+struct Slot {
+    connections: Arc<Connections>,
+    address: core::net::IpAddr,
+}
+
+impl Connections {
+    /// A place for a connection from `address`, or `None` (logged) when
+    /// the limits are reached.
+    fn admit(self: &Arc<Self>, address: core::net::IpAddr, limits: &HttpLimits) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let from_address = open.1.get(&address).copied().unwrap_or(0);
+        if open.0 >= limits.max_connections {
+            tracing::warn!(%address, "HTTP API: connection refused: {} connections open, the limit", open.0);
+            return None;
+        }
+        if from_address >= limits.max_connections_per_address {
+            tracing::warn!(%address, "HTTP API: connection refused: {from_address} connections open from {address}, the limit");
+            return None;
+        }
+        open.0 += 1;
+        *open.1.entry(address).or_insert(0) += 1;
+        Some(Slot {
+            connections: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self
+            .connections
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        open.0 -= 1;
+        if let Some(n) = open.1.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.address);
+            }
+        }
     }
 }
 
