@@ -10,8 +10,8 @@ use crate::index::Cursor;
 use crate::time::{format_time_ms, parse_time_ms};
 use crate::tokens::Tokens;
 
-/// Feeds `data` to the query-string, time, cursor, range, tokens-file,
-/// audit-log and PCM16-view parsers; panics when one panics or breaks its
+/// Feeds `data` to the query-string, `Host`, time, cursor, range,
+/// tokens-file, audit-log and PCM16-view parsers; panics when one panics or breaks its
 /// property (times and cursors round-trip, ranges stay inside the
 /// representation, a parsed audit log verifies the same again).
 pub fn check_inputs(data: &[u8]) {
@@ -19,10 +19,25 @@ pub fn check_inputs(data: &[u8]) {
     if let Ok(params) = serde_urlencoded::from_str::<SearchParams>(&text) {
         if let Ok(query) = query_of(params) {
             assert!(query.limit <= crate::MAX_LIMIT);
+            for term in [&query.device, &query.number, &query.text]
+                .into_iter()
+                .flatten()
+            {
+                assert!(!term.chars().any(char::is_control), "{term:?}");
+            }
             if let (Some(from), Some(to)) = (query.from_ms, query.to_ms) {
                 assert!(from < to);
             }
         }
+    }
+    // A Host the loopback mode serves names no other machine.
+    if crate::api::is_loopback_host(&text) {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c)),
+            "{text:?}"
+        );
     }
     if let Some(ms) = parse_time_ms(&text) {
         assert_eq!(parse_time_ms(&format_time_ms(ms)), Some(ms), "{text:?}");

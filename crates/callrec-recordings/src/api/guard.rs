@@ -89,7 +89,7 @@ fn check_host(loopback_mode: bool, headers: &HeaderMap) -> Result<(), ApiError> 
 
 /// `localhost`, an address in 127.0.0.0/8 or `[::1]`, each with an
 /// optional `:PORT`.
-pub(super) fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let (loopback, port) = if let Some(rest) = host.strip_prefix('[') {
         let Some((inside, after)) = rest.split_once(']') else {
             return false;
@@ -200,6 +200,45 @@ mod tests {
             "",
         ] {
             assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every loopback name with any port is accepted; whatever is
+        /// accepted is such a name (checked by a second, plainer reading).
+        #[test]
+        fn loopback_hosts_and_nothing_else(
+            name in proptest::sample::select(vec!["localhost", "LocalHost", "127.0.0.1", "127.255.0.9", "[::1]", "[0:0:0:0:0:0:0:1]"]),
+            port in proptest::option::of(0u32..100_000),
+            any in "\\PC{0,24}",
+        ) {
+            let host = match port {
+                Some(p) => format!("{name}:{p}"),
+                None => name.to_owned(),
+            };
+            proptest::prop_assert_eq!(is_loopback_host(&host), port.is_none_or(|p| p.to_string().len() <= 5));
+            if is_loopback_host(&any) {
+                let (name, port) = if any.starts_with('[') {
+                    let end = any.find(']').unwrap();
+                    (&any[..=end], any[end + 1..].strip_prefix(':'))
+                } else {
+                    match any.rsplit_once(':') {
+                        Some((n, p)) => (n, Some(p)),
+                        None => (any.as_str(), None),
+                    }
+                };
+                let ipv6 = name
+                    .strip_prefix('[')
+                    .and_then(|n| n.strip_suffix(']'))
+                    .and_then(|n| n.parse::<core::net::Ipv6Addr>().ok());
+                proptest::prop_assert!(
+                    name.eq_ignore_ascii_case("localhost")
+                        || name.parse::<core::net::Ipv4Addr>().is_ok_and(|a| a.octets()[0] == 127)
+                        || ipv6 == Some(core::net::Ipv6Addr::LOCALHOST),
+                    "{:?}", any
+                );
+                proptest::prop_assert!(port.is_none_or(|p| p.parse::<u32>().is_ok() && !p.starts_with('+')), "{:?}", any);
+            }
         }
     }
 

@@ -29,6 +29,7 @@ use crate::{Error, Recordings};
 use auth::Caller;
 pub use auth::TOKEN_COOKIE;
 pub(crate) use error::ApiError;
+pub(crate) use guard::is_loopback_host;
 pub(crate) use recordings::{SearchParams, query_of};
 
 const PAGE_HTML: &str = include_str!("../../page/index.html");
