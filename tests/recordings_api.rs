@@ -528,9 +528,65 @@ fn tokens_read_and_admin_401_and_403() {
     let page = http("GET", &url, &[("Authorization", &reader)]);
     assert_eq!(page.status, 200);
     let id = ids(&page.json())[0].clone();
-    // The page's cookie works as well as the header.
-    let cookie = format!("theme=dark; callrec_token={READER}");
+    // A token in a cookie is not taken (scripts could read such a cookie).
+    let token_cookie = format!("callrec_token={READER}");
+    assert_eq!(http("GET", &url, &[("Cookie", &token_cookie)]).status, 401);
+    // Signing in exchanges the token for a session cookie: HttpOnly,
+    // SameSite=Strict, Path=/, holding a random id, not the token.
+    let session_url = format!("{base}/api/session");
+    let signed_in = http("POST", &session_url, &[("Authorization", &reader)]);
+    assert_eq!(signed_in.status, 200, "{}", signed_in.error());
+    assert_eq!(signed_in.json()["role"], "read");
+    let set_cookie = signed_in.header("set-cookie").unwrap().to_owned();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(set_cookie.contains(part), "{set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains(READER) && !set_cookie.contains("Secure"),
+        "{set_cookie}"
+    );
+    let pair = set_cookie.split(';').next().unwrap();
+    let (name, session_id) = pair.split_once('=').unwrap();
+    assert_eq!((name, session_id.len()), ("callrec_session", 64));
+    let cookie = format!("theme=dark; {pair}");
     assert_eq!(http("GET", &url, &[("Cookie", &cookie)]).status, 200);
+    let me = http("GET", &session_url, &[("Cookie", &cookie)]).json();
+    assert_eq!(
+        (me["name"].as_str(), me["session"].as_bool()),
+        (Some("supervisor"), Some(true))
+    );
+    // A proxy's Basic credentials do not hide the session.
+    let basic = [
+        ("Cookie", cookie.as_str()),
+        ("Authorization", "Basic dXNlcjpwYXNz"),
+    ];
+    assert_eq!(http("GET", &url, &basic).status, 200);
+    // Behind HTTPS the cookie is Secure.
+    let over_https = http(
+        "POST",
+        &session_url,
+        &[("Authorization", &reader), ("X-Forwarded-Proto", "https")],
+    );
+    assert!(
+        over_https
+            .header("set-cookie")
+            .unwrap()
+            .contains("; Secure")
+    );
+    // Signing in needs a known token; signing out ends the session.
+    let wrong_sign_in = http(
+        "POST",
+        &session_url,
+        &[("Authorization", "Bearer 00000000000000000000")],
+    );
+    assert_eq!(wrong_sign_in.status, 401);
+    assert!(wrong_sign_in.header("set-cookie").is_none());
+    let out = http("DELETE", &session_url, &[("Cookie", &cookie)]);
+    assert_eq!(out.json()["signed_out"], true);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let ended = http("GET", &url, &[("Cookie", &cookie)]);
+    assert_eq!(ended.status, 401);
+    assert!(ended.error().contains("sign in again"), "{}", ended.error());
     assert_eq!(
         http(
             "GET",

@@ -404,7 +404,18 @@ fn with_tokens_the_page_asks_for_one_and_plays_with_it() {
         browser.run("return document.getElementById('delete').hidden && document.getElementById('hold').hidden"),
         true
     );
-    // The audio element sends the token as a cookie.
+    // The session is an HttpOnly cookie: no script on the page sees it,
+    // and the token is not kept anywhere a script can read.
+    assert_eq!(browser.run("return document.cookie"), "");
+    assert_eq!(
+        browser.run("return document.getElementById('token').value"),
+        ""
+    );
+    assert_eq!(
+        browser.run("return document.getElementById('sign-out').hidden"),
+        false
+    );
+    // The audio element sends the session cookie.
     let played = browser.send(
         "POST",
         "/execute/async",
@@ -412,6 +423,13 @@ fn with_tokens_the_page_asks_for_one_and_plays_with_it() {
             a.play().then(() => done(a.duration)).catch(e => done('error: ' + e));", "args": []})),
     );
     assert!((played.as_f64().unwrap() - 2.0).abs() < 0.1, "{played}");
+    // Signing out ends the session: the page asks for a token again.
+    browser.click("#sign-out");
+    browser.wait_for(
+        "the sign-in form after signing out",
+        "return document.getElementById('token-form').offsetParent !== null",
+    );
+    assert_eq!(browser.rows(), 0);
 }
 
 /// A caller's name cannot trick the eye: bidirectional overrides show as

@@ -32,7 +32,8 @@ async function api(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", ...options });
   if (response.status === 401) {
     $("token-form").hidden = false;
-    throw new Error("sign in with an API token");
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.error || "sign in with an API token");
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
@@ -199,6 +200,7 @@ async function start() {
     const me = await api("/api/session");
     role = me.role;
     $("who").textContent = shown(`${me.name} (${me.role})`, 80);
+    $("sign-out").hidden = !me.session;
     $("token-form").hidden = true;
     await search(false);
   } catch (e) {
@@ -212,12 +214,23 @@ document.addEventListener("DOMContentLoaded", () => {
   $("hold").addEventListener("click", toggleHold);
   $("delete").addEventListener("click", remove);
   $("delete").classList.add("danger");
-  $("token-form").addEventListener("submit", (e) => {
+  $("token-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    // Tokens are made of cookie-safe characters (see the tokens file).
+    // The token buys a session: the server sets it as an HttpOnly cookie
+    // (no script here holds the token after this), which the audio
+    // element sends too.
     const token = $("token").value.trim();
-    document.cookie = `callrec_token=${token}; path=/; SameSite=Strict`;
-    start();
+    $("token").value = "";
+    try {
+      await api("/api/session", { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+      start();
+    } catch (err) {
+      setStatus(err.message);
+    }
+  });
+  $("sign-out").addEventListener("click", async () => {
+    await api("/api/session", { method: "DELETE" }).catch(() => {});
+    location.reload();
   });
   start();
 });

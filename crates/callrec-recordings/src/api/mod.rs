@@ -27,7 +27,6 @@ use crate::tokens::Tokens;
 use crate::{Error, Recordings};
 
 use auth::Caller;
-pub use auth::TOKEN_COOKIE;
 pub(crate) use error::ApiError;
 pub(crate) use guard::is_loopback_host;
 pub(crate) use recordings::{SearchParams, query_of};
@@ -39,6 +38,7 @@ const PAGE_CSS: &str = include_str!("../../page/style.css");
 struct Api {
     recordings: Recordings,
     tokens: Option<Tokens>,
+    sessions: std::sync::Mutex<crate::sessions::Sessions>,
 }
 
 /// The HTTP API, bound and ready to serve.
@@ -221,7 +221,11 @@ impl Drop for Slot {
 /// `ConnectInfo<SocketAddr>` (serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()`).
 pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
-    let api = Arc::new(Api { recordings, tokens });
+    let api = Arc::new(Api {
+        recordings,
+        tokens,
+        sessions: std::sync::Mutex::default(),
+    });
     Router::new()
         .route(
             "/",
@@ -237,7 +241,10 @@ pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/session", get(session))
+        .route(
+            "/api/session",
+            get(session).post(auth::sign_in).delete(auth::sign_out),
+        )
         .route("/api/recordings", get(recordings::search))
         .route(
             "/api/recordings/{id}",
@@ -337,7 +344,12 @@ async fn healthz(State(api): State<Arc<Api>>) -> Response {
 }
 
 async fn session(caller: Caller) -> Response {
-    axum::Json(json!({ "name": caller.actor.name, "role": caller.role })).into_response()
+    axum::Json(json!({
+        "name": caller.actor.name,
+        "role": caller.role,
+        "session": caller.session,
+    }))
+    .into_response()
 }
 
 /// Prometheus text of the node's counters (see [`crate::metrics`]).
