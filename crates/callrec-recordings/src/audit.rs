@@ -171,14 +171,28 @@ fn last_line(file: &mut File, path: &Path) -> Result<(u64, String), Error> {
         }
     };
     if complete < tail.len() {
-        tracing::warn!(
-            "audit log {}: removing a last line cut short by a crash ({} bytes)",
-            path.display(),
-            tail.len() - complete
-        );
-        file.set_len(start + complete as u64)
-            .map_err(|e| Error::io("truncate", path, e))?;
-        tail.truncate(complete);
+        if serde_json::from_slice::<AuditEntry>(&tail[complete..]).is_ok() {
+            // A whole entry that only lacks its newline: its action may
+            // have happened, so it is kept (an access is never dropped from
+            // the log); the newline is added.
+            tracing::warn!(
+                "audit log {}: the last line lacked its newline; kept and completed",
+                path.display()
+            );
+            file.write_all(b"\n")
+                .and_then(|()| file.sync_data())
+                .map_err(|e| Error::io("append to", path, e))?;
+            tail.push(b'\n');
+        } else {
+            tracing::warn!(
+                "audit log {}: removing a last line cut short by a crash ({} bytes, not a whole entry)",
+                path.display(),
+                tail.len() - complete
+            );
+            file.set_len(start + complete as u64)
+                .map_err(|e| Error::io("truncate", path, e))?;
+            tail.truncate(complete);
+        }
     }
     if tail.is_empty() {
         return Ok((0, GENESIS.to_owned()));
@@ -252,13 +266,26 @@ pub(crate) fn verify_reader(mut reader: impl BufRead, path: &Path) -> Result<Aud
             ));
         }
         if entry.prev != head {
-            return Err(bad(
-                n,
-                format!(
-                    "carries hash {} but the line before hashes to {head}: a line was changed, removed or inserted",
-                    entry.prev
-                ),
-            ));
+            // The sequence numbers are in order (checked above), so no line
+            // is missing or added here: the line before was changed (or
+            // this line's own `prev`).
+            return Err(if n == 1 {
+                bad(
+                    1,
+                    format!(
+                        "changed: it carries hash {} where the first line carries {GENESIS}",
+                        entry.prev
+                    ),
+                )
+            } else {
+                bad(
+                    n - 1,
+                    format!(
+                        "changed: it hashes to {head}, but line {n} carries {} for it",
+                        entry.prev
+                    ),
+                )
+            });
         }
         head = sha256_hex(&line);
     }
@@ -347,10 +374,27 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
 
+        // The changed line is named, not the one after it.
         let changed = text.replacen("alice", "mallory", 1);
+        assert!(changed.lines().next().unwrap().contains("mallory"));
         fs::write(&path, &changed).unwrap();
         let e = verify(&path).unwrap_err().to_string();
-        assert!(e.contains("line 2: carries hash"), "{e}");
+        assert!(e.contains("line 1: changed: it hashes to"), "{e}");
+        let third: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 2 {
+                    l.replacen("\"hold\"", "\"release\"", 1)
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        assert_ne!(third[2], lines[2]);
+        fs::write(&path, third.join("\n") + "\n").unwrap();
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("line 3: changed"), "{e}");
 
         let removed = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
         fs::write(&path, removed).unwrap();
@@ -374,5 +418,19 @@ mod tests {
         log.append("hold", "y", "a", None, None, "t".into())
             .unwrap();
         assert_eq!(verify(&path).unwrap().entries, 3);
+    }
+
+    #[test]
+    fn a_whole_last_line_without_its_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_with(dir.path(), 3);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.trim_end_matches('\n')).unwrap();
+        let log = AuditLog::open(&path).unwrap();
+        assert_eq!(log.entries(), 3);
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        log.append("hold", "y", "a", None, None, "t".into())
+            .unwrap();
+        assert_eq!(verify(&path).unwrap().entries, 4);
     }
 }
