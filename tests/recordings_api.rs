@@ -993,3 +993,36 @@ fn slow_idle_and_surplus_connections_are_closed() {
     // The slots are free again: the API answers.
     assert_eq!(get(&format!("{}/healthz", service.base)).status, 200);
 }
+
+/// An audit log replaced while the service runs is noticed: the check
+/// says so (the new file alone would verify), nothing more is written to
+/// either file, audited requests are `503`, and `/metrics` shows it.
+#[test]
+fn an_audit_log_replaced_under_the_service_refuses_audited_requests() {
+    let service = Service::start(Options::new(53900));
+    service.call(&[]);
+    service.wait_for_finished(1);
+    let base = &service.base;
+    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let audio = format!("{base}/api/recordings/{id}/audio");
+    assert_eq!(get(&audio).status, 200);
+    let path = service.recordings.audit_path().to_owned();
+    let replacement = path.with_extension("new");
+    std::fs::write(&replacement, "").unwrap();
+    std::fs::rename(&replacement, &path).unwrap();
+
+    let verify = get(&format!("{base}/api/audit/verify")).json();
+    assert_eq!(verify["valid"], false);
+    assert!(
+        verify["error"].as_str().unwrap().contains("replaced"),
+        "{verify}"
+    );
+    let refused = get(&audio);
+    assert_eq!(refused.status, 503);
+    assert!(refused.error().contains("audit log"), "{}", refused.error());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    let metrics = String::from_utf8(get(&format!("{base}/metrics")).body).unwrap();
+    assert!(metrics.contains("\ncallrec_audit_broken 1\n"), "{metrics}");
+    // Reading what is not audited goes on.
+    assert_eq!(get(&format!("{base}/api/recordings")).status, 200);
+}

@@ -68,6 +68,11 @@ struct State {
     file: File,
     seq: u64,
     head: String,
+    /// The file's length after the last append.
+    len: u64,
+    /// Why the log no longer takes lines (the file was replaced or cut
+    /// while the server ran), until an operator restarts it.
+    broken: Option<String>,
 }
 
 /// The open audit log.
@@ -88,10 +93,44 @@ impl AuditLog {
             .open(path)
             .map_err(|e| Error::io("open", path, e))?;
         let (seq, head) = last_line(&mut file, path)?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("read", path, e))?
+            .len();
         Ok(Self {
             path: path.to_owned(),
-            state: Mutex::new(State { file, seq, head }),
+            state: Mutex::new(State {
+                file,
+                seq,
+                head,
+                len,
+                broken: None,
+            }),
         })
+    }
+
+    /// Why the log takes no more lines, if it does not: the file at its
+    /// path was replaced, removed or cut while the server ran (looked at
+    /// now, and on every append).
+    pub(crate) fn broken(&self) -> Option<String> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.notice_change(&mut state);
+        state.broken.clone()
+    }
+
+    /// Marks the log broken (and says so once) when its file changed
+    /// under it.
+    fn notice_change(&self, state: &mut State) {
+        if state.broken.is_none() {
+            state.broken = self.changed_under_us(state);
+            if let Some(why) = &state.broken {
+                tracing::error!(
+                    "audit log {}: {why}; no more lines are written to it and audited requests \
+                     are refused until the server is restarted (after the log is checked)",
+                    self.path.display()
+                );
+            }
+        }
     }
 
     /// Where the log is.
@@ -118,6 +157,15 @@ impl AuditLog {
         time: String,
     ) -> Result<(), Error> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.notice_change(&mut state);
+        if let Some(why) = &state.broken {
+            return Err(Error::Audit {
+                path: self.path.clone(),
+                message: format!(
+                    "{why}: audited actions are refused until an operator restarts the server"
+                ),
+            });
+        }
         let entry = AuditEntry {
             seq: state.seq + 1,
             time,
@@ -141,7 +189,38 @@ impl AuditLog {
             .map_err(|e| Error::io("append to", &self.path, e))?;
         state.seq = entry.seq;
         state.head = head;
+        state.len += line.len() as u64;
         Ok(())
+    }
+
+    /// Whether the file at the log's path is no longer the one this log
+    /// opened (replaced or removed), or shorter than what it wrote.
+    fn changed_under_us(&self, state: &State) -> Option<String> {
+        let opened = match state.file.metadata() {
+            Ok(m) => m,
+            Err(e) => return Some(format!("cannot read the open log: {e}")),
+        };
+        let at_path = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) => return Some(format!("the log file is gone from its path ({e})")),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if (opened.dev(), opened.ino()) != (at_path.dev(), at_path.ino()) {
+                return Some("the log file was replaced by another file".to_owned());
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = &opened;
+        if at_path.len() < state.len {
+            return Some(format!(
+                "the log file was cut: {} bytes where {} were written",
+                at_path.len(),
+                state.len
+            ));
+        }
+        None
     }
 }
 
@@ -418,6 +497,43 @@ mod tests {
         log.append("hold", "y", "a", None, None, "t".into())
             .unwrap();
         assert_eq!(verify(&path).unwrap().entries, 3);
+    }
+
+    #[test]
+    fn a_log_replaced_or_cut_under_the_server_takes_no_more_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_with(dir.path(), 3);
+        let log = AuditLog::open(&path).unwrap();
+        let append = |log: &AuditLog| log.append("hold", "y", "a", None, None, "t".into());
+        append(&log).unwrap();
+        // Cut back by one line: refused, and stays refused.
+        let text = fs::read_to_string(&path).unwrap();
+        let kept: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(kept.len() as u64)
+            .unwrap();
+        let e = append(&log).unwrap_err().to_string();
+        assert!(e.contains("the log file was cut"), "{e}");
+        assert!(log.broken().is_some());
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            kept,
+            "nothing more written"
+        );
+        // Replaced by a new file (rename over it, as an editor does).
+        fs::create_dir_all(dir.path().join("b")).unwrap();
+        let path = dir.path().join("b/audit.jsonl");
+        let log = AuditLog::open(&path).unwrap();
+        append(&log).unwrap();
+        let other = path.with_extension("new");
+        fs::write(&other, "").unwrap();
+        fs::rename(&other, &path).unwrap();
+        let e = append(&log).unwrap_err().to_string();
+        assert!(e.contains("replaced"), "{e}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
     }
 
     #[test]

@@ -276,6 +276,12 @@ impl Recordings {
             "Lines in the audit log.",
             &one(shared.audit.entries()),
         );
+        metric(
+            "callrec_audit_broken",
+            "gauge",
+            "1 when the audit log was replaced or cut while the server ran (audited requests are refused).",
+            &one(u64::from(shared.audit.broken().is_some())),
+        );
         let devices: Vec<(String, u64)> = {
             let map = live.devices.lock().unwrap_or_else(|e| e.into_inner());
             let mut list: Vec<_> = map

@@ -230,11 +230,19 @@ impl Recordings {
         self.shared.index.get(recording_id)
     }
 
-    /// Checks the audit log's chain.
+    /// Checks the audit log's chain, and that the file at its path is still
+    /// the one this service writes (not replaced or cut while it ran).
     ///
     /// # Errors
-    /// As [`audit::verify`].
+    /// As [`audit::verify`]; [`Error::Audit`] when the log was replaced or
+    /// cut under the running service (it then takes no more lines).
     pub fn verify_audit(&self) -> Result<AuditReport, Error> {
+        if let Some(why) = self.shared.audit.broken() {
+            return Err(Error::Audit {
+                path: self.audit_path().to_owned(),
+                message: why,
+            });
+        }
         audit::verify(self.audit_path())
     }
 }

@@ -53,6 +53,12 @@ impl From<Error> for ApiError {
         let status = match &e {
             Error::UnknownRecording(_) => StatusCode::NOT_FOUND,
             Error::Busy { .. } => StatusCode::CONFLICT,
+            // The audit log takes no lines: no audited action until an
+            // operator acts.
+            Error::Audit { .. } => {
+                tracing::error!("API: {e}");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => {
                 tracing::error!("API: {e}");
                 StatusCode::INTERNAL_SERVER_ERROR
