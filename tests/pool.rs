@@ -447,9 +447,11 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
             service.call(&[]);
         }
     }
-    // 12 minutes of A-law: a WAV over the 5 MiB part size, so a multipart
-    // upload.
-    one.call(&["--seconds", "720", "--speed", "100"]);
+    // 13 minutes of A-law: a WAV over the 5 MiB part size, so a multipart
+    // upload (with room for a tail the kernel drops when a loaded machine
+    // falls behind 2,500 packets a second; at 100x speed one run kept
+    // only 590 s of 720).
+    one.call(&["--seconds", "800", "--speed", "50"]);
     wait_until("seven calls uploaded", Duration::from_secs(60), || {
         let mut q = callrec_recordings::Query::default();
         q.limit = 100;
