@@ -10,7 +10,7 @@ use crate::index::Cursor;
 use crate::time::{format_time_ms, parse_time_ms};
 use crate::tokens::Tokens;
 
-/// Feeds `data` to the query-string, `Host`, time, cursor, range,
+/// Feeds `data` to the query-string, recording id, `Host`, time, cursor, range,
 /// tokens-file, audit-log and PCM16-view parsers; panics when one panics or breaks its
 /// property (times and cursors round-trip, ranges stay inside the
 /// representation, a parsed audit log verifies the same again).
@@ -29,6 +29,14 @@ pub fn check_inputs(data: &[u8]) {
                 assert!(from < to);
             }
         }
+    }
+    // A recording id from a path is only letters and digits (it becomes a
+    // file name and an index key).
+    if let Ok(id) = crate::api::recording_id(&text) {
+        assert!(
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{id:?}"
+        );
     }
     // A Host the loopback mode serves names no other machine.
     if crate::api::is_loopback_host(&text) {

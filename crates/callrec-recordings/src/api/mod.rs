@@ -290,7 +290,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A recording id from the path: 1–64 ASCII letters and digits.
-fn recording_id(id: &str) -> Result<&str, ApiError> {
+pub(crate) fn recording_id(id: &str) -> Result<&str, ApiError> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)
     } else {
