@@ -211,7 +211,7 @@ fn bad_parameters_are_400_with_a_message_and_unknown_ids_404() {
             answer.error()
         );
     }
-    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let id = service.newest_id();
     for (query, words) in [
         ("format=flac", "format=\"flac\" is none of wav, pcm16, rec"),
         ("download=maybe", "neither true nor false"),
@@ -785,7 +785,7 @@ fn loopback_mode_serves_only_loopback_hosts_and_state_changes_only_its_own_origi
     service.wait_for_finished(1);
     let base = &service.base;
     let port = base.rsplit(':').next().unwrap();
-    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let id = service.newest_id();
 
     for host in [
         "evil.example",
@@ -860,7 +860,7 @@ fn security_headers_on_the_page_the_api_and_audio() {
     service.call(&[]);
     service.wait_for_finished(1);
     let base = &service.base;
-    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let id = service.newest_id();
     let page = get(&format!("{base}/"));
     let policy = page.header("content-security-policy").unwrap();
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
@@ -938,7 +938,8 @@ fn slow_idle_and_surplus_connections_are_closed() {
     let service = Service::start(options);
     let address = service.base.trim_start_matches("http://").to_owned();
     let started = std::time::Instant::now();
-    // 10 silent, 10 trickling one byte of a request head every 100 ms.
+    // 10 silent, 10 trickling a byte of a request head on every poll (each
+    // poll reads all 20 for up to 20 ms apiece).
     let mut silent: Vec<TcpStream> = (0..10)
         .map(|_| TcpStream::connect(&address).unwrap())
         .collect();
@@ -969,7 +970,6 @@ fn slow_idle_and_surplus_connections_are_closed() {
                 }
                 sent += 1;
             }
-            std::thread::sleep(core::time::Duration::from_millis(80));
             silent
                 .iter_mut()
                 .chain(trickling.iter_mut())
@@ -1003,7 +1003,7 @@ fn an_audit_log_replaced_under_the_service_refuses_audited_requests() {
     service.call(&[]);
     service.wait_for_finished(1);
     let base = &service.base;
-    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let id = service.newest_id();
     let audio = format!("{base}/api/recordings/{id}/audio");
     assert_eq!(get(&audio).status, 200);
     let path = service.recordings.audit_path().to_owned();

@@ -199,6 +199,14 @@ impl Browser<'_> {
             .unwrap()
     }
 
+    /// Waits until the results table has `n` rows.
+    fn wait_for_rows(&self, what: &str, n: usize) {
+        self.wait_for(
+            what,
+            &format!("return document.querySelectorAll('#results tbody tr').length === {n}"),
+        );
+    }
+
     fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;
         let data = self.send("GET", "/screenshot", None);
@@ -235,10 +243,7 @@ fn search_play_and_seek_in_headless_chromium() {
 
     let browser = driver.browser();
     browser.open(&format!("{}/", service.base));
-    browser.wait_for(
-        "the newest calls",
-        "return document.querySelectorAll('#results tbody tr').length === 3",
-    );
+    browser.wait_for_rows("the newest calls", 3);
     assert_eq!(
         browser.run("return document.getElementById('who').textContent"),
         "loopback (admin)"
@@ -252,10 +257,7 @@ fn search_play_and_seek_in_headless_chromium() {
     // Search by number.
     browser.type_into("#number", "6001");
     browser.click("#search");
-    browser.wait_for(
-        "one result",
-        "return document.querySelectorAll('#results tbody tr').length === 1",
-    );
+    browser.wait_for_rows("one result", 1);
     let remote = browser
         .run("return document.querySelector('#results tbody tr td:nth-child(5)').textContent");
     assert_eq!(remote, "6001 Erin");
@@ -333,10 +335,7 @@ fn search_play_and_seek_in_headless_chromium() {
     browser.type_into("#number", "");
     browser.type_into("#q", "dora");
     browser.click("#search");
-    browser.wait_for(
-        "the free-text result",
-        "return document.querySelectorAll('#results tbody tr').length === 1",
-    );
+    browser.wait_for_rows("the free-text result", 1);
     browser.type_into("#q", "");
     browser.type_into("#device", "00:15:65:00:00:CC");
     browser.click("#search");
@@ -353,10 +352,7 @@ fn search_play_and_seek_in_headless_chromium() {
     if let Ok(path) = std::env::var("CALLREC_SCREENSHOT") {
         browser.run("document.getElementById('to').value = ''; return true");
         browser.click("#search");
-        browser.wait_for(
-            "all calls",
-            "return document.querySelectorAll('#results tbody tr').length === 3",
-        );
+        browser.wait_for_rows("all calls", 3);
         browser.click("#results tbody tr:nth-child(3)");
         browser.wait_for(
             "the details",
@@ -386,10 +382,7 @@ fn with_tokens_the_page_asks_for_one_and_plays_with_it() {
     assert_eq!(browser.rows(), 0);
     browser.type_into("#token", TOKEN);
     browser.click("#token-form button");
-    browser.wait_for(
-        "the calls",
-        "return document.querySelectorAll('#results tbody tr').length === 1",
-    );
+    browser.wait_for_rows("the calls", 1);
     assert_eq!(
         browser.run("return document.getElementById('who').textContent"),
         "supervisor (read)"
@@ -462,10 +455,7 @@ fn names_with_bidi_overrides_or_200_characters_show_as_they_are() {
     service.wait_for_finished(2);
     let browser = driver.browser();
     browser.open(&format!("{}/", service.base));
-    browser.wait_for(
-        "the calls",
-        "return document.querySelectorAll('#results tbody tr').length === 2",
-    );
+    browser.wait_for_rows("the calls", 2);
     let cells = browser.run(
         "return Array.from(document.querySelectorAll('#results tbody td:nth-child(5)')).map(td => [td.textContent, td.title])",
     );

@@ -226,7 +226,7 @@ fn a_tampered_sidecar_cannot_make_the_service_read_or_delete_outside_its_directo
     service.call(&[]);
     service.wait_for_finished(1);
     let base = &service.base;
-    let id = ids(&get(&format!("{base}/api/recordings")).json())[0].clone();
+    let id = service.newest_id();
     let meta = get(&format!("{base}/api/recordings/{id}")).json();
     let wav_rel = meta["sidecar"]["files"][0]["path"]
         .as_str()

@@ -76,6 +76,11 @@ impl Service {
         }
     }
 
+    /// The id of the newest recording, from the API's search.
+    pub(crate) fn newest_id(&self) -> String {
+        ids(&get(&format!("{}/api/recordings", self.base)).json())[0].clone()
+    }
+
     pub(crate) fn recordings_dir(&self) -> PathBuf {
         self.dir.path().join("recordings")
     }
