@@ -58,10 +58,7 @@ pub struct AuditReport {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::store::hex(&Sha256::digest(bytes))
 }
 
 struct State {

@@ -29,7 +29,7 @@ const REC_HEADER_LEN: u64 = 76;
 /// that rebuilding the index gives it the same id again.
 pub(crate) fn derived_id(rel_stem: &str) -> String {
     let digest = Sha256::digest(format!("callrec-path:{rel_stem}").as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    crate::store::hex(&digest[..16])
 }
 
 /// Milliseconds of audio in a WAV file, from the file's length (the header

@@ -55,6 +55,12 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// `401` saying what is missing or wrong, with `WWW-Authenticate: Bearer`.
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, message)
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+}
+
 /// The session id of the page's cookie.
 fn session_id(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -95,20 +101,11 @@ pub(super) async fn sign_in(
             "this service has no API tokens (loopback mode): there is nothing to sign in to",
         ));
     };
-    let token = bearer_token(&headers).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "signing in needs the token as Authorization: Bearer TOKEN",
-        )
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
-    })?;
-    let (role, name) = tokens.check(token).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "the API token is not known to this server",
-        )
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
-    })?;
+    let token = bearer_token(&headers)
+        .ok_or_else(|| unauthorized("signing in needs the token as Authorization: Bearer TOKEN"))?;
+    let (role, name) = tokens
+        .check(token)
+        .ok_or_else(|| unauthorized("the API token is not known to this server"))?;
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|e| {
         ApiError::new(
@@ -116,7 +113,7 @@ pub(super) async fn sign_in(
             format!("no random bytes for a session id: {e}"),
         )
     })?;
-    let id: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let id = crate::store::hex(&random);
     let now = crate::service::unix_ms();
     let expires =
         api.sessions
@@ -165,10 +162,6 @@ impl FromRequestParts<Arc<Api>> for Caller {
                 actor: Actor::new("loopback", address),
                 session: false,
             });
-        };
-        let unauthorized = |message: &str| {
-            ApiError::new(StatusCode::UNAUTHORIZED, message)
-                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
         };
         if let Some(token) = bearer_token(&parts.headers) {
             let (role, name) = tokens
