@@ -447,6 +447,7 @@ fn delete_and_legal_hold() {
     let verify = get(&format!("{base}/api/audit/verify")).json();
     assert_eq!(verify["valid"], true);
     assert_eq!(verify["entries"], 3);
+    assert_eq!(verify["anchored"], true);
 }
 
 #[test]

@@ -188,20 +188,58 @@ fn verify_audit_checks_the_chain_and_names_the_broken_line() {
     let good = verify(&dir);
     let stdout = common::stdout_of_success(&good);
     assert!(
-        stdout.contains(": 3 entries, chain intact, head "),
+        stdout.contains(": 3 entries, chain intact, ends where the index's anchor says, head "),
         "{stdout}"
     );
     let log = dir.join(".callrec/audit.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
+    let fails_with = |expected: &str| {
+        let bad = verify(&dir);
+        assert!(!bad.status.success());
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    };
     std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
-    let bad = verify(&dir);
-    assert!(!bad.status.success());
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(
-        stderr.contains("audit.jsonl: line 2: sequence number 3 where 2 belongs"),
-        "{stderr}"
+    fails_with("audit.jsonl: line 2: sequence number 3 where 2 belongs");
+
+    // The last line removed while the server is stopped: the chain alone
+    // is intact, the index's anchor shows the loss.
+    std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    fails_with(
+        "audit.jsonl: line 3 is missing: the log ends at line 2, the index's anchor says it has 3",
     );
+    // Started on it, the server records calls but refuses audited requests.
+    let server = start(&dir, "52610-52619", &[]);
+    let audio = format!("{}/api/recordings/{id}/audio", server.base);
+    let refused = get(&audio);
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused.error().contains("line 3 is missing"),
+        "{}",
+        refused.error()
+    );
+    let metrics = String::from_utf8(get(&format!("{}/metrics", server.base)).body).unwrap();
+    assert!(metrics.contains("\ncallrec_audit_broken 1\n"), "{metrics}");
+    common::send_signal(server.child.id(), "TERM");
+    drop(server);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+
+    // An operator keeps the evidence and accepts the log: logged, and the
+    // chain goes on from there.
+    let server = start(&dir, "52610-52619", &["--audit-accept"]);
+    let audio = format!("{}/api/recordings/{id}/audio", server.base);
+    assert_eq!(get(&audio).status, 200);
+    common::send_signal(server.child.id(), "TERM");
+    drop(server);
+    let stdout = common::stdout_of_success(&verify(&dir));
+    assert!(
+        stdout.contains(": 4 entries, chain intact, ends where"),
+        "{stdout}"
+    );
+    let summary = common::service::audit_summary(&log);
+    assert_eq!(summary[2], "accept  operator", "{summary:?}");
+    assert_eq!(summary[3], format!("play {id} loopback"), "{summary:?}");
 }
 
 #[test]

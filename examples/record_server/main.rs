@@ -153,9 +153,16 @@ struct Args {
     /// supervisors and tests that start the server on port 0.
     #[arg(long, value_name = "FILE")]
     addresses_file: Option<PathBuf>,
-    /// Check the audit log's hash chain, print the result and exit.
+    /// Check the audit log's hash chain and that it ends where the index's
+    /// anchor says, print the result and exit (on a stopped node).
     #[arg(long)]
     verify_audit: bool,
+    /// Take an audit log that does not match the index's anchor (changed,
+    /// cut or added to while the server was stopped) as it is: a line
+    /// saying so is logged and audited requests are served again. Keep a
+    /// copy of the log as evidence first.
+    #[arg(long)]
+    audit_accept: bool,
     /// Benchmark baseline: no index (no search, no API).
     #[arg(long, hide = true)]
     no_index: bool,
@@ -298,11 +305,17 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
     let config = config_of(&args)?;
     if args.verify_audit {
         let path = config.dir.join(STATE_DIR).join("audit.jsonl");
-        let report = callrec_recordings::verify_audit(&path)?;
+        let anchor = callrec_recordings::read_audit_anchor(&settings_of(&args, &config)?)?;
+        let report = callrec_recordings::verify_audit(&path, anchor.as_ref())?;
         println!(
-            "audit log {}: {} entries, chain intact, head {}",
+            "audit log {}: {} entries, chain intact, {}, head {}",
             path.display(),
             report.entries,
+            if report.anchored {
+                "ends where the index's anchor says"
+            } else {
+                "no anchor in the index (its end is not checked)"
+            },
             report.head
         );
         return Ok(ExitCode::SUCCESS);
@@ -363,6 +376,7 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
     settings.http_limits.max_connections_per_address =
         args.http_max_connections_per_address as usize;
     settings.reindex = args.reindex;
+    settings.audit_accept = args.audit_accept;
     if let Some(secs) = args.upload_drain_secs {
         settings.upload_drain = core::time::Duration::from_secs(secs);
     }

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::Error;
+use crate::audit::AuditLine;
 use crate::index::RecordingSummary;
 use crate::locate::Location;
 use crate::service::{Recordings, unix_ms};
@@ -43,12 +44,15 @@ impl Recordings {
             .get(recording_id)?
             .ok_or_else(|| Error::UnknownRecording(recording_id.to_owned()))?;
         self.shared.audit.append(
-            if hold { "hold" } else { "release" },
-            &recording.recording_id,
-            &actor.name,
-            actor.address.clone(),
-            None,
-            format_time_ms(unix_ms()),
+            &self.shared.audit_anchor(),
+            AuditLine {
+                action: if hold { "hold" } else { "release" },
+                recording_id: &recording.recording_id,
+                actor: &actor.name,
+                address: actor.address.clone(),
+                detail: None,
+                time: format_time_ms(unix_ms()),
+            },
         )?;
         self.shared.index.set_hold(recording_id, hold)?;
         Ok(())
@@ -67,9 +71,13 @@ impl Recordings {
             .ok_or_else(|| Error::UnknownRecording(recording_id.to_owned()))
     }
 
-    /// Deletes a recording whose row the index locks meanwhile, so that no
-    /// other node holds or deletes it at the same time; `None` when it is
-    /// gone (another node deleted it first).
+    /// Deletes a recording, logged first: the row is read and checked, the
+    /// audit line written (the index's anchor moves with it, so this
+    /// cannot happen inside the deleting transaction), then the row is
+    /// locked, checked again (no other node holds or deletes it meanwhile)
+    /// and deleted with its files. `None` when it is gone (another node
+    /// deleted it first); a line whose deletion then fails, or finds the
+    /// recording gone or held, records the attempt.
     pub(crate) fn delete_locked(
         &self,
         recording_id: &str,
@@ -77,39 +85,29 @@ impl Recordings {
         actor: &Actor,
         detail: Option<String>,
     ) -> Result<Option<u64>, Error> {
+        let Some(recording) = self.get(recording_id)? else {
+            return Ok(None);
+        };
+        self.deletable_files(&recording)?;
+        self.shared.audit.append(
+            &self.shared.audit_anchor(),
+            AuditLine {
+                action,
+                recording_id: &recording.recording_id,
+                actor: &actor.name,
+                address: actor.address.clone(),
+                detail,
+                time: format_time_ms(unix_ms()),
+            },
+        )?;
         let mut deleted = None;
         let bytes = self.shared.index.delete_with(recording_id, |recording| {
-            let busy = |reason| Error::Busy {
-                recording_id: recording.recording_id.clone(),
-                reason,
-            };
-            if recording.running {
-                return Err(busy("still running"));
-            }
-            if recording.hold {
-                return Err(busy("on legal hold"));
-            }
             let store = self.shared.store.as_ref();
-            if store.is_some() && !recording.uploaded {
-                return Err(busy("not in the object store yet (its upload is queued)"));
-            }
-            if store.is_none() && !recording.uploaded && !self.is_local(recording) {
-                return Err(busy("on the disk of another node"));
-            }
-            // Every file located before anything is logged or removed.
-            let files = recording
-                .paths()
-                .map(|relative| self.locate(recording, relative))
-                .collect::<Result<Vec<_>, _>>()?;
-            self.shared.audit.append(
-                action,
-                &recording.recording_id,
-                &actor.name,
-                actor.address.clone(),
-                detail,
-                format_time_ms(unix_ms()),
-            )?;
-            for file in files {
+            for file in self.deletable_files(recording)? {
+                let busy = |reason| Error::Busy {
+                    recording_id: recording.recording_id.clone(),
+                    reason,
+                };
                 match file {
                     Location::Object {
                         store: object_store,
@@ -138,6 +136,32 @@ impl Recordings {
             self.remove_empty_date_dir(&recording);
         }
         Ok(bytes)
+    }
+
+    /// Where `recording`'s files are, when it may be deleted: every file
+    /// located before anything is logged or removed.
+    fn deletable_files(&self, recording: &RecordingSummary) -> Result<Vec<Location>, Error> {
+        let busy = |reason| Error::Busy {
+            recording_id: recording.recording_id.clone(),
+            reason,
+        };
+        if recording.running {
+            return Err(busy("still running"));
+        }
+        if recording.hold {
+            return Err(busy("on legal hold"));
+        }
+        let store = self.shared.store.as_ref();
+        if store.is_some() && !recording.uploaded {
+            return Err(busy("not in the object store yet (its upload is queued)"));
+        }
+        if store.is_none() && !recording.uploaded && !self.is_local(recording) {
+            return Err(busy("on the disk of another node"));
+        }
+        recording
+            .paths()
+            .map(|relative| self.locate(recording, relative))
+            .collect()
     }
 
     /// Removes the recording's date directory once it is empty, unless it

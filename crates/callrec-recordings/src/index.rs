@@ -10,6 +10,7 @@ use callrec_server::Sidecar;
 use serde::Serialize;
 
 use crate::Error;
+use crate::audit::{AnchorStore, AuditAnchor};
 use crate::database::{ColumnError, Database, Param, Row, Transaction};
 use crate::time::{format_time_ms, parse_time_ms};
 use callrec_control::Mac;
@@ -703,6 +704,45 @@ impl Index {
         Ok(rows.into_iter().map(|r| r.recording_id).collect())
     }
 
+    /// The audit log anchor kept for `node`.
+    pub(crate) fn audit_anchor(&self, node: &str) -> Result<Option<AuditAnchor>, Error> {
+        let rows = self.database.query(
+            "SELECT entries, head, pending FROM audit_anchor WHERE node = ?1",
+            &[Param::Text(node.to_owned())],
+        )?;
+        let Some(mut row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let read = |row: &mut Row| -> Result<AuditAnchor, ColumnError> {
+            let entries = row.int(0)?;
+            let head = row.text(1)?;
+            let pending = row.opt_text(2)?;
+            Ok(AuditAnchor {
+                pending,
+                ..AuditAnchor::new(u64::try_from(entries).unwrap_or(0), head)
+            })
+        };
+        read(&mut row)
+            .map(Some)
+            .map_err(|e| self.bad_row("the audit log's anchor", &e))
+    }
+
+    /// Keeps `anchor` as `node`'s audit log anchor.
+    pub(crate) fn set_audit_anchor(&self, node: &str, anchor: &AuditAnchor) -> Result<(), Error> {
+        self.execute(
+            "INSERT INTO audit_anchor (node, entries, head, pending) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (node) DO UPDATE SET entries = excluded.entries, \
+             head = excluded.head, pending = excluded.pending",
+            &[
+                Param::Text(node.to_owned()),
+                Param::Int(i64::try_from(anchor.entries).unwrap_or(i64::MAX)),
+                Param::Text(anchor.head.clone()),
+                Param::OptText(anchor.pending.clone()),
+            ],
+        )
+        .map(drop)
+    }
+
     /// Runs `work` while no other node sweeps; `None` when another one is
     /// sweeping now.
     pub(crate) fn exclusively<T>(
@@ -718,6 +758,22 @@ impl Index {
             Ok(())
         })?;
         Ok(if ran { out } else { None })
+    }
+}
+
+/// A node's audit log anchor in the index.
+pub(crate) struct NodeAnchor<'a> {
+    pub(crate) index: &'a Index,
+    pub(crate) node: &'a str,
+}
+
+impl AnchorStore for NodeAnchor<'_> {
+    fn read_anchor(&self) -> Result<Option<AuditAnchor>, Error> {
+        self.index.audit_anchor(self.node)
+    }
+
+    fn write_anchor(&self, anchor: &AuditAnchor) -> Result<(), Error> {
+        self.index.set_audit_anchor(self.node, anchor)
     }
 }
 

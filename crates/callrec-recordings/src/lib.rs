@@ -14,8 +14,9 @@
 //!   only without them; and a web page at `/` to search and play.
 //! - **Retention** ([`Recordings::sweep`]): by age and by total size,
 //!   oldest first, never a recording that is running or on hold.
-//! - **Audit log**: every download, deletion and hold as a JSON line that
-//!   carries the SHA-256 of the line before ([`verify_audit`]).
+//! - **Audit log**: every playback, download, deletion and hold as a JSON
+//!   line that carries the SHA-256 of the line before, its end anchored in
+//!   the index ([`verify_audit`], [`AuditAnchor`]).
 //! - **A whole node as one call** ([`Node`]): the recording server, the
 //!   index, retention, uploads and the API started together, with the
 //!   addresses they bound and an orderly [`Node::shutdown`].
@@ -69,14 +70,14 @@ mod upload;
 
 pub use admin::Actor;
 pub use api::{HttpApi, router};
-pub use audit::{AuditEntry, AuditReport, GENESIS, verify as verify_audit};
+pub use audit::{AuditAnchor, AuditEntry, AuditReport, GENESIS, verify as verify_audit};
 pub use error::Error;
 pub use index::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary};
 pub use metrics::MAX_DEVICES;
 pub use node::{Node, NodeSummary};
 pub use recovery::ReindexSummary;
 pub use retention::SweepSummary;
-pub use service::Recordings;
+pub use service::{Recordings, read_audit_anchor};
 pub use sessions::{MAX_SESSIONS, SESSION_COOKIE, SESSION_LIFETIME_MS};
 pub use settings::{HttpLimits, MAX_NODE_LEN, STATE_DIR, Settings};
 pub use store::StoreSettings;

@@ -10,7 +10,7 @@ use crate::Error;
 use crate::database::{Dialect, Transaction};
 
 /// The version this server writes: the last step's.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Each version and the statements that reach it from the one before.
 /// `{TOTALS_TRIGGERS}` is the dialect's.
@@ -68,6 +68,17 @@ ALTER TABLE recordings ADD COLUMN uploaded BOOLEAN NOT NULL DEFAULT FALSE;
 DROP INDEX IF EXISTS by_running;
 CREATE INDEX by_running ON recordings (node) WHERE running;
 CREATE INDEX IF NOT EXISTS by_node ON recordings (node, uploaded);
+",
+    ),
+    (
+        4,
+        "
+CREATE TABLE IF NOT EXISTS audit_anchor (
+    node TEXT PRIMARY KEY NOT NULL,
+    entries BIGINT NOT NULL,
+    head TEXT NOT NULL,
+    pending TEXT
+);
 ",
     ),
 ];

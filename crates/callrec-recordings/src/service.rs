@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use callrec_server::Counters;
 
 use crate::Error;
-use crate::audit::{self, AuditLog, AuditReport};
-use crate::index::{Index, Page, Query, RecordingSummary};
+use crate::audit::{AuditAnchor, AuditLog, AuditReport};
+use crate::index::{Index, NodeAnchor, Page, Query, RecordingSummary};
 use crate::indexer::{IndexerWork, probe_index, write_index};
 use crate::metrics::Totals;
 use crate::postgres::PgIndex;
@@ -47,6 +47,16 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub struct Recordings {
     pub(crate) shared: Arc<Shared>,
+}
+
+impl Shared {
+    /// Where this node's audit log anchor is kept.
+    pub(crate) fn audit_anchor(&self) -> NodeAnchor<'_> {
+        NodeAnchor {
+            index: &self.index,
+            node: &self.node,
+        }
+    }
 }
 
 impl core::fmt::Debug for Recordings {
@@ -136,7 +146,7 @@ impl Recordings {
                 Some((store, runtime))
             }
         };
-        let audit = AuditLog::open(&state.join("audit.jsonl"))?;
+        let audit = AuditLog::open(&state.join("audit.jsonl"), settings.audit_accept)?;
         let (jobs, queue) = mpsc::channel();
         let shared = Arc::new(Shared {
             settings,
@@ -166,6 +176,9 @@ impl Recordings {
         }
         if recordings.shared.index.available() {
             recordings.recover()?;
+            // Otherwise before the log's next line.
+            let shared = &recordings.shared;
+            shared.audit.check_anchor(&shared.audit_anchor())?;
         }
         let writer = Arc::downgrade(&recordings.shared);
         std::thread::Builder::new()
@@ -230,19 +243,47 @@ impl Recordings {
         self.shared.index.get(recording_id)
     }
 
-    /// Checks the audit log's chain, and that the file at its path is still
-    /// the one this service writes (not replaced or cut while it ran).
+    /// Checks the audit log's chain up to the line written last, that it
+    /// ends where the index's anchor says, and that the file at its path is
+    /// still the one this service writes (not replaced, cut or added to
+    /// while it ran).
     ///
     /// # Errors
-    /// As [`audit::verify`]; [`Error::Audit`] when the log was replaced or
-    /// cut under the running service (it then takes no more lines).
+    /// As [`verify_audit`](crate::verify_audit); [`Error::Audit`] when the log is broken (it
+    /// then takes no more lines), [`Error::Index`] when the anchor cannot
+    /// be read.
     pub fn verify_audit(&self) -> Result<AuditReport, Error> {
-        if let Some(why) = self.shared.audit.broken() {
-            return Err(Error::Audit {
-                path: self.audit_path().to_owned(),
-                message: why,
-            });
-        }
-        audit::verify(self.audit_path())
+        self.shared.audit.verify(&self.shared.audit_anchor())
     }
+}
+
+/// The audit log anchor the index of `settings` keeps for its node
+/// (`None` when it keeps none, or there is no index yet), for
+/// [`verify_audit`](crate::verify_audit) on a stopped node. Opens the
+/// index only to read it: a missing SQLite index is not created.
+///
+/// # Errors
+/// [`Error::Index`] when the index cannot be opened or read,
+/// [`Error::Io`] when the node's name cannot be read.
+pub fn read_audit_anchor(settings: &Settings) -> Result<Option<AuditAnchor>, Error> {
+    let state = settings.dir.join(STATE_DIR);
+    let node = match &settings.node {
+        Some(node) => check_node(node)?,
+        None => match fs::read_to_string(state.join("node")) {
+            Ok(text) => check_node(text.trim())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &state.join("node"), e)),
+        },
+    };
+    let index = match settings.index.as_deref() {
+        None => {
+            let path = state.join("index.sqlite3");
+            if !path.exists() {
+                return Ok(None);
+            }
+            Index::new(Box::new(SqliteIndex::open(&path)?))
+        }
+        Some(url) => Index::new(Box::new(PgIndex::open(url)?)),
+    };
+    index.audit_anchor(&node)
 }

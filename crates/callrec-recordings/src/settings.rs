@@ -55,6 +55,13 @@ pub struct Settings {
     /// upload queue to empty (what is left is uploaded after the next
     /// start).
     pub upload_drain: Duration,
+    /// Whether an audit log that does not match the anchor the index
+    /// keeps (changed, cut or added to while the service was stopped) is
+    /// taken as it is: a line saying so is appended and the service goes
+    /// on from there. Without it, such a log takes no more lines and
+    /// audited requests are refused. Set it once, after keeping a copy of
+    /// the log as evidence.
+    pub audit_accept: bool,
 }
 
 impl Settings {
@@ -74,6 +81,7 @@ impl Settings {
             http_limits: HttpLimits::default(),
             reindex: false,
             upload_drain: Duration::from_secs(30),
+            audit_accept: false,
         }
     }
 }

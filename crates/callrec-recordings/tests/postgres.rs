@@ -1,7 +1,8 @@
 //! The index in a real PostgreSQL (a throwaway cluster in a temp dir): the
 //! same search, hold and delete behaviour as SQLite, nodes that start at
 //! the same moment, a database that is down (calls refused, entries kept
-//! and written when it returns), and a schema from a newer server.
+//! and written when it returns), a schema from a newer server, and each
+//! node's audit log anchored in the shared index.
 
 use core::time::Duration;
 use std::path::Path;
@@ -192,6 +193,28 @@ fn nodes_that_start_together_share_one_index_with_sqlites_behaviour() {
         after > before && after - before < 8,
         "{before} -> {after} connections"
     );
+
+    // Each node's audit log is anchored in the shared index under its
+    // name: a's holds its deletion, b's its hold.
+    let anchor_of = |r: &Recordings| {
+        callrec_recordings::read_audit_anchor(r.settings())
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(anchor_of(a).entries, 1);
+    assert_eq!(anchor_of(b).entries, 1);
+    assert_ne!(anchor_of(a).head, anchor_of(b).head);
+    let report = a.verify_audit().unwrap();
+    assert!(report.anchored && report.entries == 1);
+    // A log emptied while its node was stopped is found against the anchor.
+    std::fs::write(a.audit_path(), "").unwrap();
+    let restarted = self::open(&url, &dir_a, "node-0");
+    let e = restarted.verify_audit().unwrap_err().to_string();
+    assert!(e.contains("line 1 is missing"), "{e}");
+    assert!(matches!(
+        restarted.set_hold("a0000000000000000000000000000002", true, &admin),
+        Err(Error::Audit { .. })
+    ));
 }
 
 fn ids(list: &[callrec_recordings::RecordingSummary]) -> Vec<&str> {
@@ -288,7 +311,7 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
         .query_one("SELECT MAX(version) FROM callrec_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4, "the audit anchor's table is version 4");
     let by_node: i64 = client
         .query_one(
             "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'by_node'",

@@ -126,13 +126,17 @@ pub(super) async fn audio(
         let recording_id = recording.recording_id.clone();
         let detail = Some(format!("format {format}"));
         blocking(move || {
-            recordings.shared.audit.append(
-                if download { "download" } else { "play" },
-                &recording_id,
-                &actor.name,
-                actor.address,
-                detail,
-                crate::time::format_time_ms(crate::service::unix_ms()),
+            let shared = &recordings.shared;
+            shared.audit.append(
+                &shared.audit_anchor(),
+                crate::audit::AuditLine {
+                    action: if download { "download" } else { "play" },
+                    recording_id: &recording_id,
+                    actor: &actor.name,
+                    address: actor.address,
+                    detail,
+                    time: crate::time::format_time_ms(crate::service::unix_ms()),
+                },
             )
         })
         .await?;

@@ -9,10 +9,13 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::{Api, ApiError};
+use crate::Error;
 use crate::tokens::Role;
 
-/// `GET /api/audit/verify` (admin): whether the chain is intact; a broken
-/// one is a `200` with `valid: false` and what is wrong.
+/// `GET /api/audit/verify` (admin): whether the chain is intact and ends
+/// where the index's anchor says; a broken one is a `200` with
+/// `valid: false` and what is wrong (an index that does not answer is the
+/// index's error, not a verdict on the log).
 pub(super) async fn verify(
     caller: Caller,
     State(api): State<Arc<Api>>,
@@ -24,9 +27,13 @@ pub(super) async fn verify(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(match report {
         Ok(report) => axum::Json(json!({
-            "valid": true, "entries": report.entries, "head": report.head
+            "valid": true, "entries": report.entries, "head": report.head,
+            "anchored": report.anchored,
         }))
         .into_response(),
-        Err(e) => axum::Json(json!({ "valid": false, "error": e.to_string() })).into_response(),
+        Err(e @ (Error::Audit { .. } | Error::Io { .. })) => {
+            axum::Json(json!({ "valid": false, "error": e.to_string() })).into_response()
+        }
+        Err(e) => return Err(e.into()),
     })
 }
