@@ -10,6 +10,7 @@
 //! | [`rtp`] | `callrec-rtp` | RTP packets, packetizer and recording receiver |
 //! | [`sip`] | `callrec-sip` | the `Record: on/off` INFO, a SIP parser with replies, URL record |
 //! | [`audio`] | `callrec-audio` | G.711, G.722, the call mixer, WAV (writer and conversion need `std`) |
+//! | [`siprec`] | `callrec-siprec` | SIPREC offers from a PBX or SBC: multipart, SDP offer and answer, rs-metadata (`std`) |
 //!
 //! The `examples/` directory composes them into tools; see the README.
 #![forbid(unsafe_code)]
@@ -22,3 +23,5 @@ pub use callrec_control as control;
 pub use callrec_file as file;
 pub use callrec_rtp as rtp;
 pub use callrec_sip as sip;
+#[cfg(feature = "std")]
+pub use callrec_siprec as siprec;

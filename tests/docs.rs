@@ -169,3 +169,33 @@ fn the_sample_configuration_is_valid_and_matches_the_defaults() {
     assert_eq!(sample.dtmf_payload_type, defaults.dtmf_payload_type);
     assert_eq!(sample.allow.len(), 2);
 }
+
+#[test]
+fn siprec_example() {
+    use callrec::siprec::{Direction, RecordingOffer, answer};
+    let bytes = hex_block(include_str!("../docs/siprec.md"));
+    assert_eq!(bytes.len(), 592);
+    let offer = RecordingOffer::parse("multipart/mixed;boundary=b", &bytes).unwrap();
+    let media = &offer.sdp.media[0];
+    assert_eq!(
+        (media.port, media.label, media.direction),
+        (12240, Some("1"), Direction::SendOnly)
+    );
+    let ann = offer.sender(0).unwrap();
+    assert_eq!(
+        (ann.aor.as_deref(), ann.name.as_deref()),
+        (Some("sip:1001@pbx"), Some("Ann"))
+    );
+    let sdp = answer(
+        &offer.sdp,
+        "192.0.2.10".parse().unwrap(),
+        &[Some(40000)],
+        1,
+        1,
+    )
+    .unwrap();
+    let page = include_str!("../docs/siprec.md");
+    let start = page.find("```text\nv=0").unwrap() + 8;
+    let shown = &page[start..start + page[start..].find("```").unwrap()];
+    assert_eq!(sdp, shown.replace('\n', "\r\n"));
+}
