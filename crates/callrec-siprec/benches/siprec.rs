@@ -2,8 +2,8 @@
 //! writing its answer, beside a copy of the same bytes so the figures read
 //! as ratios.
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use core::hint::black_box;
+use criterion::{Criterion, criterion_group, criterion_main};
 
 use callrec_siprec::{RecordingOffer, answer};
 

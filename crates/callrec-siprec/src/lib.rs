@@ -8,6 +8,9 @@
 //! which stream each sends. [`RecordingOffer::parse`] reads both,
 //! [`answer`] writes the `recvonly` SDP answer, and
 //! [`RecordingOffer::sender`] says whose audio each stream carries.
+//! [`Srs`] is a recording server's SIP side built on them: SIP messages
+//! and the time in, messages to send and recording sessions to start,
+//! update and stop out.
 //!
 //! Sans-IO: bytes in, values out; no sockets, no clocks. Strict about the
 //! protocol, forgiving about vendor variants: LF line ends, missing or
@@ -49,8 +52,8 @@
 //!
 //! # Not supported
 //! SRTP (`RTP/SAVP` streams are rejected with port 0), codecs other than
-//! PCMA, PCMU and G.722 (rejected the same way), and SIP itself: the
-//! recording server's SIP transaction layer is the caller's.
+//! PCMA, PCMU and G.722 (rejected the same way), offerless INVITEs,
+//! reliable provisional responses (`100rel`) and session timers.
 //!
 //! # Minimum Rust version
 //! 1.85 (edition 2024).
@@ -62,6 +65,7 @@ mod error;
 pub mod metadata;
 pub mod multipart;
 pub mod sdp;
+pub mod srs;
 
 pub use error::Error;
 pub use metadata::{Metadata, Participant, Stream};
@@ -69,6 +73,7 @@ pub use multipart::Part;
 pub use sdp::{
     Codec, Direction, MediaDescription, RtpMap, SessionDescription, StreamChoice, answer,
 };
+pub use srs::{PortAllocator, RecordedStream, Srs, SrsConfig, SrsEvent};
 
 /// What a recording client offers: the SDP and, when sent, the metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]

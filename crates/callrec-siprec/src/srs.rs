@@ -1,0 +1,1288 @@
+//! The recording server's SIP side, sans-IO: SIP messages and the time in,
+//! SIP messages to send and recording events out ([`Srs`]).
+//!
+//! It answers SIPREC INVITEs (`Require: siprec` or a `+sip.src` Contact)
+//! with `200 OK` and the SDP answer, retransmits the `200` over UDP until
+//! the ACK comes (RFC 3261 §13.3.1.4: T1, doubling up to T2, for 64·T1,
+//! then the dialog is ended with a BYE), takes re-INVITEs and UPDATEs
+//! (hold, new streams, new metadata), ends the dialog on BYE, answers
+//! CANCEL, OPTIONS and every other method, and refuses what it cannot
+//! record with a 4xx or 5xx that says why. The caller owns the sockets,
+//! the RTP ports and the clock.
+
+use core::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+
+use callrec_sip::{Limits, SipMessage, StartLine};
+
+use crate::{Direction, Metadata, Participant, RecordingOffer, StreamChoice, answer};
+
+/// How the SIP side runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SrsConfig {
+    /// The address written into SDP answers (where RTP is received).
+    pub media_address: IpAddr,
+    /// This server's SIP address for `Contact` and `Via` (`host:port`).
+    pub sip_address: SocketAddr,
+    /// Most dialogs (recording sessions) at once; more INVITEs get `503`.
+    pub max_dialogs: usize,
+    /// Longest SIP message read.
+    pub max_message_len: usize,
+    /// RFC 3261's T1 (the first retransmission interval), milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261's T2 (the longest retransmission interval), milliseconds.
+    pub t2_ms: u64,
+}
+
+impl SrsConfig {
+    /// 500 dialogs, 64 KiB messages, T1 500 ms and T2 4 s.
+    pub fn new(sip_address: SocketAddr, media_address: IpAddr) -> Self {
+        Self {
+            media_address,
+            sip_address,
+            max_dialogs: 500,
+            max_message_len: 64 << 10,
+            t1_ms: 500,
+            t2_ms: 4000,
+        }
+    }
+}
+
+/// One stream of a recording session, as answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedStream {
+    /// Its `a=label`.
+    pub label: Option<String>,
+    /// The local RTP port it is received on; `None`: rejected (not audio,
+    /// SRTP, no codec a recorder stores).
+    pub port: Option<u16>,
+    /// The codec and payload types taken.
+    pub choice: Option<StreamChoice>,
+    /// `inactive` (on hold) or not.
+    pub direction: Direction,
+    /// Where the client said it sends from (its `c=` address and `m=`
+    /// port), to lock the stream's RTP onto.
+    pub source: Option<SocketAddr>,
+    /// The participant that sends it, when the metadata says.
+    pub sender: Option<Participant>,
+}
+
+/// What the caller does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SrsEvent {
+    /// Send `message` to `to`.
+    Send {
+        /// Where.
+        to: SocketAddr,
+        /// A whole SIP message.
+        message: Vec<u8>,
+    },
+    /// A recording session was accepted: receive its streams on their
+    /// ports and record them.
+    Start {
+        /// The session's Call-ID.
+        call_id: String,
+        /// Its streams, in `m=` line order.
+        streams: Vec<RecordedStream>,
+        /// Its participants, when the metadata says.
+        participants: Vec<Participant>,
+    },
+    /// A re-INVITE or UPDATE changed the session: streams held or resumed,
+    /// added (with new ports) or removed, or the participants.
+    Update {
+        /// The session's Call-ID.
+        call_id: String,
+        /// Its streams now.
+        streams: Vec<RecordedStream>,
+        /// Its participants now.
+        participants: Vec<Participant>,
+    },
+    /// The session ended: finish its recording and free its ports.
+    Stop {
+        /// The session's Call-ID.
+        call_id: String,
+        /// Why: `BYE`, `no ACK`, `shutdown`.
+        reason: &'static str,
+    },
+    /// A message was refused or dropped: for the log and the counters.
+    Refused {
+        /// Who sent it.
+        from: SocketAddr,
+        /// What was wrong, naming the value.
+        reason: String,
+    },
+}
+
+/// A 2xx being retransmitted until its ACK.
+#[derive(Debug)]
+struct Unacknowledged {
+    response: Vec<u8>,
+    next_at: u64,
+    interval: u64,
+    give_up_at: u64,
+}
+
+#[derive(Debug)]
+struct Dialog {
+    local_tag: String,
+    /// The client's SIP address (where responses and the BYE go).
+    peer: SocketAddr,
+    /// Its Contact URI, the BYE's Request-URI.
+    remote_target: String,
+    /// Its From header value (the BYE's To) and our To (the BYE's From).
+    remote_from: String,
+    local_to: String,
+    /// The CSeq of the INVITE or UPDATE answered last, and the response
+    /// sent, for retransmitted requests.
+    last_cseq: u32,
+    last_response: Vec<u8>,
+    unacknowledged: Option<Unacknowledged>,
+    streams: Vec<RecordedStream>,
+    metadata: Option<Metadata>,
+    sdp_version: u64,
+    session_id: u64,
+    local_cseq: u32,
+}
+
+/// Allocates RTP ports: `n` of them, or `None` when it cannot (the
+/// session is then refused with `503`); `release` gives them back.
+pub trait PortAllocator {
+    /// `n` free ports, or `None`.
+    fn allocate(&mut self, n: usize) -> Option<Vec<u16>>;
+    /// Gives ports back.
+    fn release(&mut self, ports: &[u16]);
+}
+
+/// The recording server's SIP dialogs (see the module docs).
+#[derive(Debug)]
+pub struct Srs {
+    config: SrsConfig,
+    dialogs: HashMap<String, Dialog>,
+    next_id: u64,
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A header's value as text, without line ends (for a reason phrase).
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+impl Srs {
+    /// No dialogs yet.
+    pub fn new(config: SrsConfig) -> Self {
+        Self {
+            config,
+            dialogs: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Recording sessions open now.
+    pub fn dialogs(&self) -> usize {
+        self.dialogs.len()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due
+    /// (milliseconds on the caller's clock), if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.dialogs
+            .values()
+            .filter_map(|d| {
+                d.unacknowledged
+                    .as_ref()
+                    .map(|u| u.next_at.min(u.give_up_at))
+            })
+            .min()
+    }
+
+    /// Retransmits each unacknowledged `200` that is due; a dialog whose
+    /// ACK did not come in 64·T1 is ended with a BYE.
+    pub fn handle_timeout(&mut self, now: u64, ports: &mut dyn PortAllocator) -> Vec<SrsEvent> {
+        let mut events = Vec::new();
+        let mut dead = Vec::new();
+        for (call_id, dialog) in &mut self.dialogs {
+            let Some(u) = dialog.unacknowledged.as_mut() else {
+                continue;
+            };
+            if now >= u.give_up_at {
+                dead.push(call_id.clone());
+            } else if now >= u.next_at {
+                events.push(SrsEvent::Send {
+                    to: dialog.peer,
+                    message: u.response.clone(),
+                });
+                u.interval = (u.interval * 2).min(self.config.t2_ms);
+                u.next_at = now + u.interval;
+            }
+        }
+        for call_id in dead {
+            events.extend(self.end(&call_id, "no ACK", ports));
+        }
+        events
+    }
+
+    /// Ends every session with a BYE (the server is stopping).
+    pub fn shutdown(&mut self, ports: &mut dyn PortAllocator) -> Vec<SrsEvent> {
+        let ids: Vec<String> = self.dialogs.keys().cloned().collect();
+        ids.iter()
+            .flat_map(|id| self.end(id, "shutdown", ports))
+            .collect()
+    }
+
+    fn end(
+        &mut self,
+        call_id: &str,
+        reason: &'static str,
+        ports: &mut dyn PortAllocator,
+    ) -> Vec<SrsEvent> {
+        let Some(mut dialog) = self.dialogs.remove(call_id) else {
+            return Vec::new();
+        };
+        release(&dialog.streams, ports);
+        dialog.local_cseq += 1;
+        let branch = self.next_id();
+        let bye = format!(
+            "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bK{branch:x}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} BYE\r\nReason: SIP;text=\"{reason}\"\r\nContent-Length: 0\r\n\r\n",
+            target = dialog.remote_target,
+            via = self.config.sip_address,
+            from = dialog.local_to,
+            to = dialog.remote_from,
+            cseq = dialog.local_cseq,
+        );
+        vec![
+            SrsEvent::Send {
+                to: dialog.peer,
+                message: bye.into_bytes(),
+            },
+            SrsEvent::Stop {
+                call_id: call_id.to_owned(),
+                reason,
+            },
+        ]
+    }
+
+    fn next_id(&mut self) -> u64 {
+        // Unique per server run and hard to guess from outside: the
+        // counter through a 64-bit mixer (SplitMix64's finalizer).
+        self.next_id += 1;
+        let mut z = self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Handles one SIP message from `from` at `now` (milliseconds).
+    pub fn handle(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        bytes: &[u8],
+        ports: &mut dyn PortAllocator,
+    ) -> Vec<SrsEvent> {
+        let limits = Limits::default().max_message_len(self.config.max_message_len);
+        let message = match SipMessage::parse_with(bytes, limits) {
+            Ok(message) => message,
+            Err(e) => {
+                return vec![SrsEvent::Refused {
+                    from,
+                    reason: format!("not a SIP message: {e}"),
+                }];
+            }
+        };
+        let StartLine::Request { method, .. } = message.start_line() else {
+            // Responses (to our BYE) need nothing.
+            return Vec::new();
+        };
+        let call_id = message.call_id().map(text).unwrap_or_default();
+        match method {
+            "INVITE" | "UPDATE" => self.offer(now, from, &message, &call_id, ports),
+            "ACK" => {
+                if let Some(dialog) = self.dialogs.get_mut(&call_id) {
+                    dialog.unacknowledged = None;
+                }
+                Vec::new()
+            }
+            "BYE" => {
+                let Some(dialog) = self.dialogs.remove(&call_id) else {
+                    return self.respond(
+                        from,
+                        &message,
+                        481,
+                        "Call/Transaction Does Not Exist",
+                        &[],
+                        None,
+                    );
+                };
+                release(&dialog.streams, ports);
+                let mut events =
+                    self.respond_in(from, &message, 200, "OK", &dialog.local_tag, &[], None);
+                events.push(SrsEvent::Stop {
+                    call_id,
+                    reason: "BYE",
+                });
+                events
+            }
+            "CANCEL" => {
+                // Every INVITE is answered at once, so a CANCEL always
+                // comes after the final response and has no effect
+                // (RFC 3261 §9.2); the client sends a BYE next.
+                if self.dialogs.contains_key(&call_id) {
+                    self.respond(from, &message, 200, "OK", &[], None)
+                } else {
+                    self.respond(
+                        from,
+                        &message,
+                        481,
+                        "Call/Transaction Does Not Exist",
+                        &[],
+                        None,
+                    )
+                }
+            }
+            "OPTIONS" => self.respond(
+                from,
+                &message,
+                200,
+                "OK",
+                &[
+                    ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
+                    (
+                        "Accept",
+                        "application/sdp, application/rs-metadata+xml, multipart/mixed",
+                    ),
+                    ("Supported", "siprec"),
+                ],
+                None,
+            ),
+            other => {
+                let mut events = self.respond(
+                    from,
+                    &message,
+                    405,
+                    "Method Not Allowed",
+                    &[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE")],
+                    None,
+                );
+                events.push(SrsEvent::Refused {
+                    from,
+                    reason: format!("method {other} is not one a recording server takes"),
+                });
+                events
+            }
+        }
+    }
+
+    /// An INVITE, re-INVITE or UPDATE.
+    fn offer(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        message: &SipMessage<'_>,
+        call_id: &str,
+        ports: &mut dyn PortAllocator,
+    ) -> Vec<SrsEvent> {
+        let cseq = message.cseq().map_or(0, |c| c.number);
+        let is_invite = message.method() == Some("INVITE");
+        if let Some(dialog) = self.dialogs.get(call_id) {
+            if cseq == dialog.last_cseq {
+                // A retransmission: the same answer again.
+                return vec![SrsEvent::Send {
+                    to: from,
+                    message: dialog.last_response.clone(),
+                }];
+            }
+        } else if message.to_tag().is_some() || !is_invite {
+            // In a dialog this server does not have (an UPDATE needs one).
+            return self.respond(
+                from,
+                message,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+                None,
+            );
+        } else {
+            let require: Vec<String> = message
+                .header_values("Require")
+                .flat_map(|v| {
+                    text(v)
+                        .split(',')
+                        .map(|t| t.trim().to_ascii_lowercase())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let unsupported: Vec<&String> =
+                require.iter().filter(|t| t.as_str() != "siprec").collect();
+            if !unsupported.is_empty() {
+                let list = unsupported
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut events = self.respond(
+                    from,
+                    message,
+                    420,
+                    "Bad Extension",
+                    &[("Unsupported", &list)],
+                    None,
+                );
+                events.push(SrsEvent::Refused {
+                    from,
+                    reason: format!(
+                        "INVITE {call_id:?} requires {list}, which this server does not support"
+                    ),
+                });
+                return events;
+            }
+            let src = message
+                .header("Contact")
+                .is_some_and(|c| text(c).to_ascii_lowercase().contains("+sip.src"));
+            if !src && !require.iter().any(|t| t == "siprec") {
+                let reason = format!(
+                    "INVITE {call_id:?} is not a SIPREC recording session (no Require: siprec, no +sip.src in Contact)"
+                );
+                let mut events = self.respond(
+                    from,
+                    message,
+                    403,
+                    "Forbidden: not a SIPREC recording session",
+                    &[],
+                    None,
+                );
+                events.push(SrsEvent::Refused { from, reason });
+                return events;
+            }
+            if self.dialogs.len() >= self.config.max_dialogs {
+                let mut events = self.respond(
+                    from,
+                    message,
+                    503,
+                    "Service Unavailable",
+                    &[("Retry-After", "5")],
+                    None,
+                );
+                events.push(SrsEvent::Refused {
+                    from,
+                    reason: format!(
+                        "{} recording sessions are open, the most allowed",
+                        self.config.max_dialogs
+                    ),
+                });
+                return events;
+            }
+        }
+        let content_type = message.header("Content-Type").map(text).unwrap_or_default();
+        let body = message.body();
+        let existing = self.dialogs.get(call_id);
+        if body.is_empty() {
+            if let Some(dialog) = existing {
+                // An UPDATE without a body (a session refresh): nothing changes.
+                let tag = dialog.local_tag.clone();
+                return self.respond_in(from, message, 200, "OK", &tag, &[], None);
+            }
+            return self.not_acceptable(
+                from,
+                message,
+                "the INVITE has no SDP offer (offerless INVITEs are not supported)".into(),
+            );
+        }
+        let metadata_only = crate::METADATA_TYPES.iter().any(|t| {
+            content_type
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(t)
+        });
+        if metadata_only {
+            // Metadata alone, in a re-INVITE or UPDATE (RFC 7866 §7.2).
+            let Some(dialog) = self.dialogs.get_mut(call_id) else {
+                return self.not_acceptable(from, message, "metadata without an SDP offer".into());
+            };
+            match Metadata::parse(body) {
+                Ok(update) => match &mut dialog.metadata {
+                    Some(m) => m.update(update),
+                    None => dialog.metadata = Some(update),
+                },
+                Err(e) => {
+                    return self.not_acceptable(from, message, format!("its metadata: {e}"));
+                }
+            }
+            refresh_senders(dialog);
+            let (tag, streams) = (dialog.local_tag.clone(), dialog.streams.clone());
+            let participants = participants_of(dialog);
+            let mut events = self.respond_in(from, message, 200, "OK", &tag, &[], None);
+            events.push(SrsEvent::Update {
+                call_id: call_id.to_owned(),
+                streams,
+                participants,
+            });
+            return events;
+        }
+        let offer = match RecordingOffer::parse(&content_type, body) {
+            Ok(offer) => offer,
+            Err(e) => return self.not_acceptable(from, message, e.to_string()),
+        };
+        let mut events = Vec::new();
+        if let Some(e) = &offer.metadata_error {
+            events.push(SrsEvent::Refused {
+                from,
+                reason: format!("call {call_id:?}: its metadata is not used: {e}"),
+            });
+        }
+        // Ports: the ones already given to the same m= lines are kept.
+        let old: Vec<Option<u16>> = existing
+            .map(|d| d.streams.iter().map(|s| s.port).collect())
+            .unwrap_or_default();
+        let wanted: Vec<bool> = offer
+            .sdp
+            .media
+            .iter()
+            .map(|m| m.port != 0 && m.choose().is_some())
+            .collect();
+        let missing = wanted
+            .iter()
+            .enumerate()
+            .filter(|&(i, &w)| w && old.get(i).copied().flatten().is_none())
+            .count();
+        if !wanted.iter().any(|&w| w) {
+            return self.not_acceptable(
+                from,
+                message,
+                "no offered stream is RTP/AVP audio in PCMA, PCMU or G722".into(),
+            );
+        }
+        let Some(new_ports) = ports.allocate(missing) else {
+            events.extend(self.respond(
+                from,
+                message,
+                503,
+                "Service Unavailable",
+                &[("Retry-After", "5")],
+                None,
+            ));
+            events.push(SrsEvent::Refused {
+                from,
+                reason: format!("no {missing} free RTP ports for call {call_id:?}"),
+            });
+            return events;
+        };
+        let mut new_ports = new_ports.into_iter();
+        let assigned: Vec<Option<u16>> = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                if w {
+                    old.get(i).copied().flatten().or_else(|| new_ports.next())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        // Ports of m= lines no longer wanted go back.
+        let dropped: Vec<u16> = old
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.filter(|_| assigned.get(i).copied().flatten().is_none()))
+            .collect();
+        ports.release(&dropped);
+        let metadata = match (
+            existing.and_then(|d| d.metadata.clone()),
+            offer.metadata.clone(),
+        ) {
+            (Some(mut old), Some(new)) => {
+                old.update(new);
+                Some(old)
+            }
+            (old, new) => new.or(old),
+        };
+        let streams: Vec<RecordedStream> = offer
+            .sdp
+            .media
+            .iter()
+            .zip(&assigned)
+            .map(|(m, &port)| RecordedStream {
+                label: m.label.map(str::to_owned),
+                port,
+                choice: port.and(m.choose()),
+                direction: m.direction,
+                source: m.address.map(|a| SocketAddr::new(a, m.port)),
+                sender: m
+                    .label
+                    .and_then(|l| metadata.as_ref()?.sender_of_label(l))
+                    .cloned(),
+            })
+            .collect();
+        let (session_id, version, local_tag) = match existing {
+            Some(d) => (d.session_id, d.sdp_version + 1, d.local_tag.clone()),
+            None => {
+                let id = self.next_id();
+                (id >> 1, 1, format!("{:x}", self.next_id()))
+            }
+        };
+        let sdp = match answer(
+            &offer.sdp,
+            self.config.media_address,
+            &assigned,
+            session_id,
+            version,
+        ) {
+            Ok(sdp) => sdp,
+            Err(e) => return self.not_acceptable(from, message, e.to_string()),
+        };
+        let contact = format!("<sip:srs@{}>;+sip.srs", self.config.sip_address);
+        let response = response_to(
+            message,
+            200,
+            "OK",
+            &local_tag,
+            &[("Contact", &contact), ("Require", "siprec")],
+            Some(("application/sdp", sdp.as_bytes())),
+        );
+        let participants = metadata
+            .as_ref()
+            .map(|m| m.participants.clone())
+            .unwrap_or_default();
+        let event = match self.dialogs.get_mut(call_id) {
+            Some(dialog) => {
+                dialog.streams = streams.clone();
+                dialog.metadata = metadata;
+                dialog.sdp_version = version;
+                dialog.last_cseq = cseq;
+                dialog.last_response = response.clone();
+                dialog.peer = from;
+                SrsEvent::Update {
+                    call_id: call_id.to_owned(),
+                    streams,
+                    participants,
+                }
+            }
+            None => {
+                let remote_target = message
+                    .header("Contact")
+                    .map(text)
+                    .and_then(|c| {
+                        let start = c.find('<')? + 1;
+                        let end = c[start..].find('>')? + start;
+                        Some(c[start..end].to_owned())
+                    })
+                    .unwrap_or_else(|| format!("sip:{from}"));
+                let remote_from = message.header("From").map(text).unwrap_or_default();
+                let to = message.header("To").map(text).unwrap_or_default();
+                self.dialogs.insert(
+                    call_id.to_owned(),
+                    Dialog {
+                        local_tag: local_tag.clone(),
+                        peer: from,
+                        remote_target: one_line(&remote_target),
+                        remote_from: one_line(&remote_from),
+                        local_to: one_line(&format!("{to};tag={local_tag}")),
+                        last_cseq: cseq,
+                        last_response: response.clone(),
+                        unacknowledged: None,
+                        streams: streams.clone(),
+                        metadata,
+                        sdp_version: version,
+                        session_id,
+                        local_cseq: 0,
+                    },
+                );
+                SrsEvent::Start {
+                    call_id: call_id.to_owned(),
+                    streams,
+                    participants,
+                }
+            }
+        };
+        if is_invite {
+            if let Some(dialog) = self.dialogs.get_mut(call_id) {
+                dialog.unacknowledged = Some(Unacknowledged {
+                    response: response.clone(),
+                    next_at: now + self.config.t1_ms,
+                    interval: self.config.t1_ms,
+                    give_up_at: now + 64 * self.config.t1_ms,
+                });
+            }
+        }
+        events.push(SrsEvent::Send {
+            to: from,
+            message: response,
+        });
+        events.push(event);
+        events
+    }
+
+    fn not_acceptable(
+        &self,
+        from: SocketAddr,
+        message: &SipMessage<'_>,
+        reason: String,
+    ) -> Vec<SrsEvent> {
+        let warning = format!("399 callrec \"{}\"", one_line(&reason).replace('"', "'"));
+        let mut events = self.respond(
+            from,
+            message,
+            488,
+            "Not Acceptable Here",
+            &[("Warning", &warning)],
+            None,
+        );
+        events.push(SrsEvent::Refused {
+            from,
+            reason: format!(
+                "call {:?}: {reason}",
+                message.call_id().map(text).unwrap_or_default()
+            ),
+        });
+        events
+    }
+
+    /// A response outside a dialog (a fresh To tag).
+    fn respond(
+        &self,
+        from: SocketAddr,
+        message: &SipMessage<'_>,
+        code: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Vec<SrsEvent> {
+        let tag = format!("{:x}", self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        self.respond_in(from, message, code, reason, &tag, headers, body)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn respond_in(
+        &self,
+        from: SocketAddr,
+        message: &SipMessage<'_>,
+        code: u16,
+        reason: &str,
+        tag: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Vec<SrsEvent> {
+        vec![SrsEvent::Send {
+            to: from,
+            message: response_to(message, code, reason, tag, headers, body),
+        }]
+    }
+}
+
+fn release(streams: &[RecordedStream], ports: &mut dyn PortAllocator) {
+    let held: Vec<u16> = streams.iter().filter_map(|s| s.port).collect();
+    ports.release(&held);
+}
+
+fn participants_of(dialog: &Dialog) -> Vec<Participant> {
+    dialog
+        .metadata
+        .as_ref()
+        .map(|m| m.participants.clone())
+        .unwrap_or_default()
+}
+
+fn refresh_senders(dialog: &mut Dialog) {
+    let Some(metadata) = &dialog.metadata else {
+        return;
+    };
+    for stream in &mut dialog.streams {
+        stream.sender = stream
+            .label
+            .as_deref()
+            .and_then(|l| metadata.sender_of_label(l))
+            .cloned();
+    }
+}
+
+/// A response to `request` (RFC 3261 §8.2.6.2): every `Via`, `From`, `To`
+/// with `tag` added when it has none, `Call-ID`, `CSeq`, then `headers`
+/// and the body.
+pub fn response_to(
+    request: &SipMessage<'_>,
+    code: u16,
+    reason: &str,
+    tag: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Vec<u8> {
+    let mut out = format!("SIP/2.0 {code} {}\r\n", one_line(reason)).into_bytes();
+    for via in request.header_values("Via") {
+        out.extend_from_slice(b"Via: ");
+        out.extend_from_slice(via);
+        out.extend_from_slice(b"\r\n");
+    }
+    let copy = |out: &mut Vec<u8>, name: &str| {
+        if let Some(value) = request.header(name) {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            if name == "To" && request.to_tag().is_none() {
+                out.extend_from_slice(b";tag=");
+                out.extend_from_slice(tag.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    };
+    for name in ["From", "To", "Call-ID", "CSeq"] {
+        copy(&mut out, name);
+    }
+    for (name, value) in headers {
+        out.extend_from_slice(format!("{name}: {}\r\n", one_line(value)).as_bytes());
+    }
+    out.extend_from_slice(b"Server: callrec\r\n");
+    match body {
+        Some((content_type, body)) => {
+            out.extend_from_slice(
+                format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(body);
+        }
+        None => out.extend_from_slice(b"Content-Length: 0\r\n\r\n"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports 40000, 40002, … handed out and given back, as the server's
+    /// allocator does.
+    #[derive(Default)]
+    struct Ports {
+        next: u16,
+        out: Vec<u16>,
+        limit: Option<usize>,
+    }
+
+    impl PortAllocator for Ports {
+        fn allocate(&mut self, n: usize) -> Option<Vec<u16>> {
+            if self.limit.is_some_and(|l| self.out.len() + n > l) {
+                return None;
+            }
+            let ports: Vec<u16> = (0..n as u16).map(|i| 40000 + 2 * (self.next + i)).collect();
+            self.next += n as u16;
+            self.out.extend(&ports);
+            Some(ports)
+        }
+
+        fn release(&mut self, ports: &[u16]) {
+            self.out.retain(|p| !ports.contains(p));
+        }
+    }
+
+    const SRC: &str = "192.0.2.5:5060";
+
+    fn sdp(directions: &[&str]) -> String {
+        let mut sdp = String::from(
+            "v=0\r\no=SRC 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n",
+        );
+        for (i, d) in directions.iter().enumerate() {
+            sdp += &format!(
+                "m=audio {} RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=label:{}\r\na={d}\r\n",
+                30000 + 2 * i,
+                i + 1
+            );
+        }
+        sdp
+    }
+
+    fn metadata() -> String {
+        "<recording xmlns='urn:ietf:params:xml:ns:recording:1'>\
+         <participant participant_id='a'><nameID aor='sip:1001@pbx'><name>Ann</name></nameID></participant>\
+         <participant participant_id='b'><nameID aor='sip:1002@pbx'/></participant>\
+         <stream stream_id='s1'><label>1</label></stream><stream stream_id='s2'><label>2</label></stream>\
+         <participantstreamassoc participant_id='a'><send>s1</send></participantstreamassoc>\
+         <participantstreamassoc participant_id='b'><send>s2</send></participantstreamassoc>\
+         </recording>"
+            .to_owned()
+    }
+
+    fn request(
+        method: &str,
+        cseq: u32,
+        to_tag: Option<&str>,
+        extra: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Vec<u8> {
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        format!(
+            "{method} sip:srs@192.0.2.10:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bK{method}{cseq}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:src@192.0.2.5>;tag=src1\r\nTo: <sip:srs@192.0.2.10>{to_tag}\r\n\
+             Call-ID: call-1@192.0.2.5\r\nCSeq: {cseq} {method}\r\nContact: <sip:src@192.0.2.5:5060>;+sip.src\r\n{extra}\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn invite(cseq: u32, to_tag: Option<&str>, directions: &[&str]) -> Vec<u8> {
+        let body = crate::multipart::write(
+            "b",
+            &[
+                ("application/sdp", sdp(directions).as_bytes()),
+                ("application/rs-metadata+xml", metadata().as_bytes()),
+            ],
+        );
+        request(
+            "INVITE",
+            cseq,
+            to_tag,
+            "Require: siprec\r\n",
+            "multipart/mixed;boundary=b",
+            &String::from_utf8(body).unwrap(),
+        )
+    }
+
+    fn srs() -> Srs {
+        Srs::new(SrsConfig::new(
+            "192.0.2.10:5060".parse().unwrap(),
+            "192.0.2.10".parse().unwrap(),
+        ))
+    }
+
+    fn sent(events: &[SrsEvent]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SrsEvent::Send { message, .. } => {
+                    Some(String::from_utf8_lossy(message).into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tag_of(response: &str) -> String {
+        let to = response.lines().find(|l| l.starts_with("To:")).unwrap();
+        to.split(";tag=").nth(1).unwrap().trim().to_owned()
+    }
+
+    #[test]
+    fn a_session_is_answered_retransmitted_until_ack_and_ended_by_bye() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let events = srs.handle(
+            0,
+            from,
+            &invite(1, None, &["sendonly", "sendonly"]),
+            &mut ports,
+        );
+        let ok = &sent(&events)[0];
+        assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains("m=audio 40000 RTP/AVP 8 101\r\n")
+                && ok.contains("m=audio 40002 RTP/AVP 8 101\r\n"),
+            "{ok}"
+        );
+        assert!(ok.contains("Contact: <sip:srs@192.0.2.10:5060>;+sip.srs\r\n"));
+        let SrsEvent::Start {
+            streams,
+            participants,
+            ..
+        } = &events[1]
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!(participants.len(), 2);
+        assert_eq!(
+            streams[0].sender.as_ref().and_then(|p| p.name.as_deref()),
+            Some("Ann")
+        );
+        assert_eq!(
+            streams[1].sender.as_ref().and_then(|p| p.aor.as_deref()),
+            Some("sip:1002@pbx")
+        );
+        assert_eq!(streams[1].source, Some("192.0.2.5:30002".parse().unwrap()));
+        assert_eq!(ports.out, [40000, 40002]);
+        // The 200 again at T1, then 2·T1 later, …, until the ACK.
+        assert_eq!(srs.poll_timeout(), Some(500));
+        assert!(srs.handle_timeout(499, &mut ports).is_empty());
+        assert_eq!(
+            sent(&srs.handle_timeout(500, &mut ports)),
+            core::slice::from_ref(ok)
+        );
+        assert_eq!(srs.poll_timeout(), Some(1500));
+        assert_eq!(sent(&srs.handle_timeout(1500, &mut ports)).len(), 1);
+        assert_eq!(srs.poll_timeout(), Some(3500));
+        let tag = tag_of(ok);
+        assert!(
+            srs.handle(
+                2000,
+                from,
+                &request("ACK", 1, Some(&tag), "", "text/plain", ""),
+                &mut ports
+            )
+            .is_empty()
+        );
+        assert_eq!(srs.poll_timeout(), None);
+        // A retransmitted INVITE gets the same answer.
+        assert_eq!(
+            sent(&srs.handle(
+                2100,
+                from,
+                &invite(1, None, &["sendonly", "sendonly"]),
+                &mut ports
+            )),
+            core::slice::from_ref(ok)
+        );
+        let events = srs.handle(
+            9000,
+            from,
+            &request("BYE", 2, Some(&tag), "", "text/plain", ""),
+            &mut ports,
+        );
+        assert!(sent(&events)[0].starts_with("SIP/2.0 200 OK\r\n"));
+        assert_eq!(
+            events[1],
+            SrsEvent::Stop {
+                call_id: "call-1@192.0.2.5".into(),
+                reason: "BYE"
+            }
+        );
+        assert!(ports.out.is_empty(), "ports given back");
+        assert_eq!(srs.dialogs(), 0);
+    }
+
+    #[test]
+    fn no_ack_in_64_t1_ends_the_session_with_a_bye() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        srs.handle(0, from, &invite(1, None, &["sendonly"]), &mut ports);
+        let mut now = 0;
+        let mut retransmissions = 0;
+        while let Some(at) = srs.poll_timeout() {
+            now = at;
+            let events = srs.handle_timeout(now, &mut ports);
+            if let Some(SrsEvent::Stop { reason, .. }) = events.last() {
+                assert_eq!(*reason, "no ACK");
+                assert!(
+                    sent(&events)[0].starts_with("BYE sip:src@192.0.2.5:5060 SIP/2.0\r\n"),
+                    "{events:?}"
+                );
+                assert!(sent(&events)[0].contains("\r\nTo: <sip:src@192.0.2.5>;tag=src1\r\n"));
+                break;
+            }
+            retransmissions += sent(&events).len();
+        }
+        assert_eq!(now, 32_000);
+        // 0.5, 1.5, 3.5, 7.5, 11.5, … every 4 s up to 32 s.
+        assert_eq!(retransmissions, 10);
+        assert!(ports.out.is_empty());
+    }
+
+    #[test]
+    fn hold_and_a_new_stream_in_a_re_invite_keep_the_ports() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let ok = sent(&srs.handle(0, from, &invite(1, None, &["sendonly"]), &mut ports))[0].clone();
+        let tag = tag_of(&ok);
+        srs.handle(
+            10,
+            from,
+            &request("ACK", 1, Some(&tag), "", "text/plain", ""),
+            &mut ports,
+        );
+        let events = srs.handle(
+            1000,
+            from,
+            &invite(2, Some(&tag), &["inactive", "sendonly"]),
+            &mut ports,
+        );
+        let answer = &sent(&events)[0];
+        assert!(
+            answer.contains("o=callrec ") && answer.contains(" 2 IN IP4 192.0.2.10\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("m=audio 40000 RTP/AVP 8 101\r\n") && answer.contains("a=inactive\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("m=audio 40002 RTP/AVP 8 101\r\n"),
+            "{answer}"
+        );
+        let SrsEvent::Update { streams, .. } = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(streams[0].direction, Direction::Inactive);
+        assert_eq!(
+            (streams[0].port, streams[1].port),
+            (Some(40000), Some(40002))
+        );
+        // An offer with fewer m= lines (RFC 3264 wants port 0 instead;
+        // taken anyway) gives the dropped stream's port back.
+        let events = srs.handle(
+            2000,
+            from,
+            &invite(3, Some(&tag), &["sendonly"]),
+            &mut ports,
+        );
+        assert!(matches!(&events[1], SrsEvent::Update { streams, .. } if streams.len() == 1));
+        assert_eq!(ports.out, [40000]);
+    }
+
+    #[test]
+    fn what_cannot_be_recorded_is_refused_saying_why() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let first_line = |events: &[SrsEvent]| sent(events)[0].lines().next().unwrap().to_owned();
+        let plain = request(
+            "INVITE",
+            1,
+            None,
+            "",
+            "application/sdp",
+            &sdp(&["sendrecv"]),
+        )
+        .to_vec();
+        let plain = String::from_utf8(plain).unwrap().replace(";+sip.src", "");
+        let events = srs.handle(0, from, plain.as_bytes(), &mut ports);
+        assert_eq!(
+            first_line(&events),
+            "SIP/2.0 403 Forbidden: not a SIPREC recording session"
+        );
+        assert!(
+            matches!(&events[1], SrsEvent::Refused { reason, .. } if reason.contains("no Require: siprec"))
+        );
+        let events = srs.handle(
+            0,
+            from,
+            &request(
+                "INVITE",
+                1,
+                None,
+                "Require: siprec, 100rel\r\n",
+                "application/sdp",
+                &sdp(&["sendonly"]),
+            ),
+            &mut ports,
+        );
+        assert_eq!(first_line(&events), "SIP/2.0 420 Bad Extension");
+        assert!(sent(&events)[0].contains("\r\nUnsupported: 100rel\r\n"));
+        let srtp = sdp(&["sendonly"]).replace("RTP/AVP", "RTP/SAVP");
+        let events = srs.handle(
+            0,
+            from,
+            &request("INVITE", 1, None, "", "application/sdp", &srtp),
+            &mut ports,
+        );
+        assert_eq!(first_line(&events), "SIP/2.0 488 Not Acceptable Here");
+        assert!(
+            sent(&events)[0].contains("Warning: 399 callrec \"no offered stream is RTP/AVP audio"),
+            "{events:?}"
+        );
+        let events = srs.handle(
+            0,
+            from,
+            &request("INVITE", 1, None, "", "multipart/mixed", "x"),
+            &mut ports,
+        );
+        assert!(
+            sent(&events)[0].contains("content type 'multipart/mixed' has no usable boundary"),
+            "{events:?}"
+        );
+        assert_eq!(
+            first_line(&srs.handle(
+                0,
+                from,
+                &request("BYE", 1, Some("x"), "", "text/plain", ""),
+                &mut ports
+            )),
+            "SIP/2.0 481 Call/Transaction Does Not Exist"
+        );
+        let options = srs.handle(
+            0,
+            from,
+            &request("OPTIONS", 1, None, "", "text/plain", ""),
+            &mut ports,
+        );
+        assert!(
+            sent(&options)[0].starts_with("SIP/2.0 200 OK\r\n")
+                && sent(&options)[0].contains("Allow: INVITE, ACK, BYE")
+        );
+        assert_eq!(
+            first_line(&srs.handle(
+                0,
+                from,
+                &request("INFO", 1, None, "", "text/plain", ""),
+                &mut ports
+            )),
+            "SIP/2.0 405 Method Not Allowed"
+        );
+        assert!(matches!(
+            &srs.handle(0, from, b"garbage", &mut ports)[0],
+            SrsEvent::Refused { .. }
+        ));
+        // No ports left: 503, nothing kept.
+        ports.limit = Some(1);
+        let events = srs.handle(
+            0,
+            from,
+            &invite(1, None, &["sendonly", "sendonly"]),
+            &mut ports,
+        );
+        assert_eq!(first_line(&events), "SIP/2.0 503 Service Unavailable");
+        assert_eq!(srs.dialogs(), 0);
+        // The dialog limit.
+        let mut srs = Srs::new(SrsConfig {
+            max_dialogs: 0,
+            ..SrsConfig::new(from, "192.0.2.10".parse().unwrap())
+        });
+        let events = srs.handle(
+            0,
+            from,
+            &invite(1, None, &["sendonly"]),
+            &mut Ports::default(),
+        );
+        assert_eq!(first_line(&events), "SIP/2.0 503 Service Unavailable");
+    }
+
+    #[test]
+    fn metadata_alone_in_an_update_changes_the_participants() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let ok = sent(&srs.handle(
+            0,
+            from,
+            &invite(1, None, &["sendonly", "sendonly"]),
+            &mut ports,
+        ))[0]
+            .clone();
+        let tag = tag_of(&ok);
+        let later = "<recording xmlns='urn:ietf:params:xml:ns:recording:1'><participant participant_id='b'><nameID aor='sip:1003@pbx'><name>Carl</name></nameID></participant></recording>";
+        let events = srs.handle(
+            5,
+            from,
+            &request(
+                "UPDATE",
+                2,
+                Some(&tag),
+                "",
+                "application/rs-metadata+xml",
+                later,
+            ),
+            &mut ports,
+        );
+        assert!(sent(&events)[0].starts_with("SIP/2.0 200 OK\r\n"));
+        let SrsEvent::Update { streams, .. } = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            streams[1].sender.as_ref().and_then(|p| p.name.as_deref()),
+            Some("Carl")
+        );
+        assert_eq!(srs.shutdown(&mut ports).len(), 2, "a BYE and a stop");
+        assert!(ports.out.is_empty());
+    }
+}
