@@ -18,8 +18,13 @@ pub const FORMAT_MULAW: u16 = 7;
 /// `WAVE_FORMAT_EXTENSIBLE`: the real tag is in the sub-format GUID.
 pub const FORMAT_EXTENSIBLE: u16 = 0xfffe;
 
-/// The longest header [`WavSpec::write_header`] writes (G.711 with `fact`).
-pub const MAX_HEADER_LEN: usize = 58;
+/// The longest header [`WavSpec::write_header`] writes (G.711 with more
+/// than two channels: `WAVE_FORMAT_EXTENSIBLE` and `fact`).
+pub const MAX_HEADER_LEN: usize = 80;
+
+/// Most channels a [`WavSpec`] holds: one per recorded stream (a SIPREC
+/// session with up to eight).
+pub const MAX_CHANNELS: u16 = 8;
 
 /// Chunks looked at before the `data` chunk; more is an error.
 pub const MAX_CHUNKS: usize = 64;
@@ -90,7 +95,10 @@ impl fmt::Display for SampleFormat {
 /// Format, rate and channel count of a WAV file callrec writes or reads.
 ///
 /// Only what call recording needs is representable: PCM16 at 8 or 16 kHz
-/// and G.711 at 8 kHz, mono or stereo (one call direction per channel).
+/// and G.711 at 8 kHz, 1 to [`MAX_CHANNELS`] channels (one call direction
+/// or one recorded stream per channel). More than two channels are written
+/// as `WAVE_FORMAT_EXTENSIBLE` with no speaker positions (channel mask 0),
+/// as the format asks for more than two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WavSpec {
     format: SampleFormat,
@@ -104,7 +112,7 @@ impl WavSpec {
     /// # Errors
     /// [`WavParseError::UnsupportedRate`] unless the rate is 8000 or 16000
     /// (8000 only for G.711); [`WavParseError::UnsupportedChannels`] unless
-    /// there are 1 or 2 channels.
+    /// there are 1 to [`MAX_CHANNELS`] channels.
     pub const fn new(
         format: SampleFormat,
         sample_rate: u32,
@@ -120,7 +128,7 @@ impl WavSpec {
                 sample_rate,
             });
         }
-        if channels != 1 && channels != 2 {
+        if channels == 0 || channels > MAX_CHANNELS {
             return Err(WavParseError::UnsupportedChannels { channels });
         }
         Ok(Self {
@@ -165,7 +173,7 @@ impl WavSpec {
         self.sample_rate
     }
 
-    /// 1 or 2.
+    /// 1 to [`MAX_CHANNELS`].
     pub const fn channels(&self) -> u16 {
         self.channels
     }
@@ -182,12 +190,21 @@ impl WavSpec {
 
     /// The header length [`write_header`](Self::write_header) writes: 58 for
     /// G.711 (18-byte `fmt ` and a `fact` chunk, as ffmpeg and sox write),
-    /// 44 for PCM.
+    /// 44 for PCM; with more than two channels the `fmt ` chunk is the
+    /// 40-byte `WAVE_FORMAT_EXTENSIBLE` one: 80 and 68.
     pub const fn header_len(&self) -> usize {
-        match self.format {
-            SampleFormat::Pcm16 => 44,
-            SampleFormat::Alaw | SampleFormat::Ulaw => MAX_HEADER_LEN,
+        match (self.format, self.extensible()) {
+            (SampleFormat::Pcm16, false) => 44,
+            (SampleFormat::Pcm16, true) => 68,
+            (SampleFormat::Alaw | SampleFormat::Ulaw, false) => 58,
+            (SampleFormat::Alaw | SampleFormat::Ulaw, true) => 80,
         }
+    }
+
+    /// Whether the header is `WAVE_FORMAT_EXTENSIBLE` (more than two
+    /// channels).
+    pub const fn extensible(&self) -> bool {
+        self.channels > 2
     }
 
     /// The duration of `data_len` bytes of audio (whole frames).
@@ -223,15 +240,33 @@ impl WavSpec {
         w.put(b"WAVE");
         w.put(b"fmt ");
         let g711 = self.format.law().is_some();
-        w.u32(if g711 { 18 } else { 16 });
-        w.u16(self.format.tag());
+        let extensible = self.extensible();
+        w.u32(match (extensible, g711) {
+            (true, _) => 40,
+            (false, true) => 18,
+            (false, false) => 16,
+        });
+        w.u16(if extensible {
+            FORMAT_EXTENSIBLE
+        } else {
+            self.format.tag()
+        });
         w.u16(self.channels);
         w.u32(self.sample_rate);
         w.u32(self.byte_rate());
         w.u16(self.block_align());
-        w.u16(self.format.bytes_per_sample() * 8);
-        if g711 {
+        let bits = self.format.bytes_per_sample() * 8;
+        w.u16(bits);
+        if extensible {
+            w.u16(22); // cbSize
+            w.u16(bits); // wValidBitsPerSample
+            w.u32(0); // dwChannelMask: no speaker positions
+            w.u16(self.format.tag());
+            w.put(&GUID_TAIL);
+        } else if g711 {
             w.u16(0); // cbSize
+        }
+        if g711 {
             w.put(b"fact");
             w.u32(4);
             w.u32(data_len / u32::from(self.block_align()));
@@ -245,13 +280,12 @@ impl WavSpec {
 
 impl fmt::Display for WavSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} Hz {}",
-            self.format,
-            self.sample_rate,
-            if self.channels == 1 { "mono" } else { "stereo" }
-        )
+        write!(f, "{} {} Hz ", self.format, self.sample_rate)?;
+        match self.channels {
+            1 => f.write_str("mono"),
+            2 => f.write_str("stereo"),
+            n => write!(f, "{n} channels"),
+        }
     }
 }
 
@@ -336,7 +370,7 @@ pub enum WavParseError {
         /// `nSamplesPerSec`.
         sample_rate: u32,
     },
-    /// Not 1 or 2 channels.
+    /// Not 1 to [`MAX_CHANNELS`] channels.
     UnsupportedChannels {
         /// `nChannels`.
         channels: u16,
@@ -434,7 +468,7 @@ impl fmt::Display for WavParseError {
                 "{format} at {sample_rate} Hz is not supported (PCM 8000 or 16000 Hz, G.711 8000 Hz)"
             ),
             Self::UnsupportedChannels { channels } => {
-                write!(f, "{channels} channels: only mono and stereo are supported")
+                write!(f, "{channels} channels: 1 to {MAX_CHANNELS} are supported")
             }
             Self::BlockAlignMismatch { found, expected } => write!(
                 f,
@@ -835,9 +869,41 @@ mod tests {
                 .to_string(),
             "A-law at 16000 Hz is not supported (PCM 8000 or 16000 Hz, G.711 8000 Hz)"
         );
+        for channels in [0, MAX_CHANNELS + 1] {
+            assert_eq!(
+                WavSpec::new(SampleFormat::Pcm16, 8000, channels).unwrap_err(),
+                WavParseError::UnsupportedChannels { channels }
+            );
+        }
         assert_eq!(
-            WavSpec::new(SampleFormat::Pcm16, 8000, 3).unwrap_err(),
-            WavParseError::UnsupportedChannels { channels: 3 }
+            WavParseError::UnsupportedChannels { channels: 9 }.to_string(),
+            "9 channels: 1 to 8 are supported"
         );
+    }
+
+    #[test]
+    fn more_than_two_channels_are_wave_format_extensible() {
+        let spec = WavSpec::new(SampleFormat::Alaw, 8000, 3).unwrap();
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        assert_eq!(spec.write_header(30, &mut buf), 80);
+        let expected: [u8; 80] = [
+            b'R', b'I', b'F', b'F', 102, 0, 0, 0, b'W', b'A', b'V', b'E', // RIFF, 72 + 30
+            b'f', b'm', b't', b' ', 40, 0, 0, 0, 0xfe, 0xff, 3,
+            0, // fmt, EXTENSIBLE, 3 channels
+            0x40, 0x1f, 0, 0, 0xc0, 0x5d, 0, 0, 3, 0, 8,
+            0, // 8000 Hz, 24000 B/s, align 3, 8 bits
+            22, 0, 8, 0, 0, 0, 0, 0, // cbSize, valid bits, channel mask 0
+            6, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b,
+            0x71, // KSDATAFORMAT A-law
+            b'f', b'a', b'c', b't', 4, 0, 0, 0, 10, 0, 0, 0, // 10 frames
+            b'd', b'a', b't', b'a', 30, 0, 0, 0,
+        ];
+        assert_eq!(buf, expected);
+        let mut file = buf.to_vec();
+        file.extend_from_slice(&[0xd5; 30]);
+        let parsed = WavFile::parse(&file).unwrap();
+        assert_eq!(parsed.spec(), spec);
+        assert_eq!(parsed.frames(), 10);
+        assert_eq!(spec.to_string(), "A-law 8000 Hz 3 channels");
     }
 }

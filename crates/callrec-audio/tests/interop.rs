@@ -73,6 +73,27 @@ fn write_g711(law: Law, pcm: &[i16]) -> Written {
     finish(w)
 }
 
+/// `channels` channels of G.711, each a differently shifted copy of `pcm`.
+fn write_g711_channels(law: Law, pcm: &[i16], channels: u16) -> Written {
+    let frames: Vec<i16> = (0..pcm.len())
+        .flat_map(|i| (0..usize::from(channels)).map(move |c| (i, c)))
+        .map(|(i, c)| pcm[(i + c * 1000) % pcm.len()])
+        .collect();
+    let mut bytes = vec![0u8; frames.len()];
+    law.encode(&frames, &mut bytes);
+    let spec = WavSpec::new(
+        callrec_audio::wav::SampleFormat::from_law(law),
+        8000,
+        channels,
+    )
+    .unwrap();
+    let mut w = WavWriter::new(Cursor::new(Vec::new()), spec).unwrap();
+    for frame in bytes.chunks(160 * usize::from(channels)) {
+        w.write_encoded(frame).unwrap();
+    }
+    finish(w)
+}
+
 fn write_pcm(spec: WavSpec, pcm: &[i16]) -> Written {
     let mut w = WavWriter::new(Cursor::new(Vec::new()), spec).unwrap();
     w.write_pcm(pcm).unwrap();
@@ -209,6 +230,33 @@ fn cases() -> Vec<Case> {
             sox_encoding: "Signed Integer PCM",
             rate: 8000,
             channels: 2,
+            seconds: 2.5,
+        },
+        // A SIPREC session of three streams, a channel each
+        // (WAVE_FORMAT_EXTENSIBLE).
+        Case {
+            name: "three_channels8k.wav",
+            written: write_pcm(
+                WavSpec::new(callrec_audio::wav::SampleFormat::Pcm16, 8000, 3).unwrap(),
+                &narrow
+                    .iter()
+                    .zip(narrow.iter().rev())
+                    .flat_map(|(&a, &b)| [a, b, a / 2])
+                    .collect::<Vec<i16>>(),
+            ),
+            ffmpeg_codec: "pcm_s16le",
+            sox_encoding: "Signed Integer PCM",
+            rate: 8000,
+            channels: 3,
+            seconds: 2.5,
+        },
+        Case {
+            name: "four_channels_alaw.wav",
+            written: write_g711_channels(Law::Alaw, &narrow, 4),
+            ffmpeg_codec: "pcm_alaw",
+            sox_encoding: "A-law",
+            rate: 8000,
+            channels: 4,
             seconds: 2.5,
         },
         Case {
