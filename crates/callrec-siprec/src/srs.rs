@@ -33,6 +33,11 @@ pub struct SrsConfig {
     pub t1_ms: u64,
     /// RFC 3261's T2 (the longest retransmission interval), milliseconds.
     pub t2_ms: u64,
+    /// Mixed into the To tags and branches this side makes. Set it from a
+    /// random source (the OS's) so that nobody can guess a session's tag
+    /// and end it with a forged BYE: a dialog's requests must carry both
+    /// its tags.
+    pub seed: u64,
 }
 
 impl SrsConfig {
@@ -45,6 +50,7 @@ impl SrsConfig {
             max_message_len: 64 << 10,
             t1_ms: 500,
             t2_ms: 4000,
+            seed: 0,
         }
     }
 }
@@ -128,6 +134,8 @@ struct Unacknowledged {
 #[derive(Debug)]
 struct Dialog {
     local_tag: String,
+    /// The client's From tag.
+    remote_tag: String,
     /// The client's SIP address (where responses and the BYE go).
     peer: SocketAddr,
     /// Its Contact URI, the BYE's Request-URI.
@@ -273,7 +281,7 @@ impl Srs {
         // Unique per server run and hard to guess from outside: the
         // counter through a 64-bit mixer (SplitMix64's finalizer).
         self.next_id += 1;
-        let mut z = self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut z = (self.next_id ^ self.config.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
@@ -302,16 +310,25 @@ impl Srs {
             return Vec::new();
         };
         let call_id = message.call_id().map(text).unwrap_or_default();
+        let in_dialog = self.dialogs.get(&call_id).is_some_and(|d| {
+            message.from_tag() == Some(d.remote_tag.as_bytes())
+                && message.to_tag() == Some(d.local_tag.as_bytes())
+        });
         match method {
             "INVITE" | "UPDATE" => self.offer(now, from, &message, &call_id, ports),
             "ACK" => {
-                if let Some(dialog) = self.dialogs.get_mut(&call_id) {
+                if let Some(dialog) = self.dialogs.get_mut(&call_id).filter(|_| in_dialog) {
                     dialog.unacknowledged = None;
                 }
                 Vec::new()
             }
             "BYE" => {
-                let Some(dialog) = self.dialogs.remove(&call_id) else {
+                let found = if in_dialog {
+                    self.dialogs.remove(&call_id)
+                } else {
+                    None
+                };
+                let Some(dialog) = found else {
                     return self.respond(
                         from,
                         &message,
@@ -334,7 +351,11 @@ impl Srs {
                 // Every INVITE is answered at once, so a CANCEL always
                 // comes after the final response and has no effect
                 // (RFC 3261 §9.2); the client sends a BYE next.
-                if self.dialogs.contains_key(&call_id) {
+                let same_client = self
+                    .dialogs
+                    .get(&call_id)
+                    .is_some_and(|d| message.from_tag() == Some(d.remote_tag.as_bytes()));
+                if same_client {
                     self.respond(from, &message, 200, "OK", &[], None)
                 } else {
                     self.respond(
@@ -392,6 +413,20 @@ impl Srs {
         let cseq = message.cseq().map_or(0, |c| c.number);
         let is_invite = message.method() == Some("INVITE");
         if let Some(dialog) = self.dialogs.get(call_id) {
+            let from_tag = message.from_tag();
+            let retransmitted_initial = message.to_tag().is_none() && cseq == dialog.last_cseq;
+            let matches = from_tag == Some(dialog.remote_tag.as_bytes())
+                && (retransmitted_initial || message.to_tag() == Some(dialog.local_tag.as_bytes()));
+            if !matches {
+                return self.respond(
+                    from,
+                    message,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    &[],
+                    None,
+                );
+            }
             if cseq == dialog.last_cseq {
                 // A retransmission: the same answer again.
                 return vec![SrsEvent::Send {
@@ -677,11 +712,13 @@ impl Srs {
                     })
                     .unwrap_or_else(|| format!("sip:{from}"));
                 let remote_from = message.header("From").map(text).unwrap_or_default();
+                let remote_tag = message.from_tag().map(text).unwrap_or_default();
                 let to = message.header("To").map(text).unwrap_or_default();
                 self.dialogs.insert(
                     call_id.to_owned(),
                     Dialog {
                         local_tag: local_tag.clone(),
+                        remote_tag,
                         peer: from,
                         remote_target: one_line(&remote_target),
                         remote_from: one_line(&remote_from),
@@ -1055,6 +1092,45 @@ mod tests {
             }
         );
         assert!(ports.out.is_empty(), "ports given back");
+        assert_eq!(srs.dialogs(), 0);
+    }
+
+    #[test]
+    fn requests_without_both_dialog_tags_do_not_reach_the_session() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let ok = sent(&srs.handle(0, from, &invite(1, None, &["sendonly"]), &mut ports))[0].clone();
+        let tag = tag_of(&ok);
+        // A BYE that knows the Call-ID but guesses the tag.
+        let forged = srs.handle(
+            5,
+            from,
+            &request("BYE", 2, Some("guess"), "", "text/plain", ""),
+            &mut ports,
+        );
+        assert!(sent(&forged)[0].starts_with("SIP/2.0 481 "), "{forged:?}");
+        let wrong_from = String::from_utf8(request("BYE", 2, Some(&tag), "", "text/plain", ""))
+            .unwrap()
+            .replace("tag=src1", "tag=other");
+        let forged = srs.handle(5, from, wrong_from.as_bytes(), &mut ports);
+        assert!(sent(&forged)[0].starts_with("SIP/2.0 481 "), "{forged:?}");
+        let reinvite = srs.handle(
+            6,
+            from,
+            &invite(3, Some("guess"), &["inactive"]),
+            &mut ports,
+        );
+        assert!(
+            sent(&reinvite)[0].starts_with("SIP/2.0 481 "),
+            "{reinvite:?}"
+        );
+        assert_eq!(srs.dialogs(), 1, "the session goes on");
+        let bye = srs.handle(
+            7,
+            from,
+            &request("BYE", 4, Some(&tag), "", "text/plain", ""),
+            &mut ports,
+        );
+        assert!(sent(&bye)[0].starts_with("SIP/2.0 200 OK"));
         assert_eq!(srs.dialogs(), 0);
     }
 
