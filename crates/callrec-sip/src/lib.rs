@@ -52,6 +52,7 @@ extern crate alloc;
 
 mod builder;
 mod class;
+pub mod frame;
 #[cfg(feature = "alloc")]
 mod parser;
 #[cfg(feature = "alloc")]
@@ -97,6 +98,22 @@ pub mod fuzzing {
         assert_eq!(back.header("CSeq"), msg.header("CSeq"));
         assert!(back.header_values("Via").eq(msg.header_values("Via")));
         assert!(back.to_tag().is_some());
+    }
+
+    /// Framing never panics; a message it frames is within the buffer,
+    /// and when it parses, its body is the Content-Length it was framed by.
+    pub fn check_frame(data: &[u8]) {
+        match crate::frame::next_frame(data, 4096) {
+            Ok(crate::frame::Frame::Message { len }) => {
+                assert!(len <= data.len());
+                if let Ok(msg) = SipMessage::parse(&data[..len]) {
+                    let head = len - msg.body().len();
+                    assert!(head > 0 && data[..head].ends_with(b"\n"));
+                }
+            }
+            Ok(crate::frame::Frame::KeepAlive { len, .. }) => assert!(len > 0 && len <= data.len()),
+            _ => {}
+        }
     }
 }
 

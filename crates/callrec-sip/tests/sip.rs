@@ -695,3 +695,55 @@ proptest! {
         fuzzing::check_parse_reply_parse(&msg);
     }
 }
+
+mod stream_framing {
+    use callrec_sip::frame::{Frame, next_frame};
+    use proptest::prelude::*;
+
+    fn message(n: usize, body: &[u8]) -> Vec<u8> {
+        let mut m = format!(
+            "MESSAGE sip:{n}@example SIP/2.0\r\nCall-ID: {n}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        m.extend_from_slice(body);
+        m
+    }
+
+    proptest! {
+        /// Messages and keep-alives written to a stream, read back in
+        /// chunks of any size, come out whole and in order.
+        #[test]
+        fn a_stream_read_in_any_chunks_gives_back_its_messages(
+            bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 1..8),
+            pings in prop::collection::vec(any::<bool>(), 8),
+            chunk in 1usize..200,
+        ) {
+            let mut stream = Vec::new();
+            let mut sent = Vec::new();
+            for (n, body) in bodies.iter().enumerate() {
+                if pings[n] {
+                    stream.extend_from_slice(b"\r\n\r\n");
+                }
+                let m = message(n, body);
+                stream.extend_from_slice(&m);
+                sent.push(m);
+            }
+            let mut buf: Vec<u8> = Vec::new();
+            let mut got = Vec::new();
+            for piece in stream.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                loop {
+                    match next_frame(&buf, 4096).unwrap() {
+                        Frame::KeepAlive { len, .. } => { buf.drain(..len); }
+                        Frame::Message { len } => { got.push(buf.drain(..len).collect::<Vec<u8>>()); }
+                        Frame::Incomplete => break,
+                        _ => unreachable!(),
+                    }
+                }
+            }
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(got, sent);
+        }
+    }
+}
