@@ -387,6 +387,29 @@ impl Metadata {
         Ok(())
     }
 
+    /// Bytes of text it keeps (ids, addresses, names, labels): what a
+    /// session's metadata is bounded by.
+    pub fn size(&self) -> usize {
+        let ids = |v: &[String]| v.iter().map(String::len).sum::<usize>();
+        let participants: usize = self
+            .participants
+            .iter()
+            .map(|p| {
+                p.id.len()
+                    + p.aor.as_ref().map_or(0, String::len)
+                    + p.name.as_ref().map_or(0, String::len)
+                    + ids(&p.sends)
+                    + ids(&p.receives)
+            })
+            .sum();
+        let streams: usize = self
+            .streams
+            .iter()
+            .map(|s| s.id.len() + s.label.as_ref().map_or(0, String::len))
+            .sum();
+        self.namespace.len() + participants + streams
+    }
+
     /// The participant that sends the stream carried in SDP label `label`.
     pub fn sender_of_label(&self, label: &str) -> Option<&Participant> {
         let stream = self

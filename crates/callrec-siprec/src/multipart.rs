@@ -80,7 +80,14 @@ fn delimiters<'a>(body: &'a [u8], boundary: &'a str) -> impl Iterator<Item = usi
                 .position(|w| w == dash.as_slice())?;
             let at = from + found;
             from = at + dash.len();
-            if at == 0 || body[at - 1] == b'\n' {
+            // At a line start, and the whole boundary: what follows is
+            // `--`, padding or the line end (RFC 2046), not more of a
+            // longer boundary.
+            let whole = matches!(
+                body.get(from),
+                None | Some(b'-' | b' ' | b'\t' | b'\r' | b'\n')
+            );
+            if (at == 0 || body[at - 1] == b'\n') && whole {
                 return Some(at);
             }
         }
@@ -235,9 +242,10 @@ mod tests {
         let parts = split(b"--b\r\nv=0\r\no=x\r\n", "b").unwrap();
         assert_eq!(parts[0].content_type, None);
         assert_eq!(parts[0].content, b"v=0\r\no=x\r\n");
-        // A boundary in the middle of a line is content.
-        let parts = split(b"--b\r\n\r\nx--b y\r\n--b--", "b").unwrap();
-        assert_eq!(parts[0].content, b"x--b y");
+        // A boundary in the middle of a line is content, and so is a
+        // longer boundary that starts with it (a nested body's).
+        let parts = split(b"--b\r\n\r\nx--b y\r\n--bb\r\n--b--", "b").unwrap();
+        assert_eq!(parts[0].content, b"x--b y\r\n--bb");
         assert_eq!(
             split(b"nothing here", "b").unwrap_err().to_string(),
             "the body has no part delimited by --b"

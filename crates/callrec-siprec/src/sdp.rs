@@ -201,6 +201,11 @@ impl<'a> SessionDescription<'a> {
             if line.is_empty() {
                 continue;
             }
+            if line.chars().any(|c| c.is_control() && c != '\t') {
+                // A bare CR would end the line for another parser: an
+                // answer that copies a label must not carry one.
+                return Err(sdp_error(n, format!("{line:?} holds a control character")));
+            }
             let Some((kind, value)) = line.split_once('=').filter(|(k, _)| k.len() == 1) else {
                 return Err(sdp_error(n, format!("{line:?} is not a type=value line")));
             };
@@ -532,6 +537,10 @@ mod tests {
             "SDP line 3: a=rtpmap:x is not \"PT name/rate\""
         );
         assert_eq!(e(""), "SDP line 1: empty: no v=0");
+        assert_eq!(
+            e("v=0\r\nm=audio 1 RTP/AVP 0\r\na=label:1\rm=audio 9 RTP/AVP 0\r\n"),
+            "SDP line 3: \"a=label:1\\rm=audio 9 RTP/AVP 0\" holds a control character"
+        );
         let srtp = SessionDescription::parse(b"v=0\nm=audio 1 RTP/SAVP 8\n").unwrap();
         assert_eq!(srtp.media[0].choose(), None, "SRTP is not taken");
     }

@@ -17,6 +17,10 @@ use callrec_sip::{Limits, SipMessage, StartLine};
 
 use crate::{Direction, Metadata, Participant, RecordingOffer, StreamChoice, answer};
 
+/// The most metadata one session keeps (its documents merged), in bytes of
+/// text: a later document that would pass it is refused.
+pub const MAX_SESSION_METADATA: usize = crate::metadata::MAX_METADATA_LEN;
+
 /// How the SIP side runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -33,15 +37,14 @@ pub struct SrsConfig {
     pub t1_ms: u64,
     /// RFC 3261's T2 (the longest retransmission interval), milliseconds.
     pub t2_ms: u64,
-    /// Mixed into the To tags and branches this side makes. Set it from a
-    /// random source (the OS's) so that nobody can guess a session's tag
-    /// and end it with a forged BYE: a dialog's requests must carry both
-    /// its tags.
-    pub seed: u64,
+    /// Most dialogs from one IP address; more INVITEs from it get `503`
+    /// (so one sender cannot take every slot).
+    pub max_dialogs_per_address: usize,
 }
 
 impl SrsConfig {
-    /// 500 dialogs, 64 KiB messages, T1 500 ms and T2 4 s.
+    /// 500 dialogs (100 from one address), 64 KiB messages, T1 500 ms and
+    /// T2 4 s.
     pub fn new(sip_address: SocketAddr, media_address: IpAddr) -> Self {
         Self {
             media_address,
@@ -50,7 +53,7 @@ impl SrsConfig {
             max_message_len: 64 << 10,
             t1_ms: 500,
             t2_ms: 4000,
-            seed: 0,
+            max_dialogs_per_address: 100,
         }
     }
 }
@@ -125,6 +128,8 @@ pub enum SrsEvent {
 /// A 2xx being retransmitted until its ACK.
 #[derive(Debug)]
 struct Unacknowledged {
+    /// The INVITE's CSeq number, which its ACK carries.
+    cseq: u32,
     response: Vec<u8>,
     next_at: u64,
     interval: u64,
@@ -147,6 +152,8 @@ struct Dialog {
     /// sent, for retransmitted requests.
     last_cseq: u32,
     last_response: Vec<u8>,
+    /// The SDP answered last: the offer in a 200 to an INVITE without one.
+    last_sdp: String,
     unacknowledged: Option<Unacknowledged>,
     streams: Vec<RecordedStream>,
     metadata: Option<Metadata>,
@@ -170,6 +177,9 @@ pub struct Srs {
     config: SrsConfig,
     dialogs: HashMap<String, Dialog>,
     next_id: u64,
+    /// SipHash with a key from the OS's random source: tags and branches
+    /// nobody can predict from the ones they see.
+    keys: std::collections::hash_map::RandomState,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -190,6 +200,7 @@ impl Srs {
             config,
             dialogs: HashMap::new(),
             next_id: 1,
+            keys: std::collections::hash_map::RandomState::new(),
         }
     }
 
@@ -232,7 +243,7 @@ impl Srs {
             }
         }
         for call_id in dead {
-            events.extend(self.end(&call_id, "no ACK", ports));
+            events.extend(self.end_dialog(&call_id, "no ACK", ports));
         }
         events
     }
@@ -241,11 +252,11 @@ impl Srs {
     pub fn shutdown(&mut self, ports: &mut dyn PortAllocator) -> Vec<SrsEvent> {
         let ids: Vec<String> = self.dialogs.keys().cloned().collect();
         ids.iter()
-            .flat_map(|id| self.end(id, "shutdown", ports))
+            .flat_map(|id| self.end_dialog(id, "shutdown", ports))
             .collect()
     }
 
-    fn end(
+    fn end_dialog(
         &mut self,
         call_id: &str,
         reason: &'static str,
@@ -264,6 +275,7 @@ impl Srs {
             from = dialog.local_to,
             to = dialog.remote_from,
             cseq = dialog.local_cseq,
+            call_id = one_line(call_id),
         );
         vec![
             SrsEvent::Send {
@@ -278,13 +290,25 @@ impl Srs {
     }
 
     fn next_id(&mut self) -> u64 {
-        // Unique per server run and hard to guess from outside: the
-        // counter through a 64-bit mixer (SplitMix64's finalizer).
         self.next_id += 1;
-        let mut z = (self.next_id ^ self.config.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.keyed(&self.next_id.to_le_bytes())
+    }
+
+    /// SipHash of `bytes` under this server's random key.
+    fn keyed(&self, bytes: &[u8]) -> u64 {
+        use core::hash::BuildHasher;
+        self.keys.hash_one(bytes)
+    }
+
+    /// Ends one session with a BYE, for the caller's own reasons (no RTP
+    /// for too long, an operator's request); nothing when it is not open.
+    pub fn end(
+        &mut self,
+        call_id: &str,
+        reason: &'static str,
+        ports: &mut dyn PortAllocator,
+    ) -> Vec<SrsEvent> {
+        self.end_dialog(call_id, reason, ports)
     }
 
     /// Handles one SIP message from `from` at `now` (milliseconds).
@@ -317,8 +341,11 @@ impl Srs {
         match method {
             "INVITE" | "UPDATE" => self.offer(now, from, &message, &call_id, ports),
             "ACK" => {
+                let cseq = message.cseq().map(|c| c.number);
                 if let Some(dialog) = self.dialogs.get_mut(&call_id).filter(|_| in_dialog) {
-                    dialog.unacknowledged = None;
+                    if dialog.unacknowledged.as_ref().map(|u| u.cseq) == cseq {
+                        dialog.unacknowledged = None;
+                    }
                 }
                 Vec::new()
             }
@@ -434,6 +461,24 @@ impl Srs {
                     message: dialog.last_response.clone(),
                 }];
             }
+            if cseq < dialog.last_cseq {
+                // RFC 3261 §12.2.2.
+                let (tag, last) = (dialog.local_tag.clone(), dialog.last_cseq);
+                let mut events = self.respond_in(
+                    from,
+                    message,
+                    500,
+                    "Server Internal Error: CSeq out of order",
+                    &tag,
+                    &[],
+                    None,
+                );
+                events.push(SrsEvent::Refused {
+                    from,
+                    reason: format!("call {call_id:?}: CSeq {cseq} after {last}"),
+                });
+                return events;
+            }
         } else if message.to_tag().is_some() || !is_invite {
             // In a dialog this server does not have (an UPDATE needs one).
             return self.respond(
@@ -496,6 +541,38 @@ impl Srs {
                 events.push(SrsEvent::Refused { from, reason });
                 return events;
             }
+            if message.from_tag().is_none_or(<[u8]>::is_empty) {
+                let mut events =
+                    self.respond(from, message, 400, "Bad Request: no From tag", &[], None);
+                events.push(SrsEvent::Refused {
+                    from,
+                    reason: format!("INVITE {call_id:?} has no From tag"),
+                });
+                return events;
+            }
+            let from_here = self
+                .dialogs
+                .values()
+                .filter(|d| d.peer.ip() == from.ip())
+                .count();
+            if from_here >= self.config.max_dialogs_per_address {
+                let mut events = self.respond(
+                    from,
+                    message,
+                    503,
+                    "Service Unavailable",
+                    &[("Retry-After", "5")],
+                    None,
+                );
+                events.push(SrsEvent::Refused {
+                    from,
+                    reason: format!(
+                        "{from_here} recording sessions are open from {}, the most allowed from one address",
+                        from.ip()
+                    ),
+                });
+                return events;
+            }
             if self.dialogs.len() >= self.config.max_dialogs {
                 let mut events = self.respond(
                     from,
@@ -519,10 +596,10 @@ impl Srs {
         let body = message.body();
         let existing = self.dialogs.get(call_id);
         if body.is_empty() {
-            if let Some(dialog) = existing {
-                // An UPDATE without a body (a session refresh): nothing changes.
-                let tag = dialog.local_tag.clone();
-                return self.respond_in(from, message, 200, "OK", &tag, &[], None);
+            if existing.is_some() {
+                // A session refresh: nothing changes. A re-INVITE without
+                // an offer gets the last answer as this side's offer.
+                return self.confirm(now, from, message, call_id, None);
             }
             return self.not_acceptable(
                 from,
@@ -543,30 +620,52 @@ impl Srs {
             let Some(dialog) = self.dialogs.get_mut(call_id) else {
                 return self.not_acceptable(from, message, "metadata without an SDP offer".into());
             };
-            match Metadata::parse(body) {
-                Ok(update) => match &mut dialog.metadata {
-                    Some(m) => m.update(update),
-                    None => dialog.metadata = Some(update),
-                },
+            let update = match Metadata::parse(body) {
+                Ok(update) => update,
                 Err(e) => {
                     return self.not_acceptable(from, message, format!("its metadata: {e}"));
                 }
+            };
+            let merged = match dialog.metadata.clone() {
+                Some(mut m) => {
+                    m.update(update);
+                    m
+                }
+                None => update,
+            };
+            if merged.size() > MAX_SESSION_METADATA {
+                // A later document may not grow a session without bound.
+                return self.not_acceptable(
+                    from,
+                    message,
+                    format!("the session's metadata would pass {MAX_SESSION_METADATA} bytes"),
+                );
             }
+            dialog.metadata = Some(merged);
             refresh_senders(dialog);
-            let (tag, streams) = (dialog.local_tag.clone(), dialog.streams.clone());
-            let participants = participants_of(dialog);
-            let mut events = self.respond_in(from, message, 200, "OK", &tag, &[], None);
-            events.push(SrsEvent::Update {
+            let (streams, participants) = (dialog.streams.clone(), participants_of(dialog));
+            let update = SrsEvent::Update {
                 call_id: call_id.to_owned(),
                 streams,
                 participants,
-            });
-            return events;
+            };
+            return self.confirm(now, from, message, call_id, Some(update));
         }
         let offer = match RecordingOffer::parse(&content_type, body) {
             Ok(offer) => offer,
             Err(e) => return self.not_acceptable(from, message, e.to_string()),
         };
+        let kept = existing
+            .and_then(|d| d.metadata.as_ref())
+            .map_or(0, Metadata::size);
+        let offered = offer.metadata.as_ref().map_or(0, Metadata::size);
+        if kept + offered > MAX_SESSION_METADATA {
+            return self.not_acceptable(
+                from,
+                message,
+                format!("the session's metadata would pass {MAX_SESSION_METADATA} bytes"),
+            );
+        }
         let mut events = Vec::new();
         if let Some(e) = &offer.metadata_error {
             events.push(SrsEvent::Refused {
@@ -675,12 +774,25 @@ impl Srs {
             Err(e) => return self.not_acceptable(from, message, e.to_string()),
         };
         let contact = format!("<sip:srs@{}>;+sip.srs", self.config.sip_address);
+        // `Require: siprec` only to a client that named the option itself
+        // (RFC 3261 §8.2.2.3).
+        let named_siprec = ["Require", "Supported"].iter().any(|h| {
+            message.header_values(h).any(|v| {
+                text(v)
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("siprec"))
+            })
+        });
+        let mut headers = vec![("Contact", contact.as_str())];
+        if named_siprec {
+            headers.push(("Require", "siprec"));
+        }
         let response = response_to(
             message,
             200,
             "OK",
             &local_tag,
-            &[("Contact", &contact), ("Require", "siprec")],
+            &headers,
             Some(("application/sdp", sdp.as_bytes())),
         );
         let participants = metadata
@@ -694,6 +806,7 @@ impl Srs {
                 dialog.sdp_version = version;
                 dialog.last_cseq = cseq;
                 dialog.last_response = response.clone();
+                dialog.last_sdp = sdp;
                 dialog.peer = from;
                 SrsEvent::Update {
                     call_id: call_id.to_owned(),
@@ -705,11 +818,7 @@ impl Srs {
                 let remote_target = message
                     .header("Contact")
                     .map(text)
-                    .and_then(|c| {
-                        let start = c.find('<')? + 1;
-                        let end = c[start..].find('>')? + start;
-                        Some(c[start..end].to_owned())
-                    })
+                    .and_then(|c| contact_uri(&c))
                     .unwrap_or_else(|| format!("sip:{from}"));
                 let remote_from = message.header("From").map(text).unwrap_or_default();
                 let remote_tag = message.from_tag().map(text).unwrap_or_default();
@@ -725,6 +834,7 @@ impl Srs {
                         local_to: one_line(&format!("{to};tag={local_tag}")),
                         last_cseq: cseq,
                         last_response: response.clone(),
+                        last_sdp: sdp,
                         unacknowledged: None,
                         streams: streams.clone(),
                         metadata,
@@ -743,6 +853,7 @@ impl Srs {
         if is_invite {
             if let Some(dialog) = self.dialogs.get_mut(call_id) {
                 dialog.unacknowledged = Some(Unacknowledged {
+                    cseq,
                     response: response.clone(),
                     next_at: now + self.config.t1_ms,
                     interval: self.config.t1_ms,
@@ -758,13 +869,61 @@ impl Srs {
         events
     }
 
+    /// `200 OK` in a dialog for a request that changes no stream: with the
+    /// last answer as this side's offer when it is an INVITE (which must get
+    /// an SDP in its 2xx, RFC 3261 §13.3.1), retransmitted until its ACK;
+    /// then `event`.
+    fn confirm(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        message: &SipMessage<'_>,
+        call_id: &str,
+        event: Option<SrsEvent>,
+    ) -> Vec<SrsEvent> {
+        let is_invite = message.method() == Some("INVITE");
+        let cseq = message.cseq().map_or(0, |c| c.number);
+        let contact = format!("<sip:srs@{}>;+sip.srs", self.config.sip_address);
+        let t1 = self.config.t1_ms;
+        let Some(dialog) = self.dialogs.get_mut(call_id) else {
+            return Vec::new();
+        };
+        let body = is_invite.then_some(("application/sdp", dialog.last_sdp.as_bytes()));
+        let response = response_to(
+            message,
+            200,
+            "OK",
+            &dialog.local_tag,
+            &[("Contact", &contact)],
+            body,
+        );
+        dialog.last_cseq = cseq;
+        dialog.last_response = response.clone();
+        if is_invite {
+            dialog.unacknowledged = Some(Unacknowledged {
+                cseq,
+                response: response.clone(),
+                next_at: now + t1,
+                interval: t1,
+                give_up_at: now + 64 * t1,
+            });
+        }
+        let mut events = vec![SrsEvent::Send {
+            to: from,
+            message: response,
+        }];
+        events.extend(event);
+        events
+    }
+
     fn not_acceptable(
         &self,
         from: SocketAddr,
         message: &SipMessage<'_>,
         reason: String,
     ) -> Vec<SrsEvent> {
-        let warning = format!("399 callrec \"{}\"", one_line(&reason).replace('"', "'"));
+        let quoted = one_line(&reason).replace('\\', "\\\\").replace('"', "\\\"");
+        let warning = format!("399 callrec \"{quoted}\"");
         let mut events = self.respond(
             from,
             message,
@@ -793,7 +952,14 @@ impl Srs {
         headers: &[(&str, &str)],
         body: Option<(&str, &[u8])>,
     ) -> Vec<SrsEvent> {
-        let tag = format!("{:x}", self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        // The same tag for the same request: a retransmission gets the
+        // same response.
+        let key = [
+            message.call_id().unwrap_or_default(),
+            message.from_tag().unwrap_or_default(),
+        ]
+        .concat();
+        let tag = format!("{:x}", self.keyed(&key));
         self.respond_in(from, message, code, reason, &tag, headers, body)
     }
 
@@ -813,6 +979,45 @@ impl Srs {
             message: response_to(message, code, reason, tag, headers, body),
         }]
     }
+}
+
+/// The URI of a Contact value: inside the `<>` of a name-addr (a quoted
+/// display name may hold `<` itself), or an addr-spec up to its
+/// parameters; `None` for `*` or nothing usable.
+fn contact_uri(contact: &str) -> Option<String> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in contact.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => {
+                let rest = &contact[i + 1..];
+                let end = rest.find('>')?;
+                return Some(one_line(rest[..end].trim())).filter(|u| !u.is_empty());
+            }
+            _ => {}
+        }
+    }
+    let spec = contact.split(';').next().unwrap_or("").trim();
+    (!spec.is_empty() && spec != "*" && !quoted).then(|| one_line(spec))
+}
+
+/// `bytes` with every control character but tab made a space: a header
+/// value copied into a message this side writes can never end its line
+/// (a bare CR, a folded line) or carry a NUL.
+fn clean(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .map(|&b| {
+            if b < 0x20 && b != b'\t' || b == 0x7f {
+                b' '
+            } else {
+                b
+            }
+        })
+        .collect()
 }
 
 fn release(streams: &[RecordedStream], ports: &mut dyn PortAllocator) {
@@ -855,17 +1060,17 @@ pub fn response_to(
     let mut out = format!("SIP/2.0 {code} {}\r\n", one_line(reason)).into_bytes();
     for via in request.header_values("Via") {
         out.extend_from_slice(b"Via: ");
-        out.extend_from_slice(via);
+        out.extend_from_slice(&clean(via));
         out.extend_from_slice(b"\r\n");
     }
     let copy = |out: &mut Vec<u8>, name: &str| {
         if let Some(value) = request.header(name) {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
+            out.extend_from_slice(&clean(value));
             if name == "To" && request.to_tag().is_none() {
                 out.extend_from_slice(b";tag=");
-                out.extend_from_slice(tag.as_bytes());
+                out.extend_from_slice(&clean(tag.as_bytes()));
             }
             out.extend_from_slice(b"\r\n");
         }
@@ -1135,6 +1340,141 @@ mod tests {
     }
 
     #[test]
+    fn what_the_server_writes_never_carries_a_line_end_from_the_request() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let sneaky = String::from_utf8(invite(1, None, &["sendonly"]))
+            .unwrap()
+            .replace("Call-ID: call-1@192.0.2.5", "Call-ID: cid\rX-Injected: 1")
+            .replace(
+                "Contact: <sip:src@192.0.2.5:5060>",
+                "Contact: \"A <b>\" <sip:src@192.0.2.5:5060>",
+            );
+        let events = srs.handle(0, from, sneaky.as_bytes(), &mut ports);
+        let ok = &sent(&events)[0];
+        assert!(ok.contains("Call-ID: cid X-Injected: 1\r\n"), "{ok}");
+        assert!(!ok.contains('\r') || ok.split("\r\n").all(|line| !line.contains('\r')));
+        let bye = sent(&srs.end("cid\rX-Injected: 1", "test", &mut ports))[0].clone();
+        assert!(
+            bye.starts_with("BYE sip:src@192.0.2.5:5060 SIP/2.0\r\n"),
+            "{bye}"
+        );
+        assert!(bye.contains("Call-ID: cid X-Injected: 1\r\n"), "{bye}");
+        assert_eq!(
+            contact_uri("<sip:a@b>;expires=60").as_deref(),
+            Some("sip:a@b")
+        );
+        assert_eq!(
+            contact_uri("sip:a@b;transport=tcp").as_deref(),
+            Some("sip:a@b")
+        );
+        assert_eq!(contact_uri("*"), None);
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_slot_and_acks_match_their_invite() {
+        let from: SocketAddr = SRC.parse().unwrap();
+        let config = SrsConfig {
+            max_dialogs_per_address: 1,
+            ..SrsConfig::new(from, "192.0.2.10".parse().unwrap())
+        };
+        let (mut srs, mut ports) = (Srs::new(config), Ports::default());
+        let ok = sent(&srs.handle(0, from, &invite(1, None, &["sendonly"]), &mut ports))[0].clone();
+        let other = String::from_utf8(invite(1, None, &["sendonly"]))
+            .unwrap()
+            .replace("call-1@", "call-2@");
+        let events = srs.handle(0, from, other.as_bytes(), &mut ports);
+        assert!(sent(&events)[0].starts_with("SIP/2.0 503 "), "{events:?}");
+        assert!(
+            matches!(&events[1], SrsEvent::Refused { reason, .. } if reason.contains("from 192.0.2.5"))
+        );
+        // An ACK with another CSeq does not stop the 200's retransmission.
+        let tag = tag_of(&ok);
+        srs.handle(
+            10,
+            from,
+            &request("ACK", 7, Some(&tag), "", "text/plain", ""),
+            &mut ports,
+        );
+        assert_eq!(srs.poll_timeout(), Some(500));
+        srs.handle(
+            20,
+            from,
+            &request("ACK", 1, Some(&tag), "", "text/plain", ""),
+            &mut ports,
+        );
+        assert_eq!(srs.poll_timeout(), None);
+        // A re-INVITE without an offer gets the last answer as an offer.
+        let reoffer = srs.handle(
+            30,
+            from,
+            &request("INVITE", 2, Some(&tag), "", "application/sdp", ""),
+            &mut ports,
+        );
+        assert!(
+            sent(&reoffer)[0].contains("m=audio 40000 RTP/AVP 8 101\r\n"),
+            "{reoffer:?}"
+        );
+        assert_eq!(srs.poll_timeout(), Some(530));
+        // A lower CSeq: 500.
+        let late = srs.handle(40, from, &invite(1, Some(&tag), &["sendonly"]), &mut ports);
+        assert!(sent(&late)[0].starts_with("SIP/2.0 500 "), "{late:?}");
+        // No From tag: 400.
+        let untagged = String::from_utf8(invite(1, None, &["sendonly"]))
+            .unwrap()
+            .replace(";tag=src1", "")
+            .replace("call-1@", "call-3@");
+        let events = srs.handle(
+            50,
+            "192.0.2.6:5060".parse().unwrap(),
+            untagged.as_bytes(),
+            &mut ports,
+        );
+        assert!(
+            sent(&events)[0].starts_with("SIP/2.0 400 Bad Request: no From tag"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn later_metadata_cannot_grow_a_session_without_bound() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let ok = sent(&srs.handle(0, from, &invite(1, None, &["sendonly"]), &mut ports))[0].clone();
+        let tag = tag_of(&ok);
+        let mut refused = 0;
+        for n in 0..200u32 {
+            let ids: String = (0..30)
+                .map(|i| format!("<send>{}{n}-{i}</send>", "x".repeat(900)))
+                .collect();
+            let doc = format!(
+                "<recording xmlns='urn:ietf:params:xml:ns:recording:1'><participantstreamassoc participant_id='p{n}'>{ids}</participantstreamassoc></recording>"
+            );
+            let events = srs.handle(
+                n.into(),
+                from,
+                &request(
+                    "UPDATE",
+                    n + 2,
+                    Some(&tag),
+                    "",
+                    "application/rs-metadata+xml",
+                    &doc,
+                ),
+                &mut ports,
+            );
+            if sent(&events)[0].starts_with("SIP/2.0 488 ") {
+                refused += 1;
+            }
+        }
+        assert!(refused > 150, "{refused} refused");
+        let kept = srs.dialogs[&"call-1@192.0.2.5".to_owned()]
+            .metadata
+            .as_ref()
+            .unwrap()
+            .size();
+        assert!(kept <= MAX_SESSION_METADATA, "{kept}");
+    }
+
+    #[test]
     fn no_ack_in_64_t1_ends_the_session_with_a_bye() {
         let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
         srs.handle(0, from, &invite(1, None, &["sendonly"]), &mut ports);
@@ -1266,7 +1606,9 @@ mod tests {
             &mut ports,
         );
         assert!(
-            sent(&events)[0].contains("content type 'multipart/mixed' has no usable boundary"),
+            sent(&events)[0].contains(
+                r#"Warning: 399 callrec "content type \"multipart/mixed\" has no usable boundary""#
+            ),
             "{events:?}"
         );
         assert_eq!(
