@@ -118,3 +118,13 @@ proptest! {
         let _ = callrec_siprec::Metadata::parse(&body);
     }
 }
+
+/// Found by the `siprec_offer` fuzz target: an `m=` line with a vertical
+/// tab (not ASCII whitespace to `split_ascii_whitespace`) gave an answer
+/// that did not parse again. Control characters in SDP lines are refused.
+#[test]
+fn a_vertical_tab_in_an_m_line_is_refused() {
+    let data = include_bytes!("regressions/vertical_tab_in_m_line.bin");
+    let e = RecordingOffer::parse("multipart/mixed;boundary=b", &data[1..]).unwrap_err();
+    assert!(e.to_string().contains("holds a control character"), "{e}");
+}
