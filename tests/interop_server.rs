@@ -191,7 +191,6 @@ async fn record_from_ffmpeg(
     (dir, wav, input)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it() {
     let _serial = SERIAL.lock().await;
     if !have_ffmpeg_tools() {
@@ -206,7 +205,6 @@ async fn ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it() {
     ffprobe_and_soxi(&wav, "pcm_alaw", 8000, 2.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_g722_rtp_decodes_to_ffmpegs_own_decoding() {
     let _serial = SERIAL.lock().await;
     if !have_ffmpeg_tools() {
@@ -229,7 +227,6 @@ async fn ffmpeg_g722_rtp_decodes_to_ffmpegs_own_decoding() {
     ffprobe_and_soxi(&wav, "pcm_s16le", 16000, 2.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tshark_decodes_phone_sim_rtp_without_errors() {
     let _serial = SERIAL.lock().await;
     if !have_tool("tshark", "-v") {
@@ -343,4 +340,36 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
         "{}",
         String::from_utf8_lossy(&problems)
     );
+}
+
+/// Runs an async test as `#[tokio::test(flavor = "multi_thread",
+/// worker_threads = 2)]` did.
+fn on_tokio(test: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(test);
+}
+
+/// The tests, each ignored with the reason when what it needs is missing
+/// (a failure under `CI=true`).
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{FFMPEG, FFPROBE, SOXI, TSHARK, Test, run_tests};
+    run_tests(vec![
+        Test::new(
+            "ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it",
+            || on_tokio(ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it()),
+        )
+        .needs(&[FFMPEG, FFPROBE, SOXI]),
+        Test::new("ffmpeg_g722_rtp_decodes_to_ffmpegs_own_decoding", || {
+            on_tokio(ffmpeg_g722_rtp_decodes_to_ffmpegs_own_decoding())
+        })
+        .needs(&[FFMPEG, FFPROBE, SOXI]),
+        Test::new("tshark_decodes_phone_sim_rtp_without_errors", || {
+            on_tokio(tshark_decodes_phone_sim_rtp_without_errors())
+        })
+        .needs(&[TSHARK]),
+    ])
 }

@@ -157,7 +157,6 @@ fn all_uploaded(node: &Node, n: usize) -> bool {
     list.len() == n && list.iter().all(|r| r["uploaded"] == true)
 }
 
-#[test]
 fn two_nodes_share_a_load_and_serve_every_call_byte_for_byte() {
     let Some(pool) = Pool::start() else { return };
     let a = pool.node("a", "53000-53099");
@@ -274,7 +273,6 @@ fn two_nodes_share_a_load_and_serve_every_call_byte_for_byte() {
     assert_eq!(a.list().len(), calls - 1);
 }
 
-#[test]
 fn recordings_wait_on_disk_while_the_store_is_down_and_upload_when_it_returns() {
     let Some(mut pool) = Pool::start() else {
         return;
@@ -327,7 +325,6 @@ fn recordings_wait_on_disk_while_the_store_is_down_and_upload_when_it_returns() 
     assert!(a.log().contains("upload failed"), "{}", a.log());
 }
 
-#[test]
 fn a_node_whose_database_is_down_at_start_answers_failed_until_it_returns() {
     let Some(pool) = Pool::start() else { return };
     pool.pg.stop();
@@ -361,7 +358,6 @@ fn a_node_whose_database_is_down_at_start_answers_failed_until_it_returns() {
     });
 }
 
-#[test]
 fn a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts() {
     let Some(pool) = Pool::start() else { return };
     let a = pool.node("a", "53400-53449");
@@ -416,7 +412,6 @@ fn a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts() {
     assert_eq!(spool(&pool.dir("a")), Vec::<PathBuf>::new());
 }
 
-#[test]
 fn two_nodes_sweeping_at_once_delete_each_recording_once() {
     let Some(pool) = Pool::start() else { return };
     let start = |first_port: u16, node: &'static str| {
@@ -490,4 +485,37 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
             .recordings
             .is_empty()
     );
+}
+
+/// The tests, each ignored with the reason when what it needs is missing
+/// (a failure under `CI=true`).
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{GARAGE, POSTGRES, Test, run_tests};
+    run_tests(vec![
+        Test::new(
+            "two_nodes_share_a_load_and_serve_every_call_byte_for_byte",
+            two_nodes_share_a_load_and_serve_every_call_byte_for_byte,
+        )
+        .needs(&[GARAGE, POSTGRES]),
+        Test::new(
+            "recordings_wait_on_disk_while_the_store_is_down_and_upload_when_it_returns",
+            recordings_wait_on_disk_while_the_store_is_down_and_upload_when_it_returns,
+        )
+        .needs(&[GARAGE, POSTGRES]),
+        Test::new(
+            "a_node_whose_database_is_down_at_start_answers_failed_until_it_returns",
+            a_node_whose_database_is_down_at_start_answers_failed_until_it_returns,
+        )
+        .needs(&[GARAGE, POSTGRES]),
+        Test::new(
+            "a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts",
+            a_call_cut_by_kill_9_is_uploaded_when_its_node_restarts,
+        )
+        .needs(&[GARAGE, POSTGRES]),
+        Test::new(
+            "two_nodes_sweeping_at_once_delete_each_recording_once",
+            two_nodes_sweeping_at_once_delete_each_recording_once,
+        )
+        .needs(&[GARAGE, POSTGRES]),
+    ])
 }

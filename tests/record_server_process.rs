@@ -76,7 +76,6 @@ fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finalizes_every_open_recording() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = spawn_server(dir.path(), "45500-45509");
@@ -135,7 +134,6 @@ async fn sigterm_finalizes_every_open_recording() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_the_wav_still_opens() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = spawn_server(dir.path(), "45510-45519");
@@ -206,7 +204,6 @@ async fn after_kill_9_the_wav_still_opens() {
     }
 }
 
-#[test]
 fn phone_sim_binary_streams_a_wav_file_and_summarises_many_calls() {
     use callrec::audio::WavWriter;
     use callrec::audio::g711::Law;
@@ -283,7 +280,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out() {
     if !callrec_test::have_tool("prlimit", "--version") {
         return;
@@ -344,7 +340,6 @@ async fn few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out() {
     assert_eq!(sidecars.len(), 1);
 }
 
-#[test]
 fn json_logs_and_version() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = ServerProcess(
@@ -375,4 +370,40 @@ fn json_logs_and_version() {
         common::stdout_of_success(&out).trim(),
         format!("record_server {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// Runs an async test as `#[tokio::test(flavor = "multi_thread",
+/// worker_threads = 2)]` did.
+fn on_tokio(test: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(test);
+}
+
+/// The tests, each ignored with the reason when what it needs is missing
+/// (a failure under `CI=true`).
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{FFPROBE, PRLIMIT, Test, run_tests};
+    run_tests(vec![
+        Test::new("sigterm_finalizes_every_open_recording", || {
+            on_tokio(sigterm_finalizes_every_open_recording())
+        }),
+        Test::new("after_kill_9_the_wav_still_opens", || {
+            on_tokio(after_kill_9_the_wav_still_opens())
+        })
+        .needs(&[FFPROBE]),
+        Test::new(
+            "phone_sim_binary_streams_a_wav_file_and_summarises_many_calls",
+            phone_sim_binary_streams_a_wav_file_and_summarises_many_calls,
+        ),
+        Test::new(
+            "few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out",
+            || on_tokio(few_descriptors_and_a_junk_flood_neither_spin_nor_lock_phones_out()),
+        )
+        .needs(&[PRLIMIT]),
+        Test::new("json_logs_and_version", json_logs_and_version),
+    ])
 }

@@ -216,7 +216,6 @@ impl Browser<'_> {
     }
 }
 
-#[test]
 fn search_play_and_seek_in_headless_chromium() {
     let Some(driver) = Driver::start() else {
         return;
@@ -362,7 +361,6 @@ fn search_play_and_seek_in_headless_chromium() {
     }
 }
 
-#[test]
 fn with_tokens_the_page_asks_for_one_and_plays_with_it() {
     const TOKEN: &str = "d4f1c0a7e2b95836d4f1c0a7e2b95836";
     let Some(driver) = Driver::start() else {
@@ -429,7 +427,6 @@ fn with_tokens_the_page_asks_for_one_and_plays_with_it() {
 /// their code points (U+202E made "gnp.exe" read "exe.png"), and a long
 /// name is cut with an ellipsis in the list (whole in its title) instead
 /// of pushing the other columns off the screen.
-#[test]
 fn names_with_bidi_overrides_or_200_characters_show_as_they_are() {
     let Some(driver) = Driver::start() else {
         return;
@@ -481,4 +478,27 @@ fn names_with_bidi_overrides_or_200_characters_show_as_they_are() {
         "the details of 7001",
         "return document.getElementById('title').textContent.includes('7001 gnp<U+202E>.exe')",
     );
+}
+
+/// The tests, each ignored with the reason when what it needs is missing
+/// (a failure under `CI=true`).
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{CHROMEDRIVER, CHROMIUM, Test, run_tests};
+    run_tests(vec![
+        Test::new(
+            "search_play_and_seek_in_headless_chromium",
+            search_play_and_seek_in_headless_chromium,
+        )
+        .needs(&[CHROMIUM, CHROMEDRIVER]),
+        Test::new(
+            "with_tokens_the_page_asks_for_one_and_plays_with_it",
+            with_tokens_the_page_asks_for_one_and_plays_with_it,
+        )
+        .needs(&[CHROMIUM, CHROMEDRIVER]),
+        Test::new(
+            "names_with_bidi_overrides_or_200_characters_show_as_they_are",
+            names_with_bidi_overrides_or_200_characters_show_as_they_are,
+        )
+        .needs(&[CHROMIUM, CHROMEDRIVER]),
+    ])
 }

@@ -45,7 +45,6 @@ fn sip_record(args: &[String]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
 fn sipp_answers_the_record_on_info() {
     if !callrec_test::have_tool("sipp", "-v") {
         return;
@@ -82,7 +81,6 @@ fn sipp_answers_the_record_on_info() {
     assert!(status.success(), "sipp: {status}");
 }
 
-#[test]
 fn record_off_reaches_a_callrec_sip_uas() {
     let uas = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = uas.local_addr().unwrap();
@@ -105,7 +103,6 @@ fn record_off_reaches_a_callrec_sip_uas() {
     assert!(out.status.success());
 }
 
-#[test]
 fn no_answer_is_an_error_after_the_timeout() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut args = dialog_args(&silent.local_addr().unwrap().to_string());
@@ -124,7 +121,6 @@ fn no_answer_is_an_error_after_the_timeout() {
     assert!((2..=3).contains(&copies), "{copies} copies");
 }
 
-#[test]
 fn url_record_sends_the_get_and_prints_the_status() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -159,4 +155,29 @@ fn url_record_sends_the_get_and_prints_the_status() {
     assert!(request.contains(&format!("Host: 127.0.0.1:{port}\r\n")));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "HTTP 200 OK\n");
     assert!(out.status.success());
+}
+
+/// The tests, each ignored with the reason when what it needs is missing
+/// (a failure under `CI=true`).
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{SIPP, Test, run_tests};
+    run_tests(vec![
+        Test::new(
+            "sipp_answers_the_record_on_info",
+            sipp_answers_the_record_on_info,
+        )
+        .needs(&[SIPP]),
+        Test::new(
+            "record_off_reaches_a_callrec_sip_uas",
+            record_off_reaches_a_callrec_sip_uas,
+        ),
+        Test::new(
+            "no_answer_is_an_error_after_the_timeout",
+            no_answer_is_an_error_after_the_timeout,
+        ),
+        Test::new(
+            "url_record_sends_the_get_and_prints_the_status",
+            url_record_sends_the_get_and_prints_the_status,
+        ),
+    ])
 }

@@ -61,7 +61,6 @@ fn all(recordings: &Recordings) -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn nodes_that_start_together_share_one_index_with_sqlites_behaviour() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.url();
@@ -221,7 +220,6 @@ fn ids(list: &[callrec_recordings::RecordingSummary]) -> Vec<&str> {
     list.iter().map(|r| r.recording_id.as_str()).collect()
 }
 
-#[test]
 fn a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter() {
     let Some(pg) = Postgres::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -274,7 +272,6 @@ fn a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter() {
     );
 }
 
-#[test]
 fn a_schema_from_a_newer_server_is_refused() {
     let Some(pg) = Postgres::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -296,7 +293,6 @@ fn a_schema_from_a_newer_server_is_refused() {
 /// A database from before the schema sequence was shared with SQLite
 /// says version 1 for the tables of version 2 and has no `by_node` index:
 /// it opens, and is brought to the shared version.
-#[test]
 fn a_database_of_the_first_postgres_schema_is_migrated() {
     let Some(pg) = Postgres::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -322,7 +318,6 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
     assert_eq!(by_node, 1);
 }
 
-#[test]
 fn a_url_that_is_not_postgres_is_named_in_the_error() {
     let tmp = tempfile::tempdir().unwrap();
     let mut settings = Settings::new(tmp.path());
@@ -332,4 +327,36 @@ fn a_url_that_is_not_postgres_is_named_in_the_error() {
         text.contains("mysql://root@db/x") && !text.contains("hunter2"),
         "{text}"
     );
+}
+
+/// The tests, each ignored with the reason when what it needs is missing
+/// (a failure under `CI=true`).
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{POSTGRES, Test, run_tests};
+    run_tests(vec![
+        Test::new(
+            "nodes_that_start_together_share_one_index_with_sqlites_behaviour",
+            nodes_that_start_together_share_one_index_with_sqlites_behaviour,
+        )
+        .needs(&[POSTGRES]),
+        Test::new(
+            "a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter",
+            a_database_that_is_down_refuses_calls_and_keeps_what_it_could_not_enter,
+        )
+        .needs(&[POSTGRES]),
+        Test::new(
+            "a_schema_from_a_newer_server_is_refused",
+            a_schema_from_a_newer_server_is_refused,
+        )
+        .needs(&[POSTGRES]),
+        Test::new(
+            "a_database_of_the_first_postgres_schema_is_migrated",
+            a_database_of_the_first_postgres_schema_is_migrated,
+        )
+        .needs(&[POSTGRES]),
+        Test::new(
+            "a_url_that_is_not_postgres_is_named_in_the_error",
+            a_url_that_is_not_postgres_is_named_in_the_error,
+        ),
+    ])
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use rand_core::RngCore;
 
+pub mod harness;
 pub mod servers;
 
 /// Whether the external `tool` (ffmpeg, sox, sipp, tshark, ...) can be

@@ -38,6 +38,11 @@ fn is_root() -> bool {
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
+/// Whether a PostgreSQL server is installed the Debian way.
+pub fn postgres_installed() -> bool {
+    postgres_bin().is_some()
+}
+
 /// The directory of the newest PostgreSQL server installed the Debian way.
 fn postgres_bin() -> Option<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
