@@ -119,7 +119,7 @@ fn audio_wav_example() {
     // And the writer produces this exact header.
     let mut header = [0u8; MAX_HEADER_LEN];
     assert_eq!(wav.spec().write_header(4, &mut header), 58);
-    assert_eq!(header[..], bytes[..58]);
+    assert_eq!(header[..58], bytes[..58]);
 }
 
 #[test]

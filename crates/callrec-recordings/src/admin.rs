@@ -71,14 +71,28 @@ impl Recordings {
             .ok_or_else(|| Error::UnknownRecording(recording_id.to_owned()))
     }
 
-    /// Deletes a recording, logged first: the row is read and checked, the
-    /// audit line written (the index's anchor moves with it, so this
-    /// cannot happen inside the deleting transaction), then the row is
-    /// locked, checked again (no other node holds or deletes it meanwhile)
-    /// and deleted with its files. `None` when it is gone (another node
-    /// deleted it first); a line whose deletion then fails, or finds the
-    /// recording gone or held, records the attempt.
+    /// Deletes a recording, logged before anything is removed: while it
+    /// holds the recording's lock (on a pool, no other node deletes it
+    /// meanwhile, so a recording two nodes delete at once is deleted and
+    /// logged once), the row is read and checked, the line written (the
+    /// index's anchor with it, so not inside the deleting transaction,
+    /// which holds the writer connection), then the row is locked, checked
+    /// again and deleted with its files. `None` when it is gone (another
+    /// node deleted it first); a line whose deletion then fails records
+    /// the attempt.
     pub(crate) fn delete_locked(
+        &self,
+        recording_id: &str,
+        action: &str,
+        actor: &Actor,
+        detail: Option<String>,
+    ) -> Result<Option<u64>, Error> {
+        self.shared.index.for_recording(recording_id, || {
+            self.delete_logged(recording_id, action, actor, detail)
+        })
+    }
+
+    fn delete_logged(
         &self,
         recording_id: &str,
         action: &str,

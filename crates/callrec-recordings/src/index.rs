@@ -743,6 +743,24 @@ impl Index {
         .map(drop)
     }
 
+    /// Runs `work` while no other node runs work for `recording_id` (see
+    /// [`Database::for_recording`]).
+    pub(crate) fn for_recording<T>(
+        &self,
+        recording_id: &str,
+        work: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut work = Some(work);
+        let mut out = None;
+        self.database.for_recording(recording_id, &mut || {
+            if let Some(work) = work.take() {
+                out = Some(work()?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::index(self.describe(), "the locked work did not run"))
+    }
+
     /// Runs `work` while no other node sweeps; `None` when another one is
     /// sweeping now.
     pub(crate) fn exclusively<T>(

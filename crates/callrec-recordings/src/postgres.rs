@@ -31,6 +31,10 @@ const MIGRATION_LOCK: i64 = 0x6361_6c6c_7265_6301;
 /// The advisory lock held by the node that runs retention.
 const SWEEP_LOCK: i64 = 0x6361_6c6c_7265_6302;
 
+/// The first key of the advisory locks a deletion holds on its recording
+/// (the second is the id's hash).
+const RECORDING_LOCK_CLASS: i32 = 0x6372_6563;
+
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -407,6 +411,28 @@ impl Database for PgIndex {
                 .collect::<Result<_, _>>()
                 .map_err(|e| self.fail(e))
         })
+    }
+
+    fn for_recording(
+        &self,
+        recording_id: &str,
+        work: &mut dyn FnMut() -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        // A connection of its own (the writer is needed inside `work`);
+        // the two-key form, apart from the sweep's one-key lock.
+        let mut client = self.connect()?;
+        client
+            .execute(
+                "SELECT pg_advisory_lock($1, hashtext($2))",
+                &[&RECORDING_LOCK_CLASS, &recording_id],
+            )
+            .map_err(|e| self.fail(e))?;
+        let out = work();
+        let _ = client.execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&RECORDING_LOCK_CLASS, &recording_id],
+        );
+        out
     }
 
     fn exclusively(&self, work: &mut dyn FnMut() -> Result<(), Error>) -> Result<bool, Error> {
