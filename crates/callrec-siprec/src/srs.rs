@@ -243,7 +243,7 @@ impl Srs {
             }
         }
         for call_id in dead {
-            events.extend(self.end_dialog(&call_id, "no ACK", ports));
+            events.extend(self.end(&call_id, "no ACK", ports));
         }
         events
     }
@@ -252,11 +252,14 @@ impl Srs {
     pub fn shutdown(&mut self, ports: &mut dyn PortAllocator) -> Vec<SrsEvent> {
         let ids: Vec<String> = self.dialogs.keys().cloned().collect();
         ids.iter()
-            .flat_map(|id| self.end_dialog(id, "shutdown", ports))
+            .flat_map(|id| self.end(id, "shutdown", ports))
             .collect()
     }
 
-    fn end_dialog(
+    /// Ends one session with a BYE: for the caller's own reasons (no RTP
+    /// for too long, an operator's request), and when no ACK comes or the
+    /// server shuts down; nothing when it is not open.
+    pub fn end(
         &mut self,
         call_id: &str,
         reason: &'static str,
@@ -298,17 +301,6 @@ impl Srs {
     fn keyed(&self, bytes: &[u8]) -> u64 {
         use core::hash::BuildHasher;
         self.keys.hash_one(bytes)
-    }
-
-    /// Ends one session with a BYE, for the caller's own reasons (no RTP
-    /// for too long, an operator's request); nothing when it is not open.
-    pub fn end(
-        &mut self,
-        call_id: &str,
-        reason: &'static str,
-        ports: &mut dyn PortAllocator,
-    ) -> Vec<SrsEvent> {
-        self.end_dialog(call_id, reason, ports)
     }
 
     /// Handles one SIP message from `from` at `now` (milliseconds).
@@ -356,14 +348,7 @@ impl Srs {
                     None
                 };
                 let Some(dialog) = found else {
-                    return self.respond(
-                        from,
-                        &message,
-                        481,
-                        "Call/Transaction Does Not Exist",
-                        &[],
-                        None,
-                    );
+                    return self.no_dialog(from, &message);
                 };
                 release(&dialog.streams, ports);
                 let mut events =
@@ -385,14 +370,7 @@ impl Srs {
                 if same_client {
                     self.respond(from, &message, 200, "OK", &[], None)
                 } else {
-                    self.respond(
-                        from,
-                        &message,
-                        481,
-                        "Call/Transaction Does Not Exist",
-                        &[],
-                        None,
-                    )
+                    self.no_dialog(from, &message)
                 }
             }
             "OPTIONS" => self.respond(
@@ -410,21 +388,14 @@ impl Srs {
                 ],
                 None,
             ),
-            other => {
-                let mut events = self.respond(
-                    from,
-                    &message,
-                    405,
-                    "Method Not Allowed",
-                    &[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE")],
-                    None,
-                );
-                events.push(SrsEvent::Refused {
-                    from,
-                    reason: format!("method {other} is not one a recording server takes"),
-                });
-                events
-            }
+            other => self.refuse(
+                from,
+                &message,
+                405,
+                "Method Not Allowed",
+                &[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE")],
+                format!("method {other} is not one a recording server takes"),
+            ),
         }
     }
 
@@ -445,14 +416,7 @@ impl Srs {
             let matches = from_tag == Some(dialog.remote_tag.as_bytes())
                 && (retransmitted_initial || message.to_tag() == Some(dialog.local_tag.as_bytes()));
             if !matches {
-                return self.respond(
-                    from,
-                    message,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    &[],
-                    None,
-                );
+                return self.no_dialog(from, message);
             }
             if cseq == dialog.last_cseq {
                 // A retransmission: the same answer again.
@@ -481,14 +445,7 @@ impl Srs {
             }
         } else if message.to_tag().is_some() || !is_invite {
             // In a dialog this server does not have (an UPDATE needs one).
-            return self.respond(
-                from,
-                message,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-                None,
-            );
+            return self.no_dialog(from, message);
         } else {
             let require: Vec<String> = message
                 .header_values("Require")
@@ -507,21 +464,16 @@ impl Srs {
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
                     .join(", ");
-                let mut events = self.respond(
+                return self.refuse(
                     from,
                     message,
                     420,
                     "Bad Extension",
                     &[("Unsupported", &list)],
-                    None,
-                );
-                events.push(SrsEvent::Refused {
-                    from,
-                    reason: format!(
+                    format!(
                         "INVITE {call_id:?} requires {list}, which this server does not support"
                     ),
-                });
-                return events;
+                );
             }
             let src = message
                 .header("Contact")
@@ -530,25 +482,24 @@ impl Srs {
                 let reason = format!(
                     "INVITE {call_id:?} is not a SIPREC recording session (no Require: siprec, no +sip.src in Contact)"
                 );
-                let mut events = self.respond(
+                return self.refuse(
                     from,
                     message,
                     403,
                     "Forbidden: not a SIPREC recording session",
                     &[],
-                    None,
+                    reason,
                 );
-                events.push(SrsEvent::Refused { from, reason });
-                return events;
             }
             if message.from_tag().is_none_or(<[u8]>::is_empty) {
-                let mut events =
-                    self.respond(from, message, 400, "Bad Request: no From tag", &[], None);
-                events.push(SrsEvent::Refused {
+                return self.refuse(
                     from,
-                    reason: format!("INVITE {call_id:?} has no From tag"),
-                });
-                return events;
+                    message,
+                    400,
+                    "Bad Request: no From tag",
+                    &[],
+                    format!("INVITE {call_id:?} has no From tag"),
+                );
             }
             let from_here = self
                 .dialogs
@@ -556,40 +507,28 @@ impl Srs {
                 .filter(|d| d.peer.ip() == from.ip())
                 .count();
             if from_here >= self.config.max_dialogs_per_address {
-                let mut events = self.respond(
+                return self.refuse(
                     from,
                     message,
                     503,
                     "Service Unavailable",
-                    &[("Retry-After", "5")],
-                    None,
-                );
-                events.push(SrsEvent::Refused {
-                    from,
-                    reason: format!(
+                    &[("Retry-After", "5")], format!(
                         "{from_here} recording sessions are open from {}, the most allowed from one address",
                         from.ip()
-                    ),
-                });
-                return events;
+                    ));
             }
             if self.dialogs.len() >= self.config.max_dialogs {
-                let mut events = self.respond(
+                return self.refuse(
                     from,
                     message,
                     503,
                     "Service Unavailable",
                     &[("Retry-After", "5")],
-                    None,
-                );
-                events.push(SrsEvent::Refused {
-                    from,
-                    reason: format!(
+                    format!(
                         "{} recording sessions are open, the most allowed",
                         self.config.max_dialogs
                     ),
-                });
-                return events;
+                );
             }
         }
         let content_type = message.header("Content-Type").map(text).unwrap_or_default();
@@ -696,18 +635,14 @@ impl Srs {
             );
         }
         let Some(new_ports) = ports.allocate(missing) else {
-            events.extend(self.respond(
+            events.extend(self.refuse(
                 from,
                 message,
                 503,
                 "Service Unavailable",
                 &[("Retry-After", "5")],
-                None,
+                format!("no {missing} free RTP ports for call {call_id:?}"),
             ));
-            events.push(SrsEvent::Refused {
-                from,
-                reason: format!("no {missing} free RTP ports for call {call_id:?}"),
-            });
             return events;
         };
         let mut new_ports = new_ports.into_iter();
@@ -924,22 +859,45 @@ impl Srs {
     ) -> Vec<SrsEvent> {
         let quoted = one_line(&reason).replace('\\', "\\\\").replace('"', "\\\"");
         let warning = format!("399 callrec \"{quoted}\"");
-        let mut events = self.respond(
+        self.refuse(
             from,
             message,
             488,
             "Not Acceptable Here",
             &[("Warning", &warning)],
-            None,
-        );
-        events.push(SrsEvent::Refused {
-            from,
-            reason: format!(
+            format!(
                 "call {:?}: {reason}",
                 message.call_id().map(text).unwrap_or_default()
             ),
-        });
+        )
+    }
+
+    /// A refusal: the response, and a [`SrsEvent::Refused`] saying `why`
+    /// for the log and the counters.
+    fn refuse(
+        &self,
+        from: SocketAddr,
+        message: &SipMessage<'_>,
+        code: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+        why: String,
+    ) -> Vec<SrsEvent> {
+        let mut events = self.respond(from, message, code, reason, headers, None);
+        events.push(SrsEvent::Refused { from, reason: why });
         events
+    }
+
+    /// `481`: no such dialog (or not both of its tags).
+    fn no_dialog(&self, from: SocketAddr, message: &SipMessage<'_>) -> Vec<SrsEvent> {
+        self.respond(
+            from,
+            message,
+            481,
+            "Call/Transaction Does Not Exist",
+            &[],
+            None,
+        )
     }
 
     /// A response outside a dialog (a fresh To tag).
