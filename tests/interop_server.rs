@@ -342,21 +342,11 @@ async fn tshark_decodes_phone_sim_rtp_without_errors() {
     );
 }
 
-/// Runs an async test as `#[tokio::test(flavor = "multi_thread",
-/// worker_threads = 2)]` did.
-fn on_tokio(test: impl Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(test);
-}
-
 /// The tests, each ignored with the reason when what it needs is missing
 /// (a failure under `CI=true`).
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{FFMPEG, FFPROBE, SOXI, TSHARK, Test, run_tests};
+    use common::on_tokio;
     run_tests(vec![
         Test::new(
             "ffmpeg_pcma_rtp_is_recorded_exactly_as_ffmpeg_encoded_it",

@@ -372,21 +372,11 @@ fn json_logs_and_version() {
     );
 }
 
-/// Runs an async test as `#[tokio::test(flavor = "multi_thread",
-/// worker_threads = 2)]` did.
-fn on_tokio(test: impl Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(test);
-}
-
 /// The tests, each ignored with the reason when what it needs is missing
 /// (a failure under `CI=true`).
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{FFPROBE, PRLIMIT, Test, run_tests};
+    use common::on_tokio;
     run_tests(vec![
         Test::new("sigterm_finalizes_every_open_recording", || {
             on_tokio(sigterm_finalizes_every_open_recording())

@@ -133,3 +133,14 @@ pub(crate) fn start_record_server(mut command: Command) -> Started {
         log,
     }
 }
+
+/// Runs an async test as `#[tokio::test(flavor = "multi_thread",
+/// worker_threads = 2)]` did.
+pub(crate) fn on_tokio(test: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(test);
+}

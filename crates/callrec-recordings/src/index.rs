@@ -750,14 +750,8 @@ impl Index {
         recording_id: &str,
         work: impl FnOnce() -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut work = Some(work);
-        let mut out = None;
-        self.database.for_recording(recording_id, &mut || {
-            if let Some(work) = work.take() {
-                out = Some(work()?);
-            }
-            Ok(())
-        })?;
+        let (ran, out) = run_once(work, |once| self.database.for_recording(recording_id, once));
+        ran?;
         out.ok_or_else(|| Error::index(self.describe(), "the locked work did not run"))
     }
 
@@ -767,16 +761,26 @@ impl Index {
         &self,
         work: impl FnOnce() -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
-        let mut work = Some(work);
-        let mut out = None;
-        let ran = self.database.exclusively(&mut || {
-            if let Some(work) = work.take() {
-                out = Some(work()?);
-            }
-            Ok(())
-        })?;
-        Ok(if ran { out } else { None })
+        let (ran, out) = run_once(work, |once| self.database.exclusively(once));
+        Ok(if ran? { out } else { None })
     }
+}
+
+/// Hands `work` to `run` as the `FnMut` a [`Database`] method takes, and
+/// gives back what `run` returned and what `work` did, if it ran.
+fn run_once<T, R>(
+    work: impl FnOnce() -> Result<T, Error>,
+    run: impl FnOnce(&mut dyn FnMut() -> Result<(), Error>) -> Result<R, Error>,
+) -> (Result<R, Error>, Option<T>) {
+    let mut work = Some(work);
+    let mut out = None;
+    let ran = run(&mut || {
+        if let Some(work) = work.take() {
+            out = Some(work()?);
+        }
+        Ok(())
+    });
+    (ran, out)
 }
 
 /// A node's audit log anchor in the index.

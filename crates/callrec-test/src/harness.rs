@@ -17,7 +17,7 @@
 //! }
 //! ```
 
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
@@ -85,12 +85,7 @@ pub const POSTGRES: Need = Need {
 impl Need {
     fn available(&self) -> bool {
         match self.check {
-            Check::Program(program, arg) => Command::new(program)
-                .arg(arg)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok(),
+            Check::Program(program, arg) => crate::starts(program, arg),
             Check::Postgres => crate::servers::postgres_installed(),
         }
     }

@@ -18,12 +18,7 @@ pub mod servers;
 /// # Panics
 /// Under `CI=true` when the tool cannot be started.
 pub fn have_tool(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(version_arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
+    let ok = starts(tool, version_arg);
     if !ok {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -32,6 +27,16 @@ pub fn have_tool(tool: &str, version_arg: &str) -> bool {
         eprintln!("skipping: {tool} not installed");
     }
     ok
+}
+
+/// Whether `program arg` can be started (its exit status does not matter).
+pub(crate) fn starts(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// SplitMix64: a tiny, deterministic RNG, so tests that draw SSRCs,
