@@ -26,7 +26,7 @@ use crate::sidecar::{Durability, Parties, RecordingFile, Sidecar, write_atomical
 
 /// A call whose files exist.
 struct OpenedCall {
-    call: Call<BufWriter<File>>,
+    call: Call<Outputs<BufWriter<File>>>,
     /// Its sidecar (none when RTP is discarded).
     sidecar_path: Option<PathBuf>,
     /// Its audio files.
@@ -39,7 +39,7 @@ pub(crate) struct Prepared {
     pub(crate) started: Instant,
     pub(crate) socket: std::net::UdpSocket,
     pub(crate) port: u16,
-    pub(crate) call: Call<BufWriter<File>>,
+    pub(crate) call: Call<Outputs<BufWriter<File>>>,
     pub(crate) sidecar_path: Option<PathBuf>,
     pub(crate) files: Vec<PathBuf>,
 }

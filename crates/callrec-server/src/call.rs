@@ -10,6 +10,29 @@ use callrec_rtp::{Event, Receiver, ReceiverConfig, RtpPacket};
 
 use crate::Config;
 use crate::outputs::{Outputs, Sink};
+
+/// Where a call's released media goes: the files of a phone call, or one
+/// channel of a SIPREC session.
+pub(crate) trait Media {
+    /// One payload of the call's codec.
+    fn payload(&mut self, data: &[u8]);
+    /// `ticks` (8 kHz) of silence.
+    fn gap(&mut self, ticks: u64);
+    /// The first write error, if any.
+    fn error(&self) -> Option<&str>;
+}
+
+impl<W: Sink> Media for Outputs<W> {
+    fn payload(&mut self, data: &[u8]) {
+        Outputs::payload(self, data);
+    }
+    fn gap(&mut self, ticks: u64) {
+        Outputs::gap(self, ticks);
+    }
+    fn error(&self) -> Option<&str> {
+        Outputs::error(self)
+    }
+}
 use crate::sidecar::{DtmfDigit, MAX_NOTES, Sidecar, TimelineNote};
 
 /// RFC 3389 comfort noise, a static payload type.
@@ -74,11 +97,11 @@ struct Candidate {
 }
 
 /// One call's media path.
-pub(crate) struct Call<W: Sink> {
+pub(crate) struct Call<M: Media> {
     settings: CallSettings,
     phone_ip: IpAddr,
     receiver: Receiver,
-    outputs: Option<Outputs<W>>,
+    outputs: Option<M>,
     sidecar: Sidecar,
     source: Option<(SocketAddr, u32)>,
     source_heard: Duration,
@@ -97,13 +120,13 @@ pub(crate) struct Call<W: Sink> {
     datagrams: u64,
 }
 
-impl<W: Sink> Call<W> {
+impl<M: Media> Call<M> {
     /// A call whose RTP must come from `phone_ip`, written to `outputs`
     /// (`None`: counted only), described by `sidecar`.
     pub(crate) fn new(
         settings: CallSettings,
         phone_ip: IpAddr,
-        outputs: Option<Outputs<W>>,
+        outputs: Option<M>,
         sidecar: Sidecar,
     ) -> Self {
         Self {
@@ -139,7 +162,12 @@ impl<W: Sink> Call<W> {
 
     /// The first write error, if any: the call cannot go on.
     pub(crate) fn write_error(&self) -> Option<&str> {
-        self.outputs.as_ref().and_then(Outputs::error)
+        self.outputs.as_ref().and_then(M::error)
+    }
+
+    /// Where its media goes.
+    pub(crate) fn media_mut(&mut self) -> Option<&mut M> {
+        self.outputs.as_mut()
     }
 
     /// One datagram from `from` at `now` (time since the call started).
@@ -351,15 +379,23 @@ impl<W: Sink> Call<W> {
         &self.sidecar
     }
 
-    /// The stream ends: what waits is released and written, then the files
-    /// are finalized. Returns the final sidecar (without stop time and
-    /// reason, which the caller knows) and the sinks.
-    pub(crate) fn finish(mut self) -> (Sidecar, Vec<W>) {
+    /// The stream ends: what waits is released and written. Returns the
+    /// sidecar's numbers as of the end and the media.
+    pub(crate) fn end(mut self) -> (Sidecar, Option<M>) {
         self.receiver.flush();
         self.drain();
         self.sidecar();
-        let mut sidecar = self.sidecar;
-        let sinks = match self.outputs {
+        (self.sidecar, self.outputs)
+    }
+}
+
+impl<W: Sink> Call<Outputs<W>> {
+    /// The stream ends: what waits is released and written, then the files
+    /// are finalized. Returns the final sidecar (without stop time and
+    /// reason, which the caller knows) and the sinks.
+    pub(crate) fn finish(self) -> (Sidecar, Vec<W>) {
+        let (mut sidecar, outputs) = self.end();
+        let sinks = match outputs {
             Some(outputs) => {
                 let finished = outputs.finish();
                 sidecar.duration_ms =
@@ -481,7 +517,7 @@ mod tests {
     /// A call in memory on simulated time: RTP goes in with the time it
     /// arrived, nothing waits on a clock.
     struct SimulatedCall {
-        call: Call<Cursor<Vec<u8>>>,
+        call: Call<Outputs<Cursor<Vec<u8>>>>,
         phone: IpAddr,
     }
 

@@ -10,6 +10,7 @@ use callrec_control::{Codec, SessionId};
 use tokio::sync::oneshot;
 
 use crate::call::Call;
+use crate::outputs::Outputs;
 use crate::connection::StopCommand;
 use crate::paths::UtcTime;
 use crate::sidecar::{Durability, Sidecar, sha256_of, write_atomically};
@@ -93,7 +94,7 @@ impl Drop for Finalizers {
 /// see them, and writes the final sidecar durably. Blocking.
 pub(crate) fn finalize(
     id: &SessionId,
-    call: Call<BufWriter<File>>,
+    call: Call<Outputs<BufWriter<File>>>,
     files: &[PathBuf],
     sidecar_path: Option<&Path>,
     command: StopCommand,

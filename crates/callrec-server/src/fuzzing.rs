@@ -21,7 +21,7 @@ use crate::outputs::Outputs;
 use crate::ports::PortPool;
 use crate::sidecar::Sidecar;
 
-type MemoryCall = Call<Cursor<Vec<u8>>>;
+type MemoryCall = Call<Outputs<Cursor<Vec<u8>>>>;
 
 /// The phone's address; RTP from it is written, from anywhere else never.
 const PHONE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5));

@@ -58,6 +58,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod admission;
+mod aligner;
 mod allocator;
 mod arrival;
 mod call;
