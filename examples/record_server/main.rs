@@ -9,6 +9,10 @@
 //! recording becomes
 //! `DIR/<device>/<YYYY-MM-DD>/<HHMMSS>_<dir>_<remote_number>_<id>.wav`
 //! (UTC) with a JSON sidecar of the call's details and RTP statistics.
+//! With `--sip HOST:PORT` it is also a SIPREC recording server (RFC 7866)
+//! for PBXs and SBCs: each session becomes
+//! `DIR/siprec/<YYYY-MM-DD>/<HHMMSS>_siprec_<number>_<id>.wav`, a channel
+//! per stream.
 //!
 //! ```text
 //! cargo run --release --example record_server
@@ -75,7 +79,13 @@ struct Args {
     /// What to write per recording: wav, rec or both [default: wav].
     #[arg(long)]
     format: Option<OutputFormat>,
-    /// Phones allowed to record, CIDR (repeatable) [default: all].
+    /// Take SIPREC recording sessions from a PBX or SBC on HOST:PORT (UDP
+    /// and TCP, usually 5060) [default: off]. Each session's streams are
+    /// recorded into one WAV, a channel per stream.
+    #[arg(long, value_name = "HOST:PORT")]
+    sip: Option<String>,
+    /// Phones (and SIPREC clients) allowed to record, CIDR (repeatable)
+    /// [default: all].
     #[arg(long, value_name = "CIDR")]
     allow: Vec<ipnet::IpNet>,
     /// Refuse new calls below this much free space, in MiB [default: 256].
@@ -269,6 +279,9 @@ fn config_of(args: &Args) -> Result<Config, callrec_server::Error> {
     if !args.allow.is_empty() {
         c.allow = args.allow.clone();
     }
+    if let Some(v) = args.sip.clone() {
+        c.sip = Some(v);
+    }
     if let Some(v) = args.min_free_mib {
         c.min_free_space = v << 20;
     }
@@ -332,6 +345,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
     if let Some(http) = node.http_addr() {
         tracing::info!("web page and API on http://{http}/");
     }
+    if let Some(sip) = node.sip_addr() {
+        tracing::info!("SIPREC recording sessions on sip:{sip} (UDP and TCP)");
+    }
     let config = node.config();
     tracing::info!(
         control = %node.control_addr(),
@@ -384,12 +400,13 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
 }
 
 /// Writes the node's bound addresses to `path` as JSON (`{"control":
-/// "HOST:PORT", "http": "HOST:PORT" or null}`), whole or not at all: a
+/// "HOST:PORT", "http": "HOST:PORT" or null, "sip": "HOST:PORT" or null}`), whole or not at all: a
 /// temporary file renamed over it.
 fn write_addresses(path: &std::path::Path, node: &Node) -> Result<(), String> {
     let json = serde_json::json!({
         "control": node.control_addr().to_string(),
         "http": node.http_addr().map(|a| a.to_string()),
+        "sip": node.sip_addr().map(|a| a.to_string()),
     });
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");

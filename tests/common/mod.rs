@@ -2,6 +2,7 @@
 //! Helpers shared by the tests that run example binaries.
 
 pub(crate) mod service;
+pub(crate) mod siprec_client;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -14,6 +14,8 @@ pub(crate) struct Service {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) recordings: Recordings,
     pub(crate) control: SocketAddr,
+    /// The SIPREC address, when `Options::sip`.
+    pub(crate) sip: Option<SocketAddr>,
     pub(crate) base: String,
     node: Option<Node>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -24,6 +26,8 @@ pub(crate) struct Options {
     pub(crate) tokens: Option<&'static str>,
     pub(crate) format: OutputFormat,
     pub(crate) allow: Vec<ipnet::IpNet>,
+    /// Take SIPREC sessions on a free loopback port.
+    pub(crate) sip: bool,
     pub(crate) settings: Box<dyn FnOnce(&mut Settings)>,
 }
 
@@ -34,6 +38,7 @@ impl Options {
             tokens: None,
             format: OutputFormat::Wav,
             allow: Vec::new(),
+            sip: false,
             settings: Box::new(|_| {}),
         }
     }
@@ -63,6 +68,9 @@ impl Service {
         // phone_sim --speed 0 sends faster than real time.
         config.max_lead_ms = 3_600_000;
         config.allow = options.allow;
+        if options.sip {
+            config.sip = Some("127.0.0.1:0".into());
+        }
         let node = runtime
             .block_on(Node::start(config, settings))
             .unwrap_or_else(|e| panic!("the node did not start: {e}"));
@@ -70,6 +78,7 @@ impl Service {
             dir,
             recordings: node.recordings().unwrap().clone(),
             control: node.control_addr(),
+            sip: node.sip_addr(),
             base: format!("http://{}", node.http_addr().unwrap()),
             node: Some(node),
             runtime: Some(runtime),

@@ -46,6 +46,7 @@ use crate::{Error, Recordings, Settings};
 #[derive(Debug)]
 pub struct Node {
     control: SocketAddr,
+    sip: Option<SocketAddr>,
     http: Option<SocketAddr>,
     config: Config,
     recordings: Option<Recordings>,
@@ -171,6 +172,10 @@ impl Node {
         let control = server
             .local_addr()
             .map_err(|e| Error::Settings(format!("the control address: {e}")))?;
+        let sip = server
+            .sip_addr()
+            .transpose()
+            .map_err(|e| Error::Settings(format!("the SIP address: {e}")))?;
         let config = server.config().clone();
         let (stop_server, _) = watch::channel(false);
         let (stop_service, _) = watch::channel(false);
@@ -178,6 +183,7 @@ impl Node {
         let server = tokio::spawn(server.run(shutdown));
         Ok(Self {
             control,
+            sip,
             http: None,
             config,
             recordings,
@@ -192,6 +198,12 @@ impl Node {
     /// The control address the server listens on.
     pub fn control_addr(&self) -> SocketAddr {
         self.control
+    }
+
+    /// The SIP address (UDP and TCP) taking SIPREC sessions, when
+    /// [`Config::sip`](callrec_server::Config::sip) is set.
+    pub fn sip_addr(&self) -> Option<SocketAddr> {
+        self.sip
     }
 
     /// The HTTP API's address, when it serves one.

@@ -1,5 +1,5 @@
 //! A SIPREC session's streams in one multichannel WAV, sans-IO: each
-//! stream's audio decoded to 16-bit PCM ([`Channel`]) and placed on the
+//! stream's audio decoded to 16-bit PCM ([`ChannelDecoder`]) and placed on the
 //! session's arrival clock ([`Aligner`]), so the parties stay in step
 //! however each stream starts, stops, holds or loses packets.
 //!
@@ -41,7 +41,7 @@ pub(crate) enum Piece {
 
 /// One stream's media, decoded to 16-bit PCM at the file's rate (G.711 in
 /// a 16 kHz file is interpolated to it).
-pub(crate) struct Channel {
+pub(crate) struct ChannelDecoder {
     codec: ChannelCodec,
     g722: Option<g722::Decoder>,
     /// G.711 into a 16 kHz file.
@@ -51,7 +51,7 @@ pub(crate) struct Channel {
     decoded: Vec<i16>,
 }
 
-impl Channel {
+impl ChannelDecoder {
     /// A channel of `codec` into a file of `rate` (8000 or 16000) Hz.
     pub(crate) fn new(codec: ChannelCodec, rate: u32) -> Self {
         Self {
@@ -70,7 +70,7 @@ impl Channel {
     }
 }
 
-impl Media for Channel {
+impl Media for ChannelDecoder {
     fn payload(&mut self, data: &[u8]) {
         let decoded = &mut self.decoded;
         match (self.codec, self.g722.as_mut()) {
@@ -501,7 +501,7 @@ mod tests {
 
     #[test]
     fn g711_into_a_wideband_file_is_interpolated_and_gaps_scale() {
-        let mut c = Channel::new(ChannelCodec::G711(Law::Alaw), 16000);
+        let mut c = ChannelDecoder::new(ChannelCodec::G711(Law::Alaw), 16000);
         let mut encoded = [0u8; 2];
         Law::Alaw.encode(&[1000, 1000], &mut encoded);
         c.payload(&encoded);

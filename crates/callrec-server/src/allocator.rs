@@ -124,32 +124,9 @@ impl Allocator {
         ))
     }
 
-    /// A free port, bound (other programs may hold some of the range).
+    /// A free port, bound.
     fn bind_port(&self) -> Result<(u16, std::net::UdpSocket), Rejection> {
-        let shared = &self.shared;
-        let now = Instant::now();
-        let mut pool = shared.ports();
-        let mut busy = Vec::new();
-        let mut bound = None;
-        while let Some(port) = pool.take(now) {
-            match bind_udp(
-                SocketAddr::new(shared.bind_ip, port),
-                shared.config.rtp_recv_buffer,
-            ) {
-                Ok(socket) => {
-                    bound = Some((port, socket));
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!("cannot bind RTP port {}:{port}: {e}", shared.bind_ip);
-                    busy.push(port);
-                }
-            }
-        }
-        for port in busy {
-            pool.rest(port, now);
-        }
-        bound.ok_or(Rejection::NoFreePort)
+        bind_free_port(&self.shared)
     }
 
     /// Creates the files and the first sidecar.
@@ -263,6 +240,34 @@ impl Allocator {
         let name = stem.file_name().unwrap_or_default().to_string_lossy();
         Ok(stem.with_file_name(format!("{name}-{serial}")))
     }
+}
+
+/// A free RTP port of the server's range, bound (other programs may hold
+/// some of the range: those rest and the next is tried).
+pub(crate) fn bind_free_port(shared: &Shared) -> Result<(u16, std::net::UdpSocket), Rejection> {
+    let now = Instant::now();
+    let mut pool = shared.ports();
+    let mut busy = Vec::new();
+    let mut bound = None;
+    while let Some(port) = pool.take(now) {
+        match bind_udp(
+            SocketAddr::new(shared.bind_ip, port),
+            shared.config.rtp_recv_buffer,
+        ) {
+            Ok(socket) => {
+                bound = Some((port, socket));
+                break;
+            }
+            Err(e) => {
+                tracing::warn!("cannot bind RTP port {}:{port}: {e}", shared.bind_ip);
+                busy.push(port);
+            }
+        }
+    }
+    for port in busy {
+        pool.rest(port, now);
+    }
+    bound.ok_or(Rejection::NoFreePort)
 }
 
 /// A UDP socket with a larger receive buffer, bound to `addr`.

@@ -178,6 +178,17 @@ pub struct Config {
     pub dtmf_payload_type: u8,
     /// Benchmark baseline: receive and count RTP, write nothing.
     pub discard_rtp: bool,
+    /// SIPREC: the SIP address (`HOST:PORT`, UDP and TCP) on which the
+    /// server takes recording sessions from a PBX or SBC; `None`: off.
+    /// Sessions count against `max_recordings`, their RTP ports come from
+    /// `rtp_ports`, and `allow` applies to their senders.
+    pub sip: Option<String>,
+    /// SIPREC: recording sessions from one address at once.
+    pub sip_max_sessions_per_address: usize,
+    /// SIPREC: the longest SIP message taken, in bytes.
+    pub sip_max_message_len: usize,
+    /// SIPREC: TCP connections open at once (each from an SBC or a proxy).
+    pub sip_max_connections: usize,
 }
 
 impl Default for Config {
@@ -205,6 +216,10 @@ impl Default for Config {
             rtp_recv_buffer: 256 << 10,
             dtmf_payload_type: 101,
             discard_rtp: false,
+            sip: None,
+            sip_max_sessions_per_address: 500,
+            sip_max_message_len: 64 << 10,
+            sip_max_connections: 256,
         }
     }
 }

@@ -33,6 +33,10 @@ pub struct Counters {
     pub(crate) packets: AtomicU64,
     /// Datagrams from other senders.
     pub(crate) packets_foreign: AtomicU64,
+    /// SIP messages read (SIPREC).
+    pub(crate) sip_messages: AtomicU64,
+    /// SIP messages refused or dropped (SIPREC), for any reason.
+    pub(crate) sip_refused: AtomicU64,
 }
 
 impl Counters {
@@ -57,6 +61,8 @@ impl Counters {
             refused_unavailable: get(&self.refused_unavailable),
             packets: get(&self.packets),
             packets_foreign: get(&self.packets_foreign),
+            sip_messages: get(&self.sip_messages),
+            sip_refused: get(&self.sip_refused),
         }
     }
 }
@@ -93,6 +99,11 @@ pub struct Summary {
     pub packets: u64,
     /// Datagrams from senders a call is not locked onto.
     pub packets_foreign: u64,
+    /// SIP messages read (SIPREC).
+    pub sip_messages: u64,
+    /// SIP messages refused or dropped (SIPREC): not SIP, not allowed, not
+    /// a recording session, over a limit.
+    pub sip_refused: u64,
 }
 
 impl Summary {

@@ -76,6 +76,7 @@ mod ports;
 mod recording;
 mod server;
 mod sidecar;
+mod siprec;
 
 pub use config::{Config, DEFAULT_CONTROL_PORT, OutputFormat, PortRange};
 pub use counters::{Counters, Summary};
@@ -85,7 +86,7 @@ pub use outputs::Sink;
 pub use ports::PORT_QUARANTINE;
 pub use server::Server;
 pub use sidecar::{
-    DtmfDigit, Parties, RecordingFile, SIDECAR_SCHEMA_VERSION, Sidecar, TimelineNote, sha256_of,
+    Channel, DtmfDigit, Participant, Parties, RecordingFile, SIDECAR_SCHEMA_VERSION, Sidecar, TimelineNote, sha256_of,
 };
 
 /// The README's example, compiled as a doctest.

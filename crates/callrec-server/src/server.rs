@@ -20,6 +20,7 @@ use crate::connection::serve_connection;
 use crate::counters::Counters;
 use crate::finalizer::Finalizers;
 use crate::ports::PortPool;
+use crate::siprec::{SipSockets, serve_sip};
 use crate::{Config, Error, Observer};
 
 /// What every connection and recording task of a server shares.
@@ -60,6 +61,7 @@ impl Shared {
 /// ```
 pub struct Server {
     listener: TcpListener,
+    sip: Option<SipSockets>,
     shared: Shared,
 }
 
@@ -86,8 +88,13 @@ impl Server {
                 message: format!("advertise {text:?}: {e}"),
             })?),
         };
+        let sip = match &config.sip {
+            Some(text) => Some(SipSockets::bind(text).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            sip,
             shared: Shared {
                 bind_ip: listen.ip(),
                 advertise,
@@ -117,6 +124,15 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The SIP address bound for SIPREC (UDP and TCP), when
+    /// [`Config::sip`] is set.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn sip_addr(&self) -> Option<io::Result<SocketAddr>> {
+        self.sip.as_ref().map(SipSockets::local_addr)
+    }
+
     /// The configuration in force (limits may have been lowered to fit the
     /// file-descriptor limit).
     pub fn config(&self) -> &Config {
@@ -136,6 +152,9 @@ impl Server {
         let listener = self.listener;
         let (stop_all, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
+        let sip = self
+            .sip
+            .map(|sockets| tokio::spawn(serve_sip(shared.clone(), sockets, stop_rx.clone())));
         let mut backoff = Duration::from_millis(10);
         tokio::pin!(shutdown);
         loop {
@@ -180,12 +199,15 @@ impl Server {
         }
         let _ = stop_all.send(true);
         while connections.join_next().await.is_some() {}
+        if let Some(sip) = sip {
+            let _ = sip.await;
+        }
         shared.counters.snapshot()
     }
 }
 
 /// `HOST:PORT` to a socket address (the first the resolver gives).
-async fn resolve(text: &str) -> Result<SocketAddr, Error> {
+pub(crate) async fn resolve(text: &str) -> Result<SocketAddr, Error> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
     }

@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 /// Version of the sidecar's layout; raised when a field changes name or
 /// meaning. 2 named the times and length as the index and the API do
 /// (`started_at`, `stopped_at`, `duration_ms`); schema 1's names (`start`,
-/// `stop`, `audio_ms`) are still read.
-pub const SIDECAR_SCHEMA_VERSION: u32 = 2;
+/// `stop`, `audio_ms`) are still read. 3 added `source`, `participants` and
+/// `channels` (SIPREC); a sidecar without them is a phone's.
+pub const SIDECAR_SCHEMA_VERSION: u32 = 3;
 
 /// Most DTMF digits and source changes kept per call (the rest counted).
 pub(crate) const MAX_NOTES: usize = 1000;
@@ -46,6 +47,40 @@ pub struct RecordingFile {
     pub sha256: Option<String>,
 }
 
+/// A participant of a SIPREC session, from its metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Participant {
+    /// Its address of record (`sip:+4930123@example.com`), or its id when
+    /// the metadata gives no address.
+    pub aor: String,
+    /// Its display name, when given.
+    pub name: String,
+}
+
+/// One channel of a SIPREC recording: the stream it holds and its numbers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Channel {
+    /// The stream's `a=label`.
+    pub label: String,
+    /// The aor of the participant that sends it, when the metadata says.
+    pub participant: String,
+    /// `PCMA`, `PCMU` or `G722`.
+    pub codec: String,
+    /// The RTP source it is locked onto, `IP:PORT`.
+    pub rtp_source: Option<String>,
+    /// Packets released in order (RFC 3550 count).
+    pub packets_received: u64,
+    /// Sequence numbers never received (filled with silence).
+    pub packets_lost: i64,
+    /// Interarrival jitter, milliseconds.
+    pub jitter_ms: f64,
+    /// Audio that came more than the aligner's lag late, or far ahead of
+    /// the clock, and was dropped, milliseconds.
+    pub dropped_ms: u64,
+}
+
 /// A DTMF digit (RFC 4733 telephone-event) seen in the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -75,6 +110,10 @@ pub struct TimelineNote {
 pub struct Sidecar {
     /// [`SIDECAR_SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// Where the recording came from: `phone` (the control protocol) or
+    /// `siprec` (a SIPREC recording session).
+    #[serde(default = "phone_source")]
+    pub source: String,
     /// The server's unique id of this recording: 32 lowercase hex digits,
     /// the first 12 the start time in Unix milliseconds (so ids sort by
     /// start), the rest random. Unique across servers and restarts, unlike
@@ -82,7 +121,7 @@ pub struct Sidecar {
     /// existed.
     #[serde(default)]
     pub recording_id: String,
-    /// The phone's session id.
+    /// The phone's session id; for SIPREC, the session's Call-ID.
     pub session_id: String,
     /// The phone's MAC address.
     pub device: String,
@@ -94,7 +133,8 @@ pub struct Sidecar {
     pub audio_format: String,
     /// The phone's control connection, `IP:PORT`.
     pub phone_address: String,
-    /// Numbers and names from the start request.
+    /// Numbers and names from the start request; for SIPREC, the first two
+    /// participants' numbers (the user part of their aor) and names.
     pub start_parties: Parties,
     /// Numbers and names from the stop request, when it gave them (they
     /// differ after a transfer); otherwise the start's.
@@ -157,6 +197,17 @@ pub struct Sidecar {
     pub notes_dropped: u64,
     /// The first write error, if any.
     pub write_error: Option<String>,
+    /// SIPREC: the session's participants, in the metadata's order (the
+    /// last ones the client sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Participant>,
+    /// SIPREC: the file's channels, in order, one per recorded stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
+}
+
+fn phone_source() -> String {
+    "phone".to_owned()
 }
 
 /// Whether a sidecar write must reach the disk before it returns.
@@ -176,6 +227,7 @@ impl Default for Sidecar {
     fn default() -> Self {
         Self {
             schema_version: SIDECAR_SCHEMA_VERSION,
+            source: phone_source(),
             recording_id: String::new(),
             session_id: String::new(),
             device: String::new(),
@@ -211,6 +263,8 @@ impl Default for Sidecar {
             timeline: Vec::new(),
             notes_dropped: 0,
             write_error: None,
+            participants: Vec::new(),
+            channels: Vec::new(),
         }
     }
 }

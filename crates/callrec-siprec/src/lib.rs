@@ -73,7 +73,7 @@ pub use multipart::Part;
 pub use sdp::{
     Codec, Direction, MediaDescription, RtpMap, SessionDescription, StreamChoice, answer,
 };
-pub use srs::{PortAllocator, RecordedStream, Srs, SrsConfig, SrsEvent};
+pub use srs::{PortAllocator, RecordedStream, Srs, SrsConfig, SrsEvent, response_to};
 
 /// What a recording client offers: the SDP and, when sent, the metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,334 @@
+//! The SIPREC recording server end to end: a recording client written for
+//! the test (tests/common/siprec_client.rs, no code shared with the
+//! server's SIP side) sends real offers over UDP and a tone per stream over
+//! RTP; each recording must hold each party's tone in its own channel and
+//! be found through the API by any participant's number.
+
+mod common;
+
+use core::time::Duration;
+use std::net::UdpSocket;
+use std::path::Path;
+use std::time::Instant;
+
+use common::service::{Options, Service, get, ids};
+use common::siprec_client::{
+    Client, ToneStream, answered_streams, rewrite_offer, send_tones, tone_power, wav_channels,
+};
+
+const BOUNDARY: &str = "callrec-test-boundary";
+
+/// A two-stream offer from Alice (+4930111, sends `a1`) and Bob (+4930222,
+/// sends `b1`), RTP from `ports`.
+fn two_party_offer(ports: [u16; 2]) -> String {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=label:a1\r\na=sendonly\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:b1\r\na=sendonly\r\n",
+        ports[0], ports[1]
+    );
+    let metadata = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+        <recording xmlns=\"urn:ietf:params:xml:ns:recording:1\">\r\n\
+        <datamode>complete</datamode>\r\n\
+        <session session_id=\"s1\"/>\r\n\
+        <participant participant_id=\"p1\"><nameID aor=\"sip:+4930111@example.com\"><name>Alice Example</name></nameID></participant>\r\n\
+        <participant participant_id=\"p2\"><nameID aor=\"sip:+4930222@example.com\"><name>Bob Example</name></nameID></participant>\r\n\
+        <stream stream_id=\"st1\" session_id=\"s1\"><label>a1</label></stream>\r\n\
+        <stream stream_id=\"st2\" session_id=\"s1\"><label>b1</label></stream>\r\n\
+        <participantstreamassoc participant_id=\"p1\"><send>st1</send><recv>st2</recv></participantstreamassoc>\r\n\
+        <participantstreamassoc participant_id=\"p2\"><send>st2</send><recv>st1</recv></participantstreamassoc>\r\n\
+        </recording>\r\n";
+    format!(
+        "--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n\
+         --{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: recording-session\r\n\r\n{metadata}\r\n\
+         --{BOUNDARY}--\r\n"
+    )
+}
+
+/// Sockets to send each stream from.
+fn rtp_sockets(n: usize) -> Vec<UdpSocket> {
+    (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect()
+}
+
+/// Waits until a finished sidecar with `call_id` is in `dir`; returns it
+/// and its WAV's bytes.
+fn finished_recording(dir: &Path, call_id: &str) -> (serde_json::Value, Vec<u8>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut found = None;
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let Ok(text) = std::fs::read_to_string(&path) else {
+                        continue;
+                    };
+                    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+                        continue;
+                    };
+                    if json["session_id"] == call_id && json["complete"] == true {
+                        found = Some(json);
+                    }
+                }
+            }
+        }
+        if let Some(json) = found {
+            let wav = dir.join(json["files"][0]["path"].as_str().unwrap());
+            let bytes = std::fs::read(wav).unwrap();
+            return (json, bytes);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no finished recording of {call_id}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts that channel `c` of `channels` carries `tones[c]` (when given)
+/// and not the other channels' tones.
+fn assert_tones(name: &str, rate: u32, channels: &[Vec<i16>], tones: &[Option<f64>]) {
+    for (c, tone) in tones.iter().enumerate() {
+        let Some(hz) = tone else { continue };
+        let samples = &channels[c];
+        let own = tone_power(samples, f64::from(rate), *hz);
+        assert!(own > 1e5, "{name}: channel {c} has little of {hz} Hz: {own}");
+        for (o, other) in tones.iter().enumerate() {
+            if let (true, Some(other)) = (o != c, other) {
+                let theirs = tone_power(samples, f64::from(rate), *other);
+                assert!(
+                    own > 100.0 * theirs,
+                    "{name}: channel {c} holds {other} Hz of channel {o} ({theirs} against {own})"
+                );
+            }
+        }
+    }
+}
+
+fn a_two_party_session_gives_one_stereo_recording_found_by_either_number() {
+    let mut options = Options::new(54000);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let sockets = rtp_sockets(2);
+    let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
+    let mut client = Client::new(sip, "two-party-1@127.0.0.1");
+    let response = client.invite(
+        &format!("multipart/mixed;boundary={BOUNDARY}"),
+        &two_party_offer(ports),
+    );
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert!(
+        response.header("Contact").unwrap().contains("+sip.srs"),
+        "{}",
+        response.text
+    );
+    let answered = answered_streams(response.body());
+    assert_eq!(answered.len(), 2, "{}", response.body());
+    assert!(answered.iter().all(|a| a.direction == "recvonly"));
+    let tones = [440.0, 1250.0];
+    let streams: Vec<ToneStream> = sockets
+        .into_iter()
+        .zip(&answered)
+        .zip(tones)
+        .enumerate()
+        .map(|(i, ((socket, a), hz))| ToneStream {
+            socket,
+            to: std::net::SocketAddr::new(sip.ip(), a.port),
+            payload_type: a.payload_type,
+            encoding: a.encoding.clone(),
+            hz,
+            ssrc: 0x1000 + i as u32,
+        })
+        .collect();
+    send_tones(&streams, 2.0);
+    assert_eq!(client.bye().status, 200);
+    let (sidecar, wav) = finished_recording(&service.recordings_dir(), &client.call_id);
+    assert_eq!(sidecar["source"], "siprec");
+    assert_eq!(sidecar["channels"][0]["label"], "a1");
+    assert_eq!(
+        sidecar["channels"][0]["participant"],
+        "sip:+4930111@example.com"
+    );
+    assert_eq!(
+        sidecar["channels"][1]["participant"],
+        "sip:+4930222@example.com"
+    );
+    assert_eq!(sidecar["participants"][1]["name"], "Bob Example");
+    let (rate, channels) = wav_channels(&wav);
+    assert_eq!((rate, channels.len()), (8000, 2));
+    let seconds = channels[0].len() as f64 / 8000.0;
+    assert!((1.8..2.6).contains(&seconds), "{seconds} s for a 2 s call");
+    assert_tones("two parties", rate, &channels, &[Some(440.0), Some(1250.0)]);
+    // ffprobe reads it as a stereo 16-bit WAV.
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=channels,sample_rate,codec_name"])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(service.recordings_dir().join(sidecar["files"][0]["path"].as_str().unwrap()))
+        .output()
+        .unwrap();
+    let probed = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probed.contains("codec_name=pcm_s16le")
+            && probed.contains("channels=2")
+            && probed.contains("sample_rate=8000"),
+        "{probed}"
+    );
+    // Found through the API by either participant's number.
+    service.wait_for_finished(1);
+    let base = &service.base;
+    for number in ["%2B4930111", "%2B4930222"] {
+        let page = get(&format!("{base}/api/recordings?number={number}")).json();
+        assert_eq!(ids(&page).len(), 1, "number={number}: {page}");
+        let recording = &page["recordings"][0];
+        assert_eq!(recording["source"], "siprec", "{recording}");
+        assert_eq!(
+            recording["participants"][0]["aor"],
+            "sip:+4930111@example.com"
+        );
+        assert_eq!(recording["channels"][1]["label"], "b1");
+    }
+    let page = get(&format!("{base}/api/recordings?q=Bob")).json();
+    assert_eq!(ids(&page).len(), 1, "q=Bob: {page}");
+}
+
+/// The corpus of real offers (crates/callrec-siprec/tests/corpus), each
+/// replayed with a tone on every stream it sends: answered 200 and
+/// recorded, a channel per answered stream, each with its own tone. The
+/// one that is not a valid body gets a 4xx.
+fn every_corpus_offer_is_answered_and_recorded() {
+    let mut options = Options::new(54100);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/callrec-siprec/tests/corpus");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".txt").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 15, "{names:?}");
+    let recordings = service.recordings_dir();
+    std::thread::scope(|scope| {
+        for (n, name) in names.iter().enumerate() {
+            let dir = &dir;
+            let recordings = &recordings;
+            scope.spawn(move || {
+                let text = std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap();
+                let (content_type, body) = text.split_once("\n----BODY----\n").unwrap();
+                let body = body
+                    .replace("[local_ip]", "127.0.0.1")
+                    .replace("[call_id]", "corpus@127.0.0.1");
+                let m_lines = body.lines().filter(|l| l.starts_with("m=")).count();
+                let sockets = rtp_sockets(m_lines.max(1));
+                let ports: Vec<u16> = sockets
+                    .iter()
+                    .map(|s| s.local_addr().unwrap().port())
+                    .collect();
+                let body = rewrite_offer(&body.replace("[auto_media_port]", "9"), &ports);
+                let mut client = Client::new(sip, &format!("corpus-{n}@127.0.0.1"));
+                let response = client.invite(content_type.trim(), &body);
+                if name.contains("no-boundaries") {
+                    assert!(
+                        (400..500).contains(&response.status),
+                        "{name}: {}",
+                        response.text
+                    );
+                    return;
+                }
+                assert_eq!(response.status, 200, "{name}: {}", response.text);
+                let answered = answered_streams(response.body());
+                let hz = [400.0, 900.0, 1400.0, 1900.0, 2400.0, 2900.0];
+                let mut streams = Vec::new();
+                let mut expected = Vec::new();
+                for (i, (a, socket)) in answered.iter().zip(sockets).enumerate() {
+                    if a.port == 0 {
+                        continue;
+                    }
+                    let sends = a.direction == "recvonly";
+                    expected.push(sends.then_some(hz[i]));
+                    if sends {
+                        streams.push(ToneStream {
+                            socket,
+                            to: std::net::SocketAddr::new(sip.ip(), a.port),
+                            payload_type: a.payload_type,
+                            encoding: a.encoding.clone(),
+                            hz: hz[i],
+                            ssrc: 0x2000 + i as u32,
+                        });
+                    }
+                }
+                send_tones(&streams, 1.0);
+                assert_eq!(client.bye().status, 200, "{name}");
+                let (sidecar, wav) = finished_recording(recordings, &client.call_id);
+                let (rate, channels) = wav_channels(&wav);
+                assert_eq!(channels.len(), expected.len(), "{name}: {sidecar}");
+                assert_eq!(sidecar["source"], "siprec");
+                assert_tones(name, rate, &channels, &expected);
+            });
+        }
+    });
+}
+
+/// What is not a recording session, or cannot be read, gets a 4xx that
+/// says why; the server goes on answering.
+fn malformed_offers_get_a_4xx_and_the_server_goes_on() {
+    let mut options = Options::new(54200);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let cases: [(&str, &str, u16); 3] = [
+        ("application/sdp", "v=0\r\nm=audio x RTP/AVP 8\r\n", 488),
+        (
+            &format!("multipart/mixed;boundary={BOUNDARY}"),
+            "--callrec-test-boundary\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n",
+            488,
+        ),
+        ("text/plain", "hello", 488),
+    ]
+    .map(|(t, b, c)| (Box::leak(t.to_owned().into_boxed_str()) as &str, b, c));
+    for (i, (content_type, body, status)) in cases.into_iter().enumerate() {
+        let mut client = Client::new(sip, &format!("bad-{i}@127.0.0.1"));
+        let response = client.invite(content_type, body);
+        assert_eq!(response.status, status, "{body:?}: {}", response.text);
+    }
+    // Still answering: a good session after the bad ones.
+    let sockets = rtp_sockets(2);
+    let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
+    let mut client = Client::new(sip, "good-after-bad@127.0.0.1");
+    let response = client.invite(
+        &format!("multipart/mixed;boundary={BOUNDARY}"),
+        &two_party_offer(ports),
+    );
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(client.bye().status, 200);
+    let page = get(&format!("{}/metrics", service.base));
+    assert_eq!(page.status, 200);
+}
+
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{FFPROBE, Test, run_tests};
+    run_tests(vec![
+        Test::new(
+            "a_two_party_session_gives_one_stereo_recording_found_by_either_number",
+            a_two_party_session_gives_one_stereo_recording_found_by_either_number,
+        )
+        .needs(&[FFPROBE]),
+        Test::new(
+            "every_corpus_offer_is_answered_and_recorded",
+            every_corpus_offer_is_answered_and_recorded,
+        ),
+        Test::new(
+            "malformed_offers_get_a_4xx_and_the_server_goes_on",
+            malformed_offers_get_a_4xx_and_the_server_goes_on,
+        ),
+    ])
+}
