@@ -6,8 +6,8 @@
 use core::str::FromStr;
 use std::fmt;
 
-use callrec_server::Sidecar;
-use serde::Serialize;
+use callrec_server::{Participant, Sidecar};
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::audit::{AnchorStore, AuditAnchor};
@@ -27,7 +27,21 @@ pub const MAX_TERM_LEN: usize = 128;
 pub(crate) const COLUMNS: &str = "recording_id, session_id, device, direction, local_number, \
     remote_number, local_name, remote_name, codec, started_ms, stopped_ms, duration_ms, \
     stop_reason, complete, running, hold, sha256, bytes, wav_path, rec_path, sidecar_path, \
-    node, uploaded";
+    node, uploaded, source, participants, channels";
+
+/// One channel of a SIPREC recording, as the index keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChannelSummary {
+    /// The stream's `a=label`.
+    pub label: String,
+    /// The aor of the participant that sends it (empty when the metadata
+    /// does not say).
+    pub participant: String,
+    /// `PCMA`, `PCMU` or `G722`.
+    #[serde(default)]
+    pub codec: String,
+}
 
 /// One recording as the index knows it: an item of a search result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,9 +49,11 @@ pub(crate) const COLUMNS: &str = "recording_id, session_id, device, direction, l
 pub struct RecordingSummary {
     /// The server's id of the recording.
     pub recording_id: String,
-    /// The phone's session id.
+    /// The phone's session id; for SIPREC, the session's Call-ID.
     pub session_id: String,
-    /// The phone's MAC address.
+    /// `phone` (the control protocol) or `siprec` (a SIPREC session).
+    pub source: String,
+    /// The phone's MAC address (empty for SIPREC).
     pub device: String,
     /// `in` or `out`.
     pub direction: String,
@@ -75,6 +91,14 @@ pub struct RecordingSummary {
     /// Whether its files are in the object store (and no longer on the
     /// node's disk).
     pub uploaded: bool,
+    /// SIPREC: the session's participants (`aor`, `name`), in the
+    /// metadata's order; the first two are also `local_*` and `remote_*`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Participant>,
+    /// SIPREC: the WAV's channels in order, each the stream's `label` and
+    /// the `participant` (aor) that sends it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelSummary>,
     /// The WAV, relative to the recordings directory.
     #[serde(skip)]
     pub(crate) wav_path: Option<String>,
@@ -117,6 +141,9 @@ impl RecordingSummary {
             sidecar_path: row.opt_text(20)?,
             node: row.text(21)?,
             uploaded: row.flag(22)?,
+            source: row.text(23)?,
+            participants: serde_json::from_str(&row.text(24)?).unwrap_or_default(),
+            channels: serde_json::from_str(&row.text(25)?).unwrap_or_default(),
             started_ms,
         })
     }
@@ -180,6 +207,18 @@ impl Entry {
             .map(String::as_str)
             .join("\n")
         };
+        // Participants beyond the first two: found by free text.
+        let extra: Vec<String> = sidecar
+            .participants
+            .iter()
+            .skip(2)
+            .flat_map(|p| [p.aor.clone(), p.name.clone()])
+            .collect();
+        let other_parties = if extra.is_empty() {
+            other_parties
+        } else {
+            [other_parties, extra.join("\n")].join("\n")
+        };
         Some(Self {
             summary: RecordingSummary {
                 recording_id: sidecar.recording_id.clone(),
@@ -205,6 +244,17 @@ impl Entry {
                 sidecar_path,
                 node: String::new(),
                 uploaded: false,
+                source: sidecar.source.clone(),
+                participants: sidecar.participants.clone(),
+                channels: sidecar
+                    .channels
+                    .iter()
+                    .map(|c| ChannelSummary {
+                        label: c.label.clone(),
+                        participant: c.participant.clone(),
+                        codec: c.codec.clone(),
+                    })
+                    .collect(),
                 started_ms,
             },
             other_parties,
@@ -296,21 +346,21 @@ fn like_pattern(text: &str) -> String {
 pub(crate) const UPSERT: &str = "INSERT INTO recordings (recording_id, session_id, device, \
     direction, local_number, remote_number, local_name, remote_name, other_parties, codec, \
     started_ms, stopped_ms, duration_ms, stop_reason, complete, running, hold, sha256, bytes, \
-    wav_path, rec_path, sidecar_path, node, uploaded) \
+    wav_path, rec_path, sidecar_path, node, uploaded, source, participants, channels) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-    ?19, ?20, ?21, ?22, ?23, ?24) \
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) \
     ON CONFLICT (recording_id) DO UPDATE SET session_id = ?2, device = ?3, direction = ?4, \
     local_number = ?5, remote_number = ?6, local_name = ?7, remote_name = ?8, \
     other_parties = ?9, codec = ?10, started_ms = ?11, stopped_ms = ?12, duration_ms = ?13, \
     stop_reason = ?14, complete = ?15, running = ?16, hold = recordings.hold OR ?17, \
     sha256 = ?18, bytes = ?19, wav_path = ?20, rec_path = ?21, sidecar_path = ?22, node = ?23, \
-    uploaded = recordings.uploaded OR ?24";
+    uploaded = recordings.uploaded OR ?24, source = ?25, participants = ?26, channels = ?27";
 
 /// Completes a recording entered when it started: only the columns that
 /// change, so that the search indexes are not rewritten.
 pub(crate) const FINISH: &str = "UPDATE recordings SET other_parties = ?2, stopped_ms = ?3, \
     duration_ms = ?4, stop_reason = ?5, complete = ?6, running = FALSE, sha256 = ?7, bytes = ?8, \
-    wav_path = ?9, rec_path = ?10 WHERE recording_id = ?1";
+    wav_path = ?9, rec_path = ?10, participants = ?11, channels = ?12 WHERE recording_id = ?1";
 
 /// The parameters of [`UPSERT`].
 pub(crate) fn upsert_params(entry: &Entry) -> Vec<Param> {
@@ -340,6 +390,9 @@ pub(crate) fn upsert_params(entry: &Entry) -> Vec<Param> {
         Param::OptText(s.sidecar_path.clone()),
         Param::Text(s.node.clone()),
         Param::Flag(s.uploaded),
+        Param::Text(s.source.clone()),
+        Param::Text(json_of(&s.participants)),
+        Param::Text(json_of(&s.channels)),
     ]
 }
 
@@ -357,7 +410,14 @@ pub(crate) fn finish_params(entry: &Entry) -> Vec<Param> {
         Param::Int(s.bytes as i64),
         Param::OptText(s.wav_path.clone()),
         Param::OptText(s.rec_path.clone()),
+        Param::Text(json_of(&s.participants)),
+        Param::Text(json_of(&s.channels)),
     ]
+}
+
+/// A list as the JSON text its column keeps.
+fn json_of<T: Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// How an entry is written.

@@ -72,7 +72,9 @@ pub use admin::Actor;
 pub use api::{HttpApi, router};
 pub use audit::{AuditAnchor, AuditEntry, AuditReport, GENESIS, verify as verify_audit};
 pub use error::Error;
-pub use index::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary};
+pub use index::{
+    ChannelSummary, Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary,
+};
 pub use metrics::MAX_DEVICES;
 pub use node::{Node, NodeSummary};
 pub use recovery::ReindexSummary;

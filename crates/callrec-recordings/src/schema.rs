@@ -10,7 +10,7 @@ use crate::Error;
 use crate::database::{Dialect, Transaction};
 
 /// The version this server writes: the last step's.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Each version and the statements that reach it from the one before.
 /// `{TOTALS_TRIGGERS}` is the dialect's.
@@ -79,6 +79,14 @@ CREATE TABLE IF NOT EXISTS audit_anchor (
     head TEXT NOT NULL,
     pending TEXT
 );
+",
+    ),
+    (
+        5,
+        "
+ALTER TABLE recordings ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
+ALTER TABLE recordings ADD COLUMN participants TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE recordings ADD COLUMN channels TEXT NOT NULL DEFAULT '[]';
 ",
     ),
 ];
