@@ -482,6 +482,78 @@ fn names_with_bidi_overrides_or_200_characters_show_as_they_are() {
 
 /// The tests, each ignored with the reason when what it needs is missing
 /// (a failure under `CI=true`).
+/// A SIPREC recording in the page: found by the second participant's
+/// number, its participants and channels shown, played, and its audio two
+/// channels each with its party's signal (Web Audio decodes what the
+/// player gets).
+fn a_siprec_recording_shows_its_participants_and_plays_both_channels() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let mut options = Options::new(54300);
+    options.sip = true;
+    let service = Service::start(options);
+    common::siprec_client::two_party_session(service.sip.unwrap(), "page-1@127.0.0.1", 3.0);
+    service.wait_for_finished(1);
+    let browser = driver.browser();
+    browser.open(&format!("{}/", service.base));
+    browser.type_into("#number", "+4930222");
+    browser.click("#search");
+    browser.wait_for_rows("the SIPREC call", 1);
+    let cells = browser.run(
+        "return [...document.querySelectorAll('#results tbody tr td')].map(t => t.textContent)",
+    );
+    assert_eq!(cells[2], "SIPREC", "{cells}");
+    assert_eq!(cells[3], "+4930111 Alice Example", "{cells}");
+    assert_eq!(cells[4], "+4930222 Bob Example", "{cells}");
+    browser.click("#results tbody tr");
+    browser.wait_for(
+        "the details",
+        "return document.getElementById('facts').textContent.includes('Channel 2')",
+    );
+    let facts = browser.run("return document.getElementById('facts').textContent");
+    let facts = facts.as_str().unwrap();
+    for expected in [
+        "sip:+4930111@example.com Alice Example",
+        "sip:+4930222@example.com Bob Example",
+        "left, stream a1: sip:+4930111@example.com (PCMA)",
+        "right, stream b1: sip:+4930222@example.com (PCMU)",
+    ] {
+        assert!(facts.contains(expected), "{expected:?} not in {facts}");
+    }
+    let title = browser.run("return document.getElementById('title').textContent");
+    assert_eq!(title, "SIPREC: Alice Example ↔ Bob Example");
+    let played = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; const a = document.getElementById('player'); \
+            a.play().then(() => done('playing')).catch(e => done('error: ' + e));", "args": []})),
+    );
+    assert_eq!(played, "playing");
+    browser.wait_for(
+        "playback to advance",
+        "return document.getElementById('player').currentTime > 0.3",
+    );
+    let decoded = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; \
+            fetch(document.getElementById('player').src).then(r => r.arrayBuffer()) \
+            .then(b => new OfflineAudioContext(2, 8000, 8000).decodeAudioData(b)) \
+            .then(a => { const rms = c => { const d = a.getChannelData(c); let s = 0; for (const x of d) s += x * x; return Math.sqrt(s / d.length); }; \
+              done([a.numberOfChannels, rms(0), rms(1), a.duration]); }) \
+            .catch(e => done('error: ' + e));", "args": []})),
+    );
+    let decoded = decoded.as_array().unwrap_or_else(|| panic!("{decoded}"));
+    assert_eq!(decoded[0], 2, "{decoded:?}");
+    for c in [1, 2] {
+        let rms = decoded[c].as_f64().unwrap();
+        assert!(rms > 0.1, "channel {c} is silent: {decoded:?}");
+    }
+    let seconds = decoded[3].as_f64().unwrap();
+    assert!((2.7..3.6).contains(&seconds), "{seconds} s for a 3 s call");
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{CHROMEDRIVER, CHROMIUM, Test, run_tests};
     run_tests(vec![
@@ -493,6 +565,11 @@ fn main() -> std::process::ExitCode {
         Test::new(
             "with_tokens_the_page_asks_for_one_and_plays_with_it",
             with_tokens_the_page_asks_for_one_and_plays_with_it,
+        )
+        .needs(&[CHROMIUM, CHROMEDRIVER]),
+        Test::new(
+            "a_siprec_recording_shows_its_participants_and_plays_both_channels",
+            a_siprec_recording_shows_its_participants_and_plays_both_channels,
         )
         .needs(&[CHROMIUM, CHROMEDRIVER]),
         Test::new(

@@ -7,50 +7,14 @@
 mod common;
 
 use core::time::Duration;
-use std::net::UdpSocket;
 use std::path::Path;
 use std::time::Instant;
 
 use common::service::{Options, Service, get, ids};
 use common::siprec_client::{
-    Client, ToneStream, answered_streams, rewrite_offer, send_tones, tone_power, wav_channels,
+    BOUNDARY, Client, ToneStream, answered_streams, rewrite_offer, rtp_sockets, send_tones,
+    tone_power, two_party_offer, two_party_session, wav_channels,
 };
-
-const BOUNDARY: &str = "callrec-test-boundary";
-
-/// A two-stream offer from Alice (+4930111, sends `a1`) and Bob (+4930222,
-/// sends `b1`), RTP from `ports`.
-fn two_party_offer(ports: [u16; 2]) -> String {
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=label:a1\r\na=sendonly\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:b1\r\na=sendonly\r\n",
-        ports[0], ports[1]
-    );
-    let metadata = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
-        <recording xmlns=\"urn:ietf:params:xml:ns:recording:1\">\r\n\
-        <datamode>complete</datamode>\r\n\
-        <session session_id=\"s1\"/>\r\n\
-        <participant participant_id=\"p1\"><nameID aor=\"sip:+4930111@example.com\"><name>Alice Example</name></nameID></participant>\r\n\
-        <participant participant_id=\"p2\"><nameID aor=\"sip:+4930222@example.com\"><name>Bob Example</name></nameID></participant>\r\n\
-        <stream stream_id=\"st1\" session_id=\"s1\"><label>a1</label></stream>\r\n\
-        <stream stream_id=\"st2\" session_id=\"s1\"><label>b1</label></stream>\r\n\
-        <participantstreamassoc participant_id=\"p1\"><send>st1</send><recv>st2</recv></participantstreamassoc>\r\n\
-        <participantstreamassoc participant_id=\"p2\"><send>st2</send><recv>st1</recv></participantstreamassoc>\r\n\
-        </recording>\r\n";
-    format!(
-        "--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n\
-         --{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: recording-session\r\n\r\n{metadata}\r\n\
-         --{BOUNDARY}--\r\n"
-    )
-}
-
-/// Sockets to send each stream from.
-fn rtp_sockets(n: usize) -> Vec<UdpSocket> {
-    (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect()
-}
 
 /// Waits until a finished sidecar with `call_id` is in `dir`; returns it
 /// and its WAV's bytes.
@@ -115,40 +79,9 @@ fn a_two_party_session_gives_one_stereo_recording_found_by_either_number() {
     options.sip = true;
     let service = Service::start(options);
     let sip = service.sip.unwrap();
-    let sockets = rtp_sockets(2);
-    let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
-    let mut client = Client::new(sip, "two-party-1@127.0.0.1");
-    let response = client.invite(
-        &format!("multipart/mixed;boundary={BOUNDARY}"),
-        &two_party_offer(ports),
-    );
-    assert_eq!(response.status, 200, "{}", response.text);
-    assert!(
-        response.header("Contact").unwrap().contains("+sip.srs"),
-        "{}",
-        response.text
-    );
-    let answered = answered_streams(response.body());
-    assert_eq!(answered.len(), 2, "{}", response.body());
-    assert!(answered.iter().all(|a| a.direction == "recvonly"));
-    let tones = [440.0, 1250.0];
-    let streams: Vec<ToneStream> = sockets
-        .into_iter()
-        .zip(&answered)
-        .zip(tones)
-        .enumerate()
-        .map(|(i, ((socket, a), hz))| ToneStream {
-            socket,
-            to: std::net::SocketAddr::new(sip.ip(), a.port),
-            payload_type: a.payload_type,
-            encoding: a.encoding.clone(),
-            hz,
-            ssrc: 0x1000 + i as u32,
-        })
-        .collect();
-    send_tones(&streams, 2.0);
-    assert_eq!(client.bye().status, 200);
-    let (sidecar, wav) = finished_recording(&service.recordings_dir(), &client.call_id);
+    let call_id = "two-party-1@127.0.0.1";
+    two_party_session(sip, call_id, 2.0);
+    let (sidecar, wav) = finished_recording(&service.recordings_dir(), call_id);
     assert_eq!(sidecar["source"], "siprec");
     assert_eq!(sidecar["channels"][0]["label"], "a1");
     assert_eq!(

@@ -333,3 +333,76 @@ pub(crate) fn wav_channels(bytes: &[u8]) -> (u32, Vec<Vec<i16>>) {
     }
     (rate, out)
 }
+
+pub(crate) const BOUNDARY: &str = "callrec-test-boundary";
+
+/// A two-stream offer from Alice (+4930111, sends `a1`) and Bob (+4930222,
+/// sends `b1`), RTP from `ports`.
+pub(crate) fn two_party_offer(ports: [u16; 2]) -> String {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=label:a1\r\na=sendonly\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:b1\r\na=sendonly\r\n",
+        ports[0], ports[1]
+    );
+    let metadata = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+        <recording xmlns=\"urn:ietf:params:xml:ns:recording:1\">\r\n\
+        <datamode>complete</datamode>\r\n\
+        <session session_id=\"s1\"/>\r\n\
+        <participant participant_id=\"p1\"><nameID aor=\"sip:+4930111@example.com\"><name>Alice Example</name></nameID></participant>\r\n\
+        <participant participant_id=\"p2\"><nameID aor=\"sip:+4930222@example.com\"><name>Bob Example</name></nameID></participant>\r\n\
+        <stream stream_id=\"st1\" session_id=\"s1\"><label>a1</label></stream>\r\n\
+        <stream stream_id=\"st2\" session_id=\"s1\"><label>b1</label></stream>\r\n\
+        <participantstreamassoc participant_id=\"p1\"><send>st1</send><recv>st2</recv></participantstreamassoc>\r\n\
+        <participantstreamassoc participant_id=\"p2\"><send>st2</send><recv>st1</recv></participantstreamassoc>\r\n\
+        </recording>\r\n";
+    format!(
+        "--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n\
+         --{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: recording-session\r\n\r\n{metadata}\r\n\
+         --{BOUNDARY}--\r\n"
+    )
+}
+
+/// Sockets to send each stream from.
+pub(crate) fn rtp_sockets(n: usize) -> Vec<UdpSocket> {
+    (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect()
+}
+
+/// A whole two-party session (see [`two_party_offer`]): INVITE, a 440 Hz
+/// tone from Alice and a 1250 Hz tone from Bob for `seconds`, BYE.
+pub(crate) fn two_party_session(sip: SocketAddr, call_id: &str, seconds: f64) {
+    let sockets = rtp_sockets(2);
+    let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
+    let mut client = Client::new(sip, call_id);
+    let response = client.invite(
+        &format!("multipart/mixed;boundary={BOUNDARY}"),
+        &two_party_offer(ports),
+    );
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert!(
+        response.header("Contact").unwrap().contains("+sip.srs"),
+        "{}",
+        response.text
+    );
+    let answered = answered_streams(response.body());
+    assert_eq!(answered.len(), 2, "{}", response.body());
+    assert!(answered.iter().all(|a| a.direction == "recvonly"));
+    let streams: Vec<ToneStream> = sockets
+        .into_iter()
+        .zip(&answered)
+        .zip([440.0, 1250.0])
+        .enumerate()
+        .map(|(i, ((socket, a), hz))| ToneStream {
+            socket,
+            to: SocketAddr::new(sip.ip(), a.port),
+            payload_type: a.payload_type,
+            encoding: a.encoding.clone(),
+            hz,
+            ssrc: 0x1000 + i as u32,
+        })
+        .collect();
+    send_tones(&streams, seconds);
+    assert_eq!(client.bye().status, 200);
+}

@@ -57,12 +57,15 @@ function badge(text, kind) {
 function row(rec) {
   const tr = document.createElement("tr");
   tr.dataset.id = rec.recording_id;
+  const siprec = rec.source === "siprec";
+  const more = siprec && rec.participants && rec.participants.length > 2
+    ? ` +${rec.participants.length - 2} more` : "";
   const cells = [
     rec.started_at.replace("T", " ").replace("Z", ""),
-    duration(rec.duration_ms), rec.direction,
+    duration(rec.duration_ms), siprec ? "SIPREC" : rec.direction,
     [rec.local_number, rec.local_name].filter(Boolean).join(" "),
-    [rec.remote_number, rec.remote_name].filter(Boolean).join(" "),
-    rec.device,
+    [rec.remote_number, rec.remote_name].filter(Boolean).join(" ") + more,
+    siprec ? "SIPREC" : rec.device,
   ];
   for (const text of cells) {
     const td = document.createElement("td");
@@ -122,7 +125,11 @@ async function show(id) {
     for (const tr of $("results").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === id);
     const s = rec.sidecar || {};
     $("details").hidden = false;
-    $("title").textContent = shown(`${rec.direction === "in" ? "From" : "To"} ${rec.remote_number || "?"} ${rec.remote_name || ""}`, 80);
+    const siprec = rec.source === "siprec";
+    const party = (p) => [p.aor, p.name].filter(Boolean).join(" ");
+    $("title").textContent = siprec
+      ? shown(`SIPREC: ${(rec.participants || []).map((p) => p.name || p.aor).join(" ↔ ") || rec.session_id}`, 80)
+      : shown(`${rec.direction === "in" ? "From" : "To"} ${rec.remote_number || "?"} ${rec.remote_name || ""}`, 80);
     const audio = $("player");
     if (audio.dataset.id !== id) {
       audio.dataset.id = id;
@@ -134,8 +141,17 @@ async function show(id) {
     fact(dl, "Recording", rec.recording_id);
     fact(dl, "Session", rec.session_id);
     fact(dl, "Device", rec.device);
-    fact(dl, "Local", `${rec.local_number} ${rec.local_name}`.trim());
-    fact(dl, "Remote", `${rec.remote_number} ${rec.remote_name}`.trim());
+    if (siprec) {
+      fact(dl, "Source", "SIPREC (from a PBX or SBC)");
+      (rec.participants || []).forEach((p, i) => fact(dl, `Participant ${i + 1}`, party(p)));
+      (rec.channels || []).forEach((c, i) => {
+        const side = (rec.channels.length === 2 ? ["left", "right"][i] + ", " : "");
+        fact(dl, `Channel ${i + 1}`, `${side}${c.label ? "stream " + c.label + ": " : ""}${c.participant || "sender unknown"}${c.codec ? " (" + c.codec + ")" : ""}`);
+      });
+    } else {
+      fact(dl, "Local", `${rec.local_number} ${rec.local_name}`.trim());
+      fact(dl, "Remote", `${rec.remote_number} ${rec.remote_name}`.trim());
+    }
     if (s.final_parties && s.final_parties.remote_number !== rec.remote_number) {
       fact(dl, "Transferred to", `${s.final_parties.remote_number} ${s.final_parties.remote_name}`.trim());
     }
