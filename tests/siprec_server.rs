@@ -7,6 +7,7 @@
 mod common;
 
 use core::time::Duration;
+use std::net::UdpSocket;
 use std::path::Path;
 use std::time::Instant;
 
@@ -61,7 +62,10 @@ fn assert_tones(name: &str, rate: u32, channels: &[Vec<i16>], tones: &[Option<f6
         let Some(hz) = tone else { continue };
         let samples = &channels[c];
         let own = tone_power(samples, f64::from(rate), *hz);
-        assert!(own > 1e5, "{name}: channel {c} has little of {hz} Hz: {own}");
+        assert!(
+            own > 1e5,
+            "{name}: channel {c} has little of {hz} Hz: {own}"
+        );
         for (o, other) in tones.iter().enumerate() {
             if let (true, Some(other)) = (o != c, other) {
                 let theirs = tone_power(samples, f64::from(rate), *other);
@@ -100,9 +104,18 @@ fn a_two_party_session_gives_one_stereo_recording_found_by_either_number() {
     assert_tones("two parties", rate, &channels, &[Some(440.0), Some(1250.0)]);
     // ffprobe reads it as a stereo 16-bit WAV.
     let probe = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=channels,sample_rate,codec_name"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=channels,sample_rate,codec_name",
+        ])
         .args(["-of", "default=noprint_wrappers=1"])
-        .arg(service.recordings_dir().join(sidecar["files"][0]["path"].as_str().unwrap()))
+        .arg(
+            service
+                .recordings_dir()
+                .join(sidecar["files"][0]["path"].as_str().unwrap()),
+        )
         .output()
         .unwrap();
     let probed = String::from_utf8_lossy(&probe.stdout);
@@ -247,8 +260,232 @@ fn malformed_offers_get_a_4xx_and_the_server_goes_on() {
     assert_eq!(page.status, 200);
 }
 
+/// Every recording of `call_id`, finished, oldest first.
+fn recordings_of(dir: &Path, call_id: &str, n: usize) -> Vec<(serde_json::Value, Vec<u8>)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let json: serde_json::Value = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or_default();
+                    if json["session_id"] == call_id && json["complete"] == true {
+                        let wav = dir.join(json["files"][0]["path"].as_str().unwrap());
+                        found.push((json, std::fs::read(wav).unwrap()));
+                    }
+                }
+            }
+        }
+        if found.len() >= n {
+            found.sort_by_key(|(j, _)| j["recording_id"].as_str().unwrap().to_owned());
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} recordings of {call_id}",
+            found.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A re-INVITE that holds both streams keeps real time (silence in both
+/// channels), one that resumes them goes on in the same file, one that
+/// changes the participants updates the sidecar, and one that adds a third
+/// stream finishes the recording and goes on in a three-channel one.
+fn re_invites_hold_resume_change_participants_and_add_a_stream() {
+    let mut options = Options::new(54400);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let sockets = rtp_sockets(3);
+    let ports: Vec<u16> = sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect();
+    let content_type = format!("multipart/mixed;boundary={BOUNDARY}");
+    let offer = two_party_offer([ports[0], ports[1]]);
+    let call_id = "reinvite-1@127.0.0.1";
+    let mut client = Client::new(sip, call_id);
+    let answer = client.invite(&content_type, &offer);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let answered = answered_streams(answer.body());
+    let stream =
+        |socket: &UdpSocket, i: usize, a: &common::siprec_client::Answered, hz: f64| ToneStream {
+            socket: socket.try_clone().unwrap(),
+            to: std::net::SocketAddr::new(sip.ip(), a.port),
+            payload_type: a.payload_type,
+            encoding: a.encoding.clone(),
+            hz,
+            ssrc: 0x3000 + i as u32,
+        };
+    let two: Vec<ToneStream> = (0..2)
+        .map(|i| stream(&sockets[i], i, &answered[i], [440.0, 1250.0][i]))
+        .collect();
+    send_tones(&two, 1.0);
+    // Hold: both streams inactive, answered inactive, nothing sent for 1.5 s.
+    let held = client.reinvite(&content_type, &offer.replace("a=sendonly", "a=inactive"));
+    assert_eq!(held.status, 200, "{}", held.text);
+    assert!(
+        answered_streams(held.body())
+            .iter()
+            .all(|a| a.direction == "inactive")
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // Resume, with Bob replaced by Carol in the metadata.
+    let resumed = offer
+        .replace("sip:+4930222@example.com", "sip:+4930333@example.com")
+        .replace("Bob Example", "Carol Example");
+    let back = client.reinvite(&content_type, &resumed);
+    assert_eq!(back.status, 200, "{}", back.text);
+    let again = answered_streams(back.body());
+    assert_eq!(again[0].port, answered[0].port, "the ports stay");
+    // The RTP goes on where it left off (a new SSRC, as after a hold).
+    let two: Vec<ToneStream> = (0..2)
+        .map(|i| stream(&sockets[i], i + 8, &again[i], [440.0, 1250.0][i]))
+        .collect();
+    send_tones(&two, 1.0);
+    // A third stream.
+    let third = resumed.replacen(
+        &format!("--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml"),
+        &format!(
+            "m=audio {} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=label:c1\r\na=sendonly\r\n\r\n--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml",
+            ports[2]
+        ),
+        1,
+    );
+    let three = client.reinvite(&content_type, &third);
+    assert_eq!(three.status, 200, "{}", three.text);
+    let now = answered_streams(three.body());
+    assert_eq!(now.len(), 3, "{}", three.body());
+    let streams: Vec<ToneStream> = (0..3)
+        .map(|i| stream(&sockets[i], i + 16, &now[i], [440.0, 1250.0, 2000.0][i]))
+        .collect();
+    send_tones(&streams, 1.0);
+    assert_eq!(client.bye().status, 200);
+
+    let recordings = recordings_of(&service.recordings_dir(), call_id, 2);
+    assert_eq!(recordings.len(), 2);
+    let (first, first_wav) = &recordings[0];
+    let (second, second_wav) = &recordings[1];
+    // The first: 1 s, 1.5 s held, 1 s (real time kept), two channels.
+    let (rate, channels) = wav_channels(first_wav);
+    assert_eq!(channels.len(), 2);
+    let seconds = channels[0].len() as f64 / f64::from(rate);
+    assert!((3.2..4.0).contains(&seconds), "{seconds} s: {first}");
+    let quiet = &channels[0][(1.3 * 8000.0) as usize..(2.2 * 8000.0) as usize];
+    assert!(quiet.iter().all(|&s| s.abs() < 50), "the hold is silence");
+    assert_tones(
+        "before the hold",
+        rate,
+        &channels
+            .iter()
+            .map(|c| c[..8000].to_vec())
+            .collect::<Vec<_>>(),
+        &[Some(440.0), Some(1250.0)],
+    );
+    let end = channels[0].len();
+    assert_tones(
+        "after the hold",
+        rate,
+        &channels
+            .iter()
+            .map(|c| c[end - 6000..end].to_vec())
+            .collect::<Vec<_>>(),
+        &[Some(440.0), Some(1250.0)],
+    );
+    assert_eq!(
+        first["participants"][1]["aor"], "sip:+4930333@example.com",
+        "{first}"
+    );
+    assert_eq!(first["final_parties"]["remote_number"], "+4930333");
+    let notes = first["timeline"].to_string();
+    assert!(notes.contains("participants changed"), "{notes}");
+    assert!(
+        notes.contains(second["recording_id"].as_str().unwrap()),
+        "{notes}"
+    );
+    // The second: three channels, each its tone.
+    let (rate, channels) = wav_channels(second_wav);
+    assert_eq!(channels.len(), 3, "{second}");
+    assert_eq!(second["channels"][2]["label"], "c1");
+    assert_tones(
+        "three streams",
+        rate,
+        &channels,
+        &[Some(440.0), Some(1250.0), Some(2000.0)],
+    );
+    assert!(
+        second["timeline"]
+            .to_string()
+            .contains(first["recording_id"].as_str().unwrap())
+    );
+}
+
+/// sipp (Debian's sip-tester), an independent SIP stack, as the recording
+/// client against the server over UDP and over TCP: ten sessions each
+/// (offer, answer checked by regular expressions, hold, BYE), every one
+/// recorded as a two-channel file.
+fn sipp_sessions_over_udp_and_tcp_are_recorded() {
+    let mut options = Options::new(54500);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/callrec-siprec/tests/sipp/uac_siprec.xml");
+    let logs = tempfile::tempdir().unwrap();
+    for transport in ["u1", "t1"] {
+        let out = std::process::Command::new("sipp")
+            .current_dir(logs.path())
+            .arg(sip.to_string())
+            .args([
+                "-sf",
+                scenario.to_str().unwrap(),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                "0",
+            ])
+            .args(["-t", transport, "-m", "10", "-r", "20", "-l", "10"])
+            .args(["-timeout", "30s", "-nostdin", "-trace_err"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sipp -t {transport}: {}{}",
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    service.wait_for_finished(20);
+    let page = get(&format!(
+        "{}/api/recordings?number=1002&limit=100",
+        service.base
+    ))
+    .json();
+    let found = page["recordings"].as_array().unwrap();
+    assert_eq!(found.len(), 20, "{page}");
+    assert!(
+        found
+            .iter()
+            .all(|r| r["source"] == "siprec" && r["channels"].as_array().unwrap().len() == 2)
+    );
+}
+
 fn main() -> std::process::ExitCode {
-    use callrec_test::harness::{FFPROBE, Test, run_tests};
+    use callrec_test::harness::{FFPROBE, SIPP, Test, run_tests};
     run_tests(vec![
         Test::new(
             "a_two_party_session_gives_one_stereo_recording_found_by_either_number",
@@ -259,6 +496,15 @@ fn main() -> std::process::ExitCode {
             "every_corpus_offer_is_answered_and_recorded",
             every_corpus_offer_is_answered_and_recorded,
         ),
+        Test::new(
+            "re_invites_hold_resume_change_participants_and_add_a_stream",
+            re_invites_hold_resume_change_participants_and_add_a_stream,
+        ),
+        Test::new(
+            "sipp_sessions_over_udp_and_tcp_are_recorded",
+            sipp_sessions_over_udp_and_tcp_are_recorded,
+        )
+        .needs(&[SIPP]),
         Test::new(
             "malformed_offers_get_a_4xx_and_the_server_goes_on",
             malformed_offers_get_a_4xx_and_the_server_goes_on,

@@ -21,7 +21,9 @@ impl Response {
         let head = self.text.split("\r\n\r\n").next()?;
         head.lines().skip(1).find_map(|line| {
             let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
         })
     }
 
@@ -227,6 +229,11 @@ impl Client {
             self.sip.send_to(ack.as_bytes(), self.server).unwrap();
         }
         response
+    }
+
+    /// A re-INVITE in the dialog (ACKed when 2xx).
+    pub(crate) fn reinvite(&mut self, content_type: &str, body: &str) -> Response {
+        self.invite(content_type, body)
     }
 
     pub(crate) fn bye(&mut self) -> Response {
