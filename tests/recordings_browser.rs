@@ -493,7 +493,13 @@ fn a_siprec_recording_shows_its_participants_and_plays_both_channels() {
     let mut options = Options::new(54300);
     options.sip = true;
     let service = Service::start(options);
-    common::siprec_client::two_party_session(service.sip.unwrap(), "page-1@127.0.0.1", 3.0);
+    callrec_phone::siprec::two_party_session(
+        service.sip.unwrap(),
+        "page-1@127.0.0.1",
+        callrec_phone::siprec::ALICE_AND_BOB,
+        3.0,
+    )
+    .unwrap();
     service.wait_for_finished(1);
     let browser = driver.browser();
     browser.open(&format!("{}/", service.base));

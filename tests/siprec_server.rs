@@ -1,6 +1,6 @@
 //! The SIPREC recording server end to end: a recording client written for
-//! the test (tests/common/siprec_client.rs, no code shared with the
-//! server's SIP side) sends real offers over UDP and a tone per stream over
+//! the tests (callrec_phone::siprec, no code shared with the server's SIP
+//! side) sends real offers over UDP and a tone per stream over
 //! RTP; each recording must hold each party's tone in its own channel and
 //! be found through the API by any participant's number.
 
@@ -11,11 +11,12 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::Instant;
 
-use common::service::{Options, Service, get, ids};
-use common::siprec_client::{
-    BOUNDARY, Client, ToneStream, answered_streams, rewrite_offer, rtp_sockets, send_tones,
-    tone_power, two_party_offer, two_party_session, wav_channels,
+use callrec_phone::siprec::{
+    ALICE_AND_BOB, Answered, BOUNDARY, Client, ToneStream, answered_streams, rewrite_offer,
+    rtp_sockets, send_tones, two_party_offer, two_party_session,
 };
+use common::service::{Options, Service, get, ids};
+use common::siprec_client::{tone_power, wav_channels};
 
 /// Waits until a finished sidecar with `call_id` is in `dir`; returns it
 /// and its WAV's bytes.
@@ -84,7 +85,7 @@ fn a_two_party_session_gives_one_stereo_recording_found_by_either_number() {
     let service = Service::start(options);
     let sip = service.sip.unwrap();
     let call_id = "two-party-1@127.0.0.1";
-    two_party_session(sip, call_id, 2.0);
+    two_party_session(sip, call_id, ALICE_AND_BOB, 2.0).unwrap();
     let (sidecar, wav) = finished_recording(&service.recordings_dir(), call_id);
     assert_eq!(sidecar["source"], "siprec");
     assert_eq!(sidecar["channels"][0]["label"], "a1");
@@ -174,14 +175,14 @@ fn every_corpus_offer_is_answered_and_recorded() {
                     .replace("[local_ip]", "127.0.0.1")
                     .replace("[call_id]", "corpus@127.0.0.1");
                 let m_lines = body.lines().filter(|l| l.starts_with("m=")).count();
-                let sockets = rtp_sockets(m_lines.max(1));
+                let sockets = rtp_sockets(m_lines.max(1)).unwrap();
                 let ports: Vec<u16> = sockets
                     .iter()
                     .map(|s| s.local_addr().unwrap().port())
                     .collect();
                 let body = rewrite_offer(&body.replace("[auto_media_port]", "9"), &ports);
-                let mut client = Client::new(sip, &format!("corpus-{n}@127.0.0.1"));
-                let response = client.invite(content_type.trim(), &body);
+                let mut client = Client::new(sip, &format!("corpus-{n}@127.0.0.1")).unwrap();
+                let response = client.invite(content_type.trim(), &body).unwrap();
                 if name.contains("no-boundaries") {
                     assert!(
                         (400..500).contains(&response.status),
@@ -212,8 +213,8 @@ fn every_corpus_offer_is_answered_and_recorded() {
                         });
                     }
                 }
-                send_tones(&streams, 1.0);
-                assert_eq!(client.bye().status, 200, "{name}");
+                send_tones(&streams, 1.0).unwrap();
+                assert_eq!(client.bye().unwrap().status, 200, "{name}");
                 let (sidecar, wav) = finished_recording(recordings, &client.call_id);
                 let (rate, channels) = wav_channels(&wav);
                 assert_eq!(channels.len(), expected.len(), "{name}: {sidecar}");
@@ -242,20 +243,22 @@ fn malformed_offers_get_a_4xx_and_the_server_goes_on() {
     ]
     .map(|(t, b, c)| (Box::leak(t.to_owned().into_boxed_str()) as &str, b, c));
     for (i, (content_type, body, status)) in cases.into_iter().enumerate() {
-        let mut client = Client::new(sip, &format!("bad-{i}@127.0.0.1"));
-        let response = client.invite(content_type, body);
+        let mut client = Client::new(sip, &format!("bad-{i}@127.0.0.1")).unwrap();
+        let response = client.invite(content_type, body).unwrap();
         assert_eq!(response.status, status, "{body:?}: {}", response.text);
     }
     // Still answering: a good session after the bad ones.
-    let sockets = rtp_sockets(2);
+    let sockets = rtp_sockets(2).unwrap();
     let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
-    let mut client = Client::new(sip, "good-after-bad@127.0.0.1");
-    let response = client.invite(
-        &format!("multipart/mixed;boundary={BOUNDARY}"),
-        &two_party_offer(ports),
-    );
+    let mut client = Client::new(sip, "good-after-bad@127.0.0.1").unwrap();
+    let response = client
+        .invite(
+            &format!("multipart/mixed;boundary={BOUNDARY}"),
+            &two_party_offer(ports, ALICE_AND_BOB),
+        )
+        .unwrap();
     assert_eq!(response.status, 200, "{}", response.text);
-    assert_eq!(client.bye().status, 200);
+    assert_eq!(client.bye().unwrap().status, 200);
     let page = get(&format!("{}/metrics", service.base));
     assert_eq!(page.status, 200);
 }
@@ -305,33 +308,34 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     options.sip = true;
     let service = Service::start(options);
     let sip = service.sip.unwrap();
-    let sockets = rtp_sockets(3);
+    let sockets = rtp_sockets(3).unwrap();
     let ports: Vec<u16> = sockets
         .iter()
         .map(|s| s.local_addr().unwrap().port())
         .collect();
     let content_type = format!("multipart/mixed;boundary={BOUNDARY}");
-    let offer = two_party_offer([ports[0], ports[1]]);
+    let offer = two_party_offer([ports[0], ports[1]], ALICE_AND_BOB);
     let call_id = "reinvite-1@127.0.0.1";
-    let mut client = Client::new(sip, call_id);
-    let answer = client.invite(&content_type, &offer);
+    let mut client = Client::new(sip, call_id).unwrap();
+    let answer = client.invite(&content_type, &offer).unwrap();
     assert_eq!(answer.status, 200, "{}", answer.text);
     let answered = answered_streams(answer.body());
-    let stream =
-        |socket: &UdpSocket, i: usize, a: &common::siprec_client::Answered, hz: f64| ToneStream {
-            socket: socket.try_clone().unwrap(),
-            to: std::net::SocketAddr::new(sip.ip(), a.port),
-            payload_type: a.payload_type,
-            encoding: a.encoding.clone(),
-            hz,
-            ssrc: 0x3000 + i as u32,
-        };
+    let stream = |socket: &UdpSocket, i: usize, a: &Answered, hz: f64| ToneStream {
+        socket: socket.try_clone().unwrap(),
+        to: std::net::SocketAddr::new(sip.ip(), a.port),
+        payload_type: a.payload_type,
+        encoding: a.encoding.clone(),
+        hz,
+        ssrc: 0x3000 + i as u32,
+    };
     let two: Vec<ToneStream> = (0..2)
         .map(|i| stream(&sockets[i], i, &answered[i], [440.0, 1250.0][i]))
         .collect();
-    send_tones(&two, 1.0);
+    send_tones(&two, 1.0).unwrap();
     // Hold: both streams inactive, answered inactive, nothing sent for 1.5 s.
-    let held = client.reinvite(&content_type, &offer.replace("a=sendonly", "a=inactive"));
+    let held = client
+        .invite(&content_type, &offer.replace("a=sendonly", "a=inactive"))
+        .unwrap();
     assert_eq!(held.status, 200, "{}", held.text);
     assert!(
         answered_streams(held.body())
@@ -343,7 +347,7 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     let resumed = offer
         .replace("sip:+4930222@example.com", "sip:+4930333@example.com")
         .replace("Bob Example", "Carol Example");
-    let back = client.reinvite(&content_type, &resumed);
+    let back = client.invite(&content_type, &resumed).unwrap();
     assert_eq!(back.status, 200, "{}", back.text);
     let again = answered_streams(back.body());
     assert_eq!(again[0].port, answered[0].port, "the ports stay");
@@ -351,7 +355,7 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     let two: Vec<ToneStream> = (0..2)
         .map(|i| stream(&sockets[i], i + 8, &again[i], [440.0, 1250.0][i]))
         .collect();
-    send_tones(&two, 1.0);
+    send_tones(&two, 1.0).unwrap();
     // A third stream.
     let third = resumed.replacen(
         &format!("--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml"),
@@ -361,15 +365,15 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
         ),
         1,
     );
-    let three = client.reinvite(&content_type, &third);
+    let three = client.invite(&content_type, &third).unwrap();
     assert_eq!(three.status, 200, "{}", three.text);
     let now = answered_streams(three.body());
     assert_eq!(now.len(), 3, "{}", three.body());
     let streams: Vec<ToneStream> = (0..3)
         .map(|i| stream(&sockets[i], i + 16, &now[i], [440.0, 1250.0, 2000.0][i]))
         .collect();
-    send_tones(&streams, 1.0);
-    assert_eq!(client.bye().status, 200);
+    send_tones(&streams, 1.0).unwrap();
+    assert_eq!(client.bye().unwrap().status, 200);
 
     let recordings = recordings_of(&service.recordings_dir(), call_id, 2);
     assert_eq!(recordings.len(), 2);

@@ -4,9 +4,14 @@
 //! with callrec-audio's encoders, over UDP), or a call recorded on the
 //! phone's own drive ([`record_local`]).
 //!
-//! The `phone_sim` example is flags over it; the end-to-end tests and the
-//! load tests import it. Not published.
+//! And a SIPREC recording client, as a PBX or SBC forks calls to a
+//! recording server ([`siprec`]).
+//!
+//! The `phone_sim` and `siprec_sim` examples are flags over it; the
+//! end-to-end tests and the load tests import it. Not published.
 #![forbid(unsafe_code)]
+
+pub mod siprec;
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;

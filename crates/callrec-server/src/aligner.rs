@@ -105,7 +105,8 @@ impl Media for ChannelDecoder {
             ChannelCodec::G711(_) if !self.upsample => 1,
             _ => 2,
         };
-        self.pieces.push(Piece::Silence(ticks.saturating_mul(per_tick)));
+        self.pieces
+            .push(Piece::Silence(ticks.saturating_mul(per_tick)));
     }
 
     fn error(&self) -> Option<&str> {
@@ -218,9 +219,15 @@ impl<W: Sink> Aligner<W> {
     }
 
     /// A packet of channel `lane` was taken at `now`: the channel starts
-    /// there if it had not, and the clock knows a stream is alive. A
-    /// silence of every stream longer than the longest kept is cut here.
+    /// there if it had not, and the clock knows a stream is alive. The
+    /// first packet of any stream is the file's start; a silence of every
+    /// stream longer than the longest kept is cut here.
     pub(crate) fn heard(&mut self, lane: usize, now: Duration) {
+        if self.heard.is_none() {
+            // The file starts with the first packet of any stream (as a
+            // phone call's does): the time before it is not the call's.
+            self.skipped = self.clock(now);
+        }
         let mut clock = self.clock(now);
         if let Some(heard) = self.heard {
             let silent = clock.saturating_sub(heard);
@@ -302,15 +309,17 @@ impl<W: Sink> Aligner<W> {
             let n = (end - self.written).min(CHUNK);
             self.frame.clear();
             self.frame.resize(n as usize * channels, 0);
+            let (from, to) = (self.written, self.written + n);
             for (c, lane) in self.lanes.iter_mut().enumerate() {
+                // Waiting samples never lie before what is written (push
+                // drops those), so the ones in this chunk are at its front.
                 let next = lane.next.unwrap_or(0);
                 let first = next - lane.waiting.len() as u64;
-                for f in 0..n {
-                    let at = self.written + f;
-                    if at >= first && at < next {
-                        if let Some(s) = lane.waiting.pop_front() {
-                            self.frame[f as usize * channels + c] = s;
-                        }
+                let (lo, hi) = (first.max(from), next.min(to));
+                if lo < hi {
+                    let at = (lo - from) as usize;
+                    for (k, s) in lane.waiting.drain(..(hi - lo) as usize).enumerate() {
+                        self.frame[(at + k) * channels + c] = s;
                     }
                 }
             }
@@ -386,13 +395,14 @@ mod tests {
     }
 
     /// Two streams that start 500 ms apart, each sending 20 ms packets on
-    /// simulated time: each channel's first sample sits where its first
-    /// packet arrived, and both channels have the whole call's length.
+    /// simulated time (the first 300 ms into the session): each channel's
+    /// first sample sits where its first packet arrived, counted from the
+    /// first packet of either, and both channels have the call's length.
     #[test]
     fn streams_that_start_apart_are_placed_where_they_arrived() {
         let mut a = aligner(2);
         for tick in 0..100u64 {
-            let now = ms(20 * tick);
+            let now = ms(300 + 20 * tick);
             a.heard(0, now);
             a.push(0, vec![Piece::Audio(vec![1000; 160])]);
             if tick >= 25 {

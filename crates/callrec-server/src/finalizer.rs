@@ -10,8 +10,8 @@ use callrec_control::{Codec, SessionId};
 use tokio::sync::oneshot;
 
 use crate::call::Call;
-use crate::outputs::Outputs;
 use crate::connection::StopCommand;
+use crate::outputs::Outputs;
 use crate::paths::UtcTime;
 use crate::sidecar::{Durability, Sidecar, sha256_of, write_atomically};
 

@@ -29,6 +29,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::Error;
 use crate::admission::Refusal;
 use crate::aligner::{Aligner, ChannelCodec, ChannelDecoder};
 use crate::allocator::bind_free_port;
@@ -41,7 +42,6 @@ use crate::sidecar::{
     Channel, Durability, Participant, Parties, RecordingFile, Sidecar, TimelineNote, sha256_of,
     write_atomically,
 };
-use crate::Error;
 use callrec_control::Host;
 
 /// How far behind the arrival clock a session's file is written while a
@@ -52,8 +52,8 @@ const ALIGN_LAG: Duration = Duration::from_millis(400);
 /// How often a session writes what its streams gave.
 const ALIGN_EVERY: Duration = Duration::from_millis(100);
 
-/// Datagrams waiting between a session's sockets and its task.
-const DATAGRAM_QUEUE: usize = 256;
+/// The longest RTP datagram read (as for phone calls).
+const MAX_DATAGRAM: usize = 2048;
 
 /// SIP messages waiting between the TCP connections and the SIP task.
 const SIP_QUEUE: usize = 1024;
@@ -101,10 +101,6 @@ impl SipSockets {
         self.udp.local_addr()
     }
 }
-
-/// A datagram of a session's stream: its local port, bytes, sender and
-/// kernel arrival time.
-type Datagram = (u16, Vec<u8>, SocketAddr, Option<SystemTime>);
 
 /// What the SIP task tells a session.
 enum SessionCommand {
@@ -241,7 +237,10 @@ pub(crate) async fn serve_sip(
     let mut buf = vec![0u8; config.sip_max_message_len + 1];
     tracing::info!(%sip_address, %media, "SIPREC: taking recording sessions");
     loop {
-        let due = task.srs.poll_timeout().map(|ms| task.t0 + Duration::from_millis(ms));
+        let due = task
+            .srs
+            .poll_timeout()
+            .map(|ms| task.t0 + Duration::from_millis(ms));
         tokio::select! {
             received = task.udp.recv_from(&mut buf) => {
                 let Ok((n, from)) = received else { continue };
@@ -411,7 +410,10 @@ impl SipTask {
         // A new session's files first: when they cannot be made, the
         // INVITE is answered 500 instead of 200.
         let mut events = events;
-        if let Some(i) = events.iter().position(|e| matches!(e, SrsEvent::Start { .. })) {
+        if let Some(i) = events
+            .iter()
+            .position(|e| matches!(e, SrsEvent::Start { .. }))
+        {
             let SrsEvent::Start {
                 call_id,
                 streams,
@@ -824,11 +826,12 @@ impl Session {
         let config = &shared.config;
         let t0 = Instant::now();
         let mut clock = ArrivalClock::new(t0);
-        let (tx, mut rx) = mpsc::channel::<Datagram>(DATAGRAM_QUEUE);
-        let mut readers: HashMap<u16, tokio::task::JoinHandle<()>> = HashMap::new();
-        for (port, socket) in sockets {
-            readers.insert(port, spawn_reader(port, socket, tx.clone()));
-        }
+        let mut sockets: Vec<(u16, UdpSocket)> = sockets
+            .into_iter()
+            .filter_map(|(port, socket)| register(port, socket))
+            .collect();
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut turn = 0;
         let mut tick = tokio::time::interval(ALIGN_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reorder = tokio::time::sleep(Duration::ZERO);
@@ -855,9 +858,9 @@ impl Session {
                 reorder_at = wanted;
             }
             tokio::select! {
-                Some((port, data, from, stamp)) = rx.recv() => {
+                (port, len, from, stamp) = next_datagram(&sockets, &mut buf, &mut turn), if !sockets.is_empty() => {
                     let arrival = clock.arrival(stamp);
-                    if segment.datagram(port, &data, from, arrival) {
+                    if segment.datagram(port, &buf[..len], from, arrival) {
                         last_rtp = arrival;
                     }
                 }
@@ -890,10 +893,8 @@ impl Session {
                     }
                 }
                 command = commands.recv() => match command {
-                    Some(SessionCommand::Update { streams: now_streams, participants, sockets }) => {
-                        for (port, socket) in sockets {
-                            readers.insert(port, spawn_reader(port, socket, tx.clone()));
-                        }
+                    Some(SessionCommand::Update { streams: now_streams, participants, sockets: new_sockets }) => {
+                        sockets.extend(new_sockets.into_iter().filter_map(|(port, socket)| register(port, socket)));
                         self.participants = participants_of(&participants);
                         let ports = |s: &[RecordedStream]| -> Vec<u16> { s.iter().filter_map(|s| s.port).collect() };
                         if ports(&now_streams) == ports(&streams) {
@@ -913,11 +914,7 @@ impl Session {
                             }
                             // Ports no longer in the session stop being read.
                             let kept = ports(&now_streams);
-                            readers.retain(|port, reader| {
-                                let keep = kept.contains(port);
-                                if !keep { reader.abort(); }
-                                keep
-                            });
+                            sockets.retain(|(port, _)| kept.contains(port));
                         }
                         streams = now_streams;
                     }
@@ -926,13 +923,17 @@ impl Session {
                 }
             }
         };
-        for reader in readers.values() {
-            reader.abort();
-        }
-        // What waits in the queue arrived before the end: record it too.
-        while let Ok((port, data, from, stamp)) = rx.try_recv() {
-            let arrival = clock.arrival(stamp);
-            segment.datagram(port, &data, from, arrival);
+        // What waits in the sockets arrived before the end: record it too
+        // (through the std sockets: tokio's cached readiness may say
+        // nothing waits).
+        for (port, socket) in sockets {
+            let Ok(socket) = socket.into_std() else {
+                continue;
+            };
+            while let Ok((len, from, stamp)) = recv_stamped(&socket, &mut buf) {
+                let arrival = clock.arrival(stamp);
+                segment.datagram(port, &buf[..len], from, arrival);
+            }
         }
         self.finish(segment, reason, None).await;
         shared.admission().recording_ended();
@@ -955,37 +956,57 @@ impl Session {
         }
         Counters::add(&shared.counters.recordings_finished, 1);
         tracing::info!(
-            call_id = self.call_id, recording_id = sidecar.recording_id,
-            duration_ms = sidecar.duration_ms, packets = sidecar.packets_received,
+            call_id = self.call_id,
+            recording_id = sidecar.recording_id,
+            duration_ms = sidecar.duration_ms,
+            packets = sidecar.packets_received,
             "SIPREC: recording stopped"
         );
     }
 }
 
-/// Reads one stream's socket into the session's queue (a full queue waits,
-/// and the kernel's buffer holds what comes meanwhile).
-fn spawn_reader(
-    port: u16,
-    socket: std::net::UdpSocket,
-    tx: mpsc::Sender<Datagram>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let Ok(socket) = UdpSocket::from_std(socket) else {
-            tracing::error!(port, "SIPREC: cannot register the RTP socket");
-            return;
-        };
-        let mut buf = vec![0u8; 2048];
-        loop {
-            let received = socket
-                .async_io(Interest::READABLE, || recv_stamped(&socket, &mut buf))
-                .await;
-            if let Ok((n, from, stamp)) = received {
-                if tx.send((port, buf[..n].to_vec(), from, stamp)).await.is_err() {
-                    return;
+/// The next datagram on any of a session's sockets: its local port,
+/// length, sender and kernel arrival time. The sockets are polled in turn,
+/// from a different one each time, so a busy stream cannot starve the
+/// others; no task or queue stands between a socket and the session.
+async fn next_datagram(
+    sockets: &[(u16, UdpSocket)],
+    buf: &mut [u8],
+    turn: &mut usize,
+) -> (u16, usize, SocketAddr, Option<SystemTime>) {
+    loop {
+        let n = sockets.len();
+        let ready = core::future::poll_fn(|cx| {
+            for k in 0..n {
+                let i = (*turn + k) % n;
+                if sockets[i].1.poll_recv_ready(cx).is_ready() {
+                    return core::task::Poll::Ready(i);
                 }
             }
+            core::task::Poll::Pending
+        })
+        .await;
+        *turn = ready + 1;
+        let (port, socket) = &sockets[ready];
+        // A would-block clears the readiness; other errors (an ICMP port
+        // unreachable) are the socket's news, not the stream's end.
+        if let Ok((len, from, stamp)) =
+            socket.try_io(Interest::READABLE, || recv_stamped(socket, buf))
+        {
+            return (*port, len, from, stamp);
         }
-    })
+    }
+}
+
+/// A std socket registered with the runtime.
+fn register(port: u16, socket: std::net::UdpSocket) -> Option<(u16, UdpSocket)> {
+    match UdpSocket::from_std(socket) {
+        Ok(socket) => Some((port, socket)),
+        Err(e) => {
+            tracing::error!(port, "SIPREC: cannot register the RTP socket: {e}");
+            None
+        }
+    }
 }
 
 impl Segment {
@@ -1080,7 +1101,9 @@ impl Segment {
         let rate = self.rate;
         let mut received = 0;
         let mut lost = 0;
-        for ((channel, numbers), dropped) in sidecar.channels.iter_mut().zip(&ends).zip(&file.dropped) {
+        for ((channel, numbers), dropped) in
+            sidecar.channels.iter_mut().zip(&ends).zip(&file.dropped)
+        {
             channel.rtp_source = numbers.rtp_source.clone();
             channel.packets_received = numbers.packets_received;
             channel.packets_lost = numbers.packets_lost;
