@@ -205,7 +205,7 @@ fn every_corpus_offer_is_answered_and_recorded() {
                     if sends {
                         streams.push(ToneStream {
                             socket,
-                            to: std::net::SocketAddr::new(sip.ip(), a.port),
+                            to: core::net::SocketAddr::new(sip.ip(), a.port),
                             payload_type: a.payload_type,
                             encoding: a.encoding.clone(),
                             hz: hz[i],
@@ -322,7 +322,7 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     let answered = answered_streams(answer.body());
     let stream = |socket: &UdpSocket, i: usize, a: &Answered, hz: f64| ToneStream {
         socket: socket.try_clone().unwrap(),
-        to: std::net::SocketAddr::new(sip.ip(), a.port),
+        to: core::net::SocketAddr::new(sip.ip(), a.port),
         payload_type: a.payload_type,
         encoding: a.encoding.clone(),
         hz,
@@ -488,6 +488,116 @@ fn sipp_sessions_over_udp_and_tcp_are_recorded() {
     );
 }
 
+/// An OPTIONS over `stream` (TCP) is answered 200.
+fn options_over_tcp(sip: core::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(sip).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let local = stream.local_addr().unwrap();
+    let request = format!(
+        "OPTIONS sip:srs@{sip} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKopt1\r\n\
+         From: <sip:probe@{local}>;tag=p1\r\nTo: <sip:srs@{sip}>\r\nCall-ID: options-tcp@127.0.0.1\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+/// Waits until the server closes `stream` (a read gives 0 bytes or an
+/// error), at most `within`.
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    let deadline = Instant::now() + within;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    while Instant::now() < deadline {
+        match stream.read(&mut byte) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// The SIP side's limits: connections from one address beyond the limit
+/// are closed at once, silent and trickling ones after the idle timeout; a
+/// flood of datagrams that are not SIP is counted (the log's own limit is
+/// tested on simulated time in the server's unit tests), and the server
+/// answers throughout, over TCP and UDP.
+fn tcp_limits_idle_connections_and_a_flood_leave_the_server_answering() {
+    let mut options = Options::new(54600);
+    options.sip = true;
+    options.config = Box::new(|c| {
+        c.sip_max_connections_per_address = 2;
+        c.sip_idle_timeout_secs = 1;
+    });
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let mut silent = std::net::TcpStream::connect(sip).unwrap();
+    let mut trickle = std::net::TcpStream::connect(sip).unwrap();
+    let mut surplus = std::net::TcpStream::connect(sip).unwrap();
+    assert!(
+        closed_within(&mut surplus, Duration::from_secs(2)),
+        "the third connection stays open"
+    );
+    {
+        use std::io::Write;
+        trickle
+            .write_all(b"OPTIONS sip:srs SIP/2.0\r\nVia: ")
+            .unwrap();
+    }
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(5)),
+        "a silent connection stays open"
+    );
+    assert!(
+        closed_within(&mut trickle, Duration::from_secs(5)),
+        "a trickling connection stays open"
+    );
+    let answer = options_over_tcp(sip);
+    assert!(answer.starts_with("SIP/2.0 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("Supported: siprec"), "{answer}");
+    // A flood of datagrams that are not SIP, in bursts of 100 (a burst
+    // fits the socket's buffer; each waits until the last is counted).
+    let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let refused = || -> u64 {
+        let metrics = String::from_utf8(get(&format!("{}/metrics", service.base)).body).unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("callrec_sip_refused_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = refused();
+    for burst in 1..=20u64 {
+        for i in 0..100u32 {
+            flood.send_to(&i.to_be_bytes(), sip).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while refused() < before + 100 * burst {
+            assert!(
+                Instant::now() < deadline,
+                "burst {burst}: {} counted",
+                refused() - before
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let mut client = Client::new(sip, "after-flood@127.0.0.1").unwrap();
+    let answer = client.send("OPTIONS", None).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{FFPROBE, SIPP, Test, run_tests};
     run_tests(vec![
@@ -509,6 +619,10 @@ fn main() -> std::process::ExitCode {
             sipp_sessions_over_udp_and_tcp_are_recorded,
         )
         .needs(&[SIPP]),
+        Test::new(
+            "tcp_limits_idle_connections_and_a_flood_leave_the_server_answering",
+            tcp_limits_idle_connections_and_a_flood_leave_the_server_answering,
+        ),
         Test::new(
             "malformed_offers_get_a_4xx_and_the_server_goes_on",
             malformed_offers_get_a_4xx_and_the_server_goes_on,

@@ -28,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) allow: Vec<ipnet::IpNet>,
     /// Take SIPREC sessions on a free loopback port.
     pub(crate) sip: bool,
+    /// Changes to the server's configuration.
+    pub(crate) config: Box<dyn FnOnce(&mut Config)>,
     pub(crate) settings: Box<dyn FnOnce(&mut Settings)>,
 }
 
@@ -39,6 +41,7 @@ impl Options {
             format: OutputFormat::Wav,
             allow: Vec::new(),
             sip: false,
+            config: Box::new(|_| {}),
             settings: Box::new(|_| {}),
         }
     }
@@ -71,6 +74,7 @@ impl Service {
         if options.sip {
             config.sip = Some("127.0.0.1:0".into());
         }
+        (options.config)(&mut config);
         let node = runtime
             .block_on(Node::start(config, settings))
             .unwrap_or_else(|e| panic!("the node did not start: {e}"));

@@ -79,9 +79,12 @@ impl IndexObserver {
             return;
         };
         entry.summary.node.clone_from(&self.shared.node);
-        self.shared
-            .totals
-            .device_seen(&sidecar.device, entry.summary.started_ms);
+        if !sidecar.device.is_empty() {
+            // A phone's (SIPREC recordings have no device).
+            self.shared
+                .totals
+                .device_seen(&sidecar.device, entry.summary.started_ms);
+        }
         if !running && self.shared.store.is_some() {
             self.shared.uploads.push(entry.clone());
         }

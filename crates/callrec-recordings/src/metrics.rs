@@ -167,6 +167,18 @@ impl Recordings {
                 "UDP datagrams read on RTP ports.",
                 &one(c.packets),
             );
+            metric(
+                "callrec_sip_messages_total",
+                "counter",
+                "SIP messages read (SIPREC).",
+                &one(c.sip_messages),
+            );
+            metric(
+                "callrec_sip_refused_total",
+                "counter",
+                "SIP messages refused or dropped (SIPREC): not SIP, not allowed, not a recording session, over a limit.",
+                &one(c.sip_refused),
+            );
         }
         metric(
             "callrec_rtp_packets_received_total",

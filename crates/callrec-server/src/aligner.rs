@@ -527,4 +527,66 @@ mod tests {
         assert_eq!(&samples[1..], [decoded; 3]);
         assert_eq!(pieces[1], Piece::Silence(20));
     }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Heard(usize, u64),
+        Audio(usize, usize),
+        Silence(usize, u64),
+        Advance(u64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..3usize, 0..3000u64).prop_map(|(l, dt)| Op::Heard(l, dt)),
+            (0..3usize, 0..2000usize).prop_map(|(l, n)| Op::Audio(l, n)),
+            (0..3usize, 0..20_000u64).prop_map(|(l, n)| Op::Silence(l, n)),
+            (0..3000u64).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever the streams do and however time passes: no panic,
+        /// each channel's waiting audio stays within its bound, the file
+        /// never runs ahead of what was given or the clock, and it
+        /// finishes as a valid WAV holding every frame written.
+        #[test]
+        fn any_sequence_stays_bounded_and_finishes_valid(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut a = aligner(3);
+            let mut now = Duration::ZERO;
+            let mut given = 0u64;
+            for op in ops {
+                match op {
+                    Op::Heard(lane, dt) => {
+                        now += ms(dt);
+                        a.heard(lane, now);
+                    }
+                    Op::Audio(lane, n) => {
+                        given += n as u64;
+                        a.push(lane, vec![Piece::Audio(vec![1; n])]);
+                    }
+                    Op::Silence(lane, n) => {
+                        given += n;
+                        a.push(lane, vec![Piece::Silence(n)]);
+                    }
+                    Op::Advance(dt) => {
+                        now += ms(dt);
+                        a.advance(now);
+                    }
+                }
+                for lane in &a.lanes {
+                    proptest::prop_assert!(lane.waiting.len() <= a.max_waiting);
+                }
+                let clock = (now.as_millis() as u64) * 8;
+                proptest::prop_assert!(a.written <= given.max(clock) + 1);
+            }
+            let file = a.finish();
+            proptest::prop_assert_eq!(file.error, None);
+            let bytes = file.sink.unwrap().into_inner();
+            let wav = callrec_audio::wav::WavFile::parse(&bytes).unwrap();
+            proptest::prop_assert_eq!(wav.frames(), file.frames);
+        }
+    }
 }

@@ -24,13 +24,13 @@ pub(crate) trait Media {
 
 impl<W: Sink> Media for Outputs<W> {
     fn payload(&mut self, data: &[u8]) {
-        Outputs::payload(self, data);
+        Self::payload(self, data);
     }
     fn gap(&mut self, ticks: u64) {
-        Outputs::gap(self, ticks);
+        Self::gap(self, ticks);
     }
     fn error(&self) -> Option<&str> {
-        Outputs::error(self)
+        Self::error(self)
     }
 }
 use crate::sidecar::{DtmfDigit, MAX_NOTES, Sidecar, TimelineNote};

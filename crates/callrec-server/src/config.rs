@@ -189,6 +189,11 @@ pub struct Config {
     pub sip_max_message_len: usize,
     /// SIPREC: TCP connections open at once (each from an SBC or a proxy).
     pub sip_max_connections: usize,
+    /// SIPREC: TCP connections open at once from one address.
+    pub sip_max_connections_per_address: usize,
+    /// SIPREC: a TCP connection that brings no whole message (nor a CRLF
+    /// keep-alive) for this long is closed, seconds.
+    pub sip_idle_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -220,6 +225,8 @@ impl Default for Config {
             sip_max_sessions_per_address: 500,
             sip_max_message_len: 64 << 10,
             sip_max_connections: 256,
+            sip_max_connections_per_address: 16,
+            sip_idle_timeout_secs: 300,
         }
     }
 }

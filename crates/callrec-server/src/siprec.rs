@@ -162,6 +162,54 @@ impl PortAllocator for SipPorts<'_> {
     }
 }
 
+/// Warnings about what senders do, at most [`LOG_BURST`] a second: a
+/// flood of bad messages is counted (`sip_refused`), not logged line by
+/// line.
+struct LogLimiter {
+    second: Option<Instant>,
+    lines: u32,
+    suppressed: u64,
+}
+
+/// Warnings logged per second at most.
+const LOG_BURST: u32 = 20;
+
+impl LogLimiter {
+    /// Whether a warning at `now` is logged: `Some(n)` with the number
+    /// suppressed in the second before it (to say so), `None` when it is
+    /// suppressed.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        let mut dropped = 0;
+        if self
+            .second
+            .is_none_or(|s| now.duration_since(s) >= Duration::from_secs(1))
+        {
+            dropped = self.suppressed;
+            self.second = Some(now);
+            self.lines = 0;
+            self.suppressed = 0;
+        }
+        if self.lines < LOG_BURST {
+            self.lines += 1;
+            Some(dropped)
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+
+    fn warn(&mut self, message: core::fmt::Arguments<'_>) {
+        match self.admit(Instant::now()) {
+            Some(0) => tracing::warn!("{message}"),
+            Some(dropped) => {
+                tracing::warn!("SIPREC: {dropped} warnings in the last second were not logged");
+                tracing::warn!("{message}");
+            }
+            None => {}
+        }
+    }
+}
+
 /// A running session, seen from the SIP task.
 struct SessionHandle {
     commands: mpsc::UnboundedSender<SessionCommand>,
@@ -178,6 +226,7 @@ struct SipTask {
     tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     tasks: JoinSet<()>,
     ended: mpsc::UnboundedSender<String>,
+    log: LogLimiter,
 }
 
 /// The address written into SDP answers: the advertised one, else the SIP
@@ -232,8 +281,14 @@ pub(crate) async fn serve_sip(
         tasks: JoinSet::new(),
         ended: ended_tx,
         shared: shared.clone(),
+        log: LogLimiter {
+            second: None,
+            lines: 0,
+            suppressed: 0,
+        },
     };
     let mut connections = JoinSet::new();
+    let per_address: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut buf = vec![0u8; config.sip_max_message_len + 1];
     tracing::info!(%sip_address, %media, "SIPREC: taking recording sessions");
     loop {
@@ -251,12 +306,38 @@ pub(crate) async fn serve_sip(
                 let Ok((stream, peer)) = accepted else { continue };
                 while connections.try_join_next().is_some() {}
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-                if connections.len() >= config.sip_max_connections || !config.allows(peer.ip()) {
+                let refusal = if !config.allows(peer.ip()) {
+                    Some(format!("{} is not allowed", peer.ip()))
+                } else if connections.len() >= config.sip_max_connections {
+                    Some(format!("{} connections open (sip_max_connections)", connections.len()))
+                } else {
+                    let mut open = per_address.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = open.entry(peer.ip()).or_default();
+                    if *n >= config.sip_max_connections_per_address {
+                        Some(format!("{n} connections open from {} (sip_max_connections_per_address)", peer.ip()))
+                    } else {
+                        *n += 1;
+                        None
+                    }
+                };
+                if let Some(reason) = refusal {
                     Counters::add(&shared.counters.sip_refused, 1);
-                    tracing::warn!(%peer, "SIPREC: TCP connection refused (not allowed, or sip_max_connections open)");
+                    task.log.warn(format_args!("SIPREC: TCP connection from {peer} refused: {reason}"));
                     continue;
                 }
-                connections.spawn(tcp_connection(stream, peer, inbound_tx.clone(), config.sip_max_message_len));
+                let per_address = per_address.clone();
+                let idle = Duration::from_secs(config.sip_idle_timeout_secs.max(1));
+                let (inbound, max_len) = (inbound_tx.clone(), config.sip_max_message_len);
+                connections.spawn(async move {
+                    tcp_connection(stream, peer, inbound, max_len, idle).await;
+                    let mut open = per_address.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(n) = open.get_mut(&peer.ip()) {
+                        *n -= 1;
+                        if *n == 0 {
+                            open.remove(&peer.ip());
+                        }
+                    }
+                });
             }
             Some(inbound) = inbound_rx.recv() => match inbound {
                 Inbound::Message { from, bytes, reply } => {
@@ -299,6 +380,7 @@ async fn tcp_connection(
     peer: SocketAddr,
     inbound: mpsc::Sender<Inbound>,
     max_len: usize,
+    idle: Duration,
 ) {
     let (mut reader, mut writer) = stream.into_split();
     let (reply_tx, mut reply_rx) = mpsc::channel::<Vec<u8>>(64);
@@ -312,16 +394,21 @@ async fn tcp_connection(
     let read = async {
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 16 << 10];
+        // Only whole messages and keep-alives count as activity: a peer
+        // that trickles a message byte by byte is closed all the same.
+        let mut active_until = tokio::time::Instant::now() + idle;
         loop {
             loop {
                 match callrec_sip::frame::next_frame(&buf, max_len) {
                     Ok(callrec_sip::frame::Frame::KeepAlive { len, ping }) => {
                         buf.drain(..len);
+                        active_until = tokio::time::Instant::now() + idle;
                         if ping && reply_tx.send(b"\r\n".to_vec()).await.is_err() {
                             return;
                         }
                     }
                     Ok(callrec_sip::frame::Frame::Message { len }) => {
+                        active_until = tokio::time::Instant::now() + idle;
                         let bytes: Vec<u8> = buf.drain(..len).collect();
                         let message = Inbound::Message {
                             from: peer,
@@ -339,9 +426,13 @@ async fn tcp_connection(
                     }
                 }
             }
-            match reader.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            match tokio::time::timeout_at(active_until, reader.read(&mut chunk)).await {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) => {
+                    tracing::info!(%peer, "SIPREC: closing an idle TCP connection");
+                    return;
+                }
             }
         }
     };
@@ -377,7 +468,9 @@ impl SipTask {
             if let Err(refusal) = self.admit(from) {
                 let reason = refusal.rejection().to_string();
                 Counters::add(&shared.counters.sip_refused, 1);
-                tracing::warn!(%from, call_id, "SIPREC: session refused: {reason}");
+                self.log.warn(format_args!(
+                    "SIPREC: session {call_id:?} from {from} refused: {reason}"
+                ));
                 let (code, phrase) = match refusal {
                     Refusal::NotAllowed(_) => (403, "Forbidden"),
                     _ => (503, "Service Unavailable"),
@@ -525,7 +618,7 @@ impl SipTask {
                 }
                 SrsEvent::Refused { from, reason } => {
                     Counters::add(&self.shared.counters.sip_refused, 1);
-                    tracing::warn!(%from, "SIPREC: {reason}");
+                    self.log.warn(format_args!("SIPREC: from {from}: {reason}"));
                 }
                 _ => {}
             }
@@ -1067,6 +1160,7 @@ impl Segment {
     fn refresh(&mut self) {
         let mut received = 0;
         let mut lost = 0;
+        let mut bytes = 0;
         for (lane, channel) in self.lanes.iter_mut().zip(&mut self.sidecar.channels) {
             let numbers = lane.call.sidecar();
             channel.rtp_source = numbers.rtp_source.clone();
@@ -1075,9 +1169,11 @@ impl Segment {
             channel.jitter_ms = numbers.jitter_ms;
             received += numbers.packets_received;
             lost += numbers.packets_lost;
+            bytes += numbers.payload_bytes;
         }
         self.sidecar.packets_received = received;
         self.sidecar.packets_lost = lost;
+        self.sidecar.payload_bytes = bytes;
         self.sidecar.duration_ms = self.aligner.written_ms();
         self.sidecar.write_error = self.aligner.error().map(str::to_owned);
     }
@@ -1117,6 +1213,7 @@ impl Segment {
             sidecar.packets_duplicate += numbers.packets_duplicate;
             sidecar.packets_reordered += numbers.packets_reordered;
             sidecar.packets_late += numbers.packets_late;
+            sidecar.payload_bytes += numbers.payload_bytes;
             sidecar.dtmf.extend(numbers.dtmf.iter().cloned());
         }
         sidecar.packets_received = received;
@@ -1160,6 +1257,26 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_limited_per_second_and_the_rest_counted_on_simulated_time() {
+        let t0 = Instant::now();
+        let mut log = LogLimiter {
+            second: None,
+            lines: 0,
+            suppressed: 0,
+        };
+        let logged = (0..1000)
+            .filter(|i| log.admit(t0 + Duration::from_micros(*i)).is_some())
+            .count();
+        assert_eq!(logged, LOG_BURST as usize);
+        // The next second's first line says how many were not logged.
+        assert_eq!(
+            log.admit(t0 + Duration::from_secs(1)),
+            Some(1000 - u64::from(LOG_BURST))
+        );
+        assert_eq!(log.admit(t0 + Duration::from_millis(1500)), Some(0));
+    }
 
     #[test]
     fn numbers_come_from_the_user_part_of_an_aor() {
