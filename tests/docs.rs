@@ -167,6 +167,18 @@ fn the_sample_configuration_is_valid_and_matches_the_defaults() {
     assert_eq!(sample.min_free_space, defaults.min_free_space);
     assert_eq!(sample.rtp_recv_buffer, defaults.rtp_recv_buffer);
     assert_eq!(sample.dtmf_payload_type, defaults.dtmf_payload_type);
+    assert_eq!(sample.sip, None);
+    assert_eq!(
+        sample.sip_max_sessions_per_address,
+        defaults.sip_max_sessions_per_address
+    );
+    assert_eq!(sample.sip_max_message_len, defaults.sip_max_message_len);
+    assert_eq!(sample.sip_max_connections, defaults.sip_max_connections);
+    assert_eq!(
+        sample.sip_max_connections_per_address,
+        defaults.sip_max_connections_per_address
+    );
+    assert_eq!(sample.sip_idle_timeout_secs, defaults.sip_idle_timeout_secs);
     assert_eq!(sample.allow.len(), 2);
 }
 
