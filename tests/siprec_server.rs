@@ -598,6 +598,35 @@ fn tcp_limits_idle_connections_and_a_flood_leave_the_server_answering() {
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
+/// A recording client outside `allow` gets `403` naming its address, and
+/// its TCP connections are closed; nothing is recorded.
+fn a_client_outside_allow_gets_403() {
+    let mut options = Options::new(54700);
+    options.sip = true;
+    options.allow = vec!["10.0.0.0/8".parse().unwrap()];
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let sockets = rtp_sockets(2).unwrap();
+    let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
+    let mut client = Client::new(sip, "outside@127.0.0.1").unwrap();
+    let response = client
+        .invite(
+            &format!("multipart/mixed;boundary={BOUNDARY}"),
+            &two_party_offer(ports, ALICE_AND_BOB),
+        )
+        .unwrap();
+    assert_eq!(response.status, 403, "{}", response.text);
+    assert!(
+        response.text.contains("127.0.0.1 is not allowed"),
+        "{}",
+        response.text
+    );
+    let mut tcp = std::net::TcpStream::connect(sip).unwrap();
+    assert!(closed_within(&mut tcp, Duration::from_secs(5)));
+    let page = get(&format!("{}/api/recordings", service.base)).json();
+    assert_eq!(ids(&page).len(), 0, "{page}");
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{FFPROBE, SIPP, Test, run_tests};
     run_tests(vec![
@@ -623,6 +652,7 @@ fn main() -> std::process::ExitCode {
             "tcp_limits_idle_connections_and_a_flood_leave_the_server_answering",
             tcp_limits_idle_connections_and_a_flood_leave_the_server_answering,
         ),
+        Test::new("a_client_outside_allow_gets_403", a_client_outside_allow_gets_403),
         Test::new(
             "malformed_offers_get_a_4xx_and_the_server_goes_on",
             malformed_offers_get_a_4xx_and_the_server_goes_on,
