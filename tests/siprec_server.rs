@@ -433,6 +433,47 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     );
 }
 
+/// A client that keeps changing a session's streams (each change is a
+/// new file) is stopped after 32 recordings: the server ends the session
+/// and every recording is final.
+fn a_session_that_keeps_changing_its_streams_is_ended_after_32_recordings() {
+    let mut options = Options::new(54800);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let sockets = rtp_sockets(3).unwrap();
+    let ports: Vec<u16> = sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect();
+    let content_type = format!("multipart/mixed;boundary={BOUNDARY}");
+    let two = two_party_offer([ports[0], ports[1]], ALICE_AND_BOB);
+    let three = two.replacen(
+        &format!("--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml"),
+        &format!(
+            "m=audio {} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=label:c1\r\na=sendonly\r\n\r\n--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml",
+            ports[2]
+        ),
+        1,
+    );
+    let call_id = "churn@127.0.0.1";
+    let mut client = Client::new(sip, call_id).unwrap();
+    assert_eq!(client.invite(&content_type, &two).unwrap().status, 200);
+    for i in 0..40 {
+        let offer = if i % 2 == 0 { &three } else { &two };
+        let answer = client.invite(&content_type, offer).unwrap();
+        if answer.status == 481 {
+            break;
+        }
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let recordings = recordings_of(&service.recordings_dir(), call_id, 32);
+    assert_eq!(recordings.len(), 32);
+    assert!(recordings.iter().all(|(s, _)| s["complete"] == true));
+    // The session is gone: a BYE finds no dialog.
+    assert_eq!(client.bye().unwrap().status, 481);
+}
+
 /// sipp (Debian's sip-tester), an independent SIP stack, as the recording
 /// client against the server over UDP and over TCP: ten sessions each
 /// (offer, answer checked by regular expressions, hold, BYE), every one
@@ -644,6 +685,10 @@ fn main() -> std::process::ExitCode {
             re_invites_hold_resume_change_participants_and_add_a_stream,
         ),
         Test::new(
+            "a_session_that_keeps_changing_its_streams_is_ended_after_32_recordings",
+            a_session_that_keeps_changing_its_streams_is_ended_after_32_recordings,
+        ),
+        Test::new(
             "sipp_sessions_over_udp_and_tcp_are_recorded",
             sipp_sessions_over_udp_and_tcp_are_recorded,
         )
@@ -652,7 +697,10 @@ fn main() -> std::process::ExitCode {
             "tcp_limits_idle_connections_and_a_flood_leave_the_server_answering",
             tcp_limits_idle_connections_and_a_flood_leave_the_server_answering,
         ),
-        Test::new("a_client_outside_allow_gets_403", a_client_outside_allow_gets_403),
+        Test::new(
+            "a_client_outside_allow_gets_403",
+            a_client_outside_allow_gets_403,
+        ),
         Test::new(
             "malformed_offers_get_a_4xx_and_the_server_goes_on",
             malformed_offers_get_a_4xx_and_the_server_goes_on,

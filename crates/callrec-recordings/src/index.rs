@@ -415,6 +415,35 @@ pub(crate) fn finish_params(entry: &Entry) -> Vec<Param> {
     ]
 }
 
+/// Forgets a recording's participant numbers (`?1`: its id).
+const FORGET_NUMBERS: &str = "DELETE FROM participant_numbers WHERE recording_id = ?1";
+
+/// The numbers of a SIPREC recording's participants beyond the first two
+/// (who are its `local_number` and `remote_number`), so that `number=`
+/// finds it by any of them; replaced whole on every write.
+fn write_participant_numbers(
+    tx: &mut dyn Transaction,
+    summary: &RecordingSummary,
+) -> Result<(), Error> {
+    if summary.source != "siprec" {
+        return Ok(());
+    }
+    let id = Param::Text(summary.recording_id.clone());
+    tx.execute(FORGET_NUMBERS, core::slice::from_ref(&id))?;
+    for participant in summary.participants.iter().skip(2) {
+        let number = participant.number();
+        if number.is_empty() {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO participant_numbers (number, recording_id) VALUES (?1, ?2) \
+             ON CONFLICT (number, recording_id) DO NOTHING",
+            &[Param::Text(number.to_owned()), id.clone()],
+        )?;
+    }
+    Ok(())
+}
+
 /// A list as the JSON text its column keeps.
 fn json_of<T: Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
@@ -501,6 +530,8 @@ pub(crate) fn search_sql(query: &Query, like: &str) -> (String, Vec<Param>, usiz
         Some(number) => format!(
             "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM recordings WHERE local_number = {number}{filter} {order} LIMIT {fetch}) AS l \
              UNION SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM recordings WHERE remote_number = {number}{filter} {order} LIMIT {fetch}) AS r \
+             UNION SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM recordings WHERE recording_id IN \
+             (SELECT recording_id FROM participant_numbers WHERE number = {number}){filter} {order} LIMIT {fetch}) AS p \
              {order} LIMIT {fetch}"
         ),
         None => {
@@ -605,6 +636,7 @@ impl Index {
     pub(crate) fn write(&self, entries: &[Entry], how: Write) -> Result<(), Error> {
         self.transaction(|tx| {
             for entry in entries {
+                write_participant_numbers(tx, &entry.summary)?;
                 if how == Write::Enter
                     && !entry.summary.running
                     && tx.execute(FINISH, &finish_params(entry))? > 0
@@ -620,19 +652,28 @@ impl Index {
     /// Forgets the recordings of `node` that are not in the object store
     /// (before rebuilding them from its files).
     pub(crate) fn forget_local(&self, node: &str) -> Result<(), Error> {
-        self.execute(
-            "DELETE FROM recordings WHERE NOT uploaded AND node IN (?1, '')",
-            &[Param::Text(node.to_owned())],
-        )
+        let node = [Param::Text(node.to_owned())];
+        self.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM participant_numbers WHERE recording_id IN \
+                 (SELECT recording_id FROM recordings WHERE NOT uploaded AND node IN (?1, ''))",
+                &node,
+            )?;
+            tx.execute(
+                "DELETE FROM recordings WHERE NOT uploaded AND node IN (?1, '')",
+                &node,
+            )
+        })
         .map(drop)
     }
 
     /// Forgets a recording (its files are the caller's).
     pub(crate) fn remove(&self, recording_id: &str) -> Result<(), Error> {
-        self.execute(
-            "DELETE FROM recordings WHERE recording_id = ?1",
-            &[Param::Text(recording_id.to_owned())],
-        )
+        let id = [Param::Text(recording_id.to_owned())];
+        self.transaction(|tx| {
+            tx.execute(FORGET_NUMBERS, &id)?;
+            tx.execute("DELETE FROM recordings WHERE recording_id = ?1", &id)
+        })
         .map(drop)
     }
 
@@ -693,6 +734,7 @@ impl Index {
             };
             // An error here rolls back: the row stays.
             let bytes = files(&recording)?;
+            tx.execute(FORGET_NUMBERS, &id)?;
             tx.execute("DELETE FROM recordings WHERE recording_id = ?1", &id)?;
             Ok(Some(bytes))
         })

@@ -178,7 +178,7 @@ impl Transaction for PgTransaction<'_, '_> {
             let statement = this.statement(sql)?;
             this.tx.execute(&statement, &refs(&v))
         };
-        run(self).map_err(|e| Error::index(self.shown, e))
+        run(self).map_err(|e| Error::index(self.shown, pg_message(&e)))
     }
 
     fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>, Error> {
@@ -191,13 +191,29 @@ impl Transaction for PgTransaction<'_, '_> {
                 .map(row_of)
                 .collect::<Result<Vec<Row>, _>>()
         };
-        run(self).map_err(|e| Error::index(self.shown, e))
+        run(self).map_err(|e| Error::index(self.shown, pg_message(&e)))
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), Error> {
         self.tx
             .batch_execute(sql)
-            .map_err(|e| Error::index(self.shown, e))
+            .map_err(|e| Error::index(self.shown, pg_message(&e)))
+    }
+}
+
+/// What the server said, not just "db error": its message, SQLSTATE code
+/// and detail when it answered with an error; the client's error otherwise.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(": ");
+                text.push_str(detail);
+            }
+            text
+        }
+        None => e.to_string(),
     }
 }
 

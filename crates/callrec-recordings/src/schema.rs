@@ -87,6 +87,13 @@ CREATE TABLE IF NOT EXISTS audit_anchor (
 ALTER TABLE recordings ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
 ALTER TABLE recordings ADD COLUMN participants TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE recordings ADD COLUMN channels TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE IF NOT EXISTS participant_numbers (
+    number TEXT NOT NULL,
+    recording_id TEXT NOT NULL,
+    PRIMARY KEY (number, recording_id)
+);
+CREATE INDEX IF NOT EXISTS participant_numbers_by_recording
+    ON participant_numbers (recording_id);
 ",
     ),
 ];

@@ -215,6 +215,58 @@ mod tests {
         Entry::from_sidecar(&sidecar, None, false).unwrap()
     }
 
+    /// A SIPREC recording of a conference: three participants.
+    #[test]
+    fn every_participant_of_a_siprec_recording_finds_it_by_number_until_it_is_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(&dir.path().join("index.sqlite3"));
+        let mut sidecar = Sidecar::default();
+        sidecar.recording_id = "0123456789abcdef0123456789abcdef".into();
+        sidecar.started_at = "2026-12-01T08:00:00Z".into();
+        sidecar.source = "siprec".into();
+        sidecar.participants = serde_json::from_value(serde_json::json!([
+            {"aor": "sip:+4930111@example.com", "name": "Alice"},
+            {"aor": "sip:+4930222@example.com", "name": "Bob"},
+            {"aor": "tel:+4930333", "name": "Carol"}
+        ]))
+        .unwrap();
+        sidecar.start_parties = serde_json::from_value(serde_json::json!({
+            "local_number": "+4930111", "local_name": "Alice",
+            "remote_number": "+4930222", "remote_name": "Bob"
+        }))
+        .unwrap();
+        sidecar.final_parties = sidecar.start_parties.clone();
+        let entry = Entry::from_sidecar(&sidecar, None, false).unwrap();
+        index
+            .write(core::slice::from_ref(&entry), Write::Enter)
+            .unwrap();
+        // Written twice (progress, then the end): still one row per number.
+        index
+            .write(core::slice::from_ref(&entry), Write::Enter)
+            .unwrap();
+        let found = |number: &str| {
+            let mut query = crate::Query::default();
+            query.number = Some(number.into());
+            index.search(&query).unwrap().recordings.len()
+        };
+        for number in ["+4930111", "+4930222", "+4930333"] {
+            assert_eq!(found(number), 1, "{number}");
+        }
+        assert_eq!(found("+4930444"), 0);
+        let mut query = crate::Query::default();
+        query.text = Some("carol".into());
+        assert_eq!(index.search(&query).unwrap().recordings.len(), 1);
+        index
+            .delete_with(&entry.summary.recording_id, |_| Ok(0))
+            .unwrap();
+        assert_eq!(found("+4930333"), 0);
+        let left: i64 = Connection::open(dir.path().join("index.sqlite3"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM participant_numbers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
     fn open(path: &Path) -> Index {
         Index::new(Box::new(SqliteIndex::open(path).unwrap()))
     }

@@ -299,7 +299,11 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
     drop(open(&pg.url(), tmp.path(), "first"));
     let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
     client
-        .batch_execute("DROP INDEX by_node; UPDATE callrec_schema SET version = 1")
+        .batch_execute(
+            "DROP INDEX by_node; DROP TABLE participant_numbers; \
+             ALTER TABLE recordings DROP COLUMN source, DROP COLUMN participants, DROP COLUMN channels; \
+             UPDATE callrec_schema SET version = 1",
+        )
         .unwrap();
     let recordings = open(&pg.url(), tmp.path(), "first");
     assert_eq!(all(&recordings), Vec::<String>::new());
@@ -307,7 +311,10 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
         .query_one("SELECT MAX(version) FROM callrec_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 4, "the audit anchor's table is version 4");
+    assert_eq!(
+        version, 5,
+        "SIPREC's columns and numbers table are version 5"
+    );
     let by_node: i64 = client
         .query_one(
             "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'by_node'",

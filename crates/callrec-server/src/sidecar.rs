@@ -58,6 +58,24 @@ pub struct Participant {
     pub name: String,
 }
 
+impl Participant {
+    /// Its number: the user part of a `sip:`/`sips:` aor, a `tel:`
+    /// number, or the whole aor otherwise (`sip:+4930123@example.com` is
+    /// `+4930123`). The index finds recordings by it.
+    pub fn number(&self) -> &str {
+        let aor = self.aor.as_str();
+        let rest = ["sip:", "sips:", "tel:"]
+            .iter()
+            .find_map(|scheme| {
+                aor.get(..scheme.len())
+                    .filter(|s| s.eq_ignore_ascii_case(scheme))
+                    .map(|_| &aor[scheme.len()..])
+            })
+            .unwrap_or(aor);
+        rest.split(['@', ';', '?', '>']).next().unwrap_or(rest)
+    }
+}
+
 /// One channel of a SIPREC recording: the stream it holds and its numbers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -58,6 +58,10 @@ const MAX_DATAGRAM: usize = 2048;
 /// SIP messages waiting between the TCP connections and the SIP task.
 const SIP_QUEUE: usize = 1024;
 
+/// Most recordings one session makes (each change of its streams starts
+/// the next); a session that changes them more often is ended.
+const MAX_RECORDINGS_PER_SESSION: usize = 32;
+
 /// Most channels of one recording (a WAV's limit here).
 const MAX_CHANNELS: usize = callrec_audio::wav::MAX_CHANNELS as usize;
 
@@ -658,21 +662,6 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// A number from an address of record: the user part of a `sip:`/`sips:`
-/// URI, or a `tel:` number; the whole text otherwise.
-pub(crate) fn number_of(aor: &str) -> String {
-    let rest = ["sip:", "sips:", "tel:"]
-        .iter()
-        .find_map(|scheme| {
-            aor.get(..scheme.len())
-                .filter(|s| s.eq_ignore_ascii_case(scheme))
-                .map(|_| &aor[scheme.len()..])
-        })
-        .unwrap_or(aor);
-    let user = rest.split(['@', ';', '?', '>']).next().unwrap_or(rest);
-    user.to_owned()
-}
-
 /// The sidecar's participants.
 fn participants_of(participants: &[callrec_siprec::Participant]) -> Vec<Participant> {
     participants
@@ -689,9 +678,9 @@ fn participants_of(participants: &[callrec_siprec::Participant]) -> Vec<Particip
 fn parties_of(participants: &[Participant]) -> Parties {
     let get = |i: usize| participants.get(i);
     Parties {
-        local_number: get(0).map(|p| number_of(&p.aor)).unwrap_or_default(),
+        local_number: get(0).map(|p| p.number().to_owned()).unwrap_or_default(),
         local_name: get(0).map(|p| p.name.clone()).unwrap_or_default(),
-        remote_number: get(1).map(|p| number_of(&p.aor)).unwrap_or_default(),
+        remote_number: get(1).map(|p| p.number().to_owned()).unwrap_or_default(),
         remote_name: get(1).map(|p| p.name.clone()).unwrap_or_default(),
     }
 }
@@ -937,6 +926,7 @@ impl Session {
         let idle_limit = Duration::from_secs(config.max_silence_secs.max(1)) * 2;
         let mut last_rtp = Duration::ZERO;
         let mut failed = false;
+        let mut segments = 1;
         let reason = loop {
             let wanted = segment
                 .lanes
@@ -992,7 +982,16 @@ impl Session {
                         let ports = |s: &[RecordedStream]| -> Vec<u16> { s.iter().filter_map(|s| s.port).collect() };
                         if ports(&now_streams) == ports(&streams) {
                             segment.participants(&self.participants);
+                        } else if segments >= MAX_RECORDINGS_PER_SESSION {
+                            // Each change of streams is a new file: a client
+                            // that keeps changing them is stopped, not fed.
+                            if !failed {
+                                failed = true;
+                                tracing::warn!(call_id = self.call_id, "SIPREC: the streams changed {segments} times; ending the session");
+                                let _ = ended.send(self.call_id.clone());
+                            }
                         } else {
+                            segments += 1;
                             let offset = clock.now();
                             match self.segment(&now_streams, offset, Some(&segment.sidecar.recording_id)) {
                                 Ok(next) => {
@@ -1280,10 +1279,18 @@ mod tests {
 
     #[test]
     fn numbers_come_from_the_user_part_of_an_aor() {
-        assert_eq!(number_of("sip:+4930123@example.com"), "+4930123");
-        assert_eq!(number_of("SIPS:alice@example.com;transport=tls"), "alice");
-        assert_eq!(number_of("tel:+1-555-0100"), "+1-555-0100");
-        assert_eq!(number_of("1010"), "1010");
-        assert_eq!(number_of(""), "");
+        let number = |aor: &str| {
+            Participant {
+                aor: aor.to_owned(),
+                name: String::new(),
+            }
+            .number()
+            .to_owned()
+        };
+        assert_eq!(number("sip:+4930123@example.com"), "+4930123");
+        assert_eq!(number("SIPS:alice@example.com;transport=tls"), "alice");
+        assert_eq!(number("tel:+1-555-0100"), "+1-555-0100");
+        assert_eq!(number("1010"), "1010");
+        assert_eq!(number(""), "");
     }
 }
