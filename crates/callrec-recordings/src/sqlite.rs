@@ -245,16 +245,20 @@ mod tests {
             .write(core::slice::from_ref(&entry), Write::Enter)
             .unwrap();
         let found = |number: &str| {
-            let mut query = crate::Query::default();
-            query.number = Some(number.into());
+            let query = crate::Query {
+                number: Some(number.into()),
+                ..crate::Query::default()
+            };
             index.search(&query).unwrap().recordings.len()
         };
         for number in ["+4930111", "+4930222", "+4930333"] {
             assert_eq!(found(number), 1, "{number}");
         }
         assert_eq!(found("+4930444"), 0);
-        let mut query = crate::Query::default();
-        query.text = Some("carol".into());
+        let query = crate::Query {
+            text: Some("carol".into()),
+            ..crate::Query::default()
+        };
         assert_eq!(index.search(&query).unwrap().recordings.len(), 1);
         index
             .delete_with(&entry.summary.recording_id, |_| Ok(0))
