@@ -247,6 +247,28 @@ fn malformed_offers_get_a_4xx_and_the_server_goes_on() {
         let response = client.invite(content_type, body).unwrap();
         assert_eq!(response.status, status, "{body:?}: {}", response.text);
     }
+    // An INVITE without Call-ID names no session: 400, nothing recorded
+    // (it once slipped past admission and allow).
+    let raw = UdpSocket::bind("127.0.0.1:0").unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = raw.local_addr().unwrap();
+    let ports = [0, 1].map(|_| 9);
+    let body = two_party_offer(ports, ALICE_AND_BOB);
+    let invite = format!(
+        "INVITE sip:srs@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKnocallid\r\n\
+         From: <sip:src@{local}>;tag=x1\r\nTo: <sip:srs@{sip}>\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:src@{local}>;+sip.src\r\nRequire: siprec\r\nMax-Forwards: 70\r\n\
+         Content-Type: multipart/mixed;boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    raw.send_to(invite.as_bytes(), sip).unwrap();
+    let mut answer = vec![0u8; 4096];
+    let (n, _) = raw.recv_from(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(
+        answer.starts_with("SIP/2.0 400 Bad Request: no Call-ID\r\n"),
+        "{answer}"
+    );
     // Still answering: a good session after the bad ones.
     let sockets = rtp_sockets(2).unwrap();
     let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
@@ -259,8 +281,10 @@ fn malformed_offers_get_a_4xx_and_the_server_goes_on() {
         .unwrap();
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(client.bye().unwrap().status, 200);
-    let page = get(&format!("{}/metrics", service.base));
-    assert_eq!(page.status, 200);
+    // Only the good session was recorded.
+    service.wait_for_finished(1);
+    let page = get(&format!("{}/api/recordings", service.base)).json();
+    assert_eq!(ids(&page).len(), 1, "{page}");
 }
 
 /// Every recording of `call_id`, finished, oldest first.
@@ -472,6 +496,57 @@ fn a_session_that_keeps_changing_its_streams_is_ended_after_32_recordings() {
     assert!(recordings.iter().all(|(s, _)| s["complete"] == true));
     // The session is gone: a BYE finds no dialog.
     assert_eq!(client.bye().unwrap().status, 481);
+}
+
+/// A re-INVITE that changes a stream's codec on the same port goes on in
+/// a new recording decoding the new codec (the old lane would have
+/// dropped every packet as another payload type).
+fn a_codec_change_on_the_same_port_starts_a_new_recording() {
+    let mut options = Options::new(54900);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let sockets = rtp_sockets(2).unwrap();
+    let ports = [0, 1].map(|i| sockets[i].local_addr().unwrap().port());
+    let content_type = format!("multipart/mixed;boundary={BOUNDARY}");
+    let offer = two_party_offer(ports, ALICE_AND_BOB);
+    let call_id = "codec-change@127.0.0.1";
+    let mut client = Client::new(sip, call_id).unwrap();
+    assert_eq!(client.invite(&content_type, &offer).unwrap().status, 200);
+    let pcmu = offer.replace(
+        "RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000",
+        "RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000",
+    );
+    let answer = client.invite(&content_type, &pcmu).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let now = answered_streams(answer.body());
+    assert_eq!(now[0].encoding, "PCMU");
+    let streams: Vec<ToneStream> = sockets
+        .into_iter()
+        .zip(&now)
+        .zip([440.0, 1250.0])
+        .enumerate()
+        .map(|(i, ((socket, a), hz))| ToneStream {
+            socket,
+            to: core::net::SocketAddr::new(sip.ip(), a.port),
+            payload_type: a.payload_type,
+            encoding: a.encoding.clone(),
+            hz,
+            ssrc: 0x5000 + i as u32,
+        })
+        .collect();
+    send_tones(&streams, 1.0).unwrap();
+    assert_eq!(client.bye().unwrap().status, 200);
+    let recordings = recordings_of(&service.recordings_dir(), call_id, 2);
+    let (second, wav) = &recordings[1];
+    assert_eq!(second["channels"][0]["codec"], "PCMU", "{second}");
+    let (rate, channels) = wav_channels(wav);
+    assert_tones(
+        "after the codec change",
+        rate,
+        &channels,
+        &[Some(440.0), Some(1250.0)],
+    );
 }
 
 /// sipp (Debian's sip-tester), an independent SIP stack, as the recording
@@ -687,6 +762,10 @@ fn main() -> std::process::ExitCode {
         Test::new(
             "a_session_that_keeps_changing_its_streams_is_ended_after_32_recordings",
             a_session_that_keeps_changing_its_streams_is_ended_after_32_recordings,
+        ),
+        Test::new(
+            "a_codec_change_on_the_same_port_starts_a_new_recording",
+            a_codec_change_on_the_same_port_starts_a_new_recording,
         ),
         Test::new(
             "sipp_sessions_over_udp_and_tcp_are_recorded",

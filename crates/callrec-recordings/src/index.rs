@@ -418,9 +418,10 @@ pub(crate) fn finish_params(entry: &Entry) -> Vec<Param> {
 /// Forgets a recording's participant numbers (`?1`: its id).
 const FORGET_NUMBERS: &str = "DELETE FROM participant_numbers WHERE recording_id = ?1";
 
-/// The numbers of a SIPREC recording's participants beyond the first two
-/// (who are its `local_number` and `remote_number`), so that `number=`
-/// finds it by any of them; replaced whole on every write.
+/// The numbers of a SIPREC recording's participants, so that `number=`
+/// finds it by any of them (also one whose number changed after the start,
+/// which `local_number` and `remote_number` keep); replaced whole on every
+/// write.
 fn write_participant_numbers(
     tx: &mut dyn Transaction,
     summary: &RecordingSummary,
@@ -430,7 +431,7 @@ fn write_participant_numbers(
     }
     let id = Param::Text(summary.recording_id.clone());
     tx.execute(FORGET_NUMBERS, core::slice::from_ref(&id))?;
-    for participant in summary.participants.iter().skip(2) {
+    for participant in &summary.participants {
         let number = participant.number();
         if number.is_empty() {
             continue;

@@ -266,17 +266,22 @@ impl<W: Sink> Aligner<W> {
                 lane.dropped += late;
             }
             let keep = (len - late) as usize;
-            let room = max_waiting.saturating_sub(lane.waiting.len());
-            if keep > room && is_audio {
-                // A stream far ahead of the clock: what does not fit goes.
-                lane.dropped += (keep - room) as u64;
+            // A stream far ahead of the clock: past the bound, its oldest
+            // waiting samples go (counted), so what stays keeps its place.
+            let overflow = (lane.waiting.len() + keep).saturating_sub(max_waiting);
+            let from_waiting = overflow.min(lane.waiting.len());
+            lane.waiting.drain(..from_waiting);
+            let from_piece = overflow - from_waiting;
+            lane.dropped += from_waiting as u64;
+            if is_audio {
+                lane.dropped += from_piece as u64;
             }
-            let keep = keep.min(room);
-            lane.next = Some(next + late + keep as u64);
-            let late = late as usize;
+            lane.next = Some(next + len);
+            let start = late as usize + from_piece;
+            let rest = keep - from_piece;
             match piece {
-                Piece::Audio(samples) => lane.waiting.extend(&samples[late..late + keep]),
-                Piece::Silence(_) => lane.waiting.extend(core::iter::repeat_n(0, keep)),
+                Piece::Audio(samples) => lane.waiting.extend(&samples[start..start + rest]),
+                Piece::Silence(_) => lane.waiting.extend(core::iter::repeat_n(0, rest)),
             }
         }
     }

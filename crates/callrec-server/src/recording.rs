@@ -22,6 +22,9 @@ use crate::sidecar::{Durability, write_atomically};
 /// RTP parser's length checks.
 const MAX_DATAGRAM: usize = 2048;
 
+/// Most datagrams read from the socket once the call is told to stop.
+const MAX_DRAIN: usize = 1024;
+
 /// One recording's task: RTP into its [`Call`] until told to stop or a write
 /// fails.
 pub(crate) struct RecordingTask {
@@ -143,8 +146,12 @@ impl RecordingTask {
         // it too. (Through the std socket: tokio's `try_recv_from` answers
         // from its cached readiness and may report nothing while datagrams
         // wait.)
+        // At most MAX_DRAIN of them: a flood cannot keep this task reading.
         if let Ok(std_socket) = socket.into_std() {
-            while let Ok((len, from, stamp)) = recv_stamped(&std_socket, &mut buf) {
+            for _ in 0..MAX_DRAIN {
+                let Ok((len, from, stamp)) = recv_stamped(&std_socket, &mut buf) else {
+                    break;
+                };
                 call.handle_datagram(&buf[..len], from, clock.arrival(stamp));
             }
         }

@@ -39,8 +39,8 @@ use crate::counters::Counters;
 use crate::paths::{UtcTime, new_recording_id, recording_stem, with_suffix};
 use crate::server::Shared;
 use crate::sidecar::{
-    Channel, Durability, Participant, Parties, RecordingFile, Sidecar, TimelineNote, sha256_of,
-    write_atomically,
+    Channel, Durability, MAX_NOTES, Participant, Parties, RecordingFile, Sidecar, TimelineNote,
+    sha256_of, write_atomically,
 };
 use callrec_control::Host;
 
@@ -51,6 +51,13 @@ const ALIGN_LAG: Duration = Duration::from_millis(400);
 
 /// How often a session writes what its streams gave.
 const ALIGN_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a write to a TCP peer may wait for it to read.
+const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most datagrams read from one socket when a session ends (what
+/// arrived before the end; a flood cannot keep the task reading).
+const MAX_DRAIN: usize = 1024;
 
 /// The longest RTP datagram read (as for phone calls).
 const MAX_DATAGRAM: usize = 2048;
@@ -214,9 +221,26 @@ impl LogLimiter {
     }
 }
 
+/// A session's place in `max_recordings`, given back when dropped: when
+/// its task ends, however it ends (a panic too), or when a session that
+/// was admitted never starts.
+struct AdmissionSlot(Arc<Shared>);
+
+impl Drop for AdmissionSlot {
+    fn drop(&mut self) {
+        self.0.admission().recording_ended();
+    }
+}
+
+/// Why a session's task asks the SIP side to end it (with a BYE).
+type EndRequest = (String, u64, &'static str);
+
 /// A running session, seen from the SIP task.
 struct SessionHandle {
     commands: mpsc::UnboundedSender<SessionCommand>,
+    /// Which session of this Call-ID it is: an end request from an
+    /// earlier one (the Call-ID reused after a BYE) is ignored.
+    generation: u64,
 }
 
 /// The SIP task's state.
@@ -229,7 +253,8 @@ struct SipTask {
     bound: HashMap<u16, std::net::UdpSocket>,
     tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     tasks: JoinSet<()>,
-    ended: mpsc::UnboundedSender<String>,
+    ended: mpsc::UnboundedSender<EndRequest>,
+    next_generation: u64,
     log: LogLimiter,
 }
 
@@ -284,6 +309,7 @@ pub(crate) async fn serve_sip(
         tcp: HashMap::new(),
         tasks: JoinSet::new(),
         ended: ended_tx,
+        next_generation: 0,
         shared: shared.clone(),
         log: LogLimiter {
             second: None,
@@ -295,6 +321,12 @@ pub(crate) async fn serve_sip(
     let per_address: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut buf = vec![0u8; config.sip_max_message_len + 1];
     tracing::info!(%sip_address, %media, "SIPREC: taking recording sessions");
+    if config.allow.is_empty() {
+        tracing::warn!(
+            "SIPREC: every address may open recording sessions; set allow to the PBXs' and SBCs' \
+             addresses (a forged INVITE makes files and draws retransmissions to whoever it names)"
+        );
+    }
     loop {
         let due = task
             .srs
@@ -352,10 +384,12 @@ pub(crate) async fn serve_sip(
                     task.tcp.remove(&from);
                 }
             },
-            Some(call_id) = ended_rx.recv() => {
-                let mut ports = SipPorts { shared: &shared, bound: &mut task.bound };
-                let events = task.srs.end(&call_id, "recording failed", &mut ports);
-                task.process(events).await;
+            Some((call_id, generation, reason)) = ended_rx.recv() => {
+                if task.sessions.get(&call_id).is_some_and(|s| s.generation == generation) {
+                    let mut ports = SipPorts { shared: &shared, bound: &mut task.bound };
+                    let events = task.srs.end(&call_id, reason, &mut ports);
+                    task.process(events).await;
+                }
             }
             () = sleep_until_opt(due) => {
                 let now = task.now_ms();
@@ -388,10 +422,13 @@ async fn tcp_connection(
 ) {
     let (mut reader, mut writer) = stream.into_split();
     let (reply_tx, mut reply_rx) = mpsc::channel::<Vec<u8>>(64);
+    // A peer that does not read what it is sent is closed: a write
+    // waits at most this long.
     let write = async move {
         while let Some(bytes) = reply_rx.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
+            match tokio::time::timeout(TCP_WRITE_TIMEOUT, writer.write_all(&bytes)).await {
+                Ok(Ok(())) => {}
+                _ => break,
             }
         }
     };
@@ -407,7 +444,9 @@ async fn tcp_connection(
                     Ok(callrec_sip::frame::Frame::KeepAlive { len, ping }) => {
                         buf.drain(..len);
                         active_until = tokio::time::Instant::now() + idle;
-                        if ping && reply_tx.send(b"\r\n".to_vec()).await.is_err() {
+                        // Never waits on the peer: a pong that does not fit
+                        // (the peer reads nothing) closes the connection.
+                        if ping && reply_tx.try_send(b"\r\n".to_vec()).is_err() {
                             return;
                         }
                     }
@@ -425,7 +464,7 @@ async fn tcp_connection(
                     }
                     Ok(_) => break,
                     Err(e) => {
-                        tracing::warn!(%peer, "SIPREC: closing the TCP connection: {e}");
+                        tracing::debug!(%peer, "SIPREC: closing the TCP connection: {e}");
                         return;
                     }
                 }
@@ -468,28 +507,32 @@ impl SipTask {
             (method == "INVITE" && m.to_tag().is_none() && !self.sessions.contains_key(&call_id))
                 .then_some(call_id)
         });
+        let mut admitted = None;
         if let (Some(call_id), Some(message)) = (&new_invite, &parsed) {
-            if let Err(refusal) = self.admit(from) {
-                let reason = refusal.rejection().to_string();
-                Counters::add(&shared.counters.sip_refused, 1);
-                self.log.warn(format_args!(
-                    "SIPREC: session {call_id:?} from {from} refused: {reason}"
-                ));
-                let (code, phrase) = match refusal {
-                    Refusal::NotAllowed(_) => (403, "Forbidden"),
-                    _ => (503, "Service Unavailable"),
-                };
-                let tag = format!("{:x}", self.now_ms());
-                let response = response_to(
-                    message,
-                    code,
-                    &format!("{phrase}: {reason}"),
-                    &tag,
-                    &[("Retry-After", "5")][..usize::from(code == 503)],
-                    None,
-                );
-                self.send(from, response).await;
-                return;
+            match self.admit(from) {
+                Ok(()) => admitted = Some(AdmissionSlot(shared.clone())),
+                Err(refusal) => {
+                    let reason = refusal.rejection().to_string();
+                    Counters::add(&shared.counters.sip_refused, 1);
+                    self.log.warn(format_args!(
+                        "SIPREC: session {call_id:?} from {from} refused: {reason}"
+                    ));
+                    let (code, phrase) = match refusal {
+                        Refusal::NotAllowed(_) => (403, "Forbidden"),
+                        _ => (503, "Service Unavailable"),
+                    };
+                    let tag = format!("{:x}", self.now_ms());
+                    let response = response_to(
+                        message,
+                        code,
+                        &format!("{phrase}: {reason}"),
+                        &tag,
+                        &[("Retry-After", "5")][..usize::from(code == 503)],
+                        None,
+                    );
+                    self.send(from, response).await;
+                    return;
+                }
             }
         }
         let now = self.now_ms();
@@ -497,16 +540,11 @@ impl SipTask {
             shared: &shared,
             bound: &mut self.bound,
         };
-        let events = self.srs.handle(now, from, bytes, &mut ports);
-        let started = events.iter().any(
-            |e| matches!(e, SrsEvent::Start { call_id, .. } if Some(call_id) == new_invite.as_ref()),
-        );
-        if new_invite.is_some() && !started {
-            shared.admission().recording_ended();
-        }
+        let mut events = self.srs.handle(now, from, bytes, &mut ports);
         // A new session's files first: when they cannot be made, the
-        // INVITE is answered 500 instead of 200.
-        let mut events = events;
+        // INVITE is answered 500 instead of 200. Only the session admitted
+        // above may start (its slot goes with it; unused, it is given back
+        // when dropped here).
         if let Some(i) = events
             .iter()
             .position(|e| matches!(e, SrsEvent::Start { .. }))
@@ -519,9 +557,15 @@ impl SipTask {
             else {
                 return;
             };
-            if let Err(e) = self.start(from, &call_id, streams, participants) {
-                tracing::error!(%from, call_id, "SIPREC: {e}");
-                shared.admission().recording_ended();
+            let slot = admitted
+                .take()
+                .filter(|_| new_invite.as_ref() == Some(&call_id));
+            let started = match slot {
+                Some(slot) => self.start(from, &call_id, streams, participants, slot),
+                None => Err(format!("session {call_id:?} was not admitted")),
+            };
+            if let Err(e) = started {
+                self.log.warn(format_args!("SIPREC: from {from}: {e}"));
                 Counters::add(&shared.counters.refused_cannot_create, 1);
                 let mut ports = SipPorts {
                     shared: &shared,
@@ -636,6 +680,7 @@ impl SipTask {
         call_id: &str,
         streams: Vec<RecordedStream>,
         participants: Vec<callrec_siprec::Participant>,
+        slot: AdmissionSlot,
     ) -> Result<(), String> {
         let sockets: Vec<(u16, std::net::UdpSocket)> = streams
             .iter()
@@ -643,11 +688,25 @@ impl SipTask {
             .filter_map(|p| self.bound.remove(&p).map(|s| (p, s)))
             .collect();
         let shared = self.shared.clone();
-        let session = Session::new(shared.clone(), call_id, peer, participants);
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let session = Session::new(
+            shared.clone(),
+            call_id,
+            peer,
+            participants,
+            slot,
+            generation,
+        );
         let segment = session.segment(&streams, Duration::ZERO, None)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        self.sessions
-            .insert(call_id.to_owned(), SessionHandle { commands: tx });
+        self.sessions.insert(
+            call_id.to_owned(),
+            SessionHandle {
+                commands: tx,
+                generation,
+            },
+        );
         let ended = self.ended.clone();
         self.tasks
             .spawn(session.run(segment, streams, sockets, rx, ended));
@@ -660,6 +719,28 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => core::future::pending().await,
     }
+}
+
+/// Whether a session's streams can go on in the same recording: the same
+/// ports, each with the same codec, audio payload type and sender (a
+/// hold, which changes only the direction, or says `c=0.0.0.0`, can; so
+/// can an offer that leaves out telephone-event).
+fn same_recording(now: &[RecordedStream], before: &[RecordedStream]) -> bool {
+    type Key = (u16, Option<(SipCodec, u8)>, Option<IpAddr>);
+    let recorded = |s: &[RecordedStream]| -> Vec<Key> {
+        s.iter()
+            .filter_map(|s| {
+                let port = s.port?;
+                let source = s.source.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
+                Some((port, s.choice.map(|c| (c.codec, c.payload_type)), source))
+            })
+            .collect()
+    };
+    let (now, before) = (recorded(now), recorded(before));
+    now.len() == before.len()
+        && now.iter().zip(&before).all(|(a, b)| {
+            a.0 == b.0 && a.1 == b.1 && (a.2.is_none() || b.2.is_none() || a.2 == b.2)
+        })
 }
 
 /// The sidecar's participants.
@@ -699,6 +780,8 @@ struct Session {
     call_id: String,
     peer: SocketAddr,
     participants: Vec<Participant>,
+    _slot: AdmissionSlot,
+    generation: u64,
 }
 
 /// One stream of a segment: its port and media path.
@@ -726,12 +809,16 @@ impl Session {
         call_id: &str,
         peer: SocketAddr,
         participants: Vec<callrec_siprec::Participant>,
+        slot: AdmissionSlot,
+        generation: u64,
     ) -> Self {
         Self {
             shared,
             call_id: call_id.to_owned(),
             peer,
             participants: participants_of(&participants),
+            _slot: slot,
+            generation,
         }
     }
 
@@ -902,7 +989,7 @@ impl Session {
         mut streams: Vec<RecordedStream>,
         sockets: Vec<(u16, std::net::UdpSocket)>,
         mut commands: mpsc::UnboundedReceiver<SessionCommand>,
-        ended: mpsc::UnboundedSender<String>,
+        ended: mpsc::UnboundedSender<EndRequest>,
     ) {
         let shared = self.shared.clone();
         let config = &shared.config;
@@ -967,12 +1054,12 @@ impl Session {
                     if !failed && now.saturating_sub(last_rtp) > idle_limit {
                         failed = true;
                         tracing::warn!(call_id = self.call_id, "SIPREC: no RTP for {} s; ending the session", idle_limit.as_secs());
-                        let _ = ended.send(self.call_id.clone());
+                        let _ = ended.send((self.call_id.clone(), self.generation, "no RTP"));
                     }
                     if let (false, Some(e)) = (failed, segment.aligner.error()) {
                         failed = true;
                         tracing::error!(call_id = self.call_id, "SIPREC: write error: {e}");
-                        let _ = ended.send(self.call_id.clone());
+                        let _ = ended.send((self.call_id.clone(), self.generation, "recording failed"));
                     }
                 }
                 command = commands.recv() => match command {
@@ -980,7 +1067,7 @@ impl Session {
                         sockets.extend(new_sockets.into_iter().filter_map(|(port, socket)| register(port, socket)));
                         self.participants = participants_of(&participants);
                         let ports = |s: &[RecordedStream]| -> Vec<u16> { s.iter().filter_map(|s| s.port).collect() };
-                        if ports(&now_streams) == ports(&streams) {
+                        if same_recording(&now_streams, &streams) {
                             segment.participants(&self.participants);
                         } else if segments >= MAX_RECORDINGS_PER_SESSION {
                             // Each change of streams is a new file: a client
@@ -988,7 +1075,7 @@ impl Session {
                             if !failed {
                                 failed = true;
                                 tracing::warn!(call_id = self.call_id, "SIPREC: the streams changed {segments} times; ending the session");
-                                let _ = ended.send(self.call_id.clone());
+                                let _ = ended.send((self.call_id.clone(), self.generation, "too many stream changes"));
                             }
                         } else {
                             segments += 1;
@@ -1001,7 +1088,7 @@ impl Session {
                                 }
                                 Err(e) => {
                                     tracing::error!(call_id = self.call_id, "SIPREC: {e}");
-                                    let _ = ended.send(self.call_id.clone());
+                                    let _ = ended.send((self.call_id.clone(), self.generation, "recording failed"));
                                 }
                             }
                             // Ports no longer in the session stop being read.
@@ -1022,13 +1109,15 @@ impl Session {
             let Ok(socket) = socket.into_std() else {
                 continue;
             };
-            while let Ok((len, from, stamp)) = recv_stamped(&socket, &mut buf) {
+            for _ in 0..MAX_DRAIN {
+                let Ok((len, from, stamp)) = recv_stamped(&socket, &mut buf) else {
+                    break;
+                };
                 let arrival = clock.arrival(stamp);
                 segment.datagram(port, &buf[..len], from, arrival);
             }
         }
         self.finish(segment, reason, None).await;
-        shared.admission().recording_ended();
     }
 
     /// Finalizes a recording off the runtime's workers and tells observers.
@@ -1147,6 +1236,10 @@ impl Segment {
         }
         self.sidecar.participants = participants.to_vec();
         self.sidecar.final_parties = parties_of(participants);
+        if self.sidecar.timeline.len() >= MAX_NOTES {
+            self.sidecar.notes_dropped += 1;
+            return;
+        }
         let offset_ms = self.aligner.written_ms();
         let names: Vec<&str> = participants.iter().map(|p| p.aor.as_str()).collect();
         self.sidecar.timeline.push(TimelineNote {

@@ -40,11 +40,14 @@ pub struct SrsConfig {
     /// Most dialogs from one IP address; more INVITEs from it get `503`
     /// (so one sender cannot take every slot).
     pub max_dialogs_per_address: usize,
+    /// Most streams of one session given a port (the rest are answered
+    /// with port 0, in `m=` line order).
+    pub max_streams: usize,
 }
 
 impl SrsConfig {
-    /// 500 dialogs (100 from one address), 64 KiB messages, T1 500 ms and
-    /// T2 4 s.
+    /// 500 dialogs (100 from one address), 8 streams a session, 64 KiB
+    /// messages, T1 500 ms and T2 4 s.
     pub fn new(sip_address: SocketAddr, media_address: IpAddr) -> Self {
         Self {
             media_address,
@@ -54,6 +57,7 @@ impl SrsConfig {
             t1_ms: 500,
             t2_ms: 4000,
             max_dialogs_per_address: 100,
+            max_streams: 8,
         }
     }
 }
@@ -325,6 +329,35 @@ impl Srs {
             // Responses (to our BYE) need nothing.
             return Vec::new();
         };
+        // RFC 3261 §8.1.1: every request has these; one without them
+        // names no dialog and is answered 400 (an ACK, which gets no
+        // response, is dropped).
+        let missing: Vec<&str> = [
+            ("Call-ID", message.call_id().is_some_and(|c| !c.is_empty())),
+            ("From", message.header("From").is_some()),
+            ("To", message.header("To").is_some()),
+            ("CSeq", message.cseq().is_some()),
+            ("Via", message.header("Via").is_some()),
+        ]
+        .iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| *name)
+        .collect();
+        if !missing.is_empty() {
+            let reason = format!("{method} without {}", missing.join(", "));
+            if method == "ACK" || message.header("Via").is_none() {
+                // Nowhere to send a response (RFC 3261 §18.2.2 needs Via).
+                return vec![SrsEvent::Refused { from, reason }];
+            }
+            return self.refuse(
+                from,
+                &message,
+                400,
+                &format!("Bad Request: no {}", missing.join(", ")),
+                &[],
+                reason,
+            );
+        }
         let call_id = message.call_id().map(text).unwrap_or_default();
         let in_dialog = self.dialogs.get(&call_id).is_some_and(|d| {
             message.from_tag() == Some(d.remote_tag.as_bytes())
@@ -616,11 +649,18 @@ impl Srs {
         let old: Vec<Option<u16>> = existing
             .map(|d| d.streams.iter().map(|s| s.port).collect())
             .unwrap_or_default();
+        // At most `max_streams` streams get a port: the rest are answered
+        // with port 0, never told yes for audio that is not kept.
+        let mut taken = 0;
         let wanted: Vec<bool> = offer
             .sdp
             .media
             .iter()
-            .map(|m| m.port != 0 && m.choose().is_some())
+            .map(|m| {
+                let take = m.port != 0 && m.choose().is_some() && taken < self.config.max_streams;
+                taken += usize::from(take);
+                take
+            })
             .collect();
         let missing = wanted
             .iter()
@@ -1506,6 +1546,55 @@ mod tests {
         );
         assert!(matches!(&events[1], SrsEvent::Update { streams, .. } if streams.len() == 1));
         assert_eq!(ports.out, [40000]);
+    }
+
+    /// A request without Call-ID (or From, To, CSeq) names no dialog: an
+    /// INVITE gets 400 naming what is missing and starts nothing; one
+    /// without Via, or an ACK, gets nothing.
+    #[test]
+    fn a_request_without_its_mandatory_headers_starts_nothing() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let no_call_id = String::from_utf8(invite(1, None, &["sendonly"]))
+            .unwrap()
+            .replace("Call-ID: call-1@192.0.2.5\r\n", "");
+        let events = srs.handle(0, from, no_call_id.as_bytes(), &mut ports);
+        assert_eq!(
+            sent(&events)[0].lines().next().unwrap(),
+            "SIP/2.0 400 Bad Request: no Call-ID"
+        );
+        assert!(!events.iter().any(|e| matches!(e, SrsEvent::Start { .. })));
+        assert_eq!(srs.dialogs(), 0);
+        assert!(ports.out.is_empty());
+        let no_via = String::from_utf8(invite(1, None, &["sendonly"]))
+            .unwrap()
+            .replace(
+                "Via: SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bKINVITE1\r\n",
+                "",
+            )
+            .replace("CSeq: 1 INVITE\r\n", "");
+        let events = srs.handle(0, from, no_via.as_bytes(), &mut ports);
+        assert!(
+            matches!(&events[..], [SrsEvent::Refused { reason, .. }] if reason == "INVITE without CSeq, Via"),
+            "{events:?}"
+        );
+    }
+
+    /// Streams beyond `max_streams` are answered with port 0: the client
+    /// is never told yes for audio that is not kept.
+    #[test]
+    fn streams_beyond_the_limit_are_answered_with_port_0() {
+        let (mut srs, mut ports, from) = (srs(), Ports::default(), SRC.parse().unwrap());
+        let events = srs.handle(0, from, &invite(1, None, &["sendonly"; 10]), &mut ports);
+        let Some(SrsEvent::Start { streams, .. }) =
+            events.iter().find(|e| matches!(e, SrsEvent::Start { .. }))
+        else {
+            panic!("{events:?}")
+        };
+        let given: Vec<bool> = streams.iter().map(|s| s.port.is_some()).collect();
+        assert_eq!(given, [[true; 8].as_slice(), &[false; 2]].concat());
+        assert_eq!(ports.out.len(), 8);
+        let answer = &sent(&events)[0];
+        assert_eq!(answer.matches("m=audio 0 ").count(), 2, "{answer}");
     }
 
     #[test]
