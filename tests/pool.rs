@@ -447,7 +447,7 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
     // falls behind 2,500 packets a second; at 100x speed one run kept
     // only 590 s of 720).
     one.call(&["--seconds", "800", "--speed", "50"]);
-    wait_until("seven calls uploaded", Duration::from_secs(60), || {
+    wait_until("seven calls uploaded", Duration::from_secs(180), || {
         let mut q = callrec_recordings::Query::default();
         q.limit = 100;
         let page = one.recordings.search(&q).unwrap();
