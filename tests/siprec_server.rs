@@ -15,45 +15,14 @@ use callrec_phone::siprec::{
     ALICE_AND_BOB, Answered, BOUNDARY, Client, ToneStream, answered_streams, rewrite_offer,
     rtp_sockets, send_tones, two_party_offer, two_party_session,
 };
+use callrec_test::{files_under, poll_until, wait_until};
 use common::service::{Options, Service, get, ids};
 use common::siprec_client::{tone_power, wav_channels};
 
 /// Waits until a finished sidecar with `call_id` is in `dir`; returns it
 /// and its WAV's bytes.
 fn finished_recording(dir: &Path, call_id: &str) -> (serde_json::Value, Vec<u8>) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut found = None;
-        let mut stack = vec![dir.to_owned()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "json") {
-                    let Ok(text) = std::fs::read_to_string(&path) else {
-                        continue;
-                    };
-                    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-                        continue;
-                    };
-                    if json["session_id"] == call_id && json["complete"] == true {
-                        found = Some(json);
-                    }
-                }
-            }
-        }
-        if let Some(json) = found {
-            let wav = dir.join(json["files"][0]["path"].as_str().unwrap());
-            let bytes = std::fs::read(wav).unwrap();
-            return (json, bytes);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no finished recording of {call_id}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    recordings_of(dir, call_id, 1).swap_remove(0)
 }
 
 /// Asserts that channel `c` of `channels` carries `tones[c]` (when given)
@@ -289,38 +258,27 @@ fn malformed_offers_get_a_4xx_and_the_server_goes_on() {
 
 /// Every recording of `call_id`, finished, oldest first.
 fn recordings_of(dir: &Path, call_id: &str, n: usize) -> Vec<(serde_json::Value, Vec<u8>)> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut found = Vec::new();
-        let mut stack = vec![dir.to_owned()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "json") {
-                    let json: serde_json::Value = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|t| serde_json::from_str(&t).ok())
-                        .unwrap_or_default();
-                    if json["session_id"] == call_id && json["complete"] == true {
-                        let wav = dir.join(json["files"][0]["path"].as_str().unwrap());
-                        found.push((json, std::fs::read(wav).unwrap()));
-                    }
-                }
-            }
-        }
-        if found.len() >= n {
+    poll_until(
+        &format!("{n} finished recordings of {call_id}"),
+        Duration::from_secs(20),
+        || {
+            let mut found: Vec<(serde_json::Value, Vec<u8>)> = files_under(dir)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .filter_map(|p| {
+                    let json: serde_json::Value =
+                        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+                    (json["session_id"] == call_id && json["complete"] == true).then_some(json)
+                })
+                .map(|json| {
+                    let wav = dir.join(json["files"][0]["path"].as_str().unwrap());
+                    (json, std::fs::read(wav).unwrap())
+                })
+                .collect();
             found.sort_by_key(|(j, _)| j["recording_id"].as_str().unwrap().to_owned());
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {n} recordings of {call_id}",
-            found.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            (found.len() >= n).then_some(found)
+        },
+    )
 }
 
 /// A re-INVITE that holds both streams keeps real time (silence in both
@@ -330,6 +288,7 @@ fn recordings_of(dir: &Path, call_id: &str, n: usize) -> Vec<(serde_json::Value,
 fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     let mut options = Options::new(54400);
     options.sip = true;
+    options.config = Box::new(|c| c.sidecar_interval_secs = 1);
     let service = Service::start(options);
     let sip = service.sip.unwrap();
     let sockets = rtp_sockets(3).unwrap();
@@ -366,7 +325,19 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
             .iter()
             .all(|a| a.direction == "inactive")
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Held until the server has written 1.2 s of it as silence (its
+    // running sidecar is rewritten every second here).
+    let dir = service.recordings_dir();
+    let held_at = Instant::now();
+    wait_until("the hold recorded", Duration::from_secs(10), || {
+        files_under(&dir)
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .any(|j| j["session_id"] == call_id && j["duration_ms"].as_u64().unwrap_or(0) >= 2200)
+    });
+    let hold = held_at.elapsed().as_secs_f64();
     // Resume, with Bob replaced by Carol in the metadata.
     let resumed = offer
         .replace("sip:+4930222@example.com", "sip:+4930333@example.com")
@@ -407,7 +378,11 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     let (rate, channels) = wav_channels(first_wav);
     assert_eq!(channels.len(), 2);
     let seconds = channels[0].len() as f64 / f64::from(rate);
-    assert!((3.2..4.0).contains(&seconds), "{seconds} s: {first}");
+    // 1 s, the hold as long as it lasted, 1 s.
+    assert!(
+        (hold + 1.7..hold + 2.5).contains(&seconds),
+        "{seconds} s for a {hold} s hold: {first}"
+    );
     let quiet = &channels[0][(1.3 * 8000.0) as usize..(2.2 * 8000.0) as usize];
     assert!(quiet.iter().all(|&s| s.abs() < 50), "the hold is silence");
     assert_tones(
