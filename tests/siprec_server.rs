@@ -172,14 +172,13 @@ fn every_corpus_offer_is_answered_and_recorded() {
                     let sends = a.direction == "recvonly";
                     expected.push(sends.then_some(hz[i]));
                     if sends {
-                        streams.push(ToneStream {
+                        streams.push(ToneStream::new(
                             socket,
-                            to: core::net::SocketAddr::new(sip.ip(), a.port),
-                            payload_type: a.payload_type,
-                            encoding: a.encoding.clone(),
-                            hz: hz[i],
-                            ssrc: 0x2000 + i as u32,
-                        });
+                            sip.ip(),
+                            a,
+                            hz[i],
+                            0x2000 + i as u32,
+                        ));
                     }
                 }
                 send_tones(&streams, 1.0).unwrap();
@@ -303,13 +302,14 @@ fn re_invites_hold_resume_change_participants_and_add_a_stream() {
     let answer = client.invite(&content_type, &offer).unwrap();
     assert_eq!(answer.status, 200, "{}", answer.text);
     let answered = answered_streams(answer.body());
-    let stream = |socket: &UdpSocket, i: usize, a: &Answered, hz: f64| ToneStream {
-        socket: socket.try_clone().unwrap(),
-        to: core::net::SocketAddr::new(sip.ip(), a.port),
-        payload_type: a.payload_type,
-        encoding: a.encoding.clone(),
-        hz,
-        ssrc: 0x3000 + i as u32,
+    let stream = |socket: &UdpSocket, i: usize, a: &Answered, hz: f64| {
+        ToneStream::new(
+            socket.try_clone().unwrap(),
+            sip.ip(),
+            a,
+            hz,
+            0x3000 + i as u32,
+        )
     };
     let two: Vec<ToneStream> = (0..2)
         .map(|i| stream(&sockets[i], i, &answered[i], [440.0, 1250.0][i]))
@@ -501,14 +501,7 @@ fn a_codec_change_on_the_same_port_starts_a_new_recording() {
         .zip(&now)
         .zip([440.0, 1250.0])
         .enumerate()
-        .map(|(i, ((socket, a), hz))| ToneStream {
-            socket,
-            to: core::net::SocketAddr::new(sip.ip(), a.port),
-            payload_type: a.payload_type,
-            encoding: a.encoding.clone(),
-            hz,
-            ssrc: 0x5000 + i as u32,
-        })
+        .map(|(i, ((socket, a), hz))| ToneStream::new(socket, sip.ip(), a, hz, 0x5000 + i as u32))
         .collect();
     send_tones(&streams, 1.0).unwrap();
     assert_eq!(client.bye().unwrap().status, 200);

@@ -5,7 +5,7 @@
 //! encoders, whose output sox and ffmpeg check in that crate's interop
 //! tests). Blocking, a thread per session: [`run_sessions`] runs many.
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use std::io;
 use std::net::UdpSocket;
@@ -282,6 +282,21 @@ pub struct ToneStream {
     pub ssrc: u32,
 }
 
+impl ToneStream {
+    /// A tone of `hz` from `socket` to the stream the server `server`
+    /// answered as `answered` (its port and codec), with SSRC `ssrc`.
+    pub fn new(socket: UdpSocket, server: IpAddr, answered: &Answered, hz: f64, ssrc: u32) -> Self {
+        Self {
+            socket,
+            to: SocketAddr::new(server, answered.port),
+            payload_type: answered.payload_type,
+            encoding: answered.encoding.clone(),
+            hz,
+            ssrc,
+        }
+    }
+}
+
 /// One 20 ms payload of `stream`'s tone: packet `n`.
 fn tone_payload(stream: &ToneStream, n: u32, g722: &mut callrec_audio::g722::Encoder) -> [u8; 160] {
     let wide = stream.encoding.eq_ignore_ascii_case("G722");
@@ -443,14 +458,7 @@ pub fn start_two_party(
         .zip(&answered)
         .zip([440.0, 1250.0])
         .enumerate()
-        .map(|(i, ((socket, a), hz))| ToneStream {
-            socket,
-            to: SocketAddr::new(sip.ip(), a.port),
-            payload_type: a.payload_type,
-            encoding: a.encoding.clone(),
-            hz,
-            ssrc: 0x1000 + i as u32,
-        })
+        .map(|(i, ((socket, a), hz))| ToneStream::new(socket, sip.ip(), a, hz, 0x1000 + i as u32))
         .collect();
     Ok((client, streams))
 }

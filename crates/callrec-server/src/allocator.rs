@@ -56,20 +56,7 @@ pub(crate) struct Allocator {
 impl PortAllocator for Allocator {
     fn allocate(&mut self, request: &RecordStartRequest) -> Result<RtpTarget, Rejection> {
         let shared = &self.shared;
-        let config = &shared.config;
-        let admitted = shared.admission().admit_recording(
-            self.peer.ip(),
-            || fs4::available_space(&config.dir).unwrap_or(0),
-            || shared.observers.iter().try_for_each(|o| o.admit()),
-        );
-        if let Err(refusal) = admitted {
-            let counter = match refusal {
-                Refusal::NotAllowed(_) => &shared.counters.refused_not_allowed,
-                Refusal::TooManyRecordings => &shared.counters.refused_too_many_sessions,
-                Refusal::StorageFull { .. } => &shared.counters.refused_storage_full,
-                _ => &shared.counters.refused_unavailable,
-            };
-            Counters::add(counter, 1);
+        if let Err(refusal) = admit_recording(shared, self.peer.ip()) {
             return Err(refusal.rejection());
         }
         match self.prepare(request) {
@@ -240,6 +227,31 @@ impl Allocator {
         let name = stem.file_name().unwrap_or_default().to_string_lossy();
         Ok(stem.with_file_name(format!("{name}-{serial}")))
     }
+}
+
+/// A new recording from `ip` admitted by the server's policy (`allow`,
+/// `max_recordings`, free space, the observers), for a phone and a SIPREC
+/// session alike; a refusal is counted by its reason.
+///
+/// # Errors
+/// The refusal.
+pub(crate) fn admit_recording(shared: &Shared, ip: IpAddr) -> Result<(), Refusal> {
+    let config = &shared.config;
+    let admitted = shared.admission().admit_recording(
+        ip,
+        || fs4::available_space(&config.dir).unwrap_or(0),
+        || shared.observers.iter().try_for_each(|o| o.admit()),
+    );
+    if let Err(refusal) = &admitted {
+        let counter = match refusal {
+            Refusal::NotAllowed(_) => &shared.counters.refused_not_allowed,
+            Refusal::TooManyRecordings => &shared.counters.refused_too_many_sessions,
+            Refusal::StorageFull { .. } => &shared.counters.refused_storage_full,
+            _ => &shared.counters.refused_unavailable,
+        };
+        Counters::add(counter, 1);
+    }
+    admitted
 }
 
 /// A free RTP port of the server's range, bound (other programs may hold

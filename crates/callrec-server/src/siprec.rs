@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use crate::Error;
 use crate::admission::Refusal;
 use crate::aligner::{Aligner, ChannelCodec, ChannelDecoder};
-use crate::allocator::bind_free_port;
+use crate::allocator::{admit_recording, bind_free_port};
 use crate::arrival::{ArrivalClock, recv_stamped};
 use crate::call::{Call, CallSettings};
 use crate::counters::Counters;
@@ -591,24 +591,12 @@ impl SipTask {
         self.process(events).await;
     }
 
-    /// The server's admission of a new session.
+    /// The server's admission of a new session (as of a phone's call);
+    /// a refusal also counts in `refused`.
     fn admit(&self, from: SocketAddr) -> Result<(), Refusal> {
-        let shared = &self.shared;
-        let config = &shared.config;
-        let admitted = shared.admission().admit_recording(
-            from.ip(),
-            || fs4::available_space(&config.dir).unwrap_or(0),
-            || shared.observers.iter().try_for_each(|o| o.admit()),
-        );
-        if let Err(refusal) = &admitted {
-            let counter = match refusal {
-                Refusal::NotAllowed(_) => &shared.counters.refused_not_allowed,
-                Refusal::TooManyRecordings => &shared.counters.refused_too_many_sessions,
-                Refusal::StorageFull { .. } => &shared.counters.refused_storage_full,
-                _ => &shared.counters.refused_unavailable,
-            };
-            Counters::add(counter, 1);
-            Counters::add(&shared.counters.refused, 1);
+        let admitted = admit_recording(&self.shared, from.ip());
+        if admitted.is_err() {
+            Counters::add(&self.shared.counters.refused, 1);
         }
         admitted
     }
