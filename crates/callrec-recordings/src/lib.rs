@@ -43,8 +43,10 @@
 
 mod admin;
 mod api;
+mod archive;
 mod audio;
 mod audit;
+mod codec;
 mod database;
 mod error;
 #[doc(hidden)]
