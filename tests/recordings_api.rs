@@ -211,7 +211,10 @@ fn bad_parameters_are_400_with_a_message_and_unknown_ids_404() {
     }
     let id = service.newest_id();
     for (query, words) in [
-        ("format=flac", "format=\"flac\" is none of wav, pcm16, rec"),
+        (
+            "format=mp3",
+            "format=\"mp3\" is none of wav, pcm16, rec, opus, flac",
+        ),
         ("download=maybe", "neither true nor false"),
         ("speed=2", "unknown field `speed`"),
     ] {

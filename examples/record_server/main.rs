@@ -28,7 +28,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callrec_recordings::{Node, STATE_DIR, Settings, StoreSettings, Tokens};
+use callrec_recordings::{
+    ArchiveFormat, DEFAULT_NARROWBAND_BITRATE, DEFAULT_WIDEBAND_BITRATE, Node, STATE_DIR, Settings,
+    StoreSettings, Tokens,
+};
 use callrec_server::{Config, OutputFormat, PortRange};
 use clap::Parser;
 
@@ -173,6 +176,26 @@ struct Args {
     /// copy of the log as evidence first.
     #[arg(long)]
     audit_accept: bool,
+    /// How final recordings are kept: wav (as recorded), opus (Ogg Opus,
+    /// voice mode, about 1/5 of a G.711 WAV) or flac (lossless). A pool of
+    /// low-priority threads converts each recording once it is final,
+    /// checks that it decodes to the recording's length, then removes the
+    /// WAV.
+    #[arg(long, value_name = "FORMAT", default_value = "wav")]
+    archive: ArchiveFormat,
+    /// Opus's target for 8 kHz (G.711) recordings, bits a second;
+    /// stereo gets 1.5 times it.
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_NARROWBAND_BITRATE, value_parser = clap::value_parser!(u32).range(6000..=256_000))]
+    archive_bitrate_narrowband: u32,
+    /// Opus's target for 16 kHz (G.722) recordings, bits a second.
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_WIDEBAND_BITRATE, value_parser = clap::value_parser!(u32).range(6000..=256_000))]
+    archive_bitrate_wideband: u32,
+    /// Threads converting recordings to --archive.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    archive_workers: u64,
+    /// Keep each recording's WAV beside its archive.
+    #[arg(long)]
+    keep_wav: bool,
     /// Benchmark baseline: no index (no search, no API).
     #[arg(long, hide = true)]
     no_index: bool,
@@ -396,6 +419,12 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
     if let Some(secs) = args.upload_drain_secs {
         settings.upload_drain = core::time::Duration::from_secs(secs);
     }
+    let archive = &mut settings.archive;
+    archive.format = args.archive;
+    archive.narrowband_bitrate = args.archive_bitrate_narrowband;
+    archive.wideband_bitrate = args.archive_bitrate_wideband;
+    archive.workers = args.archive_workers as usize;
+    archive.keep_wav = args.keep_wav;
     Ok(settings)
 }
 

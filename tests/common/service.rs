@@ -51,7 +51,24 @@ impl Service {
     /// A node (server, service, API) on loopback, through the same
     /// `Node::start` that record_server calls.
     pub(crate) fn start(options: Options) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), options)
+    }
+
+    /// Shuts the node down and starts another on the same directory.
+    pub(crate) fn restart(mut self, options: Options) -> Self {
+        self.shut_down();
+        let dir = core::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, options)
+    }
+
+    fn shut_down(&mut self) {
+        if let (Some(node), Some(runtime)) = (self.node.take(), self.runtime.take()) {
+            let _ = runtime.block_on(node.shutdown());
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+
+    fn start_in(dir: tempfile::TempDir, options: Options) -> Self {
         let mut settings = Settings::new(dir.path().join("recordings"));
         settings.http = Some("127.0.0.1:0".parse().unwrap());
         settings.tokens = options.tokens.map(|text| Tokens::parse(text).unwrap());
@@ -142,10 +159,7 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if let (Some(node), Some(runtime)) = (self.node.take(), self.runtime.take()) {
-            let _ = runtime.block_on(node.shutdown());
-            runtime.shutdown_timeout(Duration::from_secs(5));
-        }
+        self.shut_down();
     }
 }
 

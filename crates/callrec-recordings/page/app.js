@@ -133,9 +133,12 @@ async function show(id) {
     const audio = $("player");
     if (audio.dataset.id !== id) {
       audio.dataset.id = id;
-      audio.src = `/api/recordings/${encodeURIComponent(id)}/audio?format=pcm16`;
+      // An archive (Ogg Opus, FLAC) plays as it is stored; a WAV as
+      // 16-bit PCM, as browsers do not play A-law or µ-law WAV.
+      audio.src = `/api/recordings/${encodeURIComponent(id)}/audio${rec.archive ? "" : "?format=pcm16"}`;
     }
     $("download").href = `/api/recordings/${encodeURIComponent(id)}/audio?download=1`;
+    $("download").textContent = `Download ${rec.archive ? (rec.archive.format === "opus" ? "Opus" : "FLAC") : "WAV"}`;
     const dl = $("facts");
     dl.replaceChildren();
     fact(dl, "Recording", rec.recording_id);
@@ -171,6 +174,12 @@ async function show(id) {
       fact(dl, "Other senders", s.packets_foreign);
       fact(dl, "RTP source", s.rtp_source);
       fact(dl, "Write error", s.write_error);
+    }
+    if (rec.archive) {
+      const a = rec.archive;
+      const rate = a.bitrate ? `, ${a.bitrate / 1000} kbit/s` : "";
+      fact(dl, "Archive", `${a.format === "opus" ? "Ogg Opus" : "FLAC"}${rate}, ${a.bytes} bytes (WAV ${a.wav_bytes} bytes)`);
+      fact(dl, "WAV SHA-256", a.wav_sha256);
     }
     fact(dl, "SHA-256", rec.sha256);
     $("dtmf").textContent = (s.dtmf || []).map((d) => `${d.digit} @ ${(d.offset_ms / 1000).toFixed(1)} s`).join(", ") || "none";

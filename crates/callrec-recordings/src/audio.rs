@@ -14,6 +14,7 @@ use object_store::path::Path as Key;
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::codec::{ArchiveFormat, Decoder};
 use crate::store::ObjectStore;
 
 /// Where a stored file is read from: this node's disk, or the object
@@ -240,6 +241,129 @@ impl Pcm16View {
                 Ok(Some((Bytes::from(pcm), (view, source, next))))
             },
         )
+    }
+}
+
+/// An archive (Ogg Opus or FLAC) seen as a 16-bit PCM WAV: decoded on
+/// the fly on a blocking thread, from its start (neither format maps a
+/// byte of PCM onto a byte of the archive), the bytes before the range
+/// decoded and dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct ArchivePcmView {
+    header: Vec<u8>,
+    format: ArchiveFormat,
+    /// Bytes of PCM (the index's length, which the archive was checked
+    /// to decode to).
+    data_len: u64,
+}
+
+/// Where an archive is decoded from.
+pub(crate) enum ArchiveInput {
+    /// A file on this node's disk.
+    File(std::fs::File),
+    /// An object, read whole.
+    Bytes(Vec<u8>),
+}
+
+/// Chunks of decoded audio in flight to the client at most.
+const DECODED_IN_FLIGHT: usize = 4;
+
+impl ArchivePcmView {
+    /// The view of an archive of `format` holding `frames` samples per
+    /// channel of `channels` at `rate` Hz.
+    pub(crate) fn new(
+        format: ArchiveFormat,
+        rate: u32,
+        channels: u16,
+        frames: u64,
+    ) -> Result<Self, String> {
+        let pcm = WavSpec::new(SampleFormat::Pcm16, rate, channels).map_err(|e| e.to_string())?;
+        let data_len = frames * u64::from(channels) * 2;
+        let data_len32 = u32::try_from(data_len)
+            .ok()
+            .filter(|&n| n <= pcm.max_data_len())
+            .ok_or_else(|| format!("{data_len} bytes of PCM do not fit in a WAV"))?;
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let n = pcm.write_header(data_len32, &mut buf);
+        Ok(Self {
+            header: buf[..n].to_vec(),
+            format,
+            data_len,
+        })
+    }
+
+    /// Length of the PCM WAV.
+    pub(crate) fn len(&self) -> u64 {
+        self.header.len() as u64 + self.data_len
+    }
+
+    /// Bytes `start..end` of the PCM WAV, decoded from `input`.
+    pub(crate) fn stream(
+        self,
+        input: ArchiveInput,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
+        let (tx, rx) = tokio::sync::mpsc::channel(DECODED_IN_FLIGHT);
+        tokio::task::spawn_blocking(move || {
+            let result = match input {
+                ArchiveInput::File(file) => {
+                    self.decode_into(std::io::BufReader::new(file), start, end, &tx)
+                }
+                ArchiveInput::Bytes(bytes) => {
+                    self.decode_into(std::io::Cursor::new(bytes), start, end, &tx)
+                }
+            };
+            if let Err(e) = result {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+    }
+
+    /// Decodes and sends bytes `start..end`; stops when the client is
+    /// gone.
+    fn decode_into<R: std::io::Read + std::io::Seek>(
+        &self,
+        reader: R,
+        start: u64,
+        end: u64,
+        tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    ) -> Result<(), String> {
+        let end = end.min(self.len());
+        let head = self.header.len() as u64;
+        let mut pos = start;
+        if pos < head {
+            let chunk = Bytes::copy_from_slice(&self.header[pos as usize..head.min(end) as usize]);
+            pos += chunk.len() as u64;
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return Ok(());
+            }
+        }
+        let mut decoder = Decoder::new(self.format, reader)?;
+        // Byte offset in the PCM data of the next decoded sample.
+        let mut at = 0u64;
+        while pos < end {
+            let Some(chunk) = decoder.next_chunk()? else {
+                return Err(format!("the archive ended {} bytes early", end - pos));
+            };
+            let bytes = chunk.len() as u64 * 2;
+            let (from, to) = (pos - head, end - head);
+            if at + bytes > from {
+                let skip = from.saturating_sub(at) as usize;
+                let mut pcm: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+                pcm.truncate((to - at).min(bytes) as usize);
+                pcm.drain(..skip);
+                pos += pcm.len() as u64;
+                if tx.blocking_send(Ok(Bytes::from(pcm))).is_err() {
+                    return Ok(());
+                }
+            }
+            at += bytes;
+        }
+        Ok(())
     }
 }
 

@@ -80,9 +80,6 @@ pub(crate) struct PcmSpec {
     pub(crate) channels: u16,
 }
 
-/// Samples (per channel) read or decoded per chunk: 100 ms at 16 kHz.
-const CHUNK_FRAMES: usize = 1600;
-
 /// A WAV's samples as 16-bit PCM, read a chunk at a time.
 pub(crate) struct WavSamples<R> {
     reader: R,
@@ -101,7 +98,8 @@ impl<R: Read + Seek> WavSamples<R> {
         reader
             .read_exact(&mut head)
             .map_err(|e| format!("cannot read its header: {e}"))?;
-        let header = WavHeader::parse(&head).map_err(|e| format!("not a WAV callrec reads: {e}"))?;
+        let header =
+            WavHeader::parse(&head).map_err(|e| format!("not a WAV callrec reads: {e}"))?;
         let spec = header.spec();
         let offset = header.data_offset() as u64;
         reader
@@ -121,6 +119,11 @@ impl<R: Read + Seek> WavSamples<R> {
             frames,
             bytes: Vec::new(),
         })
+    }
+
+    /// Rate and channels of the audio.
+    pub(crate) fn spec(&self) -> PcmSpec {
+        self.spec
     }
 
     /// Appends up to `max` sample frames to `out`; how many (0 at the end).
@@ -183,7 +186,9 @@ pub(crate) fn encode_opus<R: Read + Seek, W: Write>(
     let mut encoder =
         opus::Encoder::new(spec.rate, channels, opus::Application::Voip).map_err(opus_error)?;
     encoder
-        .set_bitrate(opus::Bitrate::Bits(i32::try_from(bitrate).unwrap_or(i32::MAX)))
+        .set_bitrate(opus::Bitrate::Bits(
+            i32::try_from(bitrate).unwrap_or(i32::MAX),
+        ))
         .map_err(opus_error)?;
     encoder
         .set_signal(opus::Signal::Voice)
@@ -262,7 +267,11 @@ fn opus_head(spec: PcmSpec, pre_skip: u16) -> Vec<u8> {
 
 /// The comment header (RFC 7845 §5.2): the vendor, no comments.
 fn opus_tags() -> Vec<u8> {
-    let vendor = format!("callrec {} ({})", env!("CARGO_PKG_VERSION"), opus::version());
+    let vendor = format!(
+        "callrec {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        opus::version()
+    );
     let mut tags = b"OpusTags".to_vec();
     tags.extend_from_slice(&(vendor.len() as u32).to_le_bytes());
     tags.extend_from_slice(vendor.as_bytes());
@@ -313,13 +322,9 @@ pub(crate) fn encode_flac<R: Read + Seek, W: Write + Seek>(
             .fill_interleaved(&ints)
             .map_err(|e| flac_error(&e))?;
         let number = buffers.1.current_frame_number().unwrap_or(0);
-        let frame = flacenc::encode_fixed_size_frame(
-            &config,
-            &buffers.0,
-            number,
-            stream.stream_info(),
-        )
-        .map_err(|e| flac_error(&e))?;
+        let frame =
+            flacenc::encode_fixed_size_frame(&config, &buffers.0, number, stream.stream_info())
+                .map_err(|e| flac_error(&e))?;
         stream.stream_info_mut().update_frame_info(&frame);
         let mut sink = flacenc::bitsink::ByteSink::new();
         frame.write(&mut sink).map_err(|e| flac_error(&e))?;
@@ -647,7 +652,11 @@ mod tests {
     #[test]
     fn opus_keeps_the_length_and_the_tone() {
         for (spec, frames, bitrate) in [
-            (WavSpec::g711(callrec_audio::g711::Law::Ulaw), 8000 * 3 + 77, 12_000),
+            (
+                WavSpec::g711(callrec_audio::g711::Law::Ulaw),
+                8000 * 3 + 77,
+                12_000,
+            ),
             (WavSpec::pcm16_mono(true), 16000 * 2 + 5, 24_000),
             (WavSpec::pcm16_mono(false).stereo(), 8000 * 2, 24_000),
             (WavSpec::pcm16_mono(false), 10, 12_000),
@@ -662,7 +671,10 @@ mod tests {
             let energy = |s: &[i16]| s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
             if frames > 1000 {
                 let ratio = energy(&decoded) / energy(&pcm);
-                assert!((0.5..2.0).contains(&ratio), "energy ratio {ratio} of {spec:?}");
+                assert!(
+                    (0.5..2.0).contains(&ratio),
+                    "energy ratio {ratio} of {spec:?}"
+                );
             }
             let seconds = frames as f64 / f64::from(spec.sample_rate());
             if seconds >= 2.0 {

@@ -27,7 +27,7 @@ pub const MAX_TERM_LEN: usize = 128;
 pub(crate) const COLUMNS: &str = "recording_id, session_id, device, direction, local_number, \
     remote_number, local_name, remote_name, codec, started_ms, stopped_ms, duration_ms, \
     stop_reason, complete, running, hold, sha256, bytes, wav_path, rec_path, sidecar_path, \
-    node, uploaded, source, participants, channels";
+    node, uploaded, source, participants, channels, archive_path, archive";
 
 /// One channel of a SIPREC recording, as the index keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +41,32 @@ pub struct ChannelSummary {
     /// `PCMA`, `PCMU` or `G722`.
     #[serde(default)]
     pub codec: String,
+}
+
+/// A recording's archive as the index keeps it: the sidecar's `archive`
+/// and the archive file's size and hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ArchiveSummary {
+    /// `opus` or `flac`.
+    pub format: String,
+    /// Opus: the encoder's target, bits a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate: Option<u32>,
+    /// Sample rate, Hz.
+    pub rate: u32,
+    /// Channels.
+    pub channels: u16,
+    /// Length in samples per channel.
+    pub frames: u64,
+    /// Size of the archive file.
+    pub bytes: u64,
+    /// SHA-256 of the archive file.
+    pub sha256: String,
+    /// Size of the WAV it replaced.
+    pub wav_bytes: u64,
+    /// SHA-256 of the WAV it replaced.
+    pub wav_sha256: String,
 }
 
 /// One recording as the index knows it: an item of a search result.
@@ -81,8 +107,8 @@ pub struct RecordingSummary {
     pub running: bool,
     /// Whether it is under legal hold (never deleted).
     pub hold: bool,
-    /// SHA-256 of the WAV (or of the container when there is no WAV), once
-    /// final.
+    /// SHA-256 of the audio served by default, once final: the archive
+    /// when there is one, else the WAV, else the phone's container.
     pub sha256: Option<String>,
     /// Bytes stored, all files of the recording together.
     pub bytes: u64,
@@ -99,6 +125,12 @@ pub struct RecordingSummary {
     /// the `participant` (aor) that sends it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<ChannelSummary>,
+    /// The archive (Opus or FLAC), once the recording is converted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSummary>,
+    /// The archive file, relative.
+    #[serde(skip)]
+    pub(crate) archive_path: Option<String>,
     /// The WAV, relative to the recordings directory.
     #[serde(skip)]
     pub(crate) wav_path: Option<String>,
@@ -144,15 +176,24 @@ impl RecordingSummary {
             source: row.text(23)?,
             participants: serde_json::from_str(&row.text(24)?).unwrap_or_default(),
             channels: serde_json::from_str(&row.text(25)?).unwrap_or_default(),
+            archive_path: row.opt_text(26)?,
+            archive: row
+                .opt_text(27)?
+                .and_then(|json| serde_json::from_str(&json).ok()),
             started_ms,
         })
     }
 
     /// The files of the recording, relative to the recordings directory.
     pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
-        [&self.wav_path, &self.rec_path, &self.sidecar_path]
-            .into_iter()
-            .filter_map(|p| p.as_deref())
+        [
+            &self.archive_path,
+            &self.wav_path,
+            &self.rec_path,
+            &self.sidecar_path,
+        ]
+        .into_iter()
+        .filter_map(|p| p.as_deref())
     }
 }
 
@@ -182,7 +223,25 @@ impl Entry {
                 .find(|f| f.kind == kind)
                 .map(|f| f.path.to_string_lossy().into_owned())
         };
-        let sha256 = ["wav", "rec"].iter().find_map(|kind| {
+        let archive = sidecar.archive.as_ref().and_then(|archive| {
+            let file = sidecar.files.iter().find(|f| f.kind == archive.format)?;
+            Some((
+                file.path.to_string_lossy().into_owned(),
+                ArchiveSummary {
+                    format: archive.format.clone(),
+                    bitrate: archive.bitrate,
+                    rate: archive.rate,
+                    channels: archive.channels,
+                    frames: archive.frames,
+                    bytes: file.bytes.unwrap_or(0),
+                    sha256: file.sha256.clone().unwrap_or_default(),
+                    wav_bytes: archive.wav_bytes,
+                    wav_sha256: archive.wav_sha256.clone(),
+                },
+            ))
+        });
+        let served = archive.as_ref().map_or("", |(_, a)| a.format.as_str());
+        let sha256 = [served, "wav", "rec"].iter().find_map(|kind| {
             sidecar
                 .files
                 .iter()
@@ -255,6 +314,8 @@ impl Entry {
                         codec: c.codec.clone(),
                     })
                     .collect(),
+                archive_path: archive.as_ref().map(|(path, _)| path.clone()),
+                archive: archive.map(|(_, a)| a),
                 started_ms,
             },
             other_parties,
@@ -346,21 +407,24 @@ fn like_pattern(text: &str) -> String {
 pub(crate) const UPSERT: &str = "INSERT INTO recordings (recording_id, session_id, device, \
     direction, local_number, remote_number, local_name, remote_name, other_parties, codec, \
     started_ms, stopped_ms, duration_ms, stop_reason, complete, running, hold, sha256, bytes, \
-    wav_path, rec_path, sidecar_path, node, uploaded, source, participants, channels) \
+    wav_path, rec_path, sidecar_path, node, uploaded, source, participants, channels, \
+    archive_path, archive) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) \
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29) \
     ON CONFLICT (recording_id) DO UPDATE SET session_id = ?2, device = ?3, direction = ?4, \
     local_number = ?5, remote_number = ?6, local_name = ?7, remote_name = ?8, \
     other_parties = ?9, codec = ?10, started_ms = ?11, stopped_ms = ?12, duration_ms = ?13, \
     stop_reason = ?14, complete = ?15, running = ?16, hold = recordings.hold OR ?17, \
     sha256 = ?18, bytes = ?19, wav_path = ?20, rec_path = ?21, sidecar_path = ?22, node = ?23, \
-    uploaded = recordings.uploaded OR ?24, source = ?25, participants = ?26, channels = ?27";
+    uploaded = recordings.uploaded OR ?24, source = ?25, participants = ?26, channels = ?27, \
+    archive_path = ?28, archive = ?29";
 
 /// Completes a recording entered when it started: only the columns that
 /// change, so that the search indexes are not rewritten.
 pub(crate) const FINISH: &str = "UPDATE recordings SET other_parties = ?2, stopped_ms = ?3, \
     duration_ms = ?4, stop_reason = ?5, complete = ?6, running = FALSE, sha256 = ?7, bytes = ?8, \
-    wav_path = ?9, rec_path = ?10, participants = ?11, channels = ?12 WHERE recording_id = ?1";
+    wav_path = ?9, rec_path = ?10, participants = ?11, channels = ?12, archive_path = ?13, \
+    archive = ?14 WHERE recording_id = ?1";
 
 /// The parameters of [`UPSERT`].
 pub(crate) fn upsert_params(entry: &Entry) -> Vec<Param> {
@@ -393,6 +457,12 @@ pub(crate) fn upsert_params(entry: &Entry) -> Vec<Param> {
         Param::Text(s.source.clone()),
         Param::Text(json_of(&s.participants)),
         Param::Text(json_of(&s.channels)),
+        Param::OptText(s.archive_path.clone()),
+        Param::OptText(
+            s.archive
+                .as_ref()
+                .and_then(|a| serde_json::to_string(a).ok()),
+        ),
     ]
 }
 
@@ -412,6 +482,12 @@ pub(crate) fn finish_params(entry: &Entry) -> Vec<Param> {
         Param::OptText(s.rec_path.clone()),
         Param::Text(json_of(&s.participants)),
         Param::Text(json_of(&s.channels)),
+        Param::OptText(s.archive_path.clone()),
+        Param::OptText(
+            s.archive
+                .as_ref()
+                .and_then(|a| serde_json::to_string(a).ok()),
+        ),
     ]
 }
 
@@ -802,6 +878,30 @@ impl Index {
     }
 
     /// The ids under hold.
+    /// Recordings of `node` that wait for their archive (final, with a
+    /// WAV and no archive, not uploaded), oldest first, `limit` at most.
+    pub(crate) fn to_archive(
+        &self,
+        node: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::archive::Job>, Error> {
+        let rows = self.database.query(
+            "SELECT recording_id, sidecar_path FROM recordings WHERE node = ?1 \
+             AND archive_path IS NULL AND wav_path IS NOT NULL AND sidecar_path IS NOT NULL \
+             AND complete AND NOT running AND NOT uploaded ORDER BY started_ms LIMIT ?2",
+            &[Param::Text(node.to_owned()), Param::Int(limit as i64)],
+        )?;
+        rows.into_iter()
+            .map(|mut row| {
+                Ok(crate::archive::Job {
+                    recording_id: row.text(0)?,
+                    sidecar_path: row.text(1)?,
+                })
+            })
+            .collect::<Result<_, ColumnError>>()
+            .map_err(|e| self.bad_row("recording waiting for its archive", &e))
+    }
+
     pub(crate) fn held(&self) -> Result<Vec<String>, Error> {
         let rows = self.select("SELECT {COLUMNS} FROM recordings WHERE hold", &[])?;
         Ok(rows.into_iter().map(|r| r.recording_id).collect())

@@ -85,8 +85,8 @@ impl IndexObserver {
                 .totals
                 .device_seen(&sidecar.device, entry.summary.started_ms);
         }
-        if !running && self.shared.store.is_some() {
-            self.shared.uploads.push(entry.clone());
+        if !running {
+            self.shared.finished(entry.clone());
         }
         let jobs = self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if jobs.send(IndexerWork::Upsert(Box::new(entry))).is_err() {

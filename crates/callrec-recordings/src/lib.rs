@@ -72,10 +72,15 @@ mod upload;
 
 pub use admin::Actor;
 pub use api::{HttpApi, router};
+pub use archive::{
+    ArchiveSettings, BITRATES, DEFAULT_NARROWBAND_BITRATE, DEFAULT_WIDEBAND_BITRATE,
+};
 pub use audit::{AuditAnchor, AuditEntry, AuditReport, GENESIS, verify as verify_audit};
+pub use codec::ArchiveFormat;
 pub use error::Error;
 pub use index::{
-    ChannelSummary, Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query, RecordingSummary,
+    ArchiveSummary, ChannelSummary, Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query,
+    RecordingSummary,
 };
 pub use metrics::MAX_DEVICES;
 pub use node::{Node, NodeSummary};

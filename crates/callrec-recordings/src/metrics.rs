@@ -51,6 +51,9 @@ pub(crate) struct Totals {
     pub(crate) uploads: AtomicU64,
     pub(crate) upload_failures: AtomicU64,
     pub(crate) upload_bytes: AtomicU64,
+    pub(crate) archived: AtomicU64,
+    pub(crate) archive_bytes: AtomicU64,
+    pub(crate) archive_errors: AtomicU64,
     seen: Mutex<HashMap<String, LastCounts>>,
     pub(crate) devices: Mutex<HashMap<String, i64>>,
 }
@@ -274,6 +277,32 @@ impl Recordings {
                 "gauge",
                 "Recordings on this node's disk waiting for upload.",
                 &one(shared.uploads.len()),
+            );
+        }
+        if shared.settings.archive.enabled() {
+            metric(
+                "callrec_archived_total",
+                "counter",
+                "Recordings converted to their archive format, checked and entered.",
+                &one(get(&live.archived)),
+            );
+            metric(
+                "callrec_archive_bytes_total",
+                "counter",
+                "Bytes of the archives made.",
+                &one(get(&live.archive_bytes)),
+            );
+            metric(
+                "callrec_archive_errors_total",
+                "counter",
+                "Recordings that could not be archived (their WAV is kept).",
+                &one(get(&live.archive_errors)),
+            );
+            metric(
+                "callrec_archives_queued",
+                "gauge",
+                "Recordings waiting for their archive, or being archived.",
+                &one(shared.archives.len()),
             );
         }
         metric(

@@ -77,7 +77,7 @@ impl Recordings {
                         }
                     }
                     queued += 1;
-                    shared.uploads.push(entry);
+                    shared.finished(entry);
                 }
                 Ok(())
             },

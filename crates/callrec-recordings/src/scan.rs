@@ -206,6 +206,8 @@ fn entry_from_name(rel_stem: &str, found: &Found) -> Result<Entry, String> {
             source: "phone".to_owned(),
             participants: Vec::new(),
             channels: Vec::new(),
+            archive: None,
+            archive_path: None,
             started_ms,
         },
         other_parties: String::new(),

@@ -10,7 +10,7 @@ use crate::Error;
 use crate::database::{Dialect, Transaction};
 
 /// The version this server writes: the last step's.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// Each version and the statements that reach it from the one before.
 /// `{TOTALS_TRIGGERS}` is the dialect's.
@@ -94,6 +94,13 @@ CREATE TABLE IF NOT EXISTS participant_numbers (
 );
 CREATE INDEX IF NOT EXISTS participant_numbers_by_recording
     ON participant_numbers (recording_id);
+",
+    ),
+    (
+        6,
+        "
+ALTER TABLE recordings ADD COLUMN archive_path TEXT;
+ALTER TABLE recordings ADD COLUMN archive TEXT;
 ",
     ),
 ];

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use callrec_server::Counters;
 
 use crate::Error;
+use crate::archive::Archives;
 use crate::audit::{AuditAnchor, AuditLog, AuditReport};
 use crate::index::{Index, NodeAnchor, Page, Query, RecordingSummary};
 use crate::indexer::{IndexerWork, probe_index, write_index};
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     /// The object store, and the runtime its requests run on.
     pub(crate) store: Option<(ObjectStore, tokio::runtime::Handle)>,
     pub(crate) uploads: Uploads,
+    /// Recordings waiting for their archive.
+    pub(crate) archives: Archives,
     /// Whether the start-up work that needs the index (recovering
     /// recordings cut off by a crash) is still to do.
     pub(crate) recovery_pending: core::sync::atomic::AtomicBool,
@@ -154,6 +157,7 @@ impl Recordings {
             index,
             store,
             uploads: Uploads::default(),
+            archives: Archives::default(),
             recovery_pending: true.into(),
             audit,
             totals: Totals::default(),
@@ -185,6 +189,8 @@ impl Recordings {
             .name("callrec-index".into())
             .spawn(move || write_index(&writer, &queue))
             .map_err(|e| Error::io("start the index thread for", &state, e))?;
+        crate::archive::start_workers(&recordings.shared)
+            .map_err(|e| Error::io("start the archive workers for", &state, e))?;
         if recordings.shared.index.pooled() {
             let prober = Arc::downgrade(&recordings.shared);
             std::thread::Builder::new()
@@ -204,6 +210,11 @@ impl Recordings {
     /// new calls are refused while it does not.
     pub fn index_available(&self) -> bool {
         self.shared.index.available()
+    }
+
+    /// Recordings waiting for their archive, or being archived.
+    pub fn archives_queued(&self) -> u64 {
+        self.shared.archives.len()
     }
 
     /// Recordings waiting for upload to the object store.

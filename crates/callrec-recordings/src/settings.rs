@@ -10,6 +10,7 @@ use core::net::SocketAddr;
 use crate::tokens::Tokens;
 
 use crate::Error;
+use crate::archive::ArchiveSettings;
 use crate::store::StoreSettings;
 
 /// Where the service keeps its own files, inside the recordings
@@ -62,6 +63,9 @@ pub struct Settings {
     /// audited requests are refused. Set it once, after keeping a copy of
     /// the log as evidence.
     pub audit_accept: bool,
+    /// How final recordings are kept: as WAV, or converted to Opus or
+    /// FLAC.
+    pub archive: ArchiveSettings,
 }
 
 impl Settings {
@@ -82,6 +86,7 @@ impl Settings {
             reindex: false,
             upload_drain: Duration::from_secs(30),
             audit_accept: false,
+            archive: ArchiveSettings::default(),
         }
     }
 }

@@ -206,7 +206,12 @@ impl Recordings {
         let mut bytes = 0;
         let before = entry.summary.clone();
         let s = &mut entry.summary;
-        for slot in [&mut s.wav_path, &mut s.rec_path, &mut s.sidecar_path] {
+        for slot in [
+            &mut s.archive_path,
+            &mut s.wav_path,
+            &mut s.rec_path,
+            &mut s.sidecar_path,
+        ] {
             let Some(relative) = slot.clone() else {
                 continue;
             };

@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 /// meaning. 2 named the times and length as the index and the API do
 /// (`started_at`, `stopped_at`, `duration_ms`); schema 1's names (`start`,
 /// `stop`, `audio_ms`) are still read. 3 added `source`, `participants` and
-/// `channels` (SIPREC); a sidecar without them is a phone's.
-pub const SIDECAR_SCHEMA_VERSION: u32 = 3;
+/// `channels` (SIPREC); a sidecar without them is a phone's. 4 added
+/// `archive` (the recording converted to Opus or FLAC once final).
+pub const SIDECAR_SCHEMA_VERSION: u32 = 4;
 
 /// Most DTMF digits and source changes kept per call (the rest counted).
 pub(crate) const MAX_NOTES: usize = 1000;
@@ -34,17 +35,46 @@ pub struct Parties {
 }
 
 /// One file of a recording.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RecordingFile {
     /// Path relative to the recordings directory.
     pub path: PathBuf,
-    /// `wav` or `rec`.
+    /// `wav`, `rec`, or the archive's format (`opus`, `flac`): the
+    /// file's extension.
     pub kind: String,
     /// Size in bytes once finalized.
     pub bytes: Option<u64>,
     /// SHA-256 of the finalized file, lowercase hex.
     pub sha256: Option<String>,
+}
+
+/// The recording's archive: its WAV converted to Opus or FLAC once final.
+/// The archive file itself is one of the sidecar's `files` (its kind is
+/// the format); the WAV's entry leaves `files` when the WAV is removed,
+/// and its size and hash stay here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Archive {
+    /// `opus` or `flac`.
+    pub format: String,
+    /// Opus: the encoder's target, bits a second (`None` for FLAC).
+    pub bitrate: Option<u32>,
+    /// Sample rate of the audio, Hz.
+    pub rate: u32,
+    /// Channels of the audio.
+    pub channels: u16,
+    /// Length in samples per channel, which the archive was checked to
+    /// decode to.
+    pub frames: u64,
+    /// Size of the WAV it replaced.
+    pub wav_bytes: u64,
+    /// SHA-256 of the WAV it replaced, lowercase hex.
+    pub wav_sha256: String,
+    /// Whether the WAV was kept beside it.
+    pub wav_kept: bool,
+    /// When it was made, RFC 3339 UTC.
+    pub archived_at: String,
 }
 
 /// A participant of a SIPREC session, from its metadata.
@@ -222,6 +252,9 @@ pub struct Sidecar {
     /// SIPREC: the file's channels, in order, one per recorded stream.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<Channel>,
+    /// The archive, once the recording is converted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<Archive>,
 }
 
 fn phone_source() -> String {
@@ -283,6 +316,7 @@ impl Default for Sidecar {
             write_error: None,
             participants: Vec::new(),
             channels: Vec::new(),
+            archive: None,
         }
     }
 }
@@ -313,6 +347,16 @@ pub(crate) fn write_atomically(
         let _ = fs::remove_file(&tmp);
         format!("cannot write {}: {e}", path.display())
     })
+}
+
+/// Writes a final sidecar as the finalizer does: to a temporary file
+/// beside `path`, flushed to disk, then renamed over the old one, so a
+/// crash leaves the old or the new one, never a mix.
+///
+/// # Errors
+/// A message naming the path and the I/O error.
+pub fn write_sidecar(path: &Path, sidecar: &Sidecar) -> Result<(), String> {
+    write_atomically(path, sidecar, Durability::Durable)
 }
 
 /// Size and SHA-256 (lowercase hex) of whatever `reader` yields: what a

@@ -15,7 +15,9 @@ use super::auth::Caller;
 use super::recordings::find;
 use super::{Api, ApiError, blocking, truncate};
 use crate::Recordings;
-use crate::audio::{Pcm16View, RangeAnswer, Source, parse_range};
+use crate::audio::{ArchiveInput, ArchivePcmView, Pcm16View, RangeAnswer, Source, parse_range};
+use crate::codec::ArchiveFormat;
+use crate::index::ArchiveSummary;
 use crate::index::RecordingSummary;
 use crate::locate::Location;
 
@@ -27,7 +29,7 @@ pub(super) struct AudioParams {
     download: Option<String>,
 }
 
-/// `GET`/`HEAD /api/recordings/{id}/audio[?format=wav|pcm16|rec][&download=true]`.
+/// `GET`/`HEAD /api/recordings/{id}/audio[?format=wav|pcm16|rec|opus|flac][&download=true]`.
 pub(super) async fn audio(
     caller: Caller,
     method: Method,
@@ -38,12 +40,17 @@ pub(super) async fn audio(
 ) -> Result<Response, ApiError> {
     let Path(id) = id?;
     let Query(params) = params?;
-    let format = params.format.as_deref().unwrap_or("wav");
-    if !matches!(format, "wav" | "pcm16" | "rec") {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("format={:?} is none of wav, pcm16, rec", truncate(format)),
-        ));
+    let format = params.format.as_deref();
+    if let Some(format) = format {
+        if !matches!(format, "wav" | "pcm16" | "rec" | "opus" | "flac") {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "format={:?} is none of wav, pcm16, rec, opus, flac",
+                    truncate(format)
+                ),
+            ));
+        }
     }
     let download = match params.download.as_deref() {
         None | Some("0" | "false") => false,
@@ -56,46 +63,40 @@ pub(super) async fn audio(
         }
     };
     let recording = find(&api, &id).await?;
-    let stored = if format == "rec" {
-        &recording.rec_path
-    } else {
-        &recording.wav_path
-    };
-    let Some(relative) = stored.clone() else {
-        let kind = if format == "rec" {
-            "phone container (.rec)"
-        } else {
-            "WAV"
-        };
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "recording {} has no {kind} file (see the server's format setting)",
-                recording.recording_id
-            ),
-        ));
-    };
+    let served = choose(&recording, format)?;
+    let relative = served.relative.clone();
     let mut source = source_of(&api.recordings, &recording, &relative).await?;
     let file_len = source
         .len()
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e))?;
-    let view = if format == "pcm16" {
-        let head = source
-            .read_at(0, file_len.min(4096))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-        let view = Pcm16View::new(&head, file_len).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("recording {}: {e}", recording.recording_id),
-            )
-        })?;
-        Some(view)
-    } else {
-        None
+    let unreadable = |e: String| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("recording {}: {e}", recording.recording_id),
+        )
     };
-    let len = view.as_ref().map_or(file_len, Pcm16View::len);
+    let view = match &served.view {
+        View::Stored => None,
+        View::Pcm16 => {
+            let head = source
+                .read_at(0, file_len.min(4096))
+                .await
+                .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+            Some(Converted::Wav(
+                Pcm16View::new(&head, file_len).map_err(unreadable)?,
+            ))
+        }
+        View::Decoded(format, archive) => Some(Converted::Archive(
+            ArchivePcmView::new(*format, archive.rate, archive.channels, archive.frames)
+                .map_err(unreadable)?,
+        )),
+    };
+    let len = match &view {
+        None => file_len,
+        Some(Converted::Wav(view)) => view.len(),
+        Some(Converted::Archive(view)) => view.len(),
+    };
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let answer = parse_range(range, len);
     if answer == RangeAnswer::Unsatisfiable {
@@ -124,7 +125,7 @@ pub(super) async fn audio(
         let recordings = api.recordings.clone();
         let actor = caller.actor.clone();
         let recording_id = recording.recording_id.clone();
-        let detail = Some(format!("format {format}"));
+        let detail = Some(format!("format {}", served.name));
         blocking(move || {
             let shared = &recordings.shared;
             shared.audit.append(
@@ -142,7 +143,29 @@ pub(super) async fn audio(
         .await?;
     }
     let body = match view {
-        Some(view) => Body::from_stream(view.stream(source, start, end)),
+        Some(Converted::Wav(view)) => Body::from_stream(view.stream(source, start, end)),
+        Some(Converted::Archive(view)) => {
+            let input = match source {
+                Source::File { file, .. } => ArchiveInput::File(file.into_std().await),
+                Source::Object { .. } if file_len > MAX_ARCHIVE_READ => {
+                    return Err(ApiError::new(
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        format!(
+                            "recording {}: its archive of {file_len} bytes is more than the \
+                             {MAX_ARCHIVE_READ} this node decodes from the object store",
+                            recording.recording_id
+                        ),
+                    ));
+                }
+                mut object => ArchiveInput::Bytes(
+                    object
+                        .read_at(0, file_len)
+                        .await
+                        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?,
+                ),
+            };
+            Body::from_stream(view.stream(input, start, end))
+        }
         None => Body::from_stream(
             source
                 .stream(start, end)
@@ -150,17 +173,13 @@ pub(super) async fn audio(
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e))?,
         ),
     };
-    let content_type = match format {
-        "rec" => "application/octet-stream",
-        _ => "audio/wav",
-    };
-    let ext = if format == "rec" { "rec" } else { "wav" };
+    let (content_type, ext) = (served.content_type, served.extension);
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_LENGTH, end - start)
         .header(header::CACHE_CONTROL, "no-store");
-    if let (Some(sha), false) = (&recording.sha256, format == "pcm16" || recording.running) {
+    if let (Some(sha), false) = (&served.sha256, recording.running) {
         builder = builder.header(header::ETAG, format!("\"{sha}\""));
     }
     if download {
@@ -178,6 +197,135 @@ pub(super) async fn audio(
     builder
         .body(body)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Largest archive read whole from the object store to be decoded (an
+/// hour of Opus is about 6 MB, of FLAC about 60 MB).
+const MAX_ARCHIVE_READ: u64 = 512 << 20;
+
+/// How a stored file is served.
+enum View<'a> {
+    /// As it is.
+    Stored,
+    /// A WAV converted to 16-bit PCM, sample by sample.
+    Pcm16,
+    /// An archive decoded to 16-bit PCM.
+    Decoded(ArchiveFormat, &'a ArchiveSummary),
+}
+
+/// A converted representation.
+enum Converted {
+    Wav(Pcm16View),
+    Archive(ArchivePcmView),
+}
+
+/// What a request for `format` of `recording` is answered with.
+struct Served<'a> {
+    /// The stored file read.
+    relative: String,
+    view: View<'a>,
+    /// The format's name, for the audit log.
+    name: &'static str,
+    content_type: &'static str,
+    extension: &'static str,
+    /// The SHA-256 of what is sent, when it is a stored file whose hash
+    /// is known (its ETag).
+    sha256: Option<String>,
+}
+
+/// Chooses the file and view for `format` (`None`: the audio as stored,
+/// the archive once there is one):
+/// - `opus`, `flac`: the archive, as stored;
+/// - `wav`: the WAV as stored while it is there, else the archive decoded
+///   to a 16-bit PCM WAV;
+/// - `pcm16`: a 16-bit PCM WAV, converted from the WAV or decoded from the
+///   archive;
+/// - `rec`: the phone's container.
+fn choose<'a>(
+    recording: &'a RecordingSummary,
+    format: Option<&str>,
+) -> Result<Served<'a>, ApiError> {
+    let archive = recording
+        .archive
+        .as_ref()
+        .zip(recording.archive_path.as_ref())
+        .and_then(|(a, path)| Some((ArchiveFormat::of_kind(&a.format)?, a, path.clone())));
+    let wav_sha256 = match &archive {
+        Some((_, a, _)) => Some(a.wav_sha256.clone()),
+        None => recording.sha256.clone(),
+    };
+    let stored_archive = |(format, a, path): (ArchiveFormat, &'a ArchiveSummary, String)| Served {
+        relative: path,
+        view: View::Stored,
+        name: format.extension(),
+        content_type: format.content_type(),
+        extension: format.extension(),
+        sha256: Some(a.sha256.clone()),
+    };
+    let decoded = |(format, a, path): (ArchiveFormat, &'a ArchiveSummary, String), name| Served {
+        relative: path,
+        view: View::Decoded(format, a),
+        name,
+        content_type: "audio/wav",
+        extension: "wav",
+        sha256: None,
+    };
+    let wav = |path: &String, view, name| Served {
+        relative: path.clone(),
+        view,
+        name,
+        content_type: "audio/wav",
+        extension: "wav",
+        sha256: if name == "wav" {
+            wav_sha256.clone()
+        } else {
+            None
+        },
+    };
+    let served = match format {
+        None => archive.map(stored_archive).or_else(|| {
+            recording
+                .wav_path
+                .as_ref()
+                .map(|p| wav(p, View::Stored, "wav"))
+        }),
+        Some(name @ ("opus" | "flac")) => archive
+            .filter(|(f, _, _)| f.extension() == name)
+            .map(stored_archive),
+        Some("wav") => recording
+            .wav_path
+            .as_ref()
+            .map(|p| wav(p, View::Stored, "wav"))
+            .or_else(|| archive.map(|a| decoded(a, "wav"))),
+        Some("pcm16") => recording
+            .wav_path
+            .as_ref()
+            .map(|p| wav(p, View::Pcm16, "pcm16"))
+            .or_else(|| archive.map(|a| decoded(a, "pcm16"))),
+        Some(_) => recording.rec_path.as_ref().map(|p| Served {
+            relative: p.clone(),
+            view: View::Stored,
+            name: "rec",
+            content_type: "application/octet-stream",
+            extension: "rec",
+            sha256: None,
+        }),
+    };
+    served.ok_or_else(|| {
+        let kind = match format {
+            Some("rec") => "phone container (.rec)",
+            Some("opus") => "Opus archive",
+            Some("flac") => "FLAC archive",
+            _ => "audio",
+        };
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "recording {} has no {kind} file (see the server's format and archive settings)",
+                recording.recording_id
+            ),
+        )
+    })
 }
 
 /// Opens the file `relative` of `recording` where [`Recordings::locate`]
