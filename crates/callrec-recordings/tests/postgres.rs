@@ -301,7 +301,8 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
     client
         .batch_execute(
             "DROP INDEX by_node; DROP TABLE participant_numbers; \
-             ALTER TABLE recordings DROP COLUMN source, DROP COLUMN participants, DROP COLUMN channels; \
+             ALTER TABLE recordings DROP COLUMN source, DROP COLUMN participants, DROP COLUMN channels, \
+             DROP COLUMN archive_path, DROP COLUMN archive; \
              UPDATE callrec_schema SET version = 1",
         )
         .unwrap();
@@ -312,8 +313,8 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
         .unwrap()
         .get(0);
     assert_eq!(
-        version, 5,
-        "SIPREC's columns and numbers table are version 5"
+        version, 6,
+        "SIPREC's columns and numbers table are version 5, the archive's columns 6"
     );
     let by_node: i64 = client
         .query_one(
