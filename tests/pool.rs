@@ -44,6 +44,11 @@ impl Pool {
 
     /// Starts record_server as node `name` of the pool.
     fn node(&self, name: &str, ports: &str) -> Node {
+        self.node_with(name, ports, &[])
+    }
+
+    /// A node with more flags.
+    fn node_with(&self, name: &str, ports: &str, flags: &[&str]) -> Node {
         let dir = self.dir(name);
         let mut command = Command::new(common::example_path("record_server"));
         command
@@ -58,6 +63,7 @@ impl Pool {
             .args(["--s3-access-key-id", &self.garage.key_id])
             .arg("--s3-secret-access-key-file")
             .arg(self.tmp.path().join("s3-secret"))
+            .args(flags)
             .env("RUST_LOG", "info");
         let up = common::start_record_server(command);
         Node {
@@ -489,9 +495,61 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
 
 /// The tests, each ignored with the reason when what it needs is missing
 /// (a failure under `CI=true`).
+/// With `--archive opus`, the store gets the archive and never the WAV;
+/// another node serves it byte for byte and decodes it from the store.
+fn an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store() {
+    let Some(pool) = Pool::start() else { return };
+    let a = pool.node_with("a", "53600-53649", &["--archive", "opus"]);
+    let b = pool.node("b", "53650-53699");
+    let out = phones(&["--server", &a.control, "--seconds", "3", "--speed", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "the call archived and uploaded",
+        Duration::from_secs(60),
+        || all_uploaded(&a, 1),
+    );
+    let r = &a.list()[0];
+    let id = r["recording_id"].as_str().unwrap();
+    assert_eq!(r["archive"]["format"], "opus", "{r}");
+    assert_eq!(spool(&a.dir), Vec::<PathBuf>::new(), "nothing left on disk");
+    let stored = b.audio(id, &[]);
+    assert_eq!(stored.status, 200);
+    assert_eq!(
+        stored.header("content-type"),
+        Some("audio/ogg; codecs=opus")
+    );
+    assert_eq!(
+        Some(sha256(&stored.body).as_str()),
+        r["archive"]["sha256"].as_str()
+    );
+    assert_eq!(&stored.body[..4], b"OggS");
+    let wav = http(
+        "GET",
+        &format!("{}/api/recordings/{id}/audio?format=wav", b.base),
+        &[("Range", "bytes=0-")],
+    );
+    assert_eq!(wav.status, 206);
+    let frames = r["archive"]["frames"].as_u64().unwrap();
+    assert_eq!(wav.body.len() as u64, 44 + frames * 2);
+    assert_eq!(frames, 3 * 8000);
+    // The WAV was never uploaded: the node's upload counted the archive
+    // and the sidecar only.
+    let uploaded = a.metric("callrec_upload_bytes_total");
+    assert!(uploaded < 8000, "{uploaded} bytes uploaded for a 3 s call");
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{GARAGE, POSTGRES, Test, run_tests};
     run_tests(vec![
+        Test::new(
+            "an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store",
+            an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store,
+        )
+        .needs(&[GARAGE, POSTGRES]),
         Test::new(
             "two_nodes_share_a_load_and_serve_every_call_byte_for_byte",
             two_nodes_share_a_load_and_serve_every_call_byte_for_byte,
