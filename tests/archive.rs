@@ -309,6 +309,228 @@ fn recordings_waiting_at_a_restart_are_archived_and_a_reindex_keeps_the_archive(
     assert!(samples_of(&wav.body).len() >= 2 * 8000);
 }
 
+/// A phone's USB recording of `seconds`, in parts of at most 20,000
+/// bytes (`Record_…wav`, `…_1.wav`, …), in a new directory.
+fn usb_recording(seconds: &str, tone: &str) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run_example(
+        "phone_sim",
+        &[
+            &"--local",
+            &dir.path(),
+            &"--seconds",
+            &seconds,
+            &"--max-file-size",
+            &"20000",
+            &"--tone",
+            &tone,
+        ],
+    );
+    common::stdout_of_success(&out);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    (dir, files)
+}
+
+/// `POST /api/import` with these files as `multipart/form-data` parts.
+fn import(base: &str, query: &str, files: &[(&str, Vec<u8>)]) -> common::service::Answer {
+    let boundary = "callrec-test-boundary-7c1e";
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    common::service::http_with_body(
+        "POST",
+        &format!("{base}/api/import?{query}"),
+        &[(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )],
+        &body,
+    )
+}
+
+fn a_phones_usb_recording_is_imported_joined_archived_and_refused_twice() {
+    let service = Service::start(archiving(55150, ArchiveFormat::Opus, false));
+    let base = &service.base;
+    let (_usb, files) = usb_recording("6", "440");
+    assert_eq!(files.len(), 3, "{files:?}");
+    let parts: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(f).unwrap(),
+            )
+        })
+        .collect();
+    let named: Vec<(&str, Vec<u8>)> = parts
+        .iter()
+        .rev()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    let query = "device=00:15:65:12:34:56&number=1009&remote_number=2001";
+    let answer = import(base, query, &named);
+    assert_eq!(answer.status, 200, "{}", answer.error());
+    let imported = answer.json();
+    let id = imported["imported"][0]["recording_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        imported["imported"][0]["files"].as_array().unwrap().len(),
+        3,
+        "{imported}"
+    );
+    let duration = imported["imported"][0]["duration_ms"].as_u64().unwrap();
+    assert!((5900..=6100).contains(&duration), "{duration} ms");
+
+    // Found by device and by number, marked as imported, and archived.
+    let item = archived(&service);
+    assert_eq!(item["recording_id"], id.as_str());
+    assert_eq!(item["source"], "import");
+    for search in ["device=001565123456", "number=1009", "number=2001"] {
+        let page = get(&format!("{base}/api/recordings?{search}")).json();
+        assert_eq!(common::service::ids(&page), vec![id.clone()], "{search}");
+    }
+    assert_eq!(item["archive"]["format"], "opus");
+    // The parts' hashes, in order.
+    let from = item["sidecar"]["imported_from"].as_array().unwrap();
+    for ((name, bytes), entry) in parts.iter().zip(from) {
+        assert_eq!(entry["name"], name.as_str());
+        assert_eq!(
+            entry["sha256"],
+            format!("{:x}", Sha256::digest(bytes)).as_str()
+        );
+    }
+    // It plays: the three parts' six seconds, decoded from the archive.
+    let wav = get(&format!("{base}/api/recordings/{id}/audio?format=pcm16"));
+    assert_eq!(wav.status, 200);
+    let pcm = samples_of(&wav.body);
+    assert!(
+        (pcm.len() as i64 - 6 * 8000).abs() <= 160,
+        "{} samples",
+        pcm.len()
+    );
+
+    // The same file again is refused, naming it and the recording.
+    let again = import(base, query, &named[..1]);
+    assert_eq!(again.status, 409);
+    assert!(
+        again.error().contains(&format!(
+            "{} was imported before, as recording {id}",
+            parts[2].0
+        )),
+        "{}",
+        again.error()
+    );
+    // Not a phone recording, a missing part, a bad device: named.
+    let junk = import(
+        base,
+        query,
+        &[("Record_20261122_101500.wav", vec![7u8; 300])],
+    );
+    assert_eq!(junk.status, 422, "{}", junk.error());
+    assert!(
+        junk.error()
+            .contains("cannot import Record_20261122_101500.wav: not a phone recording"),
+        "{}",
+        junk.error()
+    );
+    let (_usb2, files2) = usb_recording("7", "500");
+    let tail: Vec<(&str, Vec<u8>)> = files2[1..]
+        .iter()
+        .map(|f| {
+            (
+                f.file_name().unwrap().to_str().unwrap(),
+                std::fs::read(f).unwrap(),
+            )
+        })
+        .collect();
+    let gap = import(base, query, &tail);
+    assert_eq!(gap.status, 422, "{}", gap.error());
+    assert!(
+        gap.error()
+            .contains("is missing (the parts are joined in order)"),
+        "{}",
+        gap.error()
+    );
+    let name = import(base, query, &[("song.wav", vec![0u8; 10])]);
+    assert_eq!(name.status, 422);
+    assert!(
+        name.error()
+            .contains("\"song.wav\" is not a phone recording's"),
+        "{}",
+        name.error()
+    );
+    let device = import(base, "device=phone-7", &named[..1]);
+    assert_eq!(device.status, 422);
+    assert!(
+        device.error().contains("\"phone-7\" is not a MAC address"),
+        "{}",
+        device.error()
+    );
+    // Audited.
+    let audit =
+        common::service::audit_summary(&service.recordings_dir().join(".callrec/audit.jsonl"));
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.starts_with("import ") && l.contains(&id)),
+        "{audit:?}"
+    );
+}
+
+fn record_server_import_takes_files_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_usb, files) = usb_recording("3", "600");
+    let path = dir.path().to_owned();
+    let run = || {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"--dir",
+            &path,
+            &"--archive",
+            &"flac",
+            &"import",
+            &"--device",
+            &"001565aabbcc",
+            &"--number",
+            &"1009",
+        ];
+        for f in &files {
+            args.push(f);
+        }
+        common::run_example("record_server", &args)
+    };
+    let first = run();
+    let out = common::stdout_of_success(&first);
+    assert!(out.contains("imported 2 file(s) as recording"), "{out}");
+    // Archived before it returned: a FLAC and a sidecar, no WAV.
+    let mut kinds: Vec<String> = callrec_test::files_under(dir.path())
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains(".callrec"))
+        .filter_map(|p| p.extension().map(|e| e.to_string_lossy().into_owned()))
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["flac", "json"]);
+    let second = run();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("was imported before, as recording"), "{err}");
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{FFMPEG, FFPROBE, Test, run_tests};
     run_tests(vec![
@@ -322,6 +544,14 @@ fn main() -> std::process::ExitCode {
             a_flac_archive_holds_every_sample_and_the_wav_can_be_kept,
         )
         .needs(&[FFMPEG, FFPROBE]),
+        Test::new(
+            "a_phones_usb_recording_is_imported_joined_archived_and_refused_twice",
+            a_phones_usb_recording_is_imported_joined_archived_and_refused_twice,
+        ),
+        Test::new(
+            "record_server_import_takes_files_from_the_command_line",
+            record_server_import_takes_files_from_the_command_line,
+        ),
         Test::new(
             "recordings_waiting_at_a_restart_are_archived_and_a_reindex_keeps_the_archive",
             recordings_waiting_at_a_restart_are_archived_and_a_reindex_keeps_the_archive,

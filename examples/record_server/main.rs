@@ -29,8 +29,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use callrec_recordings::{
-    ArchiveFormat, DEFAULT_NARROWBAND_BITRATE, DEFAULT_WIDEBAND_BITRATE, Node, STATE_DIR, Settings,
-    StoreSettings, Tokens,
+    ArchiveFormat, DEFAULT_NARROWBAND_BITRATE, DEFAULT_WIDEBAND_BITRATE, ImportRequest, Node,
+    STATE_DIR, Settings, StoreSettings, Tokens, import_files,
 };
 use callrec_server::{Config, OutputFormat, PortRange};
 use clap::Parser;
@@ -42,6 +42,8 @@ use clap::Parser;
     about = "Recording server for IP phones: TCP control, RTP over UDP, WAV files"
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// A TOML configuration file (keys as in `Config`; see
     /// examples/record_server/record_server.toml).
     #[arg(long, value_name = "FILE")]
@@ -204,6 +206,30 @@ struct Args {
     discard_rtp: bool,
 }
 
+/// What record_server does besides serving.
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Take in a phone's own recording files (from its USB drive): each
+    /// call's parts (`Record_YYYYMMDD_HHMMSS.wav`, `…_1.wav`, …) joined
+    /// into one recording, indexed, archived and uploaded as the flags
+    /// before `import` say, on a stopped node (a running one takes
+    /// `POST /api/import`). A file imported before is refused.
+    Import {
+        /// The phone's MAC address.
+        #[arg(long, value_name = "MAC")]
+        device: String,
+        /// The phone's own number.
+        #[arg(long, value_name = "NUMBER", default_value = "")]
+        number: String,
+        /// The other party's number, when known.
+        #[arg(long, value_name = "NUMBER", default_value = "")]
+        remote_number: String,
+        /// The phone's recording files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
 /// `1234`, `500K`, `20G`, `1T` (powers of 1024; a trailing `B` or `iB` is
 /// accepted).
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -339,6 +365,28 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
     let shutdown = shutdown_signal()
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM handlers: {e}"))?;
     let config = config_of(&args)?;
+    if let Some(Command::Import {
+        device,
+        number,
+        remote_number,
+        files,
+    }) = &args.command
+    {
+        let mut request = ImportRequest::default();
+        request.device.clone_from(device);
+        request.local_number.clone_from(number);
+        request.remote_number.clone_from(remote_number);
+        request.files.clone_from(files);
+        for imported in import_files(settings_of(&args, &config)?, request).await? {
+            println!(
+                "imported {} file(s) as recording {} ({:.1} s)",
+                imported.files.len(),
+                imported.recording_id,
+                imported.duration_ms as f64 / 1000.0
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.verify_audit {
         let path = config.dir.join(STATE_DIR).join("audit.jsonl");
         let anchor = callrec_recordings::read_audit_anchor(&settings_of(&args, &config)?)?;

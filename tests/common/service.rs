@@ -195,6 +195,16 @@ impl Answer {
 
 /// `method url` with these headers.
 pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Answer {
+    http_with_body(method, url, headers, &[])
+}
+
+/// `method url` with these headers and this body.
+pub(crate) fn http_with_body(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -203,7 +213,11 @@ pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Answer 
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let mut response = agent.run(request.body(()).unwrap()).unwrap();
+    let mut response = if body.is_empty() {
+        agent.run(request.body(()).unwrap()).unwrap()
+    } else {
+        agent.run(request.body(body.to_vec()).unwrap()).unwrap()
+    };
     let status = response.status().as_u16();
     let headers = response
         .headers()

@@ -62,7 +62,7 @@ function row(rec) {
     ? ` +${rec.participants.length - 2} more` : "";
   const cells = [
     rec.started_at.replace("T", " ").replace("Z", ""),
-    duration(rec.duration_ms), siprec ? "SIPREC" : rec.direction,
+    duration(rec.duration_ms), siprec ? "SIPREC" : rec.source === "import" ? "USB" : rec.direction,
     [rec.local_number, rec.local_name].filter(Boolean).join(" "),
     [rec.remote_number, rec.remote_name].filter(Boolean).join(" ") + more,
     siprec ? "SIPREC" : rec.device,
@@ -152,6 +152,7 @@ async function show(id) {
         fact(dl, `Channel ${i + 1}`, `${side}${c.label ? "stream " + c.label + ": " : ""}${c.participant || "sender unknown"}${c.codec ? " (" + c.codec + ")" : ""}`);
       });
     } else {
+      if (rec.source === "import") fact(dl, "Source", "the phone's own recording (USB), imported");
       fact(dl, "Local", `${rec.local_number} ${rec.local_name}`.trim());
       fact(dl, "Remote", `${rec.remote_number} ${rec.remote_name}`.trim());
     }

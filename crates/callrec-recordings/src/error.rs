@@ -62,6 +62,20 @@ pub enum Error {
     Settings(String),
     /// No recording has this id.
     UnknownRecording(String),
+    /// A phone's recording file cannot be imported.
+    Import {
+        /// The file (as given).
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A phone's recording file was imported before (the same SHA-256).
+    AlreadyImported {
+        /// The file (as given).
+        path: PathBuf,
+        /// The recording it was imported as.
+        recording_id: String,
+    },
     /// The recording cannot be changed now.
     Busy {
         /// The recording.
@@ -133,6 +147,14 @@ impl fmt::Display for Error {
             Self::Server(e) => write!(f, "{e}"),
             Self::Settings(message) => f.write_str(message),
             Self::UnknownRecording(id) => write!(f, "no recording {id:?}"),
+            Self::Import { path, message } => {
+                write!(f, "cannot import {}: {message}", path.display())
+            }
+            Self::AlreadyImported { path, recording_id } => write!(
+                f,
+                "{} was imported before, as recording {recording_id} (the same SHA-256)",
+                path.display()
+            ),
             Self::Busy {
                 recording_id,
                 reason,

@@ -726,6 +726,43 @@ impl Index {
         })
     }
 
+    /// The recording a phone's file of this SHA-256 was imported as.
+    pub(crate) fn imported_as(&self, sha256: &str) -> Result<Option<String>, Error> {
+        let rows = self.database.query(
+            "SELECT recording_id FROM imported_files WHERE sha256 = ?1",
+            &[Param::Text(sha256.to_owned())],
+        )?;
+        rows.into_iter()
+            .next()
+            .map(|mut row| row.text(0))
+            .transpose()
+            .map_err(|e| self.bad_row("imported file", &e))
+    }
+
+    /// Enters an imported recording and its files' hashes (`(sha256,
+    /// name)`) in one transaction; a hash entered meanwhile fails it.
+    pub(crate) fn enter_import(
+        &self,
+        entry: &Entry,
+        files: &[(String, String)],
+    ) -> Result<(), Error> {
+        self.transaction(|tx| {
+            for (sha256, name) in files {
+                tx.execute(
+                    "INSERT INTO imported_files (sha256, recording_id, name) VALUES (?1, ?2, ?3)",
+                    &[
+                        Param::Text(sha256.clone()),
+                        Param::Text(entry.summary.recording_id.clone()),
+                        Param::Text(name.clone()),
+                    ],
+                )
+                .map_err(|e| Error::index(self.describe(), format!("imported_files: {e}")))?;
+            }
+            tx.execute(UPSERT, &upsert_params(entry))?;
+            Ok(())
+        })
+    }
+
     /// Forgets the recordings of `node` that are not in the object store
     /// (before rebuilding them from its files).
     pub(crate) fn forget_local(&self, node: &str) -> Result<(), Error> {

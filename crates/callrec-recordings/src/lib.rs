@@ -51,6 +51,7 @@ mod database;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod import;
 mod index;
 mod indexer;
 mod locate;
@@ -78,6 +79,7 @@ pub use archive::{
 pub use audit::{AuditAnchor, AuditEntry, AuditReport, GENESIS, verify as verify_audit};
 pub use codec::ArchiveFormat;
 pub use error::Error;
+pub use import::{ImportRequest, Imported, MAX_PARTS, import_files};
 pub use index::{
     ArchiveSummary, ChannelSummary, Cursor, DEFAULT_LIMIT, MAX_LIMIT, MAX_TERM_LEN, Page, Query,
     RecordingSummary,

@@ -101,6 +101,11 @@ CREATE INDEX IF NOT EXISTS participant_numbers_by_recording
         "
 ALTER TABLE recordings ADD COLUMN archive_path TEXT;
 ALTER TABLE recordings ADD COLUMN archive TEXT;
+CREATE TABLE IF NOT EXISTS imported_files (
+    sha256 TEXT PRIMARY KEY NOT NULL,
+    recording_id TEXT NOT NULL,
+    name TEXT NOT NULL
+);
 ",
     ),
 ];

@@ -86,8 +86,8 @@ pub use outputs::Sink;
 pub use ports::PORT_QUARANTINE;
 pub use server::Server;
 pub use sidecar::{
-    Archive, Channel, DtmfDigit, Participant, Parties, RecordingFile, SIDECAR_SCHEMA_VERSION,
-    Sidecar, TimelineNote, sha256_of, write_sidecar,
+    Archive, Channel, DtmfDigit, ImportedFile, Participant, Parties, RecordingFile,
+    SIDECAR_SCHEMA_VERSION, Sidecar, TimelineNote, sha256_of, write_sidecar,
 };
 
 /// The README's example, compiled as a doctest.

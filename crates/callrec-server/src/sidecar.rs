@@ -77,6 +77,18 @@ pub struct Archive {
     pub archived_at: String,
 }
 
+/// A phone's own recording file an imported recording was made from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ImportedFile {
+    /// Its name on the phone's drive (`Record_20261122_101500_1.wav`).
+    pub name: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
 /// A participant of a SIPREC session, from its metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -158,8 +170,9 @@ pub struct TimelineNote {
 pub struct Sidecar {
     /// [`SIDECAR_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// Where the recording came from: `phone` (the control protocol) or
-    /// `siprec` (a SIPREC recording session).
+    /// Where the recording came from: `phone` (the control protocol),
+    /// `siprec` (a SIPREC recording session) or `import` (a phone's own
+    /// recording files, taken in afterwards).
     #[serde(default = "phone_source")]
     pub source: String,
     /// The server's unique id of this recording: 32 lowercase hex digits,
@@ -255,6 +268,10 @@ pub struct Sidecar {
     /// The archive, once the recording is converted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<Archive>,
+    /// An imported recording (`source: "import"`): the phone's files it
+    /// was joined from, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported_from: Vec<ImportedFile>,
 }
 
 fn phone_source() -> String {
@@ -317,6 +334,7 @@ impl Default for Sidecar {
             participants: Vec::new(),
             channels: Vec::new(),
             archive: None,
+            imported_from: Vec::new(),
         }
     }
 }

@@ -52,7 +52,8 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match &e {
             Error::UnknownRecording(_) => StatusCode::NOT_FOUND,
-            Error::Busy { .. } => StatusCode::CONFLICT,
+            Error::Busy { .. } | Error::AlreadyImported { .. } => StatusCode::CONFLICT,
+            Error::Import { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             // The audit log takes no lines: no audited action until an
             // operator acts.
             Error::Audit { .. } => {

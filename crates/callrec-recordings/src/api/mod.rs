@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod error;
 mod guard;
+mod import;
 mod recordings;
 
 use core::net::SocketAddr;
@@ -256,6 +257,12 @@ pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
             axum::routing::put(recordings::hold).delete(recordings::hold),
         )
         .route("/api/audit/verify", get(audit::verify))
+        .route(
+            "/api/import",
+            axum::routing::post(import::import).layer(axum::extract::DefaultBodyLimit::max(
+                import::MAX_IMPORT_BYTES,
+            )),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
