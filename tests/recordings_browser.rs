@@ -560,6 +560,109 @@ fn a_siprec_recording_shows_its_participants_and_plays_both_channels() {
     assert!((2.7..3.6).contains(&seconds), "{seconds} s for a 3 s call");
 }
 
+/// A phone's USB recording, imported and archived as Ogg Opus, is found
+/// by device and number, and plays in the page as the stored Opus.
+fn an_imported_usb_recording_archived_as_opus_plays_in_the_page() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let mut options = Options::new(55250);
+    options.settings = Box::new(|settings| {
+        settings.archive.format = callrec_recordings::ArchiveFormat::Opus;
+    });
+    let service = Service::start(options);
+    let usb = tempfile::tempdir().unwrap();
+    let out = common::run_example(
+        "phone_sim",
+        &[
+            &"--local",
+            &usb.path(),
+            &"--seconds",
+            &"5",
+            &"--max-file-size",
+            &"30000",
+        ],
+    );
+    common::stdout_of_success(&out);
+    let mut request = callrec_recordings::ImportRequest::default();
+    request.device = "00:15:65:12:34:56".into();
+    request.local_number = "1009".into();
+    request.remote_number = "2001".into();
+    request.files = std::fs::read_dir(usb.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(request.files.len(), 2, "two parts");
+    let imported = service
+        .recordings
+        .import(&request, &callrec_recordings::Actor::new("test", None))
+        .unwrap();
+    let id = imported[0].recording_id.clone();
+    callrec_test::wait_until("the import archived", Duration::from_secs(60), || {
+        service
+            .recordings
+            .get(&id)
+            .unwrap()
+            .is_some_and(|r| r.archive.is_some())
+    });
+    let browser = driver.browser();
+    browser.open(&format!("{}/", service.base));
+    browser.type_into("#device", "00:15:65:12:34:56");
+    browser.type_into("#number", "2001");
+    browser.click("#search");
+    browser.wait_for_rows("the imported call", 1);
+    let cells = browser.run(
+        "return [...document.querySelectorAll('#results tbody tr td')].map(t => t.textContent)",
+    );
+    assert_eq!(cells[2], "USB", "{cells}");
+    browser.click("#results tbody tr");
+    browser.wait_for(
+        "the details",
+        "return document.getElementById('facts').textContent.includes('Ogg Opus')",
+    );
+    let facts = browser.run("return document.getElementById('facts').textContent");
+    assert!(
+        facts
+            .as_str()
+            .unwrap()
+            .contains("the phone's own recording (USB), imported"),
+        "{facts}"
+    );
+    let src = browser.run("return document.getElementById('player').src");
+    assert!(
+        src.as_str().unwrap().ends_with("/audio"),
+        "the stored Opus: {src}"
+    );
+    let played = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; const a = document.getElementById('player'); \
+            a.play().then(() => done('playing')).catch(e => done('error: ' + e));", "args": []})),
+    );
+    assert_eq!(played, "playing");
+    browser.wait_for(
+        "playback to advance",
+        "return document.getElementById('player').currentTime > 0.3",
+    );
+    let decoded = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; \
+            fetch(document.getElementById('player').src).then(r => r.arrayBuffer()) \
+            .then(b => new OfflineAudioContext(1, 48000, 48000).decodeAudioData(b)) \
+            .then(a => { const d = a.getChannelData(0); let s = 0; for (const x of d) s += x * x; \
+              done([Math.sqrt(s / d.length), a.duration]); }) \
+            .catch(e => done('error: ' + e));", "args": []})),
+    );
+    let decoded = decoded.as_array().unwrap_or_else(|| panic!("{decoded}"));
+    assert!(decoded[0].as_f64().unwrap() > 0.05, "silent: {decoded:?}");
+    let seconds = decoded[1].as_f64().unwrap();
+    assert!(
+        (4.9..5.1).contains(&seconds),
+        "{seconds} s for a 5 s recording"
+    );
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{CHROMEDRIVER, CHROMIUM, Test, run_tests};
     run_tests(vec![
@@ -576,6 +679,11 @@ fn main() -> std::process::ExitCode {
         Test::new(
             "a_siprec_recording_shows_its_participants_and_plays_both_channels",
             a_siprec_recording_shows_its_participants_and_plays_both_channels,
+        )
+        .needs(&[CHROMIUM, CHROMEDRIVER]),
+        Test::new(
+            "an_imported_usb_recording_archived_as_opus_plays_in_the_page",
+            an_imported_usb_recording_archived_as_opus_plays_in_the_page,
         )
         .needs(&[CHROMIUM, CHROMEDRIVER]),
         Test::new(
