@@ -531,8 +531,146 @@ fn record_server_import_takes_files_from_the_command_line() {
     assert!(err.contains("was imported before, as recording"), "{err}");
 }
 
+/// `openssl ARGS`, asserting it succeeded; its standard output.
+fn openssl(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+    let out = Command::new("openssl")
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn signed_recordings_verify_offline_and_every_flipped_byte_is_named() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = (keys.path().join("sign.key"), keys.path().join("sign.pub"));
+    openssl(&[&"genpkey", &"-algorithm", &"ed25519", &"-out", &key]);
+    openssl(&[&"pkey", &"-in", &key, &"-pubout", &"-out", &public]);
+    let mut options = archiving(55300, ArchiveFormat::Opus, false);
+    let key_path = key.clone();
+    options.settings = Box::new(move |settings| {
+        settings.archive.format = ArchiveFormat::Opus;
+        settings.sign_key = Some(key_path);
+    });
+    let service = Service::start(options);
+    service.call(&["--seconds", "2"]);
+    let item = archived(&service);
+    let dir = service.recordings_dir();
+    let sidecar = dir
+        .join(item["sidecar"]["files"][0]["path"].as_str().unwrap())
+        .with_extension("json");
+    let stem = sidecar.with_extension("");
+    let manifest = PathBuf::from(format!("{}.manifest.json", stem.display()));
+    let signature = PathBuf::from(format!("{}.manifest.sig", stem.display()));
+    callrec_test::wait_until("the manifest signed", Duration::from_secs(30), || {
+        signature.exists()
+    });
+    assert_eq!(
+        files_of(&service, &item),
+        ["json", "manifest.json", "manifest.sig", "opus"]
+    );
+
+    // The manifest lists the archive and the sidecar with their hashes,
+    // and the recording's metadata.
+    let listed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(listed["recording_id"], item["recording_id"]);
+    assert_eq!(listed["device"], "001565aabbcc");
+    let names: Vec<&str> = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{listed}");
+    assert!(
+        names[0].ends_with(".opus") && names[1].ends_with(".json"),
+        "{names:?}"
+    );
+    for file in listed["files"].as_array().unwrap() {
+        let bytes = std::fs::read(stem.with_file_name(file["name"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            file["sha256"],
+            format!("{:x}", Sha256::digest(&bytes)).as_str()
+        );
+        assert_eq!(file["bytes"], bytes.len());
+    }
+    // OpenSSL checks the signature with the public key alone.
+    let verified = openssl(&[
+        &"pkeyutl",
+        &"-verify",
+        &"-pubin",
+        &"-inkey",
+        &public,
+        &"-rawin",
+        &"-in",
+        &manifest,
+        &"-sigfile",
+        &signature,
+    ]);
+    assert!(
+        verified.contains("Signature Verified Successfully"),
+        "{verified}"
+    );
+
+    // record_server verify, offline, on the directory.
+    service.recordings.flush();
+    let verify = || {
+        common::run_example(
+            "record_server",
+            &[&"verify", &"--dir", &dir, &"--public-key", &public],
+        )
+    };
+    let good = verify();
+    let out = common::stdout_of_success(&good);
+    assert!(
+        out.contains("1 recording(s) verified, 0 failure(s)"),
+        "{out}"
+    );
+    // One flipped byte in any file, or in the manifest or its signature,
+    // is named.
+    for file in [
+        stem.with_extension("opus"),
+        sidecar.clone(),
+        manifest.clone(),
+        signature.clone(),
+    ] {
+        let original = std::fs::read(&file).unwrap();
+        let mut flipped = original.clone();
+        let at = flipped.len() / 2;
+        flipped[at] ^= 0x01;
+        std::fs::write(&file, &flipped).unwrap();
+        let bad = verify();
+        assert!(!bad.status.success(), "{}", file.display());
+        let out = String::from_utf8_lossy(&bad.stdout);
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("FAILED") && l.contains(&*name)),
+            "{name}: {out}"
+        );
+        std::fs::write(&file, &original).unwrap();
+    }
+    assert!(verify().status.success());
+    // Verifying needs the right key.
+    let other = keys.path().join("other.key");
+    let other_pub = keys.path().join("other.pub");
+    openssl(&[&"genpkey", &"-algorithm", &"ed25519", &"-out", &other]);
+    openssl(&[&"pkey", &"-in", &other, &"-pubout", &"-out", &other_pub]);
+    let wrong = common::run_example(
+        "record_server",
+        &[&"verify", &manifest, &"--public-key", &other_pub],
+    );
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("does not match"));
+}
+
 fn main() -> std::process::ExitCode {
-    use callrec_test::harness::{FFMPEG, FFPROBE, Test, run_tests};
+    use callrec_test::harness::{FFMPEG, FFPROBE, OPENSSL, Test, run_tests};
     run_tests(vec![
         Test::new(
             "an_opus_archive_replaces_the_wav_and_plays_as_pcm_with_ranges",
@@ -552,6 +690,11 @@ fn main() -> std::process::ExitCode {
             "record_server_import_takes_files_from_the_command_line",
             record_server_import_takes_files_from_the_command_line,
         ),
+        Test::new(
+            "signed_recordings_verify_offline_and_every_flipped_byte_is_named",
+            signed_recordings_verify_offline_and_every_flipped_byte_is_named,
+        )
+        .needs(&[OPENSSL]),
         Test::new(
             "recordings_waiting_at_a_restart_are_archived_and_a_reindex_keeps_the_archive",
             recordings_waiting_at_a_restart_are_archived_and_a_reindex_keeps_the_archive,

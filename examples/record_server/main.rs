@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use callrec_recordings::{
     ArchiveFormat, DEFAULT_NARROWBAND_BITRATE, DEFAULT_WIDEBAND_BITRATE, ImportRequest, Node,
-    STATE_DIR, Settings, StoreSettings, Tokens, import_files,
+    STATE_DIR, Settings, StoreSettings, Tokens, import_files, read_public_key, verify_signatures,
 };
 use callrec_server::{Config, OutputFormat, PortRange};
 use clap::Parser;
@@ -198,6 +198,12 @@ struct Args {
     /// Keep each recording's WAV beside its archive.
     #[arg(long)]
     keep_wav: bool,
+    /// Sign a manifest of each final recording (its files, sizes,
+    /// SHA-256, metadata and times) with this Ed25519 private key (PKCS#8
+    /// PEM: `openssl genpkey -algorithm ed25519 -out sign.key`); check
+    /// them with `record_server verify`.
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
     /// Benchmark baseline: no index (no search, no API).
     #[arg(long, hide = true)]
     no_index: bool,
@@ -227,6 +233,22 @@ enum Command {
         /// The phone's recording files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// Check signed recordings offline: every manifest's signature, and
+    /// every file it lists (size and SHA-256); names every file that
+    /// fails, and exits with 1 if any does.
+    Verify {
+        /// A recordings directory: every manifest under it, and every
+        /// sidecar without one.
+        #[arg(long, value_name = "DIR", conflicts_with = "manifests")]
+        dir: Option<PathBuf>,
+        /// Manifests (`NAME.manifest.json`) to check.
+        #[arg(value_name = "PATH", required_unless_present = "dir")]
+        manifests: Vec<PathBuf>,
+        /// The Ed25519 public key (SPKI PEM: `openssl pkey -in sign.key
+        /// -pubout -out sign.pub`).
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
     },
 }
 
@@ -362,6 +384,31 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
+    if let Some(Command::Verify {
+        dir,
+        manifests,
+        public_key,
+    }) = &args.command
+    {
+        let key = read_public_key(public_key)?;
+        let targets = dir
+            .clone()
+            .map_or_else(|| manifests.clone(), |dir| vec![dir]);
+        let report = verify_signatures(&targets, &key)?;
+        for failure in &report.failures {
+            println!("FAILED {failure}");
+        }
+        println!(
+            "{} recording(s) verified, {} failure(s)",
+            report.verified,
+            report.failures.len()
+        );
+        return Ok(if report.failures.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let shutdown = shutdown_signal()
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM handlers: {e}"))?;
     let config = config_of(&args)?;
@@ -473,6 +520,7 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
     archive.wideband_bitrate = args.archive_bitrate_wideband;
     archive.workers = args.archive_workers as usize;
     archive.keep_wav = args.keep_wav;
+    settings.sign_key.clone_from(&args.sign_key);
     Ok(settings)
 }
 

@@ -184,7 +184,7 @@ impl Archives {
 /// Starts the worker threads, which end when the service is dropped.
 pub(crate) fn start_workers(shared: &Arc<Shared>) -> std::io::Result<()> {
     let settings = &shared.settings.archive;
-    if !settings.enabled() {
+    if !shared.workers_needed() {
         return Ok(());
     }
     shared.archives.look_in_index();
@@ -213,7 +213,7 @@ fn work(shared: &Weak<Shared>) {
                 // A panic (a bug, or a codec's) loses this recording's
                 // archive only; its WAV stays.
                 let outcome = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
-                    archive(&shared, &job)
+                    process(&shared, &job)
                 }))
                 .unwrap_or_else(|_| Err("the archive worker panicked".to_owned()));
                 match outcome {
@@ -229,7 +229,7 @@ fn work(shared: &Weak<Shared>) {
                         shared.totals.archive_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(
                             recording_id = %job.recording_id,
-                            "cannot archive: {e}; the WAV is kept (tried again after a restart)"
+                            "{e}; its files are kept as they are (tried again after a restart)"
                         );
                     }
                 }
@@ -243,7 +243,11 @@ fn work(shared: &Weak<Shared>) {
 
 /// Queues the recordings of this node the index says still wait.
 fn queue_from_index(shared: &Shared) {
-    match shared.index.to_archive(&shared.node, MAX_HELD) {
+    let (archive, sign) = (shared.settings.archive.enabled(), shared.signing.is_some());
+    match shared
+        .index
+        .to_process(&shared.node, archive, sign, MAX_HELD)
+    {
         Ok(jobs) => {
             let full = jobs.len() >= MAX_HELD;
             if !jobs.is_empty() {
@@ -283,6 +287,45 @@ fn lower_priority() {
 
 /// Longest sidecar read.
 const MAX_SIDECAR_LEN: u64 = 16 << 20;
+
+/// Archives (when set) and signs (when set) one recording, then queues
+/// it for upload; the archive's size when one was made.
+fn process(shared: &Shared, job: &Job) -> Result<Option<u64>, String> {
+    let made = if shared.settings.archive.enabled() {
+        archive(shared, job).map_err(|e| format!("cannot archive: {e}"))?
+    } else {
+        None
+    };
+    let sidecar_path = shared.settings.dir.join(&job.sidecar_path);
+    let _admin = shared.admin.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(sidecar) = read_sidecar(&sidecar_path)? else {
+        return Ok(made); // Deleted since.
+    };
+    if !sidecar.complete {
+        return Ok(made);
+    }
+    let mut entry = Entry::from_sidecar(&sidecar, Some(job.sidecar_path.clone()), false)
+        .ok_or_else(|| format!("{}: start time is not RFC 3339", sidecar_path.display()))?;
+    entry.summary.node.clone_from(&shared.node);
+    if let Some(key) = &shared.signing {
+        let manifest =
+            crate::sign::sign_recording(&shared.settings.dir, &job.sidecar_path, key, &shared.node)
+                .map_err(|e| format!("cannot sign: {e}"))?;
+        entry.summary.set_manifest(Some(manifest));
+        if let Err(e) = shared
+            .index
+            .write(core::slice::from_ref(&entry), IndexWrite::Enter)
+        {
+            shared.archives.look_in_index();
+            std::thread::sleep(Duration::from_secs(1));
+            return Err(format!("signed, but {e} (entered once the index answers)"));
+        }
+    }
+    if shared.store.is_some() {
+        shared.uploads.push(entry);
+    }
+    Ok(made)
+}
 
 /// Archives one recording; the archive's size, or `None` when there was
 /// nothing to do (gone, not final, already archived and entered).
@@ -480,23 +523,24 @@ fn commit(
             Err(e) => tracing::warn!("archived, but cannot remove {}: {e}", path.display()),
         }
     }
-    if shared.store.is_some() {
-        shared.uploads.push(entry);
-    }
     Ok(())
 }
 
 impl Shared {
-    /// Where a recording goes once final: to the archive when it waits
-    /// for one, else to the upload queue when there is an object store.
+    /// Whether the workers run: to archive, or to sign.
+    pub(crate) fn workers_needed(&self) -> bool {
+        self.settings.archive.enabled() || self.signing.is_some()
+    }
+
+    /// Where a recording goes once final: to the workers when it waits
+    /// for its archive or its signature, else to the upload queue when
+    /// there is an object store.
     pub(crate) fn finished(&self, entry: Entry) {
         let s = &entry.summary;
-        let waits = self.settings.archive.enabled()
-            && s.complete
-            && !s.running
-            && !s.uploaded
-            && s.archive_path.is_none()
-            && s.wav_path.is_some();
+        let wants_archive =
+            self.settings.archive.enabled() && s.archive_path.is_none() && s.wav_path.is_some();
+        let wants_signature = self.signing.is_some() && s.manifest_path.is_none();
+        let waits = (wants_archive || wants_signature) && s.complete && !s.running && !s.uploaded;
         match (&s.sidecar_path, waits) {
             (Some(sidecar_path), true) => self.archives.push(Job {
                 recording_id: s.recording_id.clone(),

@@ -27,7 +27,7 @@ pub const MAX_TERM_LEN: usize = 128;
 pub(crate) const COLUMNS: &str = "recording_id, session_id, device, direction, local_number, \
     remote_number, local_name, remote_name, codec, started_ms, stopped_ms, duration_ms, \
     stop_reason, complete, running, hold, sha256, bytes, wav_path, rec_path, sidecar_path, \
-    node, uploaded, source, participants, channels, archive_path, archive";
+    node, uploaded, source, participants, channels, archive_path, archive, manifest_path";
 
 /// One channel of a SIPREC recording, as the index keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +131,12 @@ pub struct RecordingSummary {
     /// The archive file, relative.
     #[serde(skip)]
     pub(crate) archive_path: Option<String>,
+    /// The signed manifest, relative (`--sign-key`).
+    #[serde(skip)]
+    pub(crate) manifest_path: Option<String>,
+    /// Its signature, beside it.
+    #[serde(skip)]
+    pub(crate) signature_path: Option<String>,
     /// The WAV, relative to the recordings directory.
     #[serde(skip)]
     pub(crate) wav_path: Option<String>,
@@ -149,6 +155,7 @@ impl RecordingSummary {
     pub(crate) fn from_row(mut row: Row) -> Result<Self, ColumnError> {
         let started_ms = row.int(9)?;
         let stopped_ms = row.opt_int(10)?;
+        let manifest = row.opt_text(28)?;
         Ok(Self {
             recording_id: row.text(0)?,
             session_id: row.text(1)?,
@@ -180,13 +187,23 @@ impl RecordingSummary {
             archive: row
                 .opt_text(27)?
                 .and_then(|json| serde_json::from_str(&json).ok()),
+            signature_path: manifest.as_deref().map(crate::sign::signature_of),
+            manifest_path: manifest,
             started_ms,
         })
+    }
+
+    /// Sets the manifest's path, and its signature's beside it.
+    pub(crate) fn set_manifest(&mut self, manifest: Option<String>) {
+        self.signature_path = manifest.as_deref().map(crate::sign::signature_of);
+        self.manifest_path = manifest;
     }
 
     /// The files of the recording, relative to the recordings directory.
     pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
         [
+            &self.manifest_path,
+            &self.signature_path,
             &self.archive_path,
             &self.wav_path,
             &self.rec_path,
@@ -316,6 +333,8 @@ impl Entry {
                     .collect(),
                 archive_path: archive.as_ref().map(|(path, _)| path.clone()),
                 archive: archive.map(|(_, a)| a),
+                manifest_path: None,
+                signature_path: None,
                 started_ms,
             },
             other_parties,
@@ -408,23 +427,23 @@ pub(crate) const UPSERT: &str = "INSERT INTO recordings (recording_id, session_i
     direction, local_number, remote_number, local_name, remote_name, other_parties, codec, \
     started_ms, stopped_ms, duration_ms, stop_reason, complete, running, hold, sha256, bytes, \
     wav_path, rec_path, sidecar_path, node, uploaded, source, participants, channels, \
-    archive_path, archive) \
+    archive_path, archive, manifest_path) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29) \
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) \
     ON CONFLICT (recording_id) DO UPDATE SET session_id = ?2, device = ?3, direction = ?4, \
     local_number = ?5, remote_number = ?6, local_name = ?7, remote_name = ?8, \
     other_parties = ?9, codec = ?10, started_ms = ?11, stopped_ms = ?12, duration_ms = ?13, \
     stop_reason = ?14, complete = ?15, running = ?16, hold = recordings.hold OR ?17, \
     sha256 = ?18, bytes = ?19, wav_path = ?20, rec_path = ?21, sidecar_path = ?22, node = ?23, \
     uploaded = recordings.uploaded OR ?24, source = ?25, participants = ?26, channels = ?27, \
-    archive_path = ?28, archive = ?29";
+    archive_path = ?28, archive = ?29, manifest_path = COALESCE(?30, recordings.manifest_path)";
 
 /// Completes a recording entered when it started: only the columns that
 /// change, so that the search indexes are not rewritten.
 pub(crate) const FINISH: &str = "UPDATE recordings SET other_parties = ?2, stopped_ms = ?3, \
     duration_ms = ?4, stop_reason = ?5, complete = ?6, running = FALSE, sha256 = ?7, bytes = ?8, \
     wav_path = ?9, rec_path = ?10, participants = ?11, channels = ?12, archive_path = ?13, \
-    archive = ?14 WHERE recording_id = ?1";
+    archive = ?14, manifest_path = COALESCE(?15, manifest_path) WHERE recording_id = ?1";
 
 /// The parameters of [`UPSERT`].
 pub(crate) fn upsert_params(entry: &Entry) -> Vec<Param> {
@@ -463,6 +482,7 @@ pub(crate) fn upsert_params(entry: &Entry) -> Vec<Param> {
                 .as_ref()
                 .and_then(|a| serde_json::to_string(a).ok()),
         ),
+        Param::OptText(s.manifest_path.clone()),
     ]
 }
 
@@ -488,6 +508,7 @@ pub(crate) fn finish_params(entry: &Entry) -> Vec<Param> {
                 .as_ref()
                 .and_then(|a| serde_json::to_string(a).ok()),
         ),
+        Param::OptText(s.manifest_path.clone()),
     ]
 }
 
@@ -915,18 +936,28 @@ impl Index {
     }
 
     /// The ids under hold.
-    /// Recordings of `node` that wait for their archive (final, with a
-    /// WAV and no archive, not uploaded), oldest first, `limit` at most.
-    pub(crate) fn to_archive(
+    /// Recordings of `node` that wait for the workers (final, not
+    /// uploaded, and without the archive (`archive`) or without a signed
+    /// manifest (`sign`)), oldest first, `limit` at most.
+    pub(crate) fn to_process(
         &self,
         node: &str,
+        archive: bool,
+        sign: bool,
         limit: usize,
     ) -> Result<Vec<crate::archive::Job>, Error> {
         let rows = self.database.query(
             "SELECT recording_id, sidecar_path FROM recordings WHERE node = ?1 \
-             AND archive_path IS NULL AND wav_path IS NOT NULL AND sidecar_path IS NOT NULL \
-             AND complete AND NOT running AND NOT uploaded ORDER BY started_ms LIMIT ?2",
-            &[Param::Text(node.to_owned()), Param::Int(limit as i64)],
+             AND sidecar_path IS NOT NULL AND complete AND NOT running AND NOT uploaded \
+             AND ((?3 AND archive_path IS NULL AND wav_path IS NOT NULL) \
+                  OR (?4 AND manifest_path IS NULL)) \
+             ORDER BY started_ms LIMIT ?2",
+            &[
+                Param::Text(node.to_owned()),
+                Param::Int(limit as i64),
+                Param::Flag(archive),
+                Param::Flag(sign),
+            ],
         )?;
         rows.into_iter()
             .map(|mut row| {

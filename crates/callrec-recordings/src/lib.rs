@@ -65,6 +65,7 @@ mod schema;
 mod service;
 mod sessions;
 mod settings;
+mod sign;
 mod sqlite;
 mod store;
 mod time;
@@ -91,6 +92,10 @@ pub use retention::SweepSummary;
 pub use service::{Recordings, read_audit_anchor};
 pub use sessions::{MAX_SESSIONS, SESSION_COOKIE, SESSION_LIFETIME_MS};
 pub use settings::{HttpLimits, MAX_NODE_LEN, STATE_DIR, Settings};
+pub use sign::{
+    MANIFEST_SUFFIX, MANIFEST_VERSION, Manifest, ManifestFile, SIGNATURE_SUFFIX, SignatureReport,
+    read_public_key, read_signing_key, verify_signatures,
+};
 pub use store::StoreSettings;
 pub use time::{format_time_ms, parse_time_ms};
 pub use tokens::{MIN_TOKEN_LEN, Role, Tokens};

@@ -99,6 +99,21 @@ fn entry_of(dir: &Path, rel_stem: &str, found: &Found) -> Result<Entry, String> 
     if s.recording_id.is_empty() {
         s.recording_id = derived_id(rel_stem);
     }
+    // A signed manifest beside it (`--sign-key`).
+    if dir
+        .join(rel_stem)
+        .with_file_name(format!(
+            "{}{}",
+            Path::new(rel_stem)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            crate::sign::MANIFEST_SUFFIX
+        ))
+        .exists()
+    {
+        s.set_manifest(Some(format!("{rel_stem}{}", crate::sign::MANIFEST_SUFFIX)));
+    }
     // Files the sidecar names are the ones it wrote; without one, the
     // ones found.
     if sidecar.is_none() {
@@ -208,6 +223,8 @@ fn entry_from_name(rel_stem: &str, found: &Found) -> Result<Entry, String> {
             channels: Vec::new(),
             archive: None,
             archive_path: None,
+            manifest_path: None,
+            signature_path: None,
             started_ms,
         },
         other_parties: String::new(),

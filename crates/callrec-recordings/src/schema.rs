@@ -101,6 +101,7 @@ CREATE INDEX IF NOT EXISTS participant_numbers_by_recording
         "
 ALTER TABLE recordings ADD COLUMN archive_path TEXT;
 ALTER TABLE recordings ADD COLUMN archive TEXT;
+ALTER TABLE recordings ADD COLUMN manifest_path TEXT;
 CREATE TABLE IF NOT EXISTS imported_files (
     sha256 TEXT PRIMARY KEY NOT NULL,
     recording_id TEXT NOT NULL,

@@ -29,8 +29,10 @@ pub(crate) struct Shared {
     /// The object store, and the runtime its requests run on.
     pub(crate) store: Option<(ObjectStore, tokio::runtime::Handle)>,
     pub(crate) uploads: Uploads,
-    /// Recordings waiting for their archive.
+    /// Recordings waiting for the workers (archive, signature).
     pub(crate) archives: Archives,
+    /// The key that signs each final recording's manifest.
+    pub(crate) signing: Option<ed25519_dalek::SigningKey>,
     /// Whether the start-up work that needs the index (recovering
     /// recordings cut off by a crash) is still to do.
     pub(crate) recovery_pending: core::sync::atomic::AtomicBool,
@@ -149,6 +151,11 @@ impl Recordings {
                 Some((store, runtime))
             }
         };
+        let signing = settings
+            .sign_key
+            .as_deref()
+            .map(crate::sign::read_signing_key)
+            .transpose()?;
         let audit = AuditLog::open(&state.join("audit.jsonl"), settings.audit_accept)?;
         let (jobs, queue) = mpsc::channel();
         let shared = Arc::new(Shared {
@@ -158,6 +165,7 @@ impl Recordings {
             store,
             uploads: Uploads::default(),
             archives: Archives::default(),
+            signing,
             recovery_pending: true.into(),
             audit,
             totals: Totals::default(),

@@ -66,6 +66,9 @@ pub struct Settings {
     /// How final recordings are kept: as WAV, or converted to Opus or
     /// FLAC.
     pub archive: ArchiveSettings,
+    /// An Ed25519 private key (PKCS#8 PEM) that signs a manifest of each
+    /// final recording (`NAME.manifest.json` and `.sig`).
+    pub sign_key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -87,6 +90,7 @@ impl Settings {
             upload_drain: Duration::from_secs(30),
             audit_accept: false,
             archive: ArchiveSettings::default(),
+            sign_key: None,
         }
     }
 }

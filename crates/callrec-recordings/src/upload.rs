@@ -207,6 +207,8 @@ impl Recordings {
         let before = entry.summary.clone();
         let s = &mut entry.summary;
         for slot in [
+            &mut s.manifest_path,
+            &mut s.signature_path,
             &mut s.archive_path,
             &mut s.wav_path,
             &mut s.rec_path,

@@ -67,7 +67,11 @@ pub const CHROMEDRIVER: Need = program(
     "--version",
     "apt-get install chromium-driver",
 );
-/// prlimit, to run a program with fewer descriptors.
+/// OpenSSL's command line, an independent Ed25519 verifier.
+pub const OPENSSL: Need = program("openssl", "version", "apt-get install openssl");
+/// `age`, the reference tool of the age encryption format.
+pub const AGE: Need = program("age", "--version", "apt-get install age");
+/// `prlimit`, to run a program with few file descriptors.
 pub const PRLIMIT: Need = program("prlimit", "--version", "apt-get install util-linux");
 /// Garage, an S3-compatible store.
 pub const GARAGE: Need = program(
