@@ -39,6 +39,7 @@ fn archived(service: &Service) -> serde_json::Value {
 /// The files of the recording in the directory, by extension.
 fn files_of(service: &Service, item: &serde_json::Value) -> Vec<String> {
     let sidecar = item["sidecar"]["files"][0]["path"].as_str().unwrap();
+    let sidecar = sidecar.strip_suffix(".age").unwrap_or(sidecar);
     let stem = Path::new(sidecar).with_extension("");
     let dir = service.recordings_dir().join(stem.parent().unwrap());
     let name = stem.file_name().unwrap().to_string_lossy().into_owned();
@@ -669,8 +670,171 @@ fn signed_recordings_verify_offline_and_every_flipped_byte_is_named() {
     assert!(String::from_utf8_lossy(&wrong.stdout).contains("does not match"));
 }
 
+/// `age-keygen -o FILE`; the recipient it prints.
+fn age_keygen(path: &Path) -> String {
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(path)
+        .output()
+        .expect("age-keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn sealed_recordings_open_with_the_age_tool_and_the_identity_only() {
+    let keys = tempfile::tempdir().unwrap();
+    let identity = keys.path().join("identity.txt");
+    let recipient = age_keygen(&identity);
+    let recipients = keys.path().join("recipients.txt");
+    std::fs::write(&recipients, format!("# the compliance team\n{recipient}\n")).unwrap();
+    let (sign_key, public) = (keys.path().join("sign.key"), keys.path().join("sign.pub"));
+    openssl(&[&"genpkey", &"-algorithm", &"ed25519", &"-out", &sign_key]);
+    openssl(&[&"pkey", &"-in", &sign_key, &"-pubout", &"-out", &public]);
+    let sealing = |with_identity: bool, reindex: bool| {
+        let mut options = Options::new(55350);
+        let (recipients, identity, sign_key) =
+            (recipients.clone(), identity.clone(), sign_key.clone());
+        options.settings = Box::new(move |settings| {
+            settings.archive.format = ArchiveFormat::Opus;
+            settings.seal_to = Some(recipients);
+            settings.sign_key = Some(sign_key);
+            settings.identity = with_identity.then_some(identity);
+            settings.reindex = reindex;
+        });
+        options
+    };
+    let service = Service::start(sealing(true, false));
+    service.call(&["--seconds", "3", "--tone", "440"]);
+    archived(&service);
+    let base = service.base.clone();
+    let item = poll_until("the recording sealed", Duration::from_secs(30), || {
+        let id = service.newest_id();
+        let item = get(&format!("{base}/api/recordings/{id}")).json();
+        (!item["sidecar"]["sealed_to"].is_null()).then_some(item)
+    });
+    let id = item["recording_id"].as_str().unwrap().to_owned();
+    // The sidecar, read through the identity, names the sealed files.
+    let sidecar = &item["sidecar"];
+    assert_eq!(sidecar["sealed_to"][0], recipient.as_str(), "{item}");
+    let opus_rel = sidecar["files"][0]["path"].as_str().unwrap();
+    assert!(opus_rel.ends_with(".opus.age"), "{opus_rel}");
+    let sealed_opus = service.recordings_dir().join(opus_rel);
+    let stem = sealed_opus
+        .to_string_lossy()
+        .strip_suffix(".opus.age")
+        .unwrap()
+        .to_owned();
+    let signature = PathBuf::from(format!("{stem}.manifest.sig"));
+    callrec_test::wait_until("the recording signed", Duration::from_secs(30), || {
+        signature.exists()
+    });
+    assert_eq!(
+        files_of(&service, &item),
+        ["json.age", "manifest.json", "manifest.sig", "opus.age"],
+        "nothing in the clear but the manifest"
+    );
+    // The standard age tool decrypts with the identity, to the archive the
+    // index describes; without it, it cannot.
+    let decrypted = Command::new("age")
+        .args(["--decrypt", "-i"])
+        .arg(&identity)
+        .arg(&sealed_opus)
+        .output()
+        .unwrap();
+    assert!(
+        decrypted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decrypted.stderr)
+    );
+    assert_eq!(
+        format!("{:x}", Sha256::digest(&decrypted.stdout)),
+        item["archive"]["sha256"].as_str().unwrap()
+    );
+    assert_eq!(&decrypted.stdout[..4], b"OggS");
+    let stranger = keys.path().join("stranger.txt");
+    age_keygen(&stranger);
+    let refused = Command::new("age")
+        .args(["--decrypt", "-i"])
+        .arg(&stranger)
+        .arg(&sealed_opus)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let sidecar_plain = Command::new("age")
+        .args(["--decrypt", "-i"])
+        .arg(&identity)
+        .arg(format!("{stem}.json.age"))
+        .output()
+        .unwrap();
+    let plain: serde_json::Value = serde_json::from_slice(&sidecar_plain.stdout).unwrap();
+    assert_eq!(plain["recording_id"], id.as_str());
+    // The node with the identity serves the plaintext, with ranges, and
+    // decodes it as WAV.
+    let url = format!("{base}/api/recordings/{id}/audio");
+    let full = get(&url);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body, decrypted.stdout);
+    let part = http("GET", &url, &[("Range", "bytes=70000-")]);
+    let len = full.body.len();
+    if len > 70_000 {
+        assert_eq!(part.body, full.body[70_000..]);
+    }
+    let part = http("GET", &url, &[("Range", "bytes=10-99")]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, full.body[10..100]);
+    let wav = get(&format!("{url}?format=wav"));
+    assert_eq!(samples_of(&wav.body).len(), 3 * 8000);
+    assert!(tone_share(&samples_of(&wav.body), 8000.0, 440.0) > 0.8);
+    // The signed manifest covers the sealed bytes, and names no number.
+    let verify = common::run_example(
+        "record_server",
+        &[
+            &"verify",
+            &"--dir",
+            &service.recordings_dir(),
+            &"--public-key",
+            &public,
+        ],
+    );
+    let out = common::stdout_of_success(&verify);
+    assert!(out.contains("1 recording(s) verified"), "{out}");
+    let manifest = std::fs::read_to_string(format!("{stem}.manifest.json")).unwrap();
+    assert!(
+        !manifest.contains("1009") && !manifest.contains("001565aabbcc"),
+        "{manifest}"
+    );
+    // Rebuilt from the files with the identity, the index knows it all.
+    let service = service.restart(sealing(true, true));
+    let again = get(&format!("{}/api/recordings/{id}", service.base)).json();
+    for field in ["archive", "sha256", "local_number", "duration_ms"] {
+        assert_eq!(again[field], item[field], "{field}");
+    }
+    // A node without the identity lists it, but cannot open it.
+    let service = service.restart(sealing(false, false));
+    let listed = get(&format!("{}/api/recordings/{id}", service.base)).json();
+    assert!(listed["sidecar"].is_null(), "{listed}");
+    let closed = get(&format!("{}/api/recordings/{id}/audio", service.base));
+    assert_eq!(closed.status, 409);
+    assert!(
+        closed
+            .error()
+            .contains("is sealed, and this node has no identity"),
+        "{}",
+        closed.error()
+    );
+}
+
 fn main() -> std::process::ExitCode {
-    use callrec_test::harness::{FFMPEG, FFPROBE, OPENSSL, Test, run_tests};
+    use callrec_test::harness::{AGE, FFMPEG, FFPROBE, OPENSSL, Test, run_tests};
     run_tests(vec![
         Test::new(
             "an_opus_archive_replaces_the_wav_and_plays_as_pcm_with_ranges",
@@ -695,6 +859,11 @@ fn main() -> std::process::ExitCode {
             signed_recordings_verify_offline_and_every_flipped_byte_is_named,
         )
         .needs(&[OPENSSL]),
+        Test::new(
+            "sealed_recordings_open_with_the_age_tool_and_the_identity_only",
+            sealed_recordings_open_with_the_age_tool_and_the_identity_only,
+        )
+        .needs(&[AGE, OPENSSL, FFMPEG]),
         Test::new(
             "recordings_waiting_at_a_restart_are_archived_and_a_reindex_keeps_the_archive",
             recordings_waiting_at_a_restart_are_archived_and_a_reindex_keeps_the_archive,

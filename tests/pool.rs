@@ -495,12 +495,36 @@ fn two_nodes_sweeping_at_once_delete_each_recording_once() {
 
 /// The tests, each ignored with the reason when what it needs is missing
 /// (a failure under `CI=true`).
-/// With `--archive opus`, the store gets the archive and never the WAV;
-/// another node serves it byte for byte and decodes it from the store.
+/// With `--archive opus --seal-to`, the store gets the sealed archive and
+/// never the WAV; another node, given the identity, serves it byte for
+/// byte and decodes it from the store; the recording node cannot.
 fn an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store() {
     let Some(pool) = Pool::start() else { return };
-    let a = pool.node_with("a", "53600-53649", &["--archive", "opus"]);
-    let b = pool.node("b", "53650-53699");
+    let keys = tempfile::tempdir().unwrap();
+    let identity = keys.path().join("identity.txt");
+    let made = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&identity)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let recipient = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&identity)
+        .output()
+        .unwrap();
+    let recipients = keys.path().join("recipients.txt");
+    std::fs::write(&recipients, &recipient.stdout).unwrap();
+    let (recipients, identity) = (
+        recipients.to_str().unwrap().to_owned(),
+        identity.to_str().unwrap().to_owned(),
+    );
+    let a = pool.node_with(
+        "a",
+        "53600-53649",
+        &["--archive", "opus", "--seal-to", &recipients],
+    );
+    let b = pool.node_with("b", "53650-53699", &["--identity", &identity]);
     let out = phones(&["--server", &a.control, "--seconds", "3", "--speed", "1"]);
     assert!(
         out.status.success(),
@@ -540,16 +564,19 @@ fn an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store() {
     // and the sidecar only.
     let uploaded = a.metric("callrec_upload_bytes_total");
     assert!(uploaded < 8000, "{uploaded} bytes uploaded for a 3 s call");
+    // The recording node holds no identity: sealed, it cannot open it.
+    let closed = a.audio(id, &[]);
+    assert_eq!(closed.status, 409, "{}", closed.error());
 }
 
 fn main() -> std::process::ExitCode {
-    use callrec_test::harness::{GARAGE, POSTGRES, Test, run_tests};
+    use callrec_test::harness::{AGE, GARAGE, POSTGRES, Test, run_tests};
     run_tests(vec![
         Test::new(
             "an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store",
             an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store,
         )
-        .needs(&[GARAGE, POSTGRES]),
+        .needs(&[GARAGE, POSTGRES, AGE]),
         Test::new(
             "two_nodes_share_a_load_and_serve_every_call_byte_for_byte",
             two_nodes_share_a_load_and_serve_every_call_byte_for_byte,

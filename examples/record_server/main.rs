@@ -204,6 +204,16 @@ struct Args {
     /// them with `record_server verify`.
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
+    /// Seal every stored file of each final recording (audio, container,
+    /// sidecar) with age to the X25519 recipients in FILE (`age1…` a line,
+    /// as `age-keygen -y` prints them): this node needs no private key,
+    /// and the standard `age` tool decrypts.
+    #[arg(long, value_name = "FILE")]
+    seal_to: Option<PathBuf>,
+    /// An age identity file (`age-keygen -o FILE`): the API decrypts
+    /// sealed recordings with it, on the fly.
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
     /// Benchmark baseline: no index (no search, no API).
     #[arg(long, hide = true)]
     no_index: bool,
@@ -521,6 +531,8 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
     archive.workers = args.archive_workers as usize;
     archive.keep_wav = args.keep_wav;
     settings.sign_key.clone_from(&args.sign_key);
+    settings.seal_to.clone_from(&args.seal_to);
+    settings.identity.clone_from(&args.identity);
     Ok(settings)
 }
 

@@ -32,6 +32,7 @@ use callrec_server::{Archive, RecordingFile, Sidecar, sha256_of, write_sidecar};
 
 use crate::codec::{self, ArchiveFormat, Decoder, WavSamples};
 use crate::index::{Entry, Write as IndexWrite};
+use crate::seal::SEALED_SUFFIX;
 use crate::service::Shared;
 
 /// How final recordings are archived.
@@ -243,11 +244,19 @@ fn work(shared: &Weak<Shared>) {
 
 /// Queues the recordings of this node the index says still wait.
 fn queue_from_index(shared: &Shared) {
-    let (archive, sign) = (shared.settings.archive.enabled(), shared.signing.is_some());
-    match shared
-        .index
-        .to_process(&shared.node, archive, sign, MAX_HELD)
-    {
+    let (archive, sign, seal) = (
+        shared.settings.archive.enabled(),
+        shared.signing.is_some(),
+        shared.sealing.is_some(),
+    );
+    match shared.index.to_process(
+        &shared.node,
+        archive,
+        sign,
+        seal,
+        shared.store.is_some(),
+        MAX_HELD,
+    ) {
         Ok(jobs) => {
             let full = jobs.len() >= MAX_HELD;
             if !jobs.is_empty() {
@@ -288,43 +297,106 @@ fn lower_priority() {
 /// Longest sidecar read.
 const MAX_SIDECAR_LEN: u64 = 16 << 20;
 
-/// Archives (when set) and signs (when set) one recording, then queues
-/// it for upload; the archive's size when one was made.
+/// Archives, seals and signs one recording as the settings say, then
+/// queues it for upload; the archive's size when one was made. Each step
+/// is done once: after a crash, the index and the files say which are
+/// left.
 fn process(shared: &Shared, job: &Job) -> Result<Option<u64>, String> {
-    let made = if shared.settings.archive.enabled() {
+    let sealed_before = job.sidecar_path.ends_with(SEALED_SUFFIX);
+    let made = if shared.settings.archive.enabled() && !sealed_before {
         archive(shared, job).map_err(|e| format!("cannot archive: {e}"))?
     } else {
         None
     };
-    let sidecar_path = shared.settings.dir.join(&job.sidecar_path);
+    let dir = &shared.settings.dir;
     let _admin = shared.admin.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(sidecar) = read_sidecar(&sidecar_path)? else {
-        return Ok(made); // Deleted since.
+    let index_error = |e: crate::Error| {
+        // Tried again once the index answers.
+        shared.archives.look_in_index();
+        std::thread::sleep(Duration::from_secs(1));
+        format!("{e} (tried again once the index answers)")
     };
-    if !sidecar.complete {
-        return Ok(made);
-    }
-    let mut entry = Entry::from_sidecar(&sidecar, Some(job.sidecar_path.clone()), false)
-        .ok_or_else(|| format!("{}: start time is not RFC 3339", sidecar_path.display()))?;
-    entry.summary.node.clone_from(&shared.node);
-    if let Some(key) = &shared.signing {
-        let manifest =
-            crate::sign::sign_recording(&shared.settings.dir, &job.sidecar_path, key, &shared.node)
-                .map_err(|e| format!("cannot sign: {e}"))?;
-        entry.summary.set_manifest(Some(manifest));
-        if let Err(e) = shared
+    if !sealed_before {
+        let sidecar_path = dir.join(&job.sidecar_path);
+        let Some(mut sidecar) = read_sidecar(&sidecar_path)? else {
+            if !crate::seal::sealed_path(&sidecar_path).exists() {
+                return Ok(made); // Deleted since.
+            }
+            // Sealed, and the index not told before a crash.
+            shared
+                .index
+                .seal_paths(&job.recording_id)
+                .map_err(index_error)?;
+            return finish(shared, job, made);
+        };
+        if !sidecar.complete {
+            return Ok(made);
+        }
+        // The row exists before the steps that update it (the indexer
+        // thread may not have written it yet).
+        let mut entry = Entry::from_sidecar(&sidecar, Some(job.sidecar_path.clone()), false)
+            .ok_or_else(|| format!("{}: start time is not RFC 3339", sidecar_path.display()))?;
+        entry.summary.node.clone_from(&shared.node);
+        shared
             .index
             .write(core::slice::from_ref(&entry), IndexWrite::Enter)
-        {
-            shared.archives.look_in_index();
-            std::thread::sleep(Duration::from_secs(1));
-            return Err(format!("signed, but {e} (entered once the index answers)"));
+            .map_err(index_error)?;
+        if let Some(recipients) = &shared.sealing {
+            seal_recording(dir, &mut sidecar, &sidecar_path, recipients)
+                .map_err(|e| format!("cannot seal: {e}"))?;
+            shared
+                .index
+                .seal_paths(&job.recording_id)
+                .map_err(index_error)?;
         }
+    }
+    finish(shared, job, made)
+}
+
+/// The last steps, from the index's row: the signature, the upload.
+fn finish(shared: &Shared, job: &Job, made: Option<u64>) -> Result<Option<u64>, String> {
+    let index_error = |e: crate::Error| {
+        shared.archives.look_in_index();
+        std::thread::sleep(Duration::from_secs(1));
+        format!("{e} (tried again once the index answers)")
+    };
+    let Some(mut entry) = shared.index.entry(&job.recording_id).map_err(index_error)? else {
+        return Ok(made);
+    };
+    if let (Some(key), None) = (&shared.signing, &entry.summary.manifest_path) {
+        let manifest =
+            crate::sign::sign_recording(&shared.settings.dir, &entry.summary, key, &shared.node)
+                .map_err(|e| format!("cannot sign: {e}"))?;
+        shared
+            .index
+            .set_manifest(&job.recording_id, &manifest)
+            .map_err(index_error)?;
+        entry.summary.set_manifest(Some(manifest));
     }
     if shared.store.is_some() {
         shared.uploads.push(entry);
     }
     Ok(made)
+}
+
+/// Seals every file of a recording and then its sidecar (which names the
+/// sealed files and the recipients), to `recipients`.
+fn seal_recording(
+    dir: &Path,
+    sidecar: &mut Sidecar,
+    sidecar_path: &Path,
+    recipients: &[age::x25519::Recipient],
+) -> Result<(), String> {
+    for file in &mut sidecar.files {
+        if file.path.to_string_lossy().ends_with(SEALED_SUFFIX) {
+            continue;
+        }
+        crate::seal::seal_file(&dir.join(&file.path), recipients)?;
+        file.path = crate::seal::sealed_path(&file.path);
+    }
+    sidecar.sealed_to = recipients.iter().map(ToString::to_string).collect();
+    write_sidecar(sidecar_path, sidecar)?;
+    crate::seal::seal_file(sidecar_path, recipients)
 }
 
 /// Archives one recording; the archive's size, or `None` when there was
@@ -527,9 +599,9 @@ fn commit(
 }
 
 impl Shared {
-    /// Whether the workers run: to archive, or to sign.
+    /// Whether the workers run: to archive, to seal or to sign.
     pub(crate) fn workers_needed(&self) -> bool {
-        self.settings.archive.enabled() || self.signing.is_some()
+        self.settings.archive.enabled() || self.signing.is_some() || self.sealing.is_some()
     }
 
     /// Where a recording goes once final: to the workers when it waits
@@ -540,7 +612,15 @@ impl Shared {
         let wants_archive =
             self.settings.archive.enabled() && s.archive_path.is_none() && s.wav_path.is_some();
         let wants_signature = self.signing.is_some() && s.manifest_path.is_none();
-        let waits = (wants_archive || wants_signature) && s.complete && !s.running && !s.uploaded;
+        let wants_seal = self.sealing.is_some()
+            && !s
+                .sidecar_path
+                .as_deref()
+                .is_some_and(|p| p.ends_with(SEALED_SUFFIX));
+        let waits = (wants_archive || wants_signature || wants_seal)
+            && s.complete
+            && !s.running
+            && !s.uploaded;
         match (&s.sidecar_path, waits) {
             (Some(sidecar_path), true) => self.archives.push(Job {
                 recording_id: s.recording_id.clone(),

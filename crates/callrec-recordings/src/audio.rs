@@ -15,6 +15,7 @@ use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::codec::{ArchiveFormat, Decoder};
+use crate::seal::ReadSeek;
 use crate::store::ObjectStore;
 
 /// Where a stored file is read from: this node's disk, or the object
@@ -34,6 +35,42 @@ pub(crate) enum Source {
         /// The object.
         key: Key,
     },
+    /// A sealed file's plaintext, decrypted as it is read.
+    Sealed {
+        /// The decrypting reader (blocking; used on blocking threads).
+        reader: std::sync::Arc<std::sync::Mutex<Box<dyn ReadSeek>>>,
+        /// The plaintext's length.
+        len: u64,
+    },
+}
+
+impl Source {
+    /// The plaintext of a sealed file, from its decrypting reader.
+    pub(crate) async fn sealed(mut reader: Box<dyn ReadSeek>) -> Result<Self, String> {
+        let (reader, len) = tokio::task::spawn_blocking(move || {
+            let len = reader
+                .seek(SeekFrom::End(0))
+                .and_then(|len| reader.seek(SeekFrom::Start(0)).map(|_| len));
+            (reader, len)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let len = len.map_err(|e| format!("cannot decrypt it: {e}"))?;
+        Ok(Self::Sealed {
+            reader: std::sync::Arc::new(std::sync::Mutex::new(reader)),
+            len,
+        })
+    }
+
+    /// The decrypting reader of a sealed source, for a blocking decoder.
+    pub(crate) fn into_sealed_reader(self) -> Option<Box<dyn ReadSeek>> {
+        match self {
+            Self::Sealed { reader, .. } => std::sync::Arc::try_unwrap(reader)
+                .ok()
+                .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())),
+            _ => None,
+        }
+    }
 }
 
 impl Source {
@@ -46,6 +83,7 @@ impl Source {
                 .map(|m| m.len())
                 .map_err(|e| format!("cannot read {}: {e}", path.display())),
             Self::Object { store, key } => store.len(key).await.map_err(|e| e.to_string()),
+            Self::Sealed { len, .. } => Ok(*len),
         }
     }
 
@@ -63,6 +101,19 @@ impl Source {
                 .await
                 .map(|b| b.to_vec())
                 .map_err(std::io::Error::other),
+            Self::Sealed { reader, .. } => {
+                let reader = reader.clone();
+                tokio::task::spawn_blocking(move || {
+                    use std::io::{Read, Seek};
+                    let mut reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+                    reader.seek(SeekFrom::Start(offset))?;
+                    let mut buf = Vec::with_capacity(len as usize);
+                    (&mut *reader).take(len).read_to_end(&mut buf)?;
+                    Ok(buf)
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            }
         }
     }
 
@@ -86,6 +137,24 @@ impl Source {
                 .stream(&key, start..end)
                 .await
                 .map_err(|e| e.to_string()),
+            sealed @ Self::Sealed { .. } => Ok(futures_util::stream::try_unfold(
+                (sealed, start),
+                move |(mut source, pos)| async move {
+                    if pos >= end {
+                        return Ok(None);
+                    }
+                    let chunk = source.read_at(pos, (end - pos).min(CHUNK)).await?;
+                    if chunk.is_empty() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the sealed file ended early",
+                        ));
+                    }
+                    let next = pos + chunk.len() as u64;
+                    Ok(Some((Bytes::from(chunk), (source, next))))
+                },
+            )
+            .boxed()),
         }
     }
 }
@@ -263,6 +332,8 @@ pub(crate) enum ArchiveInput {
     File(std::fs::File),
     /// An object, read whole.
     Bytes(Vec<u8>),
+    /// A sealed file's plaintext.
+    Sealed(Box<dyn ReadSeek>),
 }
 
 /// Chunks of decoded audio in flight to the client at most.
@@ -313,6 +384,7 @@ impl ArchivePcmView {
                 ArchiveInput::Bytes(bytes) => {
                     self.decode_into(std::io::Cursor::new(bytes), start, end, &tx)
                 }
+                ArchiveInput::Sealed(reader) => self.decode_into(reader, start, end, &tx),
             };
             if let Err(e) = result {
                 let _ = tx.blocking_send(Err(std::io::Error::other(e)));

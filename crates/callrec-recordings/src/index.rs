@@ -202,12 +202,12 @@ impl RecordingSummary {
     /// The files of the recording, relative to the recordings directory.
     pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
         [
-            &self.manifest_path,
-            &self.signature_path,
             &self.archive_path,
             &self.wav_path,
             &self.rec_path,
             &self.sidecar_path,
+            &self.manifest_path,
+            &self.signature_path,
         ]
         .into_iter()
         .filter_map(|p| p.as_deref())
@@ -839,6 +839,61 @@ impl Index {
         Ok(rows.pop())
     }
 
+    /// A recording as an entry to write back whole (the upload's).
+    pub(crate) fn entry(&self, recording_id: &str) -> Result<Option<Entry>, Error> {
+        let sql = format!(
+            "SELECT {COLUMNS}, other_parties, stopped_ms FROM recordings WHERE recording_id = ?1"
+        );
+        let rows = self
+            .database
+            .query(&sql, &[Param::Text(recording_id.to_owned())])?;
+        let Some(mut row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let read = (|| {
+            let other_parties = row.text(29)?;
+            let stopped_ms = row.opt_int(30)?;
+            Ok(Entry {
+                summary: RecordingSummary::from_row(row)?,
+                other_parties,
+                stopped_ms,
+            })
+        })();
+        read.map(Some)
+            .map_err(|e: ColumnError| self.bad_row("recording", &e))
+    }
+
+    /// Marks a recording's files sealed: each path gets `.age` (once).
+    pub(crate) fn seal_paths(&self, recording_id: &str) -> Result<(), Error> {
+        let sealed = |column: &str| {
+            format!(
+                "{column} = CASE WHEN {column} IS NULL OR {column} LIKE '%.age' \
+                 THEN {column} ELSE {column} || '.age' END"
+            )
+        };
+        let sql = format!(
+            "UPDATE recordings SET {}, {}, {}, {} WHERE recording_id = ?1",
+            sealed("wav_path"),
+            sealed("rec_path"),
+            sealed("archive_path"),
+            sealed("sidecar_path")
+        );
+        self.execute(&sql, &[Param::Text(recording_id.to_owned())])
+            .map(drop)
+    }
+
+    /// Records a recording's signed manifest.
+    pub(crate) fn set_manifest(&self, recording_id: &str, manifest: &str) -> Result<(), Error> {
+        self.execute(
+            "UPDATE recordings SET manifest_path = ?2 WHERE recording_id = ?1",
+            &[
+                Param::Text(recording_id.to_owned()),
+                Param::Text(manifest.to_owned()),
+            ],
+        )
+        .map(drop)
+    }
+
     /// Sets or clears the hold; `false` when there is no such recording.
     pub(crate) fn set_hold(&self, recording_id: &str, hold: bool) -> Result<bool, Error> {
         self.execute(
@@ -937,26 +992,33 @@ impl Index {
 
     /// The ids under hold.
     /// Recordings of `node` that wait for the workers (final, not
-    /// uploaded, and without the archive (`archive`) or without a signed
-    /// manifest (`sign`)), oldest first, `limit` at most.
+    /// uploaded, and without the archive (`archive`), a signed manifest
+    /// (`sign`) or their seal (`seal`), or any not uploaded (`upload`)),
+    /// oldest first, `limit` at most.
     pub(crate) fn to_process(
         &self,
         node: &str,
         archive: bool,
         sign: bool,
+        seal: bool,
+        upload: bool,
         limit: usize,
     ) -> Result<Vec<crate::archive::Job>, Error> {
         let rows = self.database.query(
             "SELECT recording_id, sidecar_path FROM recordings WHERE node = ?1 \
              AND sidecar_path IS NOT NULL AND complete AND NOT running AND NOT uploaded \
-             AND ((?3 AND archive_path IS NULL AND wav_path IS NOT NULL) \
-                  OR (?4 AND manifest_path IS NULL)) \
+             AND ((?3 AND archive_path IS NULL AND wav_path IS NOT NULL \
+                   AND sidecar_path NOT LIKE '%.age') \
+                  OR (?4 AND manifest_path IS NULL) \
+                  OR (?5 AND sidecar_path NOT LIKE '%.age') OR ?6) \
              ORDER BY started_ms LIMIT ?2",
             &[
                 Param::Text(node.to_owned()),
                 Param::Int(limit as i64),
                 Param::Flag(archive),
                 Param::Flag(sign),
+                Param::Flag(seal),
+                Param::Flag(upload),
             ],
         )?;
         rows.into_iter()

@@ -58,7 +58,8 @@ impl Recordings {
     }
 }
 
-/// Feeds the index writer thread, and the upload queue.
+/// Feeds the index writer thread (which hands finished recordings on to
+/// the workers and the upload queue once they are entered).
 struct IndexObserver {
     shared: Arc<Shared>,
 }
@@ -84,9 +85,6 @@ impl IndexObserver {
             self.shared
                 .totals
                 .device_seen(&sidecar.device, entry.summary.started_ms);
-        }
-        if !running {
-            self.shared.finished(entry.clone());
         }
         let jobs = self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if jobs.send(IndexerWork::Upsert(Box::new(entry))).is_err() {
@@ -185,6 +183,12 @@ pub(crate) fn write_index(shared: &std::sync::Weak<Shared>, queue: &Receiver<Ind
                         .totals
                         .indexed
                         .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                    // Only now to the workers and the upload: what they
+                    // write to the index (an archive, a seal, `uploaded`)
+                    // must come after this entry, never before it.
+                    for entry in entries.iter().filter(|e| !e.summary.running) {
+                        shared.finished(entry.clone());
+                    }
                 }
                 Err(e) => {
                     tracing::error!(

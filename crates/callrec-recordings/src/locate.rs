@@ -111,6 +111,20 @@ impl Recordings {
             }
             Location::OtherNode(_) | Location::NoStore => return None,
         };
+        if relative.ends_with(crate::seal::SEALED_SUFFIX) {
+            let identities = self.shared.identities.clone();
+            if identities.is_empty() {
+                return None;
+            }
+            let plain = tokio::task::spawn_blocking(move || {
+                let mut reader =
+                    crate::seal::open_sealed(std::io::Cursor::new(bytes), &identities).ok()?;
+                crate::seal::read_sealed(&mut *reader, MAX_SIDECAR_LEN).ok()
+            })
+            .await
+            .ok()??;
+            return serde_json::from_slice(&plain).ok();
+        }
         serde_json::from_slice(&bytes).ok()
     }
 }

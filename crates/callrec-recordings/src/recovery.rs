@@ -55,6 +55,7 @@ impl Recordings {
         let mut queued = 0u64;
         scan::scan(
             &shared.settings.dir,
+            &shared.identities,
             |mut entries| {
                 for entry in &mut entries {
                     entry.summary.node.clone_from(&shared.node);
@@ -108,6 +109,7 @@ impl Recordings {
         let mut problems = Vec::new();
         scan::scan(
             &self.shared.settings.dir,
+            &self.shared.identities,
             |mut entries| {
                 for entry in &mut entries {
                     let s = &mut entry.summary;

@@ -65,6 +65,8 @@ struct Found {
     json: bool,
     wav: bool,
     rec: bool,
+    /// A sealed sidecar (`.json.age`).
+    sealed_json: bool,
 }
 
 fn size_of(dir: &Path, rel: &str) -> u64 {
@@ -232,6 +234,34 @@ fn entry_from_name(rel_stem: &str, found: &Found) -> Result<Entry, String> {
     })
 }
 
+/// The entry of a sealed recording, from its sidecar opened with
+/// `identities`.
+fn sealed_entry(
+    dir: &Path,
+    rel_stem: &str,
+    identities: &[age::x25519::Identity],
+) -> Result<Entry, String> {
+    let rel = format!("{rel_stem}.json.age");
+    if identities.is_empty() {
+        return Err(format!(
+            "{rel}: sealed; its entry is rebuilt by a node given an identity (--identity)"
+        ));
+    }
+    let path = dir.join(&rel);
+    let mut reader = crate::seal::open_sealed_file(&path, identities)?;
+    let bytes = crate::seal::read_sealed(&mut *reader, 16 << 20)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let sidecar: Sidecar = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{}: not a sidecar: {e}", path.display()))?;
+    let mut entry = Entry::from_sidecar(&sidecar, Some(rel.clone()), false)
+        .ok_or_else(|| format!("{rel}: start time {:?} is not RFC 3339", sidecar.started_at))?;
+    let manifest = format!("{rel_stem}{}", crate::sign::MANIFEST_SUFFIX);
+    if dir.join(&manifest).exists() {
+        entry.summary.set_manifest(Some(manifest));
+    }
+    Ok(entry)
+}
+
 /// The entry of the recording whose sidecar (or, without one, WAV or
 /// container) is at `rel_path`: for recordings a crashed server left
 /// marked running.
@@ -251,6 +281,7 @@ pub(crate) fn entry_at(dir: &Path, summary: &RecordingSummary) -> Result<Entry, 
         json: exists("json"),
         wav: exists("wav"),
         rec: exists("rec"),
+        sealed_json: false,
     };
     let mut entry = entry_of(dir, &stem, &found)?;
     entry.summary.recording_id = summary.recording_id.clone();
@@ -263,6 +294,7 @@ pub(crate) fn entry_at(dir: &Path, summary: &RecordingSummary) -> Result<Entry, 
 /// that cannot be read are reported to `problem` and skipped.
 pub(crate) fn scan(
     dir: &Path,
+    identities: &[age::x25519::Identity],
     mut batch: impl FnMut(Vec<Entry>) -> Result<(), crate::Error>,
     mut problem: impl FnMut(String),
 ) -> Result<(), crate::Error> {
@@ -290,6 +322,13 @@ pub(crate) fn scan(
             }
             let mut stems: BTreeMap<String, Found> = BTreeMap::new();
             for (name, is_dir) in list(&dir.join(&device).join(&date))? {
+                if let Some(stem) = name.strip_suffix(".json.age") {
+                    stems
+                        .entry(format!("{device}/{date}/{stem}"))
+                        .or_default()
+                        .sealed_json = true;
+                    continue;
+                }
                 let Some((stem, ext)) = name.rsplit_once('.') else {
                     continue;
                 };
@@ -308,6 +347,13 @@ pub(crate) fn scan(
             }
             let mut entries = Vec::with_capacity(stems.len());
             for (stem, found) in &stems {
+                if found.sealed_json {
+                    match sealed_entry(dir, stem, identities) {
+                        Ok(entry) => entries.push(entry),
+                        Err(e) => problem(e),
+                    }
+                    continue;
+                }
                 match entry_of(dir, stem, found) {
                     Ok(entry) => entries.push(entry),
                     Err(e) => problem(e),

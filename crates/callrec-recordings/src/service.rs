@@ -33,6 +33,10 @@ pub(crate) struct Shared {
     pub(crate) archives: Archives,
     /// The key that signs each final recording's manifest.
     pub(crate) signing: Option<ed25519_dalek::SigningKey>,
+    /// The recipients every final recording is sealed to.
+    pub(crate) sealing: Option<Vec<age::x25519::Recipient>>,
+    /// The identities that open sealed recordings for the API.
+    pub(crate) identities: Vec<age::x25519::Identity>,
     /// Whether the start-up work that needs the index (recovering
     /// recordings cut off by a crash) is still to do.
     pub(crate) recovery_pending: core::sync::atomic::AtomicBool,
@@ -156,6 +160,17 @@ impl Recordings {
             .as_deref()
             .map(crate::sign::read_signing_key)
             .transpose()?;
+        let sealing = settings
+            .seal_to
+            .as_deref()
+            .map(crate::seal::read_recipients)
+            .transpose()?;
+        let identities = settings
+            .identity
+            .as_deref()
+            .map(crate::seal::read_identities)
+            .transpose()?
+            .unwrap_or_default();
         let audit = AuditLog::open(&state.join("audit.jsonl"), settings.audit_accept)?;
         let (jobs, queue) = mpsc::channel();
         let shared = Arc::new(Shared {
@@ -166,6 +181,8 @@ impl Recordings {
             uploads: Uploads::default(),
             archives: Archives::default(),
             signing,
+            sealing,
+            identities,
             recovery_pending: true.into(),
             audit,
             totals: Totals::default(),

@@ -69,6 +69,12 @@ pub struct Settings {
     /// An Ed25519 private key (PKCS#8 PEM) that signs a manifest of each
     /// final recording (`NAME.manifest.json` and `.sig`).
     pub sign_key: Option<PathBuf>,
+    /// An age recipients file (`age1…` a line): every stored file of a
+    /// final recording is encrypted to them.
+    pub seal_to: Option<PathBuf>,
+    /// An age identity file (`AGE-SECRET-KEY-1…`): the API decrypts sealed
+    /// recordings with it.
+    pub identity: Option<PathBuf>,
 }
 
 impl Settings {
@@ -91,6 +97,8 @@ impl Settings {
             audit_accept: false,
             archive: ArchiveSettings::default(),
             sign_key: None,
+            seal_to: None,
+            identity: None,
         }
     }
 }

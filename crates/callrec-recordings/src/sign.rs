@@ -11,12 +11,13 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use callrec_server::{Sidecar, sha256_of};
+use callrec_server::sha256_of;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::index::RecordingSummary;
 
 /// The manifest's file name ending: `NAME.manifest.json`.
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
@@ -139,23 +140,33 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), String> {
     })
 }
 
-/// Signs the recording whose sidecar is `sidecar_rel` (relative to
-/// `dir`): writes its manifest and signature beside it, and returns the
-/// manifest's path relative to `dir`.
+/// Signs `recording` (as the index knows it, its files relative to
+/// `dir`): writes its manifest and signature beside its sidecar, and
+/// returns the manifest's path relative to `dir`. A sealed recording's
+/// manifest lists its sealed files and leaves the numbers and the device
+/// out (they are personal data; the sealed sidecar holds them, and its
+/// hash is signed).
 pub(crate) fn sign_recording(
     dir: &Path,
-    sidecar_rel: &str,
+    recording: &RecordingSummary,
     key: &SigningKey,
     node: &str,
 ) -> Result<String, String> {
-    let sidecar_path = dir.join(sidecar_rel);
-    let sidecar_bytes = fs::read(&sidecar_path)
-        .map_err(|e| format!("cannot read {}: {e}", sidecar_path.display()))?;
-    let sidecar: Sidecar = serde_json::from_slice(&sidecar_bytes)
-        .map_err(|e| format!("cannot read {}: {e}", sidecar_path.display()))?;
+    let sidecar_rel = recording
+        .sidecar_path
+        .as_deref()
+        .ok_or_else(|| format!("recording {} has no sidecar", recording.recording_id))?;
     let mut files = Vec::new();
-    for file in &sidecar.files {
-        let path = dir.join(&file.path);
+    for rel in [
+        &recording.archive_path,
+        &recording.wav_path,
+        &recording.rec_path,
+    ]
+    .into_iter()
+    .flatten()
+    .chain(core::iter::once(&sidecar_rel.to_owned()))
+    {
+        let path = dir.join(rel);
         let (bytes, sha256) = hash_file(&path)?;
         files.push(ManifestFile {
             name: file_name(&path),
@@ -163,30 +174,32 @@ pub(crate) fn sign_recording(
             sha256,
         });
     }
-    let (bytes, sha256) = hash_file(&sidecar_path)?;
-    files.push(ManifestFile {
-        name: file_name(&sidecar_path),
-        bytes,
-        sha256,
-    });
+    let sealed = sidecar_rel.ends_with(crate::seal::SEALED_SUFFIX);
+    let private = |text: &str| {
+        if sealed {
+            String::new()
+        } else {
+            text.to_owned()
+        }
+    };
     let manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
-        recording_id: sidecar.recording_id.clone(),
+        recording_id: recording.recording_id.clone(),
         node: node.to_owned(),
-        source: sidecar.source.clone(),
-        device: sidecar.device.clone(),
-        local_number: sidecar.start_parties.local_number.clone(),
-        remote_number: sidecar.start_parties.remote_number.clone(),
-        codec: sidecar.codec.clone(),
-        started_at: sidecar.started_at.clone(),
-        stopped_at: sidecar.stopped_at.clone(),
-        duration_ms: sidecar.duration_ms,
+        source: recording.source.clone(),
+        device: private(&recording.device),
+        local_number: private(&recording.local_number),
+        remote_number: private(&recording.remote_number),
+        codec: recording.codec.clone(),
+        started_at: recording.started_at.clone(),
+        stopped_at: recording.stopped_at.clone(),
+        duration_ms: recording.duration_ms,
         files,
         signed_at: crate::time::format_time_ms(crate::service::unix_ms()),
         public_key: crate::store::hex(key.verifying_key().as_bytes()),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-    let stem = sidecar_rel.strip_suffix(".json").unwrap_or(sidecar_rel);
+    let stem = sidecar_stem(sidecar_rel);
     let manifest_rel = format!("{stem}{MANIFEST_SUFFIX}");
     let manifest_path = dir.join(&manifest_rel);
     write_durably(&manifest_path, &json)?;
@@ -196,6 +209,14 @@ pub(crate) fn sign_recording(
         &signature.to_bytes(),
     )?;
     Ok(manifest_rel)
+}
+
+/// A sidecar's path without `.json` (or `.json.age`).
+pub(crate) fn sidecar_stem(sidecar: &str) -> &str {
+    let plain = sidecar
+        .strip_suffix(crate::seal::SEALED_SUFFIX)
+        .unwrap_or(sidecar);
+    plain.strip_suffix(".json").unwrap_or(plain)
 }
 
 fn file_name(path: &Path) -> String {
@@ -240,8 +261,8 @@ pub fn verify_signatures(
                 let name = path.to_string_lossy();
                 if name.ends_with(MANIFEST_SUFFIX) {
                     verify_one(&path, key, &mut report);
-                } else if name.ends_with(".json") {
-                    let stem = name.strip_suffix(".json").unwrap_or(&name);
+                } else if name.ends_with(".json") || name.ends_with(".json.age") {
+                    let stem = sidecar_stem(&name);
                     if !Path::new(&format!("{stem}{MANIFEST_SUFFIX}")).exists() {
                         report
                             .failures
@@ -382,7 +403,7 @@ mod tests {
     fn a_signed_recording_verifies_and_any_flipped_byte_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::from_bytes(&[7u8; 32]);
-        let mut sidecar = Sidecar::default();
+        let mut sidecar = callrec_server::Sidecar::default();
         sidecar.recording_id = "r1".into();
         sidecar.started_at = "2026-12-03T10:00:00Z".into();
         let mut wav = callrec_server::RecordingFile::default();
@@ -396,7 +417,9 @@ mod tests {
             serde_json::to_vec(&sidecar).unwrap(),
         )
         .unwrap();
-        let rel = sign_recording(dir.path(), "a/b.json", &key, "n1").unwrap();
+        let entry =
+            crate::index::Entry::from_sidecar(&sidecar, Some("a/b.json".into()), false).unwrap();
+        let rel = sign_recording(dir.path(), &entry.summary, &key, "n1").unwrap();
         assert_eq!(rel, "a/b.manifest.json");
         let public = key.verifying_key();
         let check = || verify_signatures(&[dir.path().to_owned()], &public).unwrap();

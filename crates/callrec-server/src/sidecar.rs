@@ -272,6 +272,11 @@ pub struct Sidecar {
     /// was joined from, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imported_from: Vec<ImportedFile>,
+    /// A sealed recording: the age recipients (`age1…`) its files are
+    /// encrypted to. Its `files` then name the sealed files (`….age`),
+    /// with the size and SHA-256 of what they hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sealed_to: Vec<String>,
 }
 
 fn phone_source() -> String {
@@ -335,6 +340,7 @@ impl Default for Sidecar {
             channels: Vec::new(),
             archive: None,
             imported_from: Vec::new(),
+            sealed_to: Vec::new(),
         }
     }
 }

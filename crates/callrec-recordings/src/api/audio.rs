@@ -146,6 +146,15 @@ pub(super) async fn audio(
         Some(Converted::Wav(view)) => Body::from_stream(view.stream(source, start, end)),
         Some(Converted::Archive(view)) => {
             let input = match source {
+                sealed @ Source::Sealed { .. } => match sealed.into_sealed_reader() {
+                    Some(reader) => ArchiveInput::Sealed(reader),
+                    None => {
+                        return Err(ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "the sealed archive's reader is shared",
+                        ));
+                    }
+                },
                 Source::File { file, .. } => ArchiveInput::File(file.into_std().await),
                 Source::Object { .. } if file_len > MAX_ARCHIVE_READ => {
                     return Err(ApiError::new(
@@ -332,6 +341,76 @@ fn choose<'a>(
 /// finds it; a recording still on another node's disk is `503` with
 /// `Retry-After` (it is uploaded when it ends).
 async fn source_of(
+    recordings: &Recordings,
+    recording: &RecordingSummary,
+    relative: &str,
+) -> Result<Source, ApiError> {
+    let source = plain_source_of(recordings, recording, relative).await?;
+    if !relative.ends_with(crate::seal::SEALED_SUFFIX) {
+        return Ok(source);
+    }
+    let identities = recordings.shared.identities.clone();
+    if identities.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "recording {} is sealed, and this node has no identity to open it (--identity)",
+                recording.recording_id
+            ),
+        ));
+    }
+    let unreadable = |e: String| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("recording {}: {e}", recording.recording_id),
+        )
+    };
+    let reader = match source {
+        Source::File { file, path } => {
+            let file = file.into_std().await;
+            tokio::task::spawn_blocking(move || {
+                crate::seal::open_sealed(std::io::BufReader::new(file), &identities)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .await
+            .map_err(|e| unreadable(e.to_string()))?
+            .map_err(unreadable)?
+        }
+        mut object => {
+            let len = object
+                .len()
+                .await
+                .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e))?;
+            if len > MAX_ARCHIVE_READ {
+                return Err(ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    format!(
+                        "recording {}: its sealed file of {len} bytes is more than the \
+                         {MAX_ARCHIVE_READ} this node opens from the object store",
+                        recording.recording_id
+                    ),
+                ));
+            }
+            let bytes = object
+                .read_at(0, len)
+                .await
+                .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+            tokio::task::spawn_blocking(move || {
+                crate::seal::open_sealed(std::io::Cursor::new(bytes), &identities)
+            })
+            .await
+            .map_err(|e| unreadable(e.to_string()))?
+            .map_err(unreadable)?
+        }
+    };
+    Source::sealed(reader).await.map_err(unreadable)
+}
+
+/// Opens the stored file `relative` of `recording` where
+/// [`Recordings::locate`] finds it, as it is stored; a recording still on
+/// another node's disk is `503` with `Retry-After` (it is uploaded when it
+/// ends).
+async fn plain_source_of(
     recordings: &Recordings,
     recording: &RecordingSummary,
     relative: &str,
