@@ -30,7 +30,8 @@ use std::process::ExitCode;
 
 use callrec_recordings::{
     ArchiveFormat, DEFAULT_NARROWBAND_BITRATE, DEFAULT_WIDEBAND_BITRATE, ImportRequest, Node,
-    STATE_DIR, Settings, StoreSettings, Tokens, import_files, read_public_key, verify_signatures,
+    STATE_DIR, Settings, StoreSettings, Tokens, import_files, read_public_key, reseal,
+    verify_signatures,
 };
 use callrec_server::{Config, OutputFormat, PortRange};
 use clap::Parser;
@@ -244,6 +245,25 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Change the recipients of every sealed recording in a directory:
+    /// each sealed file's header is rewritten (its media is never
+    /// decrypted), each sealed sidecar sealed again, each recording signed
+    /// again with --sign-key; on a stopped node.
+    Reseal {
+        /// The recordings directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// An age identity file that opens the recordings.
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// The new recipients (`age1…` a line).
+        #[arg(long, value_name = "FILE")]
+        seal_to: PathBuf,
+        /// Sign each recording again with this Ed25519 key (the headers
+        /// change, so the old signatures no longer match).
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
+    },
     /// Check signed recordings offline: every manifest's signature, and
     /// every file it lists (size and SHA-256); names every file that
     /// fails, and exits with 1 if any does.
@@ -394,6 +414,26 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, Box<dyn core::error::Error>> {
+    if let Some(Command::Reseal {
+        dir,
+        identity,
+        seal_to,
+        sign_key,
+    }) = &args.command
+    {
+        let done = reseal(dir, identity, seal_to, sign_key.as_deref())?;
+        println!(
+            "resealed {} file(s) of {} recording(s){}",
+            done.files,
+            done.recordings,
+            if sign_key.is_some() {
+                ", signed again"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(Command::Verify {
         dir,
         manifests,

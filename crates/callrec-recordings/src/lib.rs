@@ -90,7 +90,7 @@ pub use metrics::MAX_DEVICES;
 pub use node::{Node, NodeSummary};
 pub use recovery::ReindexSummary;
 pub use retention::SweepSummary;
-pub use seal::{SEALED_SUFFIX, read_identities, read_recipients};
+pub use seal::{ResealSummary, SEALED_SUFFIX, read_identities, read_recipients, reseal};
 pub use service::{Recordings, read_audit_anchor};
 pub use sessions::{MAX_SESSIONS, SESSION_COOKIE, SESSION_LIFETIME_MS};
 pub use settings::{HttpLimits, MAX_NODE_LEN, STATE_DIR, Settings};

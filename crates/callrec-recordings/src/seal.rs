@@ -185,6 +185,267 @@ pub(crate) fn read_sealed(reader: &mut dyn ReadSeek, limit: u64) -> Result<Vec<u
     Ok(bytes)
 }
 
+/// The first line of an age v1 file.
+const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
+
+/// Longest header read (a few hundred bytes per recipient).
+const MAX_HEADER_LEN: usize = 64 << 10;
+
+/// An age v1 header: its stanzas, its MAC, and where it ends.
+struct Header {
+    stanzas: Vec<age_core::format::Stanza>,
+    mac: Vec<u8>,
+    /// Bytes up to and including `---` (what the MAC covers).
+    mac_input_len: usize,
+    /// Bytes up to and including the MAC line's newline.
+    len: usize,
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD_NO_PAD
+}
+
+/// Reads the header at the start of `bytes` (age-encryption.org/v1).
+fn parse_header(bytes: &[u8]) -> Result<Header, String> {
+    use base64::Engine;
+    let bad = |why: &str| format!("not an age v1 header: {why}");
+    if !bytes.starts_with(AGE_V1) {
+        return Err(bad("no age-encryption.org/v1 line"));
+    }
+    let mut pos = AGE_V1.len();
+    let line = |pos: &mut usize| -> Result<(usize, &[u8]), String> {
+        let start = *pos;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|n| start + n)
+            .ok_or_else(|| bad("a line without its end"))?;
+        *pos = end + 1;
+        Ok((start, &bytes[start..end]))
+    };
+    let mut stanzas = Vec::new();
+    loop {
+        let (start, text) = line(&mut pos)?;
+        if let Some(mac) = text.strip_prefix(b"--- ") {
+            let mac = b64()
+                .decode(mac)
+                .map_err(|_| bad("its MAC is not base64"))?;
+            return Ok(Header {
+                stanzas,
+                mac,
+                mac_input_len: start + 3,
+                len: pos,
+            });
+        }
+        let Some(rest) = text.strip_prefix(b"-> ") else {
+            return Err(bad("a line that is neither a stanza nor the MAC"));
+        };
+        let rest = core::str::from_utf8(rest).map_err(|_| bad("a stanza that is not text"))?;
+        let mut words = rest.split(' ').map(str::to_owned);
+        let tag = words.next().unwrap_or_default();
+        let args = words.collect();
+        let mut body = String::new();
+        loop {
+            let (_, chunk) = line(&mut pos)?;
+            body.push_str(
+                core::str::from_utf8(chunk).map_err(|_| bad("a stanza body that is not text"))?,
+            );
+            if chunk.len() < 64 {
+                break;
+            }
+        }
+        let body = b64()
+            .decode(body)
+            .map_err(|_| bad("a stanza body that is not base64"))?;
+        stanzas.push(age_core::format::Stanza { tag, args, body });
+        if stanzas.len() > 1000 {
+            return Err(bad("more than 1000 stanzas"));
+        }
+    }
+}
+
+/// The header's MAC key (age: HKDF-SHA256 of the file key, "header").
+fn mac_of(file_key: &age_core::format::FileKey, header: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use age_core::secrecy::ExposeSecret;
+    use hmac::Mac;
+    let key = age_core::primitives::hkdf(&[], b"header", file_key.expose_secret());
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).expect("any key length");
+    mac.update(header);
+    mac
+}
+
+/// An age v1 header wrapping `file_key` for `recipients`.
+fn write_header(
+    file_key: &age_core::format::FileKey,
+    recipients: &[Recipient],
+) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut out = AGE_V1.to_vec();
+    for recipient in recipients {
+        let (stanzas, _) =
+            age::Recipient::wrap_file_key(recipient, file_key).map_err(|e| format!("age: {e}"))?;
+        for stanza in stanzas {
+            out.extend_from_slice(b"-> ");
+            out.extend_from_slice(stanza.tag.as_bytes());
+            for arg in &stanza.args {
+                out.push(b' ');
+                out.extend_from_slice(arg.as_bytes());
+            }
+            out.push(b'\n');
+            let body = b64().encode(&stanza.body);
+            for chunk in body.as_bytes().chunks(64) {
+                out.extend_from_slice(chunk);
+                out.push(b'\n');
+            }
+            if body.len() % 64 == 0 {
+                out.push(b'\n');
+            }
+        }
+    }
+    out.extend_from_slice(b"---");
+    let mac = mac_of(file_key, &out).finalize().into_bytes();
+    out.push(b' ');
+    out.extend_from_slice(b64().encode(mac).as_bytes());
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Changes the recipients of the sealed file at `path` to `recipients`,
+/// rewriting its header only: its file key, unwrapped with `identities`
+/// (and checked against the header's MAC), is wrapped for the new
+/// recipients; the encrypted payload is copied as it is. Written to a
+/// `.part` file, flushed and renamed.
+pub(crate) fn reseal_file(
+    path: &Path,
+    identities: &[Identity],
+    recipients: &[Recipient],
+) -> Result<(), String> {
+    use hmac::Mac;
+    let mut file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut head = Vec::new();
+    (&mut file)
+        .take(MAX_HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let header = parse_header(&head).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file_key = identities
+        .iter()
+        .find_map(|identity| age::Identity::unwrap_stanzas(identity, &header.stanzas))
+        .ok_or_else(|| format!("{}: none of the identities opens it", path.display()))?
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    mac_of(&file_key, &head[..header.mac_input_len])
+        .verify_slice(&header.mac)
+        .map_err(|_| {
+            format!(
+                "{}: its header's MAC does not match (it was changed)",
+                path.display()
+            )
+        })?;
+    let new_header = write_header(&file_key, recipients)?;
+    let part = path.with_extension("age.part");
+    let written = (|| -> std::io::Result<()> {
+        let mut out = BufWriter::new(File::create(&part)?);
+        std::io::Write::write_all(&mut out, &new_header)?;
+        file.seek(std::io::SeekFrom::Start(header.len as u64))?;
+        std::io::copy(&mut file, &mut out)?;
+        let out = out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        out.sync_all()?;
+        fs::rename(&part, path)
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(&part);
+        format!("cannot reseal {}: {e}", path.display())
+    })
+}
+
+/// What [`reseal`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResealSummary {
+    /// Sealed files whose header was rewritten.
+    pub files: u64,
+    /// Recordings (sealed sidecars) brought to the new recipients, and
+    /// signed again when a key was given.
+    pub recordings: u64,
+}
+
+/// Changes the recipients of every sealed recording under `dir` to those
+/// in `recipients_file`: each sealed file's header is rewritten (its
+/// media is copied as it is, never decrypted), and each sealed sidecar,
+/// a small file, is opened and sealed again with its `sealed_to` updated.
+/// The headers change, so the signed manifests no longer match: with
+/// `sign_key`, each recording is signed again. `identity_file` must open
+/// the files (the old recipients' identities; a file that also holds the
+/// new ones lets a run that stopped half-way be run again). Run it on a
+/// stopped node; recordings already in the object store are not changed.
+///
+/// # Errors
+/// [`Error::Io`] naming a key file that cannot be read; an
+/// [`Error::Settings`] naming the first file that could not be resealed
+/// (the ones before it are done).
+pub fn reseal(
+    dir: &Path,
+    identity_file: &Path,
+    recipients_file: &Path,
+    sign_key: Option<&Path>,
+) -> Result<ResealSummary, Error> {
+    let identities = read_identities(identity_file)?;
+    let recipients = read_recipients(recipients_file)?;
+    let key = sign_key.map(crate::sign::read_signing_key).transpose()?;
+    let node = fs::read_to_string(dir.join(crate::settings::STATE_DIR).join("node"))
+        .map(|n| n.trim().to_owned())
+        .unwrap_or_default();
+    let mut summary = ResealSummary::default();
+    let files = crate::sign::walk(dir)?;
+    let sealed = |p: &&PathBuf| p.to_string_lossy().ends_with(SEALED_SUFFIX);
+    let is_sidecar = |p: &PathBuf| p.to_string_lossy().ends_with(".json.age");
+    let failed = |e: String| Error::Settings(format!("reseal: {e}"));
+    for path in files.iter().filter(sealed).filter(|p| !is_sidecar(p)) {
+        reseal_file(path, &identities, &recipients).map_err(failed)?;
+        summary.files += 1;
+    }
+    for path in files.iter().filter(sealed).filter(|p| is_sidecar(p)) {
+        let mut reader = open_sealed_file(path, &identities).map_err(failed)?;
+        let bytes = read_sealed(&mut *reader, 16 << 20)
+            .map_err(|e| failed(format!("{}: {e}", path.display())))?;
+        let mut sidecar: callrec_server::Sidecar = serde_json::from_slice(&bytes)
+            .map_err(|e| failed(format!("{}: not a sidecar: {e}", path.display())))?;
+        sidecar.sealed_to = recipients.iter().map(ToString::to_string).collect();
+        let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| failed(e.to_string()))?;
+        let mut sealed_json = Vec::new();
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| failed(format!("age: {e}")))?;
+        let mut writer = encryptor
+            .wrap_output(&mut sealed_json)
+            .map_err(|e| failed(e.to_string()))?;
+        std::io::Write::write_all(&mut writer, &json).map_err(|e| failed(e.to_string()))?;
+        writer.finish().map_err(|e| failed(e.to_string()))?;
+        let part = path.with_extension("age.part");
+        let written = File::create(&part).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, &sealed_json)?;
+            f.sync_all()?;
+            fs::rename(&part, path)
+        });
+        written.map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+        summary.recordings += 1;
+        if let Some(key) = &key {
+            let rel = path
+                .strip_prefix(dir)
+                .map_err(|e| failed(e.to_string()))?
+                .to_string_lossy()
+                .into_owned();
+            let entry = crate::index::Entry::from_sidecar(&sidecar, Some(rel), false)
+                .ok_or_else(|| failed(format!("{}: start time not RFC 3339", path.display())))?;
+            crate::sign::sign_recording(dir, &entry.summary, key, &node).map_err(failed)?;
+        }
+    }
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

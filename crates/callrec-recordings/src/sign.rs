@@ -278,7 +278,7 @@ pub fn verify_signatures(
 }
 
 /// Every file under `dir`, the service's own directory left out.
-fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
