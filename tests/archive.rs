@@ -824,6 +824,22 @@ fn sealed_recordings_open_with_the_age_tool_and_the_identity_only() {
     assert!(listed["sidecar"].is_null(), "{listed}");
     let closed = get(&format!("{}/api/recordings/{id}/audio", service.base));
     assert_eq!(closed.status, 409);
+    // Rebuilt without the identity, it is entered from its file names
+    // (not lost), and still cannot be opened there.
+    let service = service.restart(sealing(false, true));
+    let page = get(&format!("{}/api/recordings", service.base)).json();
+    let items = page["recordings"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert!(
+        items[0]["stop_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("sealed: entered from its file names"),
+        "{page}"
+    );
+    let id = items[0]["recording_id"].as_str().unwrap().to_owned();
+    let closed = get(&format!("{}/api/recordings/{id}/audio", service.base));
+    assert_eq!(closed.status, 409);
     assert!(
         closed
             .error()

@@ -143,6 +143,11 @@ impl Recordings {
                     },
                 }
             }
+            if !recording.uploaded && self.is_local(recording) {
+                for path in self.leftovers(recording) {
+                    let _ = fs::remove_file(path);
+                }
+            }
             deleted = Some(recording.clone());
             Ok(recording.bytes)
         })?;
@@ -150,6 +155,36 @@ impl Recordings {
             self.remove_empty_date_dir(&recording);
         }
         Ok(bytes)
+    }
+
+    /// Files of a recording on this disk that the index may not name yet:
+    /// a crash between the workers' steps leaves a sealed copy, an archive
+    /// or a manifest the index learns of only when the step is done again.
+    /// A deletion removes them too, so nothing of the recording stays.
+    fn leftovers(&self, recording: &RecordingSummary) -> Vec<std::path::PathBuf> {
+        let mut names: Vec<String> = Vec::new();
+        for path in recording.paths() {
+            let plain = path
+                .strip_suffix(crate::seal::SEALED_SUFFIX)
+                .unwrap_or(path);
+            names.extend([
+                plain.to_owned(),
+                format!("{plain}.part"),
+                format!("{plain}.age"),
+                format!("{plain}.age.part"),
+            ]);
+        }
+        if let Some(sidecar) = &recording.sidecar_path {
+            let stem = crate::sign::sidecar_stem(sidecar);
+            for ext in ["opus", "flac"] {
+                for end in ["", ".part", ".age", ".age.part"] {
+                    names.push(format!("{stem}.{ext}{end}"));
+                }
+            }
+            names.push(format!("{stem}{}", crate::sign::MANIFEST_SUFFIX));
+            names.push(format!("{stem}{}", crate::sign::SIGNATURE_SUFFIX));
+        }
+        names.iter().filter_map(|n| self.file(n).ok()).collect()
     }
 
     /// Where `recording`'s files are, when it may be deleted: every file

@@ -32,6 +32,7 @@ use callrec_server::{Archive, RecordingFile, Sidecar, sha256_of, write_sidecar};
 
 use crate::codec::{self, ArchiveFormat, Decoder, WavSamples};
 use crate::index::{Entry, Write as IndexWrite};
+use crate::locate::inside;
 use crate::seal::SEALED_SUFFIX;
 use crate::service::Shared;
 
@@ -317,7 +318,7 @@ fn process(shared: &Shared, job: &Job) -> Result<Option<u64>, String> {
         format!("{e} (tried again once the index answers)")
     };
     if !sealed_before {
-        let sidecar_path = dir.join(&job.sidecar_path);
+        let sidecar_path = inside(dir, Path::new(&job.sidecar_path))?;
         let Some(mut sidecar) = read_sidecar(&sidecar_path)? else {
             if !crate::seal::sealed_path(&sidecar_path).exists() {
                 return Ok(made); // Deleted since.
@@ -391,7 +392,7 @@ fn seal_recording(
         if file.path.to_string_lossy().ends_with(SEALED_SUFFIX) {
             continue;
         }
-        crate::seal::seal_file(&dir.join(&file.path), recipients)?;
+        crate::seal::seal_file(&inside(dir, &file.path)?, recipients)?;
         file.path = crate::seal::sealed_path(&file.path);
     }
     sidecar.sealed_to = recipients.iter().map(ToString::to_string).collect();
@@ -404,7 +405,7 @@ fn seal_recording(
 fn archive(shared: &Shared, job: &Job) -> Result<Option<u64>, String> {
     let settings = &shared.settings.archive;
     let dir = &shared.settings.dir;
-    let sidecar_path = dir.join(&job.sidecar_path);
+    let sidecar_path = inside(dir, Path::new(&job.sidecar_path))?;
     let Some(mut sidecar) = read_sidecar(&sidecar_path)? else {
         return Ok(None); // Deleted since.
     };
@@ -416,7 +417,7 @@ fn archive(shared: &Shared, job: &Job) -> Result<Option<u64>, String> {
         let Some(wav) = sidecar.files.iter().find(|f| f.kind == "wav").cloned() else {
             return Ok(None);
         };
-        let wav_path = dir.join(&wav.path);
+        let wav_path = inside(dir, &wav.path)?;
         let (archive, file) = encode(settings, &wav_path, &wav)?;
         made = file.bytes;
         sidecar.files.push(file);
@@ -561,7 +562,9 @@ fn commit(
             .iter()
             .find(|f| Some(&f.kind) == archive.as_ref())
         {
-            let _ = std::fs::remove_file(shared.settings.dir.join(&file.path));
+            if let Ok(path) = inside(&shared.settings.dir, &file.path) {
+                let _ = std::fs::remove_file(path);
+            }
         }
         return Ok(());
     }
@@ -588,7 +591,7 @@ fn commit(
         return Err(format!("{e}; the WAV stays until the index is written"));
     }
     if let Some(wav) = removed_wav {
-        let path = shared.settings.dir.join(&wav.path);
+        let path = inside(&shared.settings.dir, &wav.path)?;
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

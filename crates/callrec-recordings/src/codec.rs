@@ -126,6 +126,11 @@ impl<R: Read + Seek> WavSamples<R> {
         self.spec
     }
 
+    /// Sample frames (per channel) it holds.
+    pub(crate) fn frames(&self) -> u64 {
+        self.frames
+    }
+
     /// Appends up to `max` sample frames to `out`; how many (0 at the end).
     fn read_frames(&mut self, max: usize, out: &mut Vec<i16>) -> Result<usize, String> {
         let frames = (max as u64).min(self.left) as usize;

@@ -85,3 +85,45 @@ pub fn check_inputs(data: &[u8]) {
         assert!(view.len() >= 44);
     }
 }
+
+/// Feeds `data` to what the service reads back from its storage or from an
+/// import: an archive (Ogg Opus and FLAC decoders), a sealed file's age
+/// header, a phone recording's file name, and a WAV to be archived;
+/// panics when one panics or breaks its property (a header ends inside
+/// the input, a file name round-trips, a WAV archived as FLAC decodes to
+/// its length).
+pub fn check_stored(data: &[u8]) {
+    use std::io::Cursor;
+
+    use crate::codec::{ArchiveFormat, Decoder, WavSamples, encode_flac};
+
+    for format in [ArchiveFormat::Opus, ArchiveFormat::Flac] {
+        if let Ok(mut decoder) = Decoder::new(format, Cursor::new(data)) {
+            let _ = decoder.count_frames();
+        }
+    }
+    if let Ok(header) = crate::seal::parse_header(data) {
+        assert!(header.mac_input_len < header.len && header.len <= data.len());
+    }
+    let text = String::from_utf8_lossy(data);
+    if let Some((time, part)) = crate::import::parse_name(Path::new(&*text)) {
+        let name = match part {
+            0 => format!("{}.wav", time.file_stem()),
+            n => format!("{}_{n}.wav", time.file_stem()),
+        };
+        assert_eq!(
+            crate::import::parse_name(Path::new(&name)),
+            Some((time, part)),
+            "{text:?}"
+        );
+    }
+    if let Ok(wav) = WavSamples::new(Cursor::new(data), data.len() as u64) {
+        let frames = wav.frames();
+        let mut flac = Cursor::new(Vec::new());
+        if encode_flac(wav, &mut flac).is_ok() {
+            let decoded = Decoder::new(ArchiveFormat::Flac, Cursor::new(flac.get_ref()))
+                .and_then(|mut d| d.count_frames());
+            assert_eq!(decoded, Ok(frames), "FLAC of a WAV of {frames} frames");
+        }
+    }
+}

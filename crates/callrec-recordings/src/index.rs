@@ -220,6 +220,10 @@ pub(crate) struct Entry {
     pub(crate) summary: RecordingSummary,
     pub(crate) other_parties: String,
     pub(crate) stopped_ms: Option<i64>,
+    /// An imported recording's files, `(sha256, name)`: entered with it,
+    /// so that the same file is refused again even after a crash or a
+    /// reindex.
+    pub(crate) imported: Vec<(String, String)>,
 }
 
 impl Entry {
@@ -339,6 +343,11 @@ impl Entry {
             },
             other_parties,
             stopped_ms,
+            imported: sidecar
+                .imported_from
+                .iter()
+                .map(|f| (f.sha256.clone(), f.name.clone()))
+                .collect(),
         })
     }
 }
@@ -735,6 +744,17 @@ impl Index {
         self.transaction(|tx| {
             for entry in entries {
                 write_participant_numbers(tx, &entry.summary)?;
+                for (sha256, name) in &entry.imported {
+                    tx.execute(
+                        "INSERT INTO imported_files (sha256, recording_id, name) \
+                         VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
+                        &[
+                            Param::Text(sha256.clone()),
+                            Param::Text(entry.summary.recording_id.clone()),
+                            Param::Text(name.clone()),
+                        ],
+                    )?;
+                }
                 if how == Write::Enter
                     && !entry.summary.running
                     && tx.execute(FINISH, &finish_params(entry))? > 0
@@ -776,8 +796,7 @@ impl Index {
                         Param::Text(entry.summary.recording_id.clone()),
                         Param::Text(name.clone()),
                     ],
-                )
-                .map_err(|e| Error::index(self.describe(), format!("imported_files: {e}")))?;
+                )?;
             }
             tx.execute(UPSERT, &upsert_params(entry))?;
             Ok(())
@@ -857,6 +876,7 @@ impl Index {
                 summary: RecordingSummary::from_row(row)?,
                 other_parties,
                 stopped_ms,
+                imported: Vec::new(),
             })
         })();
         read.map(Some)

@@ -10,6 +10,23 @@ use crate::index::RecordingSummary;
 use crate::store::{Key, ObjectStore};
 use crate::{Error, Recordings};
 
+/// `relative` inside `dir`, or why not: only a plain relative path (no
+/// root, no `..`) is one. Paths read back from sidecars and the index go
+/// through it, so a tampered one never reaches a file elsewhere.
+pub(crate) fn inside(dir: &Path, relative: &Path) -> Result<PathBuf, String> {
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain && !relative.as_os_str().is_empty() {
+        Ok(dir.join(relative))
+    } else {
+        Err(format!(
+            "{} is not a path inside the recordings directory",
+            relative.display()
+        ))
+    }
+}
+
 /// Longest sidecar read back.
 const MAX_SIDECAR_LEN: u64 = 16 << 20;
 

@@ -231,6 +231,7 @@ fn entry_from_name(rel_stem: &str, found: &Found) -> Result<Entry, String> {
         },
         other_parties: String::new(),
         stopped_ms: None,
+        imported: Vec::new(),
     })
 }
 
@@ -242,10 +243,33 @@ fn sealed_entry(
     identities: &[age::x25519::Identity],
 ) -> Result<Entry, String> {
     let rel = format!("{rel_stem}.json.age");
+    let manifest = format!("{rel_stem}{}", crate::sign::MANIFEST_SUFFIX);
     if identities.is_empty() {
-        return Err(format!(
-            "{rel}: sealed; its entry is rebuilt by a node given an identity (--identity)"
-        ));
+        // Entered from its file names, so that it is neither lost from the
+        // index nor left out of the upload: its metadata waits for a node
+        // with the identity.
+        let mut entry = entry_from_name(rel_stem, &Found::default())
+            .map_err(|e| format!("{rel}: sealed, and {e}"))?;
+        let s = &mut entry.summary;
+        s.recording_id = derived_id(rel_stem);
+        let sealed = |ext: &str| {
+            let rel = format!("{rel_stem}.{ext}{}", crate::seal::SEALED_SUFFIX);
+            dir.join(&rel).is_file().then_some(rel)
+        };
+        s.wav_path = sealed("wav");
+        s.rec_path = sealed("rec");
+        s.archive_path = sealed("opus").or_else(|| sealed("flac"));
+        s.sidecar_path = Some(rel.clone());
+        s.complete = true;
+        s.stop_reason = Some(
+            "sealed: entered from its file names (a node with --identity reads the rest)"
+                .to_owned(),
+        );
+        s.bytes = s.paths().map(|p| size_of(dir, p)).sum();
+        if dir.join(&manifest).exists() {
+            s.set_manifest(Some(manifest));
+        }
+        return Ok(entry);
     }
     let path = dir.join(&rel);
     let mut reader = crate::seal::open_sealed_file(&path, identities)?;
@@ -255,7 +279,6 @@ fn sealed_entry(
         .map_err(|e| format!("{}: not a sidecar: {e}", path.display()))?;
     let mut entry = Entry::from_sidecar(&sidecar, Some(rel.clone()), false)
         .ok_or_else(|| format!("{rel}: start time {:?} is not RFC 3339", sidecar.started_at))?;
-    let manifest = format!("{rel_stem}{}", crate::sign::MANIFEST_SUFFIX);
     if dir.join(&manifest).exists() {
         entry.summary.set_manifest(Some(manifest));
     }
@@ -322,6 +345,13 @@ pub(crate) fn scan(
             }
             let mut stems: BTreeMap<String, Found> = BTreeMap::new();
             for (name, is_dir) in list(&dir.join(&device).join(&date))? {
+                // A signed manifest and its signature belong to the
+                // recording beside them; they are not one of their own.
+                if name.ends_with(crate::sign::MANIFEST_SUFFIX)
+                    || name.ends_with(crate::sign::SIGNATURE_SUFFIX)
+                {
+                    continue;
+                }
                 if let Some(stem) = name.strip_suffix(".json.age") {
                     stems
                         .entry(format!("{device}/{date}/{stem}"))
@@ -368,6 +398,43 @@ pub(crate) fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_recording_scans_as_one_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sidecar = Sidecar::default();
+        sidecar.recording_id = "r1".into();
+        sidecar.started_at = "2026-12-03T10:00:00Z".into();
+        sidecar.complete = true;
+        let mut wav = callrec_server::RecordingFile::default();
+        wav.path = "001565aabbcc/2026-12-03/100000_out_1009_abc.wav".into();
+        wav.kind = "wav".into();
+        sidecar.files = vec![wav];
+        let day = dir.path().join("001565aabbcc/2026-12-03");
+        fs::create_dir_all(&day).unwrap();
+        fs::write(day.join("100000_out_1009_abc.wav"), b"RIFF").unwrap();
+        let rel = "001565aabbcc/2026-12-03/100000_out_1009_abc.json";
+        fs::write(dir.path().join(rel), serde_json::to_vec(&sidecar).unwrap()).unwrap();
+        let entry = Entry::from_sidecar(&sidecar, Some(rel.into()), false).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        crate::sign::sign_recording(dir.path(), &entry.summary, &key, "n").unwrap();
+        let mut found = Vec::new();
+        scan(
+            dir.path(),
+            &[],
+            |e| {
+                found.extend(e);
+                Ok(())
+            },
+            |p| panic!("{p}"),
+        )
+        .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].summary.manifest_path.as_deref(),
+            Some("001565aabbcc/2026-12-03/100000_out_1009_abc.manifest.json")
+        );
+    }
 
     #[test]
     fn names_of_recordings_without_a_sidecar() {

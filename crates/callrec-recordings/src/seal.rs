@@ -52,12 +52,16 @@ pub fn read_recipients(path: &Path) -> Result<Vec<Recipient>, Error> {
     let mut recipients = Vec::new();
     for (n, line) in key_lines(path, WHAT)? {
         let recipient = Recipient::from_str(&line).map_err(|e| {
-            let shown: String = line.chars().take(20).collect();
-            bad_key(
-                path,
-                WHAT,
-                format!("line {n} ({shown:?}…) is not an age X25519 recipient: {e}"),
-            )
+            // Never quoted: a secret key given here by mistake must not
+            // reach a log.
+            let why = if line.starts_with("AGE-SECRET-KEY-") {
+                "is an identity (a secret key), not a recipient: give the node \
+                 `age-keygen -y`'s output, and keep the identity off it"
+                    .to_owned()
+            } else {
+                format!("is not an age X25519 recipient (age1…): {e}")
+            };
+            bad_key(path, WHAT, format!("line {n} {why}"))
         })?;
         recipients.push(recipient);
     }
@@ -192,13 +196,13 @@ const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
 const MAX_HEADER_LEN: usize = 64 << 10;
 
 /// An age v1 header: its stanzas, its MAC, and where it ends.
-struct Header {
+pub(crate) struct Header {
     stanzas: Vec<age_core::format::Stanza>,
     mac: Vec<u8>,
     /// Bytes up to and including `---` (what the MAC covers).
-    mac_input_len: usize,
+    pub(crate) mac_input_len: usize,
     /// Bytes up to and including the MAC line's newline.
-    len: usize,
+    pub(crate) len: usize,
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -206,7 +210,7 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 /// Reads the header at the start of `bytes` (age-encryption.org/v1).
-fn parse_header(bytes: &[u8]) -> Result<Header, String> {
+pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header, String> {
     use base64::Engine;
     let bad = |why: &str| format!("not an age v1 header: {why}");
     if !bytes.starts_with(AGE_V1) {
@@ -496,6 +500,15 @@ mod tests {
         fs::write(&path, format!("{r}\nage1notakey\n")).unwrap();
         let e = read_recipients(&path).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("recipients"), "{e}");
+        let secret = Identity::generate();
+        let secret_text = {
+            use age_core::secrecy::ExposeSecret;
+            secret.to_string().expose_secret().to_owned()
+        };
+        fs::write(&path, format!("{secret_text}\n")).unwrap();
+        let e = read_recipients(&path).unwrap_err().to_string();
+        assert!(e.contains("is an identity (a secret key)"), "{e}");
+        assert!(!e.contains(&secret_text[..20]), "{e}");
         fs::write(&path, "# nothing\n").unwrap();
         assert!(
             read_recipients(&path)

@@ -121,6 +121,8 @@ impl Recordings {
     fn open_on(settings: Settings, runtime: Option<tokio::runtime::Handle>) -> Result<Self, Error> {
         let state = settings.dir.join(STATE_DIR);
         fs::create_dir_all(&state).map_err(|e| Error::io("create", &state, e))?;
+        // Files an import request staged before a crash or a kill.
+        let _ = fs::remove_dir_all(state.join("import"));
         let node = match &settings.node {
             Some(node) => check_node(node)?,
             None => node_of(&state)?,

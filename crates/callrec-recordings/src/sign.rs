@@ -166,7 +166,7 @@ pub(crate) fn sign_recording(
     .flatten()
     .chain(core::iter::once(&sidecar_rel.to_owned()))
     {
-        let path = dir.join(rel);
+        let path = crate::locate::inside(dir, Path::new(rel))?;
         let (bytes, sha256) = hash_file(&path)?;
         files.push(ManifestFile {
             name: file_name(&path),

@@ -291,13 +291,33 @@ fn choose<'a>(
             None
         },
     };
+    // An archive the index knows only by its path (a sealed recording
+    // entered from its file names): served as stored, by its extension.
+    let bare_archive = || {
+        let path = recording.archive_path.as_ref()?;
+        let plain = path
+            .strip_suffix(crate::seal::SEALED_SUFFIX)
+            .unwrap_or(path);
+        let format = ArchiveFormat::of_kind(plain.rsplit_once('.')?.1)?;
+        Some(Served {
+            relative: path.clone(),
+            view: View::Stored,
+            name: format.extension(),
+            content_type: format.content_type(),
+            extension: format.extension(),
+            sha256: None,
+        })
+    };
     let served = match format {
-        None => archive.map(stored_archive).or_else(|| {
-            recording
-                .wav_path
-                .as_ref()
-                .map(|p| wav(p, View::Stored, "wav"))
-        }),
+        None => archive
+            .map(stored_archive)
+            .or_else(|| {
+                recording
+                    .wav_path
+                    .as_ref()
+                    .map(|p| wav(p, View::Stored, "wav"))
+            })
+            .or_else(bare_archive),
         Some(name @ ("opus" | "flac")) => archive
             .filter(|(f, _, _)| f.extension() == name)
             .map(stored_archive),
