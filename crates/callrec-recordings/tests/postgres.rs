@@ -300,9 +300,9 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
     let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
     client
         .batch_execute(
-            "DROP INDEX by_node; DROP TABLE participant_numbers; \
+            "DROP INDEX by_node; DROP TABLE participant_numbers; DROP TABLE imported_files; \
              ALTER TABLE recordings DROP COLUMN source, DROP COLUMN participants, DROP COLUMN channels, \
-             DROP COLUMN archive_path, DROP COLUMN archive; \
+             DROP COLUMN archive_path, DROP COLUMN archive, DROP COLUMN manifest_path; \
              UPDATE callrec_schema SET version = 1",
         )
         .unwrap();
