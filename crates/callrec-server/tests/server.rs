@@ -485,7 +485,10 @@ async fn the_sidecar_exists_before_audio_and_the_stop_gives_the_final_numbers() 
     // The sidecar exists, incomplete, before any audio.
     let early = wait_for_sidecar_where(server.dir.path(), "hold1", |_| true).await;
     assert_eq!(early["complete"], false);
-    assert_eq!(early["schema_version"], 3);
+    assert_eq!(
+        early["schema_version"],
+        callrec_server::SIDECAR_SCHEMA_VERSION
+    );
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // (A hold's real time is tested on the call itself, on simulated time:
     // callrec-server's call.rs.)
