@@ -515,6 +515,32 @@ fn an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store() {
         .unwrap();
     let recipients = keys.path().join("recipients.txt");
     std::fs::write(&recipients, &recipient.stdout).unwrap();
+    let (sign_key, public) = (keys.path().join("sign.key"), keys.path().join("sign.pub"));
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            sign_key.to_str().unwrap(),
+        ],
+        vec![
+            "pkey",
+            "-in",
+            sign_key.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    ] {
+        assert!(
+            Command::new("openssl")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
     let (recipients, identity) = (
         recipients.to_str().unwrap().to_owned(),
         identity.to_str().unwrap().to_owned(),
@@ -522,7 +548,14 @@ fn an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store() {
     let a = pool.node_with(
         "a",
         "53600-53649",
-        &["--archive", "opus", "--seal-to", &recipients],
+        &[
+            "--archive",
+            "opus",
+            "--seal-to",
+            &recipients,
+            "--sign-key",
+            sign_key.to_str().unwrap(),
+        ],
     );
     let b = pool.node_with("b", "53650-53699", &["--identity", &identity]);
     let out = phones(&["--server", &a.control, "--seconds", "3", "--speed", "1"]);
@@ -567,16 +600,62 @@ fn an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store() {
     // The recording node holds no identity: sealed, it cannot open it.
     let closed = a.audio(id, &[]);
     assert_eq!(closed.status, 409, "{}", closed.error());
+    // The bucket holds the sealed files, the manifest and its signature,
+    // and a copy of them verifies offline with the public key alone.
+    let meta = get(&format!("{}/api/recordings/{id}", b.base)).json();
+    let opus = meta["sidecar"]["files"][0]["path"].as_str().unwrap();
+    let stem = opus.strip_suffix(".opus.age").unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    for end in [".opus.age", ".json.age", ".manifest.json", ".manifest.sig"] {
+        let relative = format!("{stem}{end}");
+        let out = copy.path().join(&relative);
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let fetched = Command::new("curl")
+            .args([
+                "-fsS",
+                "-H",
+                "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                "--aws-sigv4",
+            ])
+            .arg(format!("aws:amz:{GARAGE_REGION}:s3"))
+            .arg("--user")
+            .arg(format!("{}:{}", pool.garage.key_id, pool.garage.secret))
+            .arg(format!(
+                "{}/recordings/pool/{relative}",
+                pool.garage.endpoint
+            ))
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            fetched.status.success(),
+            "{relative}: {}",
+            String::from_utf8_lossy(&fetched.stderr)
+        );
+    }
+    let verified = Command::new(common::example_path("record_server"))
+        .args(["verify", "--dir"])
+        .arg(copy.path())
+        .arg("--public-key")
+        .arg(&public)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success() && out.contains("1 recording(s) verified"),
+        "{out}"
+    );
 }
 
 fn main() -> std::process::ExitCode {
-    use callrec_test::harness::{AGE, GARAGE, POSTGRES, Test, run_tests};
+    use callrec_test::harness::{AGE, GARAGE, OPENSSL, POSTGRES, Test, run_tests};
     run_tests(vec![
         Test::new(
             "an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store",
             an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store,
         )
-        .needs(&[GARAGE, POSTGRES, AGE]),
+        .needs(&[GARAGE, POSTGRES, AGE, OPENSSL]),
         Test::new(
             "two_nodes_share_a_load_and_serve_every_call_byte_for_byte",
             two_nodes_share_a_load_and_serve_every_call_byte_for_byte,

@@ -663,6 +663,72 @@ fn an_imported_usb_recording_archived_as_opus_plays_in_the_page() {
     );
 }
 
+/// A G.722 call archived as FLAC plays in the page as the stored FLAC.
+fn a_flac_archive_plays_in_the_page() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let mut options = Options::new(55400);
+    options.settings = Box::new(|settings| {
+        settings.archive.format = callrec_recordings::ArchiveFormat::Flac;
+    });
+    let service = Service::start(options);
+    service.call(&[
+        "--seconds",
+        "3",
+        "--codec",
+        "G722",
+        "--remote-number",
+        "7001",
+    ]);
+    service.wait_for_finished(1);
+    let id = service.newest_id();
+    callrec_test::wait_until("the FLAC archive", Duration::from_secs(60), || {
+        service
+            .recordings
+            .get(&id)
+            .unwrap()
+            .is_some_and(|r| r.archive.is_some())
+    });
+    let browser = driver.browser();
+    browser.open(&format!("{}/", service.base));
+    browser.type_into("#number", "7001");
+    browser.click("#search");
+    browser.wait_for_rows("the call", 1);
+    browser.click("#results tbody tr");
+    browser.wait_for(
+        "the details",
+        "return document.getElementById('facts').textContent.includes('FLAC')",
+    );
+    let download = browser.run("return document.getElementById('download').textContent");
+    assert_eq!(download, "Download FLAC");
+    let played = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; const a = document.getElementById('player'); \
+            a.play().then(() => done('playing')).catch(e => done('error: ' + e));", "args": []})),
+    );
+    assert_eq!(played, "playing");
+    browser.wait_for(
+        "playback to advance",
+        "return document.getElementById('player').currentTime > 0.3",
+    );
+    let decoded = browser.send(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[0]; \
+            fetch(document.getElementById('player').src).then(r => r.arrayBuffer()) \
+            .then(b => new OfflineAudioContext(1, 16000, 16000).decodeAudioData(b)) \
+            .then(a => { const d = a.getChannelData(0); let s = 0; for (const x of d) s += x * x; \
+              done([Math.sqrt(s / d.length), a.duration]); }) \
+            .catch(e => done('error: ' + e));", "args": []})),
+    );
+    let decoded = decoded.as_array().unwrap_or_else(|| panic!("{decoded}"));
+    assert!(decoded[0].as_f64().unwrap() > 0.05, "silent: {decoded:?}");
+    let seconds = decoded[1].as_f64().unwrap();
+    assert!((2.9..3.1).contains(&seconds), "{seconds} s for a 3 s call");
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{CHROMEDRIVER, CHROMIUM, Test, run_tests};
     run_tests(vec![
@@ -684,6 +750,11 @@ fn main() -> std::process::ExitCode {
         Test::new(
             "an_imported_usb_recording_archived_as_opus_plays_in_the_page",
             an_imported_usb_recording_archived_as_opus_plays_in_the_page,
+        )
+        .needs(&[CHROMIUM, CHROMEDRIVER]),
+        Test::new(
+            "a_flac_archive_plays_in_the_page",
+            a_flac_archive_plays_in_the_page,
         )
         .needs(&[CHROMIUM, CHROMEDRIVER]),
         Test::new(
