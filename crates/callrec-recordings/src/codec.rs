@@ -336,6 +336,11 @@ pub(crate) fn encode_flac<R: Read + Seek, W: Write + Seek>(
         out.write_all(sink.as_slice()).map_err(write_error)?;
     }
     let info = stream.stream_info_mut();
+    // The smallest block size excludes the last block (RFC 9639 §8.2), as
+    // decoders check: a last block of fewer than 16 samples would
+    // otherwise make the stream unreadable.
+    info.set_block_sizes(FLAC_BLOCK, FLAC_BLOCK)
+        .map_err(|e| flac_error(&e))?;
     info.set_md5_digest(&buffers.1.md5_digest());
     info.set_total_samples(buffers.1.total_samples());
     out.seek(SeekFrom::Start(0)).map_err(write_error)?;
@@ -643,6 +648,10 @@ mod tests {
             (WavSpec::pcm16_mono(true), 4096),
             (WavSpec::pcm16_mono(false).stereo(), 9000),
             (WavSpec::pcm16_mono(false), 0),
+            // A last block shorter than FLAC's smallest (16), found by the
+            // fuzzer: 2 × 4096 + 10, and 10 alone.
+            (WavSpec::g711(callrec_audio::g711::Law::Alaw), 8202),
+            (WavSpec::pcm16_mono(false), 10),
         ] {
             let (wav, pcm) = tone_wav(spec, frames);
             let mut out = Cursor::new(Vec::new());
