@@ -105,7 +105,7 @@ struct Args {
     /// --api-tokens only a loopback address is accepted.
     #[arg(long, value_name = "HOST:PORT")]
     http: Option<std::net::SocketAddr>,
-    /// API tokens, one `ROLE NAME TOKEN` per line (role read or admin).
+    /// API tokens, one `ROLE NAME TOKEN` per line (role read, listen or admin).
     #[arg(long, value_name = "FILE")]
     api_tokens: Option<PathBuf>,
     /// Close an API connection that has not sent a whole request head

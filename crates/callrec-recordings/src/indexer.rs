@@ -43,6 +43,12 @@ impl Recordings {
         let _ = self.shared.counters.set(counters);
     }
 
+    /// The recording server's live feeds, which the API's listeners
+    /// subscribe to (set once; [`Node::start`](crate::Node::start) does).
+    pub fn set_live(&self, live: callrec_server::Live) {
+        let _ = self.shared.live.set(live);
+    }
+
     /// Waits until every recording the observer has seen is in the index.
     pub fn flush(&self) {
         let (done, wait) = mpsc::sync_channel(1);

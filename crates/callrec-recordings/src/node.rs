@@ -126,6 +126,7 @@ impl Node {
             .await?
             .with_observer(recordings.observer());
         recordings.set_server_counters(server.counters());
+        recordings.set_live(server.live());
         let api = match http {
             Some(addr) => Some(
                 crate::HttpApi::bind(addr, tokens, recordings.clone())

@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     pub(crate) audit: AuditLog,
     pub(crate) totals: Totals,
     pub(crate) counters: OnceLock<Arc<Counters>>,
+    /// The recording server's live feeds (a [`Node`](crate::Node) sets
+    /// them; without them nothing runs here to listen to).
+    pub(crate) live: OnceLock<callrec_server::Live>,
     pub(crate) jobs: Mutex<Sender<IndexerWork>>,
     /// Holds, deletions and sweeps one at a time, so a hold set while a
     /// deletion is decided cannot be missed.
@@ -189,6 +192,7 @@ impl Recordings {
             audit,
             totals: Totals::default(),
             counters: OnceLock::new(),
+            live: OnceLock::new(),
             jobs: Mutex::new(jobs),
             admin: Mutex::new(()),
         });

@@ -49,6 +49,9 @@ pub struct Settings {
     pub tokens: Option<Tokens>,
     /// The API's bounds on connections and how long they may idle.
     pub http_limits: HttpLimits,
+    /// How many may listen to running recordings
+    /// (`GET /api/recordings/{id}/live`): per recording and in all.
+    pub listen_limits: callrec_server::live::ListenLimits,
     /// Whether a [`Node`](crate::Node) rebuilds the index from the files
     /// before it serves ([`Recordings::reindex`](crate::Recordings::reindex)).
     pub reindex: bool,
@@ -92,6 +95,7 @@ impl Settings {
             http: None,
             tokens: None,
             http_limits: HttpLimits::default(),
+            listen_limits: callrec_server::live::ListenLimits::default(),
             reindex: false,
             upload_drain: Duration::from_secs(30),
             audit_accept: false,

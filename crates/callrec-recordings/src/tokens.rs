@@ -1,7 +1,8 @@
 //! API tokens: who may read and who may also delete and hold.
 //!
 //! The file (`--api-tokens FILE`) has one token per line,
-//! `ROLE NAME TOKEN`, where ROLE is `read` or `admin`, NAME is what the
+//! `ROLE NAME TOKEN`, where ROLE is `read`, `listen` (read, and listen to
+//! running recordings) or `admin` (everything), NAME is what the
 //! audit log records, and TOKEN is at least 16 characters of
 //! `A-Z a-z 0-9 . _ ~ + / = -` (`openssl rand -hex 24` makes one). Blank lines and lines starting with
 //! `#` are ignored.
@@ -21,8 +22,21 @@ pub const MIN_TOKEN_LEN: usize = 16;
 pub enum Role {
     /// Search, metadata, audio, metrics.
     Read,
-    /// Also delete, hold, and verify the audit log.
+    /// Also listen to running recordings as they are recorded.
+    Listen,
+    /// Also delete, hold, import, and verify the audit log.
     Admin,
+}
+
+impl Role {
+    /// The role's name in the tokens file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Listen => "listen",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// The tokens the API accepts.
@@ -83,12 +97,15 @@ impl Tokens {
             }
             let words: Vec<&str> = line.split_whitespace().collect();
             let [role, name, token] = words[..] else {
-                return Err((n, "expected `ROLE NAME TOKEN` (role read or admin)".into()));
+                return Err((n, "expected `ROLE NAME TOKEN` (role read, listen or admin)".into()));
             };
             let role = match role {
                 "read" => Role::Read,
+                "listen" => Role::Listen,
                 "admin" => Role::Admin,
-                other => return Err((n, format!("role {other:?} is neither read nor admin"))),
+                other => {
+                    return Err((n, format!("role {other:?} is none of read, listen, admin")));
+                }
             };
             if token.len() < MIN_TOKEN_LEN {
                 return Err((

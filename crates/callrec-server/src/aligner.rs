@@ -14,6 +14,8 @@ use core::time::Duration;
 use std::collections::VecDeque;
 
 use callrec_audio::WavWriter;
+
+use crate::live::LiveTap;
 use callrec_audio::g711::Law;
 use callrec_audio::g722;
 use callrec_audio::wav::{SampleFormat, WavSpec};
@@ -159,6 +161,8 @@ pub(crate) struct Aligner<W: Sink> {
     error: Option<String>,
     frame: Vec<i16>,
     discontinuities: u64,
+    /// The live feed, when the server has one for the recording.
+    live: Option<LiveTap>,
 }
 
 impl<W: Sink> Aligner<W> {
@@ -195,7 +199,20 @@ impl<W: Sink> Aligner<W> {
             error: None,
             frame: Vec::new(),
             discontinuities: 0,
+            live: None,
         })
+    }
+
+    /// From now on, what is written also goes to `tap`.
+    pub(crate) fn listen(&mut self, tap: LiveTap) {
+        self.live = Some(tap);
+    }
+
+    /// The newest packet arrived at `at` (for the live feed's latency).
+    pub(crate) fn arrived(&mut self, at: std::time::Instant) {
+        if let Some(live) = &mut self.live {
+            live.arrived(at);
+        }
     }
 
     /// `now` on the clock, in frames, less the silences cut.
@@ -334,6 +351,9 @@ impl<W: Sink> Aligner<W> {
             if let Err(e) = writer.write_pcm(&self.frame) {
                 self.error = Some(e.to_string());
                 return;
+            }
+            if let Some(live) = &mut self.live {
+                live.pcm(&self.frame);
             }
             self.written += n;
         }

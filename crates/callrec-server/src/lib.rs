@@ -67,6 +67,7 @@ mod connection;
 mod counters;
 mod error;
 mod finalizer;
+pub mod live;
 #[doc(hidden)]
 pub mod fuzzing;
 mod observer;
@@ -81,6 +82,7 @@ mod siprec;
 pub use config::{Config, DEFAULT_CONTROL_PORT, OutputFormat, PortRange};
 pub use counters::{Counters, Summary};
 pub use error::Error;
+pub use live::{Live, LiveFormat};
 pub use observer::Observer;
 pub use outputs::Sink;
 pub use ports::PORT_QUARANTINE;

@@ -10,6 +10,9 @@ use callrec_audio::g711::Law;
 use callrec_audio::{WavWriter, g722};
 use callrec_file::{self as recfile, CodecName, Header};
 
+use crate::LiveFormat;
+use crate::live::{LiveDecoding, LiveTap};
+
 /// Where a recording's bytes go: a file in the server, memory in tests and
 /// fuzzing.
 pub trait Sink: Write + Seek {
@@ -83,6 +86,9 @@ pub(crate) struct Outputs<W: Sink> {
     wav: Option<(WavWriter<W>, Transcoder)>,
     rec: Option<RecOutput<W>>,
     error: Option<String>,
+    codec: recfile::Codec,
+    /// The live feed, when the server has one for the recording.
+    live: Option<LiveTap>,
 }
 
 /// What finishing the files gave.
@@ -144,7 +150,36 @@ impl<W: Sink> Outputs<W> {
             wav,
             rec,
             error: None,
+            codec,
+            live: None,
         })
+    }
+
+    /// The audio a live feed of these files carries.
+    pub(crate) fn live_format(&self) -> LiveFormat {
+        let rate = if self.codec == recfile::Codec::G722 {
+            16000
+        } else {
+            8000
+        };
+        LiveFormat { rate, channels: 1 }
+    }
+
+    /// From now on, what is written also goes to `tap`.
+    pub(crate) fn listen(&mut self, tap: LiveTap) {
+        let decoding = match self.codec {
+            recfile::Codec::Pcma => LiveDecoding::Law(Law::Alaw),
+            recfile::Codec::Pcmu => LiveDecoding::Law(Law::Ulaw),
+            _ => LiveDecoding::G722(Box::default()),
+        };
+        self.live = Some(tap.decoding(decoding));
+    }
+
+    /// The newest packet arrived at `at` (for the live feed's latency).
+    pub(crate) fn arrived(&mut self, at: std::time::Instant) {
+        if let Some(live) = &mut self.live {
+            live.arrived(at);
+        }
     }
 
     /// The first write error, if any.
@@ -155,11 +190,19 @@ impl<W: Sink> Outputs<W> {
     /// One payload of the call's codec.
     pub(crate) fn payload(&mut self, data: &[u8]) {
         self.write(|t, wav| t.write_frame(data, wav), |rec| rec.push(data));
+        if let Some(live) = &mut self.live {
+            live.codes(data);
+        }
     }
 
     /// `ticks` of the codec's silence.
     pub(crate) fn gap(&mut self, ticks: u64) {
         self.write(|t, wav| t.write_gap(ticks, wav), |rec| rec.silence(ticks));
+        if let Some(live) = &mut self.live {
+            // G.722's 8 kHz RTP clock ticks twice per 16 kHz sample.
+            let per_tick = if self.codec == recfile::Codec::G722 { 2 } else { 1 };
+            live.silence(ticks * per_tick);
+        }
     }
 
     fn write(

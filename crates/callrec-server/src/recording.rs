@@ -49,6 +49,15 @@ impl RecordingTask {
         for observer in &shared.observers {
             observer.recording_started(call.sidecar());
         }
+        // Listeners hear what is written, as it is written; the entry
+        // lives as long as this task and tells them when it ends.
+        let recording_id = call.sidecar().recording_id.clone();
+        let mut live_entry = None;
+        if let Some(outputs) = call.media_mut() {
+            let (tap, entry) = shared.live.open(&recording_id, outputs.live_format());
+            outputs.listen(tap);
+            live_entry = Some(entry);
+        }
         let socket = match UdpSocket::from_std(socket) {
             Ok(socket) => socket,
             Err(e) => {
@@ -85,6 +94,9 @@ impl RecordingTask {
                 received = socket.async_io(Interest::READABLE, || recv_stamped(&socket, &mut buf)) => {
                     let Ok((len, from, stamp)) = received else { continue };
                     let arrival = clock.arrival(stamp);
+                    if let Some(outputs) = call.media_mut() {
+                        outputs.arrived(t0 + arrival);
+                    }
                     if call.handle_datagram(&buf[..len], from, arrival) {
                         last_rtp = arrival;
                         if silence_logged {
@@ -160,6 +172,7 @@ impl RecordingTask {
         // Finalizing flushes files to disk and hashes them: blocking work,
         // kept off the runtime's workers so other calls' packets go on.
         let id = self.id.clone();
+        let reason = command.reason.clone();
         let finished = shared
             .finalizers
             .run(move || finalize(&id, call, &files, sidecar_path.as_deref(), command))
@@ -170,6 +183,9 @@ impl RecordingTask {
         };
         for observer in &shared.observers {
             observer.recording_finished(&sidecar);
+        }
+        if let Some(entry) = live_entry {
+            entry.end(&reason);
         }
         tracing::info!(
             id = %sidecar.session_id, reason = sidecar.stop_reason.as_deref().unwrap_or(""),

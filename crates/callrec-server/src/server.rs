@@ -31,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) ports: Mutex<PortPool>,
     pub(crate) admission: Mutex<Admission>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) live: crate::Live,
     pub(crate) observers: Vec<Arc<dyn Observer>>,
     pub(crate) next_serial: AtomicU64,
     pub(crate) finalizers: Finalizers,
@@ -101,6 +102,7 @@ impl Server {
                 ports: Mutex::new(PortPool::new(config.rtp_ports.ports())),
                 admission: Mutex::new(Admission::new(&config)),
                 counters: Arc::new(Counters::default()),
+                live: crate::Live::default(),
                 observers: Vec::new(),
                 next_serial: AtomicU64::new(0),
                 finalizers: Finalizers::start(),
@@ -142,6 +144,11 @@ impl Server {
     /// The server-wide counters.
     pub fn counters(&self) -> Arc<Counters> {
         self.shared.counters.clone()
+    }
+
+    /// The running recordings' live feeds, for listeners.
+    pub fn live(&self) -> crate::Live {
+        self.shared.live.clone()
     }
 
     /// Serves until `shutdown` resolves, then finalizes every open recording

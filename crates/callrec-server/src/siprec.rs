@@ -36,6 +36,8 @@ use crate::allocator::{admit_recording, bind_free_port};
 use crate::arrival::{ArrivalClock, recv_stamped};
 use crate::call::{Call, CallSettings};
 use crate::counters::Counters;
+use crate::live::LiveEntry;
+use crate::LiveFormat;
 use crate::paths::{UtcTime, new_recording_id, recording_stem, with_suffix};
 use crate::server::Shared;
 use crate::sidecar::{
@@ -789,6 +791,8 @@ struct Segment {
     aligner: Aligner<BufWriter<File>>,
     lanes: Vec<Lane>,
     rate: u64,
+    /// The recording's live feed; ended with the recording.
+    live: Option<LiveEntry>,
 }
 
 impl Session {
@@ -943,13 +947,19 @@ impl Session {
             write_atomically(&sidecar_path, &sidecar, Durability::Atomic)?;
             Ok(aligner)
         });
-        let aligner = match made {
+        let mut aligner = match made {
             Ok(aligner) => aligner,
             Err(e) => {
                 let _ = std::fs::remove_file(&wav_path);
                 return Err(format!("cannot create the recording: {e}"));
             }
         };
+        let format = LiveFormat {
+            rate,
+            channels: n as u16,
+        };
+        let (tap, live) = self.shared.live.open(&recording_id, format);
+        aligner.listen(tap);
         for observer in &self.shared.observers {
             observer.recording_started(&sidecar);
         }
@@ -968,6 +978,7 @@ impl Session {
             aligner,
             lanes,
             rate: u64::from(rate),
+            live: Some(live),
         })
     }
 
@@ -1018,6 +1029,7 @@ impl Session {
             tokio::select! {
                 (port, len, from, stamp) = next_datagram(&sockets, &mut buf, &mut turn), if !sockets.is_empty() => {
                     let arrival = clock.arrival(stamp);
+                    segment.aligner.arrived(t0 + arrival);
                     if segment.datagram(port, &buf[..len], from, arrival) {
                         last_rtp = arrival;
                     }
@@ -1109,9 +1121,11 @@ impl Session {
     }
 
     /// Finalizes a recording off the runtime's workers and tells observers.
-    async fn finish(&self, segment: Segment, reason: String, note: Option<String>) {
+    async fn finish(&self, mut segment: Segment, reason: String, note: Option<String>) {
         let shared = &self.shared;
         let call_id = self.call_id.clone();
+        let live = segment.live.take();
+        let live_reason = reason.clone();
         let finished = shared
             .finalizers
             .run(move || segment.finalize(&call_id, reason, note))
@@ -1122,6 +1136,9 @@ impl Session {
         };
         for observer in &shared.observers {
             observer.recording_finished(&sidecar);
+        }
+        if let Some(live) = live {
+            live.end(&live_reason);
         }
         Counters::add(&shared.counters.recordings_finished, 1);
         tracing::info!(

@@ -37,8 +37,10 @@ impl Caller {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!(
-                    "token {:?} may only read; this needs an admin token",
-                    self.actor.name
+                    "token {:?} has the role {}; this needs the role {}",
+                    self.actor.name,
+                    self.role.name(),
+                    role.name()
                 ),
             ))
         }

@@ -5,7 +5,8 @@
 //!   another domain that resolves to 127.0.0.1 (DNS rebinding) cannot use
 //!   the API with the trust loopback mode gives;
 //! - a request that changes state (any method but `GET`, `HEAD` and
-//!   `OPTIONS`) from a browser must come from the service's own page: an
+//!   `OPTIONS`), and a WebSocket upgrade, from a browser must come from
+//!   the service's own page: an
 //!   `Origin` that is not this `Host`, or a `Sec-Fetch-Site` that is not
 //!   `same-origin` (or `none`), is `403`, in every mode;
 //! - every answer is `nosniff`, may not be framed and sends no referrer;
@@ -121,11 +122,22 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
             .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// `403` for a state-changing request a browser sent from another page.
+/// `403` for a state-changing request a browser sent from another page,
+/// and for a WebSocket upgrade from one (a WebSocket is exempt from the
+/// browser's same-origin policy: without this check any page a listener
+/// visits could listen with their session cookie).
 fn check_origin(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && !upgrade {
         return Ok(());
     }
+    let what = if upgrade {
+        "listen"
+    } else {
+        "change recordings"
+    };
     let text = |name| {
         headers
             .get(name)
@@ -137,7 +149,7 @@ fn check_origin(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
                 StatusCode::FORBIDDEN,
                 format!(
                     "{method} from another site (Sec-Fetch-Site {:?}) is refused: only this \
-                     service's own page may change recordings",
+                     service's own page may {what}",
                     truncate(&site)
                 ),
             ));
@@ -153,7 +165,7 @@ fn check_origin(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
                 StatusCode::FORBIDDEN,
                 format!(
                     "{method} from origin {:?} is refused: only this service's own page ({}) may \
-                     change recordings",
+                     {what}",
                     truncate(&origin),
                     if host.is_empty() {
                         "no Host given".to_owned()
@@ -277,5 +289,25 @@ mod tests {
         assert!(check_origin(&Method::POST, &null).is_err());
         // Reading is never refused for its origin (the audio element).
         assert!(check_origin(&Method::GET, &other).is_ok());
+    }
+
+    #[test]
+    fn a_websocket_upgrade_only_from_the_own_origin() {
+        let upgrade = |origin: &str| {
+            headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", origin),
+                ("upgrade", "WebSocket"),
+            ])
+        };
+        assert!(check_origin(&Method::GET, &upgrade("http://127.0.0.1:8080")).is_ok());
+        let refused = check_origin(&Method::GET, &upgrade("https://evil.example")).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert!(
+            refused.message().contains("\"https://evil.example\"")
+                && refused.message().contains("may listen"),
+            "{}",
+            refused.message()
+        );
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod guard;
 mod import;
+mod live;
 mod recordings;
 
 use core::net::SocketAddr;
@@ -113,7 +114,9 @@ impl HttpApi {
             limits,
         } = self;
         let connections = Arc::new(Connections::default());
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Told to every connection at shutdown: each ends its request in
+        // flight and closes (hyper's graceful shutdown of a connection).
+        let (stop, _) = tokio::sync::watch::channel(false);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(limits.request_head_timeout);
@@ -152,16 +155,31 @@ impl HttpApi {
                     }
                 },
             );
-            let connection = graceful
-                .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+            // With upgrades: live listening's WebSocket. An upgraded
+            // connection leaves these bounds (its listener has its own).
+            let connection = http
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut stopped = stop.subscribe();
             tokio::spawn(async move {
+                let mut connection = std::pin::pin!(connection);
                 // Timeouts and resets end a connection; nothing to report.
-                let _ = connection.await;
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    () = stop => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
                 drop(slot);
             });
         }
         drop(listener);
-        graceful.shutdown().await;
+        let _ = stop.send(true);
+        connections.all_closed().await;
         Ok(())
     }
 }
@@ -170,6 +188,8 @@ impl HttpApi {
 #[derive(Debug, Default)]
 struct Connections {
     open: std::sync::Mutex<(usize, std::collections::HashMap<core::net::IpAddr, usize>)>,
+    /// Told when the last connection closes.
+    closed: tokio::sync::Notify,
 }
 
 /// One admitted connection; gives its place back when dropped.
@@ -201,6 +221,19 @@ impl Connections {
     }
 }
 
+impl Connections {
+    /// Waits until no connection is open.
+    async fn all_closed(&self) {
+        loop {
+            let notified = self.closed.notified();
+            if self.open.lock().unwrap_or_else(|e| e.into_inner()).0 == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self
@@ -209,6 +242,9 @@ impl Drop for Slot {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         open.0 -= 1;
+        if open.0 == 0 {
+            self.connections.closed.notify_waiters();
+        }
         if let Some(n) = open.1.get_mut(&self.address) {
             *n -= 1;
             if *n == 0 {
@@ -252,6 +288,7 @@ pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
             get(recordings::metadata).delete(recordings::delete),
         )
         .route("/api/recordings/{id}/audio", get(audio::audio))
+        .route("/api/recordings/{id}/live", get(live::live))
         .route(
             "/api/recordings/{id}/hold",
             axum::routing::put(recordings::hold).delete(recordings::hold),

@@ -1,0 +1,253 @@
+//! `GET /api/recordings/{id}/live`: a running recording's audio over a
+//! WebSocket, as it is recorded (role `listen`).
+//!
+//! The first message is text, `{"rate": 8000|16000, "channels": n,
+//! "codec": "pcm16"}`; then one binary message per 20 ms of media: 4 bytes
+//! of big-endian media time (samples per channel since the recording
+//! started) and the interleaved 16-bit little-endian samples. The socket
+//! closes with code 1000 and the recording's stop reason when it ends,
+//! and 1008 when the listener fell behind or stopped reading (it is
+//! dropped, never waited for). Every start and
+//! end is audited: who, which recording, from where, for how long.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use callrec_server::live::{LiveChunk, LiveError, Listener};
+use serde_json::json;
+
+use super::auth::Caller;
+use super::recordings::find;
+use super::{Api, ApiError, blocking, recording_id};
+use crate::Actor;
+use crate::tokens::Role;
+
+/// A send that takes longer is a listener that stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the listener is pinged; one that has not answered for
+/// [`PONG_TIMEOUT`] stopped reading and is dropped.
+const PING_EVERY: Duration = Duration::from_secs(1);
+const PONG_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Largest message a listener may send (it sends none but control
+/// frames).
+const MAX_LISTENER_MESSAGE: usize = 1024;
+
+/// The upgrade, or why the request is not one (answered after the
+/// recording was found, so a plain GET learns 404 or 409 first).
+pub(super) struct Upgrade(Result<WebSocketUpgrade, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = core::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            WebSocketUpgrade::from_request_parts(parts, state)
+                .await
+                .map_err(|e| e.body_text()),
+        ))
+    }
+}
+
+/// `GET /api/recordings/{id}/live`.
+pub(super) async fn live(
+    caller: Caller,
+    State(api): State<Arc<Api>>,
+    id: Result<Path<String>, PathRejection>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Upgrade(upgrade): Upgrade,
+) -> Result<Response, ApiError> {
+    let Path(id) = id?;
+    caller.require(Role::Listen)?;
+    let id = recording_id(&id)?.to_owned();
+    let recordings = &api.recordings;
+    let subscribed = match recordings.shared.live.get() {
+        Some(live) => live.subscribe(&id, recordings.settings().listen_limits),
+        None => Err(LiveError::NotRunning(id.clone())),
+    };
+    let listener = match subscribed {
+        Ok(listener) => listener,
+        Err(LiveError::NotRunning(_)) => return Err(not_here(&api, &id).await),
+        Err(e) => {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_header(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            ));
+        }
+    };
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            format!("GET /api/recordings/{id}/live is a WebSocket, and this request is not one: {e}"),
+        )
+    })?;
+    let format = listener.format();
+    audit(
+        &api,
+        "listen",
+        &id,
+        &caller.actor,
+        format!(
+            "live, {} Hz, {} channel{}",
+            format.rate,
+            format.channels,
+            if format.channels == 1 { "" } else { "s" }
+        ),
+    )
+    .await?;
+    tracing::info!(recording_id = id, actor = caller.actor.name, %peer, "live listener started");
+    let actor = caller.actor;
+    Ok(upgrade
+        .max_message_size(MAX_LISTENER_MESSAGE)
+        .max_frame_size(MAX_LISTENER_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            let started = Instant::now();
+            let (code, reason) = serve(socket, listener, &api).await;
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(recording_id = id, actor = actor.name, %peer, seconds, code, reason, "live listener ended");
+            let detail = format!("listened {seconds:.1} s; {reason}");
+            if let Err(e) = audit(&api, "listen end", &id, &actor, detail).await {
+                tracing::error!(recording_id = id, "the end of a live listener was not audited: {e:?}");
+            }
+        })
+        .into_response())
+}
+
+/// Why recording `id` cannot be heard here: unknown (404), not running
+/// (409), or running on another node of the pool (409, naming it).
+async fn not_here(api: &Arc<Api>, id: &str) -> ApiError {
+    let recording = match find(api, id).await {
+        Ok(recording) => recording,
+        Err(e) => return e,
+    };
+    let message = if recording.running && recording.node != api.recordings.node() {
+        format!(
+            "recording {id} is being recorded on node {:?}, not this one ({:?}): listen through \
+             that node's API",
+            recording.node,
+            api.recordings.node()
+        )
+    } else {
+        format!("recording {id} is not running: play it instead (GET /api/recordings/{id}/audio)")
+    };
+    ApiError::new(StatusCode::CONFLICT, message)
+}
+
+async fn audit(
+    api: &Arc<Api>,
+    action: &'static str,
+    id: &str,
+    actor: &Actor,
+    detail: String,
+) -> Result<(), ApiError> {
+    let recordings = api.recordings.clone();
+    let actor = actor.clone();
+    let id = id.to_owned();
+    blocking(move || {
+        let shared = &recordings.shared;
+        shared.audit.append(
+            &shared.audit_anchor(),
+            crate::audit::AuditLine {
+                action,
+                recording_id: &id,
+                actor: &actor.name,
+                address: actor.address,
+                detail: Some(detail),
+                time: crate::time::format_time_ms(crate::service::unix_ms()),
+            },
+        )
+    })
+    .await
+}
+
+/// Sends the feed until it ends, the listener goes or falls behind, or
+/// the service stops; the close code and reason.
+async fn serve(mut socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u16, String) {
+    let format = listener.format();
+    let counters = listener_counters(api);
+    let head = json!({"rate": format.rate, "channels": format.channels, "codec": "pcm16"});
+    if send(&mut socket, Message::Text(head.to_string().into()))
+        .await
+        .is_err()
+    {
+        listener.dropped();
+        return (close_code::POLICY, "the listener did not take the first message".into());
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut answered = Instant::now();
+    let (code, reason) = loop {
+        tokio::select! {
+            chunk = listener.next() => match chunk {
+                Ok(LiveChunk::End(reason)) => break (close_code::NORMAL, format!("recording ended: {reason}")),
+                Ok(chunk) => {
+                    let mut failed = false;
+                    for message in chunk.messages(format) {
+                        if send(&mut socket, Message::Binary(Bytes::from_owner(message))).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                        let arrived = match &chunk {
+                            LiveChunk::Audio { arrived, .. } => *arrived,
+                            _ => None,
+                        };
+                        if let Some(counters) = &counters {
+                            counters.frame_sent(arrived.map(|a| a.elapsed()));
+                        }
+                    }
+                    if failed {
+                        listener.dropped();
+                        break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
+                    }
+                }
+                Err(e) => break (close_code::POLICY, e.to_string()),
+            },
+            received = socket.recv() => match received {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return (close_code::AWAY, "the listener closed".into()),
+                Some(Ok(_)) => answered = Instant::now(),
+            },
+            _ = ping.tick() => {
+                if answered.elapsed() > PONG_TIMEOUT {
+                    listener.dropped();
+                    break (close_code::POLICY, format!("the listener answered no ping for {} s", PONG_TIMEOUT.as_secs()));
+                }
+                if send(&mut socket, Message::Ping(Bytes::from_static(b"callrec"))).await.is_err() {
+                    listener.dropped();
+                    break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
+                }
+            }
+        }
+    };
+    let close = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.clone().into(),
+    }));
+    let _ = send(&mut socket, close).await;
+    (code, reason)
+}
+
+fn listener_counters(api: &Arc<Api>) -> Option<Arc<callrec_server::live::LiveCounters>> {
+    api.recordings
+        .shared
+        .live
+        .get()
+        .map(|live| live.counters().clone())
+}
+
+/// One message, given at most [`SEND_TIMEOUT`].
+async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}

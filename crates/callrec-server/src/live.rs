@@ -1,0 +1,701 @@
+//! Live listening: a running recording's audio as it is written, in 20 ms
+//! frames of 16-bit PCM, for whoever listens (the recordings service's
+//! WebSocket).
+//!
+//! The recording's own task publishes; it never waits for a listener. Each
+//! recording has a [`LiveFeed`] in the server's [`Live`] registry while it
+//! runs. Its broadcast channel is made when the first listener subscribes
+//! (a recording nobody hears costs a counter per packet), holds at most
+//! [`FEED_CAPACITY`] chunks, and a listener that falls further behind
+//! gets [`LiveError::Behind`] from [`Listener::next`] and is dropped by its
+//! caller. The recording goes on either way.
+//!
+//! A frame on the wire ([`LiveChunk::messages`]) is 4 bytes of media time
+//! (big-endian samples per channel since the recording's start, modulo
+//! 2³²) and then the frame's interleaved 16-bit little-endian samples.
+//! Silence the recording inserts (loss, hold) is sent as silent frames, so
+//! a listener's clock matches the recording's.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use callrec_audio::g711::Law;
+use callrec_audio::g722;
+use tokio::sync::broadcast;
+
+/// Chunks a feed holds for its slowest listener: 2.56 s of frames.
+pub const FEED_CAPACITY: usize = 128;
+
+/// One frame's length.
+pub const FRAME: Duration = Duration::from_millis(20);
+
+/// Bytes of media time before each frame's samples.
+pub const MEDIA_TIME_LEN: usize = 4;
+
+/// The audio a feed carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LiveFormat {
+    /// Samples per second per channel: 8000 or 16000.
+    pub rate: u32,
+    /// Interleaved channels: 1 for a phone call, one per stream for
+    /// SIPREC.
+    pub channels: u16,
+}
+
+impl LiveFormat {
+    /// Samples per channel in one 20 ms frame.
+    pub fn frame_samples(self) -> usize {
+        self.rate as usize / 50
+    }
+
+    /// Bytes of one frame's message: media time and samples.
+    pub fn message_len(self) -> usize {
+        MEDIA_TIME_LEN + 2 * self.frame_samples() * usize::from(self.channels)
+    }
+}
+
+/// What a feed sends its listeners.
+#[derive(Debug, Clone)]
+pub enum LiveChunk {
+    /// One 20 ms frame, already in its wire form.
+    Audio {
+        /// Media time and samples (see the module's documentation).
+        message: Arc<[u8]>,
+        /// When the newest packet in the frame reached the server (the
+        /// kernel's arrival time), for the latency a listener measures.
+        arrived: Option<Instant>,
+    },
+    /// `frames` silent frames from `media_time` (a hold or a loss the
+    /// recording filled), sent as one chunk so a long silence costs the
+    /// feed one place, not one per frame.
+    Silence {
+        /// Media time of the first silent frame.
+        media_time: u32,
+        /// How many 20 ms frames.
+        frames: u32,
+    },
+    /// The recording ended: the reason it stopped.
+    End(Arc<str>),
+}
+
+impl LiveChunk {
+    /// The chunk's frames in their wire form (none for [`LiveChunk::End`]).
+    pub fn messages(&self, format: LiveFormat) -> impl Iterator<Item = Arc<[u8]>> + '_ {
+        let (audio, silence) = match self {
+            Self::Audio { message, .. } => (Some(message.clone()), None),
+            Self::Silence { media_time, frames } => (None, Some((*media_time, *frames))),
+            Self::End(_) => (None, None),
+        };
+        let per_frame = format.frame_samples() as u32;
+        let silent = silence.into_iter().flat_map(move |(start, frames)| {
+            (0..frames).map(move |k| {
+                let mut message = vec![0u8; format.message_len()];
+                let time = start.wrapping_add(k.wrapping_mul(per_frame));
+                message[..MEDIA_TIME_LEN].copy_from_slice(&time.to_be_bytes());
+                Arc::<[u8]>::from(message)
+            })
+        });
+        audio.into_iter().chain(silent)
+    }
+}
+
+/// Why a listener cannot listen, or stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LiveError {
+    /// No recording with this id is running on this server.
+    NotRunning(String),
+    /// The recording has as many listeners as allowed.
+    TooManyForRecording {
+        /// The recording.
+        recording_id: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The server has as many listeners as allowed.
+    TooMany {
+        /// The limit.
+        limit: usize,
+    },
+    /// The listener fell this many chunks behind the recording and was
+    /// dropped.
+    Behind(u64),
+}
+
+impl core::fmt::Display for LiveError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotRunning(id) => write!(f, "recording {id} is not running on this server"),
+            Self::TooManyForRecording {
+                recording_id,
+                limit,
+            } => write!(
+                f,
+                "recording {recording_id} already has {limit} listeners, the limit"
+            ),
+            Self::TooMany { limit } => {
+                write!(f, "the server already has {limit} listeners, the limit")
+            }
+            Self::Behind(n) => write!(
+                f,
+                "the listener fell {n} frames behind the recording and was dropped"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LiveError {}
+
+/// How many may listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenLimits {
+    /// Listeners of one recording.
+    pub per_recording: usize,
+    /// Listeners of the whole server.
+    pub total: usize,
+}
+
+impl Default for ListenLimits {
+    fn default() -> Self {
+        Self {
+            per_recording: 8,
+            total: 200,
+        }
+    }
+}
+
+/// The bounds of the latency histogram, in milliseconds.
+pub const LATENCY_BOUNDS_MS: [u64; 16] = [
+    1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 250, 500, 1000,
+];
+
+/// Listening's counters, for metrics.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    /// Listeners now.
+    pub listeners: AtomicUsize,
+    /// Listeners ever admitted.
+    pub listeners_started: AtomicU64,
+    /// Listeners dropped for falling behind or not reading.
+    pub listeners_dropped: AtomicU64,
+    /// Listeners refused by a limit.
+    pub listeners_refused: AtomicU64,
+    /// Frames sent.
+    pub frames_sent: AtomicU64,
+    /// Latency from a packet's arrival to its frame's send, per bound of
+    /// [`LATENCY_BOUNDS_MS`] (the last counts everything above).
+    pub latency_buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
+    /// Sum of the latencies, in microseconds.
+    pub latency_sum_us: AtomicU64,
+}
+
+impl LiveCounters {
+    /// Counts one frame sent `latency` after its newest packet arrived.
+    pub fn frame_sent(&self, latency: Option<Duration>) {
+        self.frames_sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(latency) = latency {
+            let ms = latency.as_micros() as f64 / 1000.0;
+            let bucket = LATENCY_BOUNDS_MS
+                .iter()
+                .position(|&b| ms <= b as f64)
+                .unwrap_or(LATENCY_BOUNDS_MS.len());
+            self.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+            let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The running recordings' feeds: the recording tasks open and end them,
+/// listeners subscribe. Cheap to clone (one registry).
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    feeds: Arc<Mutex<HashMap<String, Arc<LiveFeed>>>>,
+    counters: Arc<LiveCounters>,
+}
+
+/// One running recording's feed.
+#[derive(Debug)]
+pub struct LiveFeed {
+    format: LiveFormat,
+    /// Made by the first listener.
+    sender: OnceLock<broadcast::Sender<LiveChunk>>,
+    listeners: AtomicUsize,
+}
+
+impl Live {
+    /// The counters of every listener.
+    pub fn counters(&self) -> &Arc<LiveCounters> {
+        &self.counters
+    }
+
+    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveFeed>>> {
+        self.feeds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Recordings running now with a feed.
+    pub fn running(&self) -> usize {
+        self.feeds().len()
+    }
+
+    /// A feed for recording `recording_id`, while the returned entry
+    /// lives; the tap is what the recording writes into.
+    pub(crate) fn open(&self, recording_id: &str, format: LiveFormat) -> (LiveTap, LiveEntry) {
+        let feed = Arc::new(LiveFeed {
+            format,
+            sender: OnceLock::new(),
+            listeners: AtomicUsize::new(0),
+        });
+        self.feeds().insert(recording_id.to_owned(), feed.clone());
+        let tap = LiveTap::new(feed.clone());
+        let entry = LiveEntry {
+            live: self.clone(),
+            recording_id: recording_id.to_owned(),
+            feed,
+            ended: false,
+        };
+        (tap, entry)
+    }
+
+    /// Listens to recording `recording_id` from now on.
+    ///
+    /// # Errors
+    /// [`LiveError::NotRunning`] when it is not running here; a
+    /// `TooMany…` error when a limit is reached.
+    pub fn subscribe(&self, recording_id: &str, limits: ListenLimits) -> Result<Listener, LiveError> {
+        let feed = self
+            .feeds()
+            .get(recording_id)
+            .cloned()
+            .ok_or_else(|| LiveError::NotRunning(recording_id.to_owned()))?;
+        let refused = |e| {
+            self.counters
+                .listeners_refused
+                .fetch_add(1, Ordering::Relaxed);
+            Err(e)
+        };
+        let total = &self.counters.listeners;
+        if total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limits.total).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return refused(LiveError::TooMany {
+                limit: limits.total,
+            });
+        }
+        if feed
+            .listeners
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limits.per_recording).then_some(n + 1)
+            })
+            .is_err()
+        {
+            total.fetch_sub(1, Ordering::AcqRel);
+            return refused(LiveError::TooManyForRecording {
+                recording_id: recording_id.to_owned(),
+                limit: limits.per_recording,
+            });
+        }
+        self.counters
+            .listeners_started
+            .fetch_add(1, Ordering::Relaxed);
+        let receiver = feed
+            .sender
+            .get_or_init(|| broadcast::channel(FEED_CAPACITY).0)
+            .subscribe();
+        Ok(Listener {
+            format: feed.format,
+            receiver,
+            feed,
+            counters: self.counters.clone(),
+        })
+    }
+}
+
+/// A running recording's place in the registry; ending it (or dropping
+/// it) removes the feed and tells its listeners the recording ended.
+#[derive(Debug)]
+pub(crate) struct LiveEntry {
+    live: Live,
+    recording_id: String,
+    feed: Arc<LiveFeed>,
+    ended: bool,
+}
+
+impl LiveEntry {
+    /// The recording stopped for `reason`.
+    pub(crate) fn end(mut self, reason: &str) {
+        self.close(reason);
+    }
+
+    fn close(&mut self, reason: &str) {
+        if core::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        self.live.feeds().remove(&self.recording_id);
+        if let Some(sender) = self.feed.sender.get() {
+            let _ = sender.send(LiveChunk::End(reason.into()));
+        }
+    }
+}
+
+impl Drop for LiveEntry {
+    fn drop(&mut self) {
+        self.close("recording ended");
+    }
+}
+
+/// One listener of one recording: its frames in order, until the
+/// recording ends or the listener falls behind.
+#[derive(Debug)]
+pub struct Listener {
+    format: LiveFormat,
+    receiver: broadcast::Receiver<LiveChunk>,
+    feed: Arc<LiveFeed>,
+    counters: Arc<LiveCounters>,
+}
+
+impl Listener {
+    /// The audio's format.
+    pub fn format(&self) -> LiveFormat {
+        self.format
+    }
+
+    /// The next chunk; [`LiveChunk::End`] once the recording has ended.
+    ///
+    /// # Errors
+    /// [`LiveError::Behind`] when the listener fell more than
+    /// [`FEED_CAPACITY`] chunks behind (counted as dropped): it should be
+    /// closed.
+    pub async fn next(&mut self) -> Result<LiveChunk, LiveError> {
+        match self.receiver.recv().await {
+            Ok(chunk) => Ok(chunk),
+            Err(broadcast::error::RecvError::Closed) => Ok(LiveChunk::End("recording ended".into())),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                self.dropped();
+                Err(LiveError::Behind(n))
+            }
+        }
+    }
+
+    /// Counts this listener as dropped (it stopped reading).
+    pub fn dropped(&self) {
+        self.counters
+            .listeners_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.feed.listeners.fetch_sub(1, Ordering::AcqRel);
+        self.counters.listeners.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How a tap turns what the recording writes into samples.
+#[derive(Debug)]
+pub(crate) enum LiveDecoding {
+    /// 16-bit samples already (a SIPREC session's interleaved frames).
+    Pcm,
+    /// G.711 codes.
+    Law(Law),
+    /// G.722 codes (16 kHz).
+    G722(Box<g722::Decoder>),
+}
+
+/// What a recording writes into its feed, sans-IO: samples in, 20 ms
+/// frames out, and nothing but a count while nobody listens.
+#[derive(Debug)]
+pub(crate) struct LiveTap {
+    feed: Arc<LiveFeed>,
+    decoding: LiveDecoding,
+    /// Samples per channel written since the start (the media time).
+    written: u64,
+    /// Interleaved samples of the frame being filled.
+    pending: Vec<i16>,
+    /// Media time of `pending`'s first sample.
+    pending_start: u64,
+    scratch: Vec<i16>,
+    arrived: Option<Instant>,
+}
+
+impl LiveTap {
+    fn new(feed: Arc<LiveFeed>) -> Self {
+        Self {
+            feed,
+            decoding: LiveDecoding::Pcm,
+            written: 0,
+            pending: Vec::new(),
+            pending_start: 0,
+            scratch: Vec::new(),
+            arrived: None,
+        }
+    }
+
+    /// The same tap for codes of `decoding`.
+    pub(crate) fn decoding(mut self, decoding: LiveDecoding) -> Self {
+        self.decoding = decoding;
+        self
+    }
+
+    /// The newest packet reached the server at `at`.
+    pub(crate) fn arrived(&mut self, at: Instant) {
+        self.arrived = Some(at);
+    }
+
+    fn sender(&self) -> Option<&broadcast::Sender<LiveChunk>> {
+        if self.feed.listeners.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.feed.sender.get()
+    }
+
+    fn channels(&self) -> usize {
+        usize::from(self.feed.format.channels.max(1))
+    }
+
+    /// Nobody listens: only the media time moves.
+    fn skip(&mut self, per_channel: u64) {
+        self.written += per_channel;
+        self.pending.clear();
+        self.pending_start = self.written;
+    }
+
+    /// Codes of the recording's codec (a payload).
+    pub(crate) fn codes(&mut self, data: &[u8]) {
+        let per_channel = match self.decoding {
+            LiveDecoding::G722(_) => 2 * data.len(),
+            LiveDecoding::Law(_) => data.len(),
+            LiveDecoding::Pcm => data.len() / 2 / self.channels(),
+        };
+        if self.sender().is_none() {
+            // The G.722 decoder's state is not kept while nobody listens;
+            // ADPCM finds its step again within milliseconds.
+            return self.skip(per_channel as u64);
+        }
+        let mut scratch = core::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.resize(per_channel * self.channels(), 0);
+        match &mut self.decoding {
+            LiveDecoding::Law(law) => {
+                law.decode(data, &mut scratch);
+            }
+            LiveDecoding::G722(decoder) => {
+                decoder.decode(data, &mut scratch);
+            }
+            LiveDecoding::Pcm => {
+                for (s, pair) in scratch.iter_mut().zip(data.chunks_exact(2)) {
+                    *s = i16::from_le_bytes([pair[0], pair[1]]);
+                }
+            }
+        }
+        self.pcm(&scratch);
+        self.scratch = scratch;
+    }
+
+    /// Interleaved 16-bit samples.
+    pub(crate) fn pcm(&mut self, samples: &[i16]) {
+        let channels = self.channels();
+        let per_channel = (samples.len() / channels) as u64;
+        let Some(sender) = self.sender().cloned() else {
+            return self.skip(per_channel);
+        };
+        let frame = self.feed.format.frame_samples() * channels;
+        let mut rest = &samples[..per_channel as usize * channels];
+        while !rest.is_empty() {
+            let take = (frame - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == frame {
+                self.send_pending(&sender);
+            }
+        }
+        self.written += per_channel;
+    }
+
+    fn send_pending(&mut self, sender: &broadcast::Sender<LiveChunk>) {
+        let mut message = Vec::with_capacity(MEDIA_TIME_LEN + 2 * self.pending.len());
+        message.extend_from_slice(&(self.pending_start as u32).to_be_bytes());
+        for s in &self.pending {
+            message.extend_from_slice(&s.to_le_bytes());
+        }
+        let per_channel = (self.pending.len() / self.channels()) as u64;
+        self.pending.clear();
+        self.pending_start += per_channel;
+        let _ = sender.send(LiveChunk::Audio {
+            message: message.into(),
+            arrived: self.arrived,
+        });
+    }
+
+    /// `per_channel` samples of silence, as the recording wrote them.
+    pub(crate) fn silence(&mut self, per_channel: u64) {
+        let Some(sender) = self.sender().cloned() else {
+            return self.skip(per_channel);
+        };
+        let channels = self.channels();
+        let frame = self.feed.format.frame_samples();
+        // Fill the frame begun, then whole frames as one chunk, then the
+        // start of the next.
+        let mut left = per_channel;
+        let filled = (self.pending.len() / channels) as u64;
+        if filled > 0 {
+            let take = (frame as u64 - filled).min(left);
+            self.pending
+                .resize(self.pending.len() + take as usize * channels, 0);
+            left -= take;
+            if self.pending.len() == frame * channels {
+                self.send_pending(&sender);
+            }
+        }
+        let whole = left / frame as u64;
+        if whole > 0 {
+            let _ = sender.send(LiveChunk::Silence {
+                media_time: self.pending_start as u32,
+                frames: u32::try_from(whole).unwrap_or(u32::MAX),
+            });
+            self.pending_start += whole * frame as u64;
+            left -= whole * frame as u64;
+        }
+        self.pending.resize(left as usize * channels, 0);
+        self.written += per_channel;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames_of(listener: &mut Listener) -> Vec<(u32, Vec<i16>)> {
+        let format = listener.format();
+        let mut out = Vec::new();
+        while let Ok(chunk) = listener.receiver.try_recv() {
+            for message in chunk.messages(format) {
+                assert_eq!(message.len(), format.message_len());
+                let time = u32::from_be_bytes(message[..4].try_into().unwrap());
+                let samples = message[4..]
+                    .chunks_exact(2)
+                    .map(|p| i16::from_le_bytes([p[0], p[1]]))
+                    .collect();
+                out.push((time, samples));
+            }
+        }
+        out
+    }
+
+    const MONO: LiveFormat = LiveFormat {
+        rate: 8000,
+        channels: 1,
+    };
+
+    #[test]
+    fn frames_carry_their_media_time_across_odd_payloads_and_silence() {
+        let live = Live::default();
+        let (mut tap, entry) = live.open("abc", MONO);
+        // Before anyone listens only the time moves.
+        tap.pcm(&[3; 100]);
+        let mut listener = live.subscribe("abc", ListenLimits::default()).unwrap();
+        tap.pcm(&[7; 90]);
+        tap.pcm(&[8; 100]);
+        tap.silence(400);
+        tap.pcm(&[9; 160]);
+        let frames = frames_of(&mut listener);
+        let times: Vec<u32> = frames.iter().map(|f| f.0).collect();
+        // 100 skipped; frames from 100 every 160 samples: 790 samples in all.
+        assert_eq!(times, [100, 260, 420, 580]);
+        assert_eq!(&frames[0].1[..90], &[7; 90]);
+        assert_eq!(&frames[0].1[90..], &[8; 70]);
+        assert_eq!(&frames[1].1[..30], &[8; 30]);
+        assert!(frames[1].1[30..].iter().all(|&s| s == 0));
+        assert!(frames[2].1.iter().all(|&s| s == 0));
+        // The silence ends 110 samples into the fourth frame; the last
+        // 110 samples wait for the fifth.
+        assert!(frames[3].1[..110].iter().all(|&s| s == 0));
+        assert_eq!(&frames[3].1[110..], &[9; 50]);
+        entry.end("stopped by the phone");
+        match listener.receiver.try_recv().unwrap() {
+            LiveChunk::End(reason) => assert_eq!(&*reason, "stopped by the phone"),
+            other => panic!("expected the end, got {other:?}"),
+        }
+        assert_eq!(live.running(), 0);
+    }
+
+    #[test]
+    fn a_long_silence_is_one_chunk_and_g711_is_decoded() {
+        let live = Live::default();
+        let (tap, _entry) = live.open("r1", MONO);
+        let mut tap = tap.decoding(LiveDecoding::Law(Law::Alaw));
+        let mut listener = live.subscribe("r1", ListenLimits::default()).unwrap();
+        tap.silence(8000 * 60);
+        assert_eq!(listener.receiver.len(), 1, "an hour of hold is one chunk");
+        tap.codes(&[0x55 ^ 0x80; 160]);
+        let frames = frames_of(&mut listener);
+        assert_eq!(frames.len(), 3000 + 1);
+        assert_eq!(frames[3000].0, 8000 * 60);
+        let mut expected = [0i16; 1];
+        Law::Alaw.decode(&[0x55 ^ 0x80], &mut expected);
+        assert!(frames[3000].1.iter().all(|&s| s == expected[0]));
+        assert_ne!(expected[0], 0);
+    }
+
+    #[test]
+    fn a_listener_that_falls_behind_is_told_and_counted_and_limits_hold() {
+        let live = Live::default();
+        let (mut tap, entry) = live.open("r2", MONO);
+        let limits = ListenLimits {
+            per_recording: 1,
+            total: 2,
+        };
+        let mut slow = live.subscribe("r2", limits).unwrap();
+        assert_eq!(
+            live.subscribe("r2", limits).unwrap_err(),
+            LiveError::TooManyForRecording {
+                recording_id: "r2".into(),
+                limit: 1
+            }
+        );
+        assert_eq!(
+            live.subscribe("nope", limits).unwrap_err(),
+            LiveError::NotRunning("nope".into())
+        );
+        for _ in 0..FEED_CAPACITY + 10 {
+            tap.pcm(&[1; 160]);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let next = rt.block_on(slow.next());
+        assert_eq!(next.unwrap_err(), LiveError::Behind(10));
+        assert_eq!(live.counters().listeners_dropped.load(Ordering::Relaxed), 1);
+        // A recording not running is not a limit reached.
+        assert_eq!(live.counters().listeners_refused.load(Ordering::Relaxed), 1);
+        drop(slow);
+        assert_eq!(live.counters().listeners.load(Ordering::Relaxed), 0);
+        let _again = live.subscribe("r2", limits).unwrap();
+        drop(entry);
+        assert!(live.subscribe("r2", limits).is_err());
+    }
+
+    #[test]
+    fn stereo_frames_interleave_and_latency_lands_in_its_bucket() {
+        let live = Live::default();
+        let stereo = LiveFormat {
+            rate: 16000,
+            channels: 2,
+        };
+        let (mut tap, _entry) = live.open("s", stereo);
+        let mut listener = live.subscribe("s", ListenLimits::default()).unwrap();
+        let samples: Vec<i16> = (0..640).map(|i| i as i16).collect();
+        tap.pcm(&samples);
+        let frames = frames_of(&mut listener);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].1, samples);
+        live.counters()
+            .frame_sent(Some(Duration::from_micros(12_500)));
+        let buckets = &live.counters().latency_buckets;
+        assert_eq!(buckets[4].load(Ordering::Relaxed), 1, "12.5 ms is in the 15 ms bucket");
+    }
+}
