@@ -606,7 +606,9 @@ fn tokens_read_and_admin_401_and_403() {
         );
         assert_eq!(answer.status, 403, "{method} {path}");
         assert!(
-            answer.error().contains("\"supervisor\" has the role read; this needs the role admin"),
+            answer
+                .error()
+                .contains("\"supervisor\" has the role read; this needs the role admin"),
             "{}",
             answer.error()
         );

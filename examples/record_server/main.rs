@@ -119,6 +119,13 @@ struct Args {
     /// API connections served at once from one IP address.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     http_max_connections_per_address: u64,
+    /// Listeners of running recordings (`GET /api/recordings/{id}/live`)
+    /// at once, in all; more get 503.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    max_listeners: u64,
+    /// Listeners of one running recording at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    max_listeners_per_recording: u64,
     /// Delete recordings older than this many days (never one on legal
     /// hold or still running) [default: keep].
     #[arg(long, value_name = "DAYS")]
@@ -559,6 +566,8 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
     settings.http_limits.max_connections = args.http_max_connections as usize;
     settings.http_limits.max_connections_per_address =
         args.http_max_connections_per_address as usize;
+    settings.listen_limits.total = args.max_listeners as usize;
+    settings.listen_limits.per_recording = args.max_listeners_per_recording as usize;
     settings.reindex = args.reindex;
     settings.audit_accept = args.audit_accept;
     if let Some(secs) = args.upload_drain_secs {

@@ -136,6 +136,53 @@ impl Service {
         super::stdout_of_success(&super::run_example("phone_sim", &all))
     }
 
+    /// A call of `audio` (8 kHz for G.711, 16 kHz for G.722) in real
+    /// time, on its own thread, through callrec-phone's `run_call`; the
+    /// thread returns its result.
+    pub(crate) fn call_in_background(
+        &self,
+        id: &str,
+        codec: callrec_control::Codec,
+        audio: Vec<i16>,
+    ) -> std::thread::JoinHandle<callrec_phone::CallResult> {
+        let options = callrec_phone::CallOptions {
+            local_number: "1009".into(),
+            remote_number: "1010".into(),
+            ..callrec_phone::CallOptions::new(
+                self.control,
+                callrec_control::SessionId::new(id).unwrap(),
+                "001565aabbcc".parse().unwrap(),
+                codec,
+                audio,
+            )
+        };
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime
+                .block_on(callrec_phone::run_call(options))
+                .unwrap_or_else(|e| panic!("the call failed: {e}"))
+        })
+    }
+
+    /// The id of the recording running now (the only one), once the index
+    /// has it.
+    pub(crate) fn running_id(&self) -> String {
+        callrec_test::poll_until("a running recording", Duration::from_secs(10), || {
+            self.recordings.flush();
+            let page = self
+                .recordings
+                .search(&callrec_recordings::Query::default())
+                .unwrap();
+            page.recordings
+                .into_iter()
+                .find(|r| r.running)
+                .map(|r| r.recording_id)
+        })
+    }
+
     /// Waits until `n` recordings are finished and in the index.
     pub(crate) fn wait_for_finished(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -133,6 +133,7 @@ async function show(id) {
     const audio = $("player");
     if (audio.dataset.id !== id) {
       audio.dataset.id = id;
+      stopListening();
       // An archive (Ogg Opus, FLAC) plays as it is stored; a WAV as
       // 16-bit PCM, as browsers do not play A-law or µ-law WAV.
       audio.src = `/api/recordings/${encodeURIComponent(id)}/audio${rec.archive ? "" : "?format=pcm16"}`;
@@ -192,12 +193,93 @@ async function show(id) {
       timeline.appendChild(li);
     }
     const admin = role === "admin";
+    $("listen").hidden = !rec.running || !(role === "listen" || admin);
+    $("listen").textContent = live ? "Stop listening" : "Listen";
     $("hold").hidden = !admin;
     $("hold").textContent = rec.hold ? "Release hold" : "Legal hold";
     $("delete").hidden = !admin || rec.hold || rec.running;
   } catch (e) {
     setStatus(e.message);
   }
+}
+
+// Live listening: a WebSocket of 20 ms PCM frames into an AudioWorklet's
+// jitter buffer, an analyser for the level meter. One at a time.
+let live = null;
+
+function stopListening(reason) {
+  if (!live) return;
+  const stopping = live;
+  live = null;
+  window.callrecLive = null;
+  clearInterval(stopping.meter);
+  stopping.socket.onclose = null;
+  if (stopping.socket.readyState <= WebSocket.OPEN) stopping.socket.close(1000, "the listener stopped");
+  if (stopping.context) stopping.context.close();
+  $("listen").textContent = "Listen";
+  $("level").value = 0;
+  $("live").hidden = true;
+  if (reason) setStatus(reason);
+}
+
+function listen(rec) {
+  if (live) { stopListening("Stopped listening."); return; }
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/recordings/${encodeURIComponent(rec.recording_id)}/live`);
+  socket.binaryType = "arraybuffer";
+  const me = { socket, context: null, node: null, analyser: null, meter: 0, channels: 1, frames: 0 };
+  live = me;
+  $("listen").textContent = "Stop listening";
+  $("live").hidden = false;
+  setStatus("Connecting…");
+  socket.onmessage = async (event) => {
+    if (typeof event.data === "string") {
+      const format = JSON.parse(event.data);
+      me.channels = format.channels;
+      // The context runs at the call's own rate; the browser resamples.
+      const context = new AudioContext({ sampleRate: format.rate, latencyHint: "interactive" });
+      me.context = context;
+      await context.audioWorklet.addModule("/live-worklet.js");
+      if (live !== me) return;
+      me.node = new AudioWorkletNode(context, "callrec-live", {
+        numberOfInputs: 0, outputChannelCount: [format.channels],
+        processorOptions: { channels: format.channels },
+      });
+      me.analyser = context.createAnalyser();
+      me.analyser.fftSize = 512;
+      me.node.connect(me.analyser);
+      me.analyser.connect(context.destination);
+      await context.resume();
+      const samples = new Float32Array(me.analyser.fftSize);
+      me.meter = setInterval(() => {
+        me.analyser.getFloatTimeDomainData(samples);
+        let sum = 0;
+        for (const s of samples) sum += s * s;
+        $("level").value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+      }, 100);
+      window.callrecLive = me;
+      const n = format.channels;
+      setStatus(`Listening live: ${format.rate} Hz, ${n} channel${n === 1 ? "" : "s"}.`);
+      return;
+    }
+    if (!me.node) return; // before the worklet is ready
+    const view = new DataView(event.data);
+    const channels = me.channels;
+    const count = (event.data.byteLength - 4) / 2 / channels;
+    const planes = [];
+    for (let c = 0; c < channels; c++) planes.push(new Float32Array(count));
+    for (let i = 0; i < count; i++) {
+      for (let c = 0; c < channels; c++) {
+        planes[c][i] = view.getInt16(4 + 2 * (i * channels + c), true) / 32768;
+      }
+    }
+    me.frames += 1;
+    me.node.port.postMessage(planes, planes.map((p) => p.buffer));
+  };
+  socket.onclose = (event) => {
+    if (live !== me) return;
+    stopListening(event.code === 1000 ? `Live: ${event.reason || "ended"}.` : `Live listening stopped: ${event.reason || `code ${event.code}`}.`);
+  };
 }
 
 async function toggleHold() {
@@ -238,6 +320,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(false); });
   $("more").addEventListener("click", () => search(true));
   $("hold").addEventListener("click", toggleHold);
+  $("listen").addEventListener("click", () => { if (current) listen(current); });
   $("delete").addEventListener("click", remove);
   $("delete").classList.add("danger");
   $("token-form").addEventListener("submit", async (e) => {

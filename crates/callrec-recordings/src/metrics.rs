@@ -343,6 +343,70 @@ impl Recordings {
             "Unix time of each phone's latest recording start (alert when it grows old).",
             &devices,
         );
+        if let Some(listening) = shared.live.get() {
+            let c = listening.counters();
+            let gauge = |a: &core::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed) as u64;
+            metric(
+                "callrec_live_listeners",
+                "gauge",
+                "Listeners of running recordings now.",
+                &one(gauge(&c.listeners)),
+            );
+            metric(
+                "callrec_live_listeners_total",
+                "counter",
+                "Listeners admitted.",
+                &one(get(&c.listeners_started)),
+            );
+            metric(
+                "callrec_live_listeners_dropped_total",
+                "counter",
+                "Listeners dropped for falling behind or not reading (the recording went on).",
+                &one(get(&c.listeners_dropped)),
+            );
+            metric(
+                "callrec_live_listeners_refused_total",
+                "counter",
+                "Listeners refused by a limit.",
+                &one(get(&c.listeners_refused)),
+            );
+            metric(
+                "callrec_live_frames_sent_total",
+                "counter",
+                "20 ms frames sent to listeners.",
+                &one(get(&c.frames_sent)),
+            );
+            write_latency_histogram(&mut out, c);
+        }
         out
     }
+}
+
+/// `callrec_live_latency_seconds`: from a packet's arrival to its frame's
+/// send to a listener, as a Prometheus histogram.
+fn write_latency_histogram(out: &mut String, c: &callrec_server::live::LiveCounters) {
+    use callrec_server::live::LATENCY_BOUNDS_MS;
+    let name = "callrec_live_latency_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} From an RTP packet's arrival to the live frame holding it leaving for a listener.\n# TYPE {name} histogram"
+    );
+    let mut cumulative = 0;
+    for (k, bucket) in c.latency_buckets.iter().enumerate() {
+        cumulative += bucket.load(Ordering::Relaxed);
+        match LATENCY_BOUNDS_MS.get(k) {
+            Some(ms) => {
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                    *ms as f64 / 1000.0
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+            }
+        }
+    }
+    let sum = c.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
 }

@@ -97,7 +97,10 @@ impl Tokens {
             }
             let words: Vec<&str> = line.split_whitespace().collect();
             let [role, name, token] = words[..] else {
-                return Err((n, "expected `ROLE NAME TOKEN` (role read, listen or admin)".into()));
+                return Err((
+                    n,
+                    "expected `ROLE NAME TOKEN` (role read, listen or admin)".into(),
+                ));
             };
             let role = match role {
                 "read" => Role::Read,

@@ -67,9 +67,9 @@ mod connection;
 mod counters;
 mod error;
 mod finalizer;
-pub mod live;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod live;
 mod observer;
 mod outputs;
 mod paths;

@@ -176,7 +176,7 @@ pub const LATENCY_BOUNDS_MS: [u64; 16] = [
 pub struct LiveCounters {
     /// Listeners now.
     pub listeners: AtomicUsize,
-    /// Listeners ever admitted.
+    /// Listeners that started listening (counted by whoever serves them).
     pub listeners_started: AtomicU64,
     /// Listeners dropped for falling behind or not reading.
     pub listeners_dropped: AtomicU64,
@@ -264,7 +264,11 @@ impl Live {
     /// # Errors
     /// [`LiveError::NotRunning`] when it is not running here; a
     /// `TooMany…` error when a limit is reached.
-    pub fn subscribe(&self, recording_id: &str, limits: ListenLimits) -> Result<Listener, LiveError> {
+    pub fn subscribe(
+        &self,
+        recording_id: &str,
+        limits: ListenLimits,
+    ) -> Result<Listener, LiveError> {
         let feed = self
             .feeds()
             .get(recording_id)
@@ -300,9 +304,6 @@ impl Live {
                 limit: limits.per_recording,
             });
         }
-        self.counters
-            .listeners_started
-            .fetch_add(1, Ordering::Relaxed);
         let receiver = feed
             .sender
             .get_or_init(|| broadcast::channel(FEED_CAPACITY).0)
@@ -374,7 +375,9 @@ impl Listener {
     pub async fn next(&mut self) -> Result<LiveChunk, LiveError> {
         match self.receiver.recv().await {
             Ok(chunk) => Ok(chunk),
-            Err(broadcast::error::RecvError::Closed) => Ok(LiveChunk::End("recording ended".into())),
+            Err(broadcast::error::RecvError::Closed) => {
+                Ok(LiveChunk::End("recording ended".into()))
+            }
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 self.dropped();
                 Err(LiveError::Behind(n))
@@ -666,7 +669,9 @@ mod tests {
         for _ in 0..FEED_CAPACITY + 10 {
             tap.pcm(&[1; 160]);
         }
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let next = rt.block_on(slow.next());
         assert_eq!(next.unwrap_err(), LiveError::Behind(10));
         assert_eq!(live.counters().listeners_dropped.load(Ordering::Relaxed), 1);
@@ -696,6 +701,10 @@ mod tests {
         live.counters()
             .frame_sent(Some(Duration::from_micros(12_500)));
         let buckets = &live.counters().latency_buckets;
-        assert_eq!(buckets[4].load(Ordering::Relaxed), 1, "12.5 ms is in the 15 ms bucket");
+        assert_eq!(
+            buckets[4].load(Ordering::Relaxed),
+            1,
+            "12.5 ms is in the 15 ms bucket"
+        );
     }
 }

@@ -200,7 +200,11 @@ impl<W: Sink> Outputs<W> {
         self.write(|t, wav| t.write_gap(ticks, wav), |rec| rec.silence(ticks));
         if let Some(live) = &mut self.live {
             // G.722's 8 kHz RTP clock ticks twice per 16 kHz sample.
-            let per_tick = if self.codec == recfile::Codec::G722 { 2 } else { 1 };
+            let per_tick = if self.codec == recfile::Codec::G722 {
+                2
+            } else {
+                1
+            };
             live.silence(ticks * per_tick);
         }
     }

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::Error;
+use crate::LiveFormat;
 use crate::admission::Refusal;
 use crate::aligner::{Aligner, ChannelCodec, ChannelDecoder};
 use crate::allocator::{admit_recording, bind_free_port};
@@ -37,7 +38,6 @@ use crate::arrival::{ArrivalClock, recv_stamped};
 use crate::call::{Call, CallSettings};
 use crate::counters::Counters;
 use crate::live::LiveEntry;
-use crate::LiveFormat;
 use crate::paths::{UtcTime, new_recording_id, recording_stem, with_suffix};
 use crate::server::Shared;
 use crate::sidecar::{

@@ -33,7 +33,7 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
 
 /// The page's own files, which hold no recording data.
-const PAGE_FILES: [&str; 3] = ["/", "/app.js", "/style.css"];
+const PAGE_FILES: [&str; 4] = ["/", "/app.js", "/style.css", "/live-worklet.js"];
 
 /// The middleware: checks, then the handler, then the headers.
 pub(super) async fn guard(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {

@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use callrec_server::live::{LiveChunk, LiveError, Listener};
+use callrec_server::live::{Listener, LiveChunk, LiveError};
 use serde_json::json;
 
 use super::auth::Caller;
@@ -79,16 +79,20 @@ pub(super) async fn live(
         Ok(listener) => listener,
         Err(LiveError::NotRunning(_)) => return Err(not_here(&api, &id).await),
         Err(e) => {
-            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_header(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            ));
+            return Err(
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_header(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                ),
+            );
         }
     };
     let upgrade = upgrade.map_err(|e| {
         ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
-            format!("GET /api/recordings/{id}/live is a WebSocket, and this request is not one: {e}"),
+            format!(
+                "GET /api/recordings/{id}/live is a WebSocket, and this request is not one: {e}"
+            ),
         )
     })?;
     let format = listener.format();
@@ -175,13 +179,21 @@ async fn audit(
 async fn serve(mut socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u16, String) {
     let format = listener.format();
     let counters = listener_counters(api);
+    if let Some(counters) = &counters {
+        counters
+            .listeners_started
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
     let head = json!({"rate": format.rate, "channels": format.channels, "codec": "pcm16"});
     if send(&mut socket, Message::Text(head.to_string().into()))
         .await
         .is_err()
     {
         listener.dropped();
-        return (close_code::POLICY, "the listener did not take the first message".into());
+        return (
+            close_code::POLICY,
+            "the listener did not take the first message".into(),
+        );
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

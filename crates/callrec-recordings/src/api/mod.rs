@@ -36,6 +36,7 @@ pub(crate) use recordings::{SearchParams, query_of};
 const PAGE_HTML: &str = include_str!("../../page/index.html");
 const PAGE_JS: &str = include_str!("../../page/app.js");
 const PAGE_CSS: &str = include_str!("../../page/style.css");
+const PAGE_LIVE_WORKLET: &str = include_str!("../../page/live-worklet.js");
 
 struct Api {
     recordings: Recordings,
@@ -275,6 +276,10 @@ pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
         .route(
             "/style.css",
             get(|| async { page(PAGE_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/live-worklet.js",
+            get(|| async { page(PAGE_LIVE_WORKLET, "text/javascript; charset=utf-8") }),
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

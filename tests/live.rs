@@ -1,0 +1,347 @@
+//! Live listening against a real node: a phone (callrec-phone, real time)
+//! streams a tone, a WebSocket client (tungstenite) listens through
+//! `GET /api/recordings/{id}/live`, and what it hears is checked frame by
+//! frame: media times, the tone, the close at the end, the audit lines,
+//! the roles and the `Origin` check; a listener that stops reading is
+//! dropped while the recording and the other listeners go on; a SIPREC
+//! session is heard in two channels.
+
+mod common;
+
+use core::time::Duration;
+use std::net::TcpStream;
+
+use callrec_control::Codec;
+use callrec_test::poll_until;
+use common::service::{Options, Service, get, http};
+use common::siprec_client::tone_power;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+const READER: &str = "0123456789abcdef-reader";
+const LISTENER: &str = "0123456789abcdef-listen";
+const TOKENS: &str = "read auditor 0123456789abcdef-reader\n\
+                      listen supervisor 0123456789abcdef-listen\n";
+
+/// A tone of `hz` for `seconds` at `rate`.
+fn tone(hz: f64, seconds: f64, rate: f64) -> Vec<i16> {
+    (0..(seconds * rate) as usize)
+        .map(|i| (8000.0 * (2.0 * core::f64::consts::PI * hz * i as f64 / rate).sin()) as i16)
+        .collect()
+}
+
+/// A listener's socket to recording `id`, with these headers.
+fn connect(base: &str, id: &str, headers: &[(&str, &str)]) -> WebSocket<TcpStream> {
+    let url = format!(
+        "{}/api/recordings/{id}/live",
+        base.replacen("http", "ws", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let host = base.trim_start_matches("http://");
+    let stream = TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (socket, response) = tungstenite::client(request, stream).unwrap();
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// What a listener heard until the socket closed.
+struct Heard {
+    format: serde_json::Value,
+    /// Each frame's media time and samples.
+    frames: Vec<(u32, Vec<i16>)>,
+    close: Option<(CloseCode, String)>,
+}
+
+fn listen_to_the_end(mut socket: WebSocket<TcpStream>) -> Heard {
+    let first = socket.read().unwrap();
+    let format: serde_json::Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    let mut frames = Vec::new();
+    let close = loop {
+        match socket.read() {
+            Ok(Message::Binary(bytes)) => {
+                let time = u32::from_be_bytes(bytes[..4].try_into().unwrap());
+                let samples = bytes[4..]
+                    .chunks_exact(2)
+                    .map(|p| i16::from_le_bytes([p[0], p[1]]))
+                    .collect();
+                frames.push((time, samples));
+            }
+            Ok(Message::Close(frame)) => {
+                break frame.map(|f| (f.code, f.reason.to_string()));
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the listener's socket failed: {e}"),
+        }
+    };
+    Heard {
+        format,
+        frames,
+        close,
+    }
+}
+
+/// Asserts the frames follow one another without a hole.
+fn assert_contiguous(frames: &[(u32, Vec<i16>)], per_frame: u32) {
+    for pair in frames.windows(2) {
+        assert_eq!(
+            pair[1].0,
+            pair[0].0.wrapping_add(per_frame),
+            "frames at {} and {} are not consecutive",
+            pair[0].0,
+            pair[1].0
+        );
+    }
+}
+
+fn metric(base: &str, name: &str, auth: &[(&str, &str)]) -> f64 {
+    let text = http("GET", &format!("{base}/metrics"), auth).body;
+    String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+fn audit_entries(service: &Service) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(service.recordings_dir().join(".callrec/audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn a_listener_hears_the_call_as_it_is_recorded_and_is_told_when_it_ends() {
+    let mut options = Options::new(55500);
+    options.tokens = Some(TOKENS);
+    let service = Service::start(options);
+    let base = &service.base;
+    let call = service.call_in_background("live1", Codec::Pcma, tone(1000.0, 4.0, 8000.0));
+    let id = service.running_id();
+    let listener = format!("Bearer {LISTENER}");
+    let reader = format!("Bearer {READER}");
+    let url = format!("{base}/api/recordings/{id}/live");
+
+    // Who may listen, from where, and to what.
+    let refused = http("GET", &url, &[("Authorization", &reader)]);
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused
+            .error()
+            .contains("\"auditor\" has the role read; this needs the role listen"),
+        "{}",
+        refused.error()
+    );
+    assert_eq!(http("GET", &url, &[]).status, 401);
+    let upgrade = [
+        ("Authorization", listener.as_str()),
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let mut foreign = upgrade.to_vec();
+    foreign.push(("Origin", "https://evil.example"));
+    let refused = http("GET", &url, &foreign);
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.error().contains("https://evil.example"),
+        "{}",
+        refused.error()
+    );
+    let plain = http("GET", &url, &[("Authorization", &listener)]);
+    assert_eq!(plain.status, 426, "{}", plain.error());
+    assert!(
+        plain.error().contains("is a WebSocket"),
+        "{}",
+        plain.error()
+    );
+    let unknown = http(
+        "GET",
+        &format!("{base}/api/recordings/nosuchcall/live"),
+        &[("Authorization", &listener)],
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.error());
+
+    let own_origin = base.as_str();
+    let socket = connect(
+        base,
+        &id,
+        &[("Authorization", &listener), ("Origin", own_origin)],
+    );
+    let heard = listen_to_the_end(socket);
+    let result = call.join().unwrap();
+    assert_eq!(
+        heard.format,
+        serde_json::json!({"rate": 8000, "channels": 1, "codec": "pcm16"})
+    );
+    let (code, reason) = heard.close.expect("a close frame");
+    assert_eq!(code, CloseCode::Normal);
+    assert!(reason.starts_with("recording ended"), "{reason}");
+    // The listener joined after the start and heard the rest, in order,
+    // every frame 20 ms of the tone.
+    assert!(heard.frames.len() >= 100, "{} frames", heard.frames.len());
+    assert!(heard.frames.iter().all(|(_, s)| s.len() == 160));
+    assert_contiguous(&heard.frames, 160);
+    let last = heard.frames.last().unwrap().0 + 160;
+    assert_eq!(
+        u64::from(last),
+        result.packets_sent * 160,
+        "the last frame ends where the call's audio does"
+    );
+    let middle: Vec<i16> = heard.frames[heard.frames.len() / 2..][..25]
+        .iter()
+        .flat_map(|(_, s)| s.iter().copied())
+        .collect();
+    let at_tone = tone_power(&middle, 8000.0, 1000.0);
+    let off_tone = tone_power(&middle, 8000.0, 1300.0);
+    assert!(
+        at_tone > 1000.0 * off_tone,
+        "1 kHz {at_tone}, 1.3 kHz {off_tone}"
+    );
+
+    // Once over, it is played, not heard live.
+    service.wait_for_finished(1);
+    let over = http("GET", &url, &[("Authorization", &listener)]);
+    assert_eq!(over.status, 409, "{}", over.error());
+    assert!(over.error().contains("is not running"), "{}", over.error());
+
+    let auth = [("Authorization", listener.as_str())];
+    assert_eq!(metric(base, "callrec_live_listeners_total", &auth), 1.0);
+    assert_eq!(metric(base, "callrec_live_listeners", &auth), 0.0);
+    let sent = metric(base, "callrec_live_frames_sent_total", &auth);
+    assert_eq!(sent, heard.frames.len() as f64);
+    assert_eq!(
+        metric(base, "callrec_live_latency_seconds_count", &auth),
+        sent
+    );
+
+    // Audited: who, which, from where, how long.
+    let entries = audit_entries(&service);
+    let start = entries.iter().find(|e| e["action"] == "listen").unwrap();
+    assert_eq!(start["recording_id"], id.as_str());
+    assert_eq!(start["actor"], "supervisor");
+    assert!(
+        start["address"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{start}"
+    );
+    assert_eq!(start["detail"], "live, 8000 Hz, 1 channel");
+    let end = entries
+        .iter()
+        .find(|e| e["action"] == "listen end")
+        .unwrap();
+    assert_eq!(end["recording_id"], id.as_str());
+    assert_eq!(end["actor"], "supervisor");
+    let detail = end["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("listened ") && detail.contains("recording ended"),
+        "{detail}"
+    );
+}
+
+fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
+    let service = Service::start(Options::new(55550));
+    let base = service.base.clone();
+    let call = service.call_in_background("live2", Codec::G722, tone(700.0, 9.0, 16000.0));
+    let id = service.running_id();
+    // One listener that reads everything, one that reads its first
+    // message and then nothing.
+    let healthy = connect(&base, &id, &[]);
+    let healthy = std::thread::spawn(move || listen_to_the_end(healthy));
+    let mut stalled = connect(&base, &id, &[]);
+    let first = stalled.read().unwrap();
+    assert!(first.is_text());
+    poll_until(
+        "the stalled listener dropped",
+        Duration::from_secs(20),
+        || (metric(&base, "callrec_live_listeners_dropped_total", &[]) == 1.0).then_some(()),
+    );
+    assert_eq!(metric(&base, "callrec_live_listeners", &[]), 1.0);
+    let result = call.join().unwrap();
+    let heard = healthy.join().unwrap();
+    assert_eq!(heard.close.unwrap().0, CloseCode::Normal);
+    assert_eq!(heard.format["rate"], 16000);
+    assert_contiguous(&heard.frames, 320);
+    assert_eq!(
+        u64::from(heard.frames.last().unwrap().0 + 320),
+        result.packets_sent * 320,
+        "the reading listener heard to the end"
+    );
+    // The recording has every packet and its full length.
+    service.wait_for_finished(1);
+    let item = get(&format!("{base}/api/recordings/{id}")).json();
+    assert_eq!(item["complete"], true);
+    assert_eq!(item["sidecar"]["packets_received"], result.packets_sent);
+    assert_eq!(item["sidecar"]["packets_lost"], 0);
+    assert_eq!(item["duration_ms"], 9000);
+    let ends: Vec<String> = audit_entries(&service)
+        .iter()
+        .filter(|e| e["action"] == "listen end")
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert!(
+        ends.iter()
+            .any(|d| d.contains("answered no ping") || d.contains("did not read")),
+        "{ends:?}"
+    );
+}
+
+fn a_siprec_session_is_heard_in_two_channels() {
+    let mut options = Options::new(55600);
+    options.sip = true;
+    let service = Service::start(options);
+    let sip = service.sip.unwrap();
+    let session = std::thread::spawn(move || {
+        callrec_phone::siprec::two_party_session(
+            sip,
+            "live-3@127.0.0.1",
+            callrec_phone::siprec::ALICE_AND_BOB,
+            4.0,
+        )
+        .unwrap();
+    });
+    let id = service.running_id();
+    let heard = listen_to_the_end(connect(&service.base, &id, &[]));
+    session.join().unwrap();
+    assert_eq!(
+        heard.format,
+        serde_json::json!({"rate": 8000, "channels": 2, "codec": "pcm16"})
+    );
+    assert!(heard.frames.len() >= 100, "{} frames", heard.frames.len());
+    assert_contiguous(&heard.frames, 160);
+    // Alice's 440 Hz on the left, Bob's 1250 Hz on the right.
+    let tail: Vec<i16> = heard.frames[heard.frames.len() / 2..][..25]
+        .iter()
+        .flat_map(|(_, s)| s.iter().copied())
+        .collect();
+    let left: Vec<i16> = tail.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = tail.iter().skip(1).step_by(2).copied().collect();
+    assert!(tone_power(&left, 8000.0, 440.0) > 100.0 * tone_power(&left, 8000.0, 1250.0));
+    assert!(tone_power(&right, 8000.0, 1250.0) > 100.0 * tone_power(&right, 8000.0, 440.0));
+}
+
+fn main() -> std::process::ExitCode {
+    use callrec_test::harness::{Test, run_tests};
+    run_tests(vec![
+        Test::new(
+            "a_listener_hears_the_call_as_it_is_recorded_and_is_told_when_it_ends",
+            a_listener_hears_the_call_as_it_is_recorded_and_is_told_when_it_ends,
+        ),
+        Test::new(
+            "a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete",
+            a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete,
+        ),
+        Test::new(
+            "a_siprec_session_is_heard_in_two_channels",
+            a_siprec_session_is_heard_in_two_channels,
+        ),
+    ])
+}
