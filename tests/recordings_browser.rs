@@ -729,6 +729,135 @@ fn a_flac_archive_plays_in_the_page() {
     assert!((2.9..3.1).contains(&seconds), "{seconds} s for a 3 s call");
 }
 
+/// The page listens to a running call: a phone streams tone bursts in
+/// real time, the page's Listen plays them through its AudioWorklet, and an
+/// analyser on the page's audio graph finds each burst's onset. Audio must
+/// start within a second of Listen, and each burst must be heard within
+/// 500 ms (p95) of the phone sending it; the audit log has the listen's
+/// start and end. Prints the latencies (docs/PERFORMANCE.md).
+fn listen_live_in_the_page_and_hear_each_tone_burst() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let service = Service::start(Options::new(55700));
+    // 14 s (or CALLREC_LIVE_SECONDS, for a longer measurement): silence,
+    // then a 200 ms burst of 1 kHz at the start of every second from the
+    // third on.
+    const RATE: usize = 8000;
+    let seconds: usize = std::env::var("CALLREC_LIVE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(14);
+    let audio: Vec<i16> = (0..seconds * RATE)
+        .map(|i| {
+            let in_second = i % RATE;
+            if i >= 2 * RATE && in_second < RATE / 5 {
+                let t = i as f64 / RATE as f64;
+                (9000.0 * (2.0 * core::f64::consts::PI * 1000.0 * t).sin()) as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    let call = service.call_in_background("livepage", callrec_control::Codec::Pcma, audio);
+    let id = service.running_id();
+    let browser = driver.browser();
+    browser.open(&format!("{}/", service.base));
+    browser.wait_for_rows("the running call", 1);
+    browser.click("#results tbody tr");
+    browser.wait_for(
+        "the Listen button",
+        "return !document.getElementById('listen').hidden",
+    );
+    browser.click("#listen");
+    browser.wait_for(
+        "live audio",
+        "return !!(window.callrecLive && window.callrecLive.firstAudioAt !== null)",
+    );
+    let started_ms = browser
+        .run("return window.callrecLive.firstAudioAt - window.callrecLive.openedAt")
+        .as_f64()
+        .unwrap();
+    assert!(
+        started_ms < 1000.0,
+        "audio started {started_ms:.0} ms after Listen"
+    );
+    // An analyser of 16 ms on the page's player, read every 5 ms: the
+    // wall-clock time of each burst's onset.
+    browser.run(
+        "const live = window.callrecLive;
+         const analyser = live.context.createAnalyser();
+         analyser.fftSize = 128;
+         live.node.connect(analyser);
+         const samples = new Float32Array(analyser.fftSize);
+         window.onsets = [];
+         let loud = false;
+         setInterval(() => {
+           analyser.getFloatTimeDomainData(samples);
+           let sum = 0;
+           for (const s of samples) sum += s * s;
+           const rms = Math.sqrt(sum / samples.length);
+           if (!loud && rms > 0.05) { loud = true; window.onsets.push(Date.now()); }
+           else if (loud && rms < 0.01) loud = false;
+         }, 5);
+         return true;",
+    );
+    let result = call.join().unwrap();
+    browser.wait_for(
+        "the end of the recording on the page",
+        "return document.getElementById('status').textContent.includes('recording ended')",
+    );
+    let onsets: Vec<f64> = browser
+        .run("return window.onsets")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let started = result
+        .stream_started
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0;
+    // Burst k is sent at second k; an onset belongs to the last burst sent
+    // before it.
+    let mut latencies: Vec<f64> = onsets
+        .iter()
+        .map(|&at| {
+            let k = ((at - started) / 1000.0).floor();
+            assert!(
+                k >= 2.0,
+                "a burst heard {at} before any was sent ({started})"
+            );
+            at - (started + k * 1000.0)
+        })
+        .collect();
+    let heard_bursts = latencies.len();
+    let sent_bursts = seconds - 2;
+    assert!(
+        heard_bursts * 4 >= sent_bursts * 3,
+        "only {heard_bursts} of {sent_bursts} bursts heard: onsets {onsets:?}, stream started {started}"
+    );
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "live, phone to page: {heard_bursts} bursts, p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, \
+         max {:.0} ms; audio {started_ms:.0} ms after Listen",
+        at(0.5),
+        at(0.95),
+        at(0.99),
+        at(1.0)
+    );
+    assert!(at(0.95) <= 500.0, "p95 {:.0} ms: {latencies:?}", at(0.95));
+    let audit =
+        common::service::audit_summary(&service.recordings_dir().join(".callrec/audit.jsonl"));
+    for action in ["listen", "listen end"] {
+        let line = format!("{action} {id} loopback");
+        assert!(audit.contains(&line), "{line:?} not in {audit:?}");
+    }
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{CHROMEDRIVER, CHROMIUM, Test, run_tests};
     run_tests(vec![
@@ -750,6 +879,11 @@ fn main() -> std::process::ExitCode {
         Test::new(
             "an_imported_usb_recording_archived_as_opus_plays_in_the_page",
             an_imported_usb_recording_archived_as_opus_plays_in_the_page,
+        )
+        .needs(&[CHROMIUM, CHROMEDRIVER]),
+        Test::new(
+            "listen_live_in_the_page_and_hear_each_tone_burst",
+            listen_live_in_the_page_and_hear_each_tone_burst,
         )
         .needs(&[CHROMIUM, CHROMEDRIVER]),
         Test::new(

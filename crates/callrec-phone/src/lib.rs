@@ -127,6 +127,10 @@ pub struct CallResult {
     pub lost: Vec<usize>,
     /// The server's answer to the stop request, when one was sent.
     pub stop: Option<StopResult>,
+    /// When the first RTP packet was due (the wall clock), packet `n`
+    /// being due `n` × 20 ms ÷ speed later: what a latency measurement
+    /// compares arrival times with.
+    pub stream_started: std::time::SystemTime,
 }
 
 /// The RTP payload format of `codec`: both name it by its RFC 3551 payload
@@ -259,6 +263,7 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
     let mut lost = Vec::new();
     let mut sent = 0u64;
     let t_stream = Instant::now();
+    let stream_started = std::time::SystemTime::now();
     let mut packet = [0u8; 12 + 160];
     for (n, frame) in frames.iter().enumerate() {
         if opts.disconnect_after == Some(n) {
@@ -271,6 +276,7 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
                 frames,
                 lost,
                 stop: None,
+                stream_started,
             });
         }
         if opts.speed > 0.0 {
@@ -338,6 +344,7 @@ pub async fn run_call(opts: CallOptions) -> Result<CallResult, String> {
         frames,
         lost,
         stop: Some(stop),
+        stream_started,
     })
 }
 

@@ -227,7 +227,10 @@ function listen(rec) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/api/recordings/${encodeURIComponent(rec.recording_id)}/live`);
   socket.binaryType = "arraybuffer";
-  const me = { socket, context: null, node: null, analyser: null, meter: 0, channels: 1, frames: 0 };
+  const me = {
+    socket, context: null, node: null, analyser: null, meter: 0, channels: 1, frames: 0,
+    openedAt: performance.now(), firstAudioAt: null,
+  };
   live = me;
   $("listen").textContent = "Stop listening";
   $("live").hidden = false;
@@ -274,6 +277,7 @@ function listen(rec) {
       }
     }
     me.frames += 1;
+    if (me.firstAudioAt === null) me.firstAudioAt = performance.now();
     me.node.port.postMessage(planes, planes.map((p) => p.buffer));
   };
   socket.onclose = (event) => {
