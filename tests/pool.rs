@@ -51,8 +51,11 @@ impl Pool {
     fn node_with(&self, name: &str, ports: &str, flags: &[&str]) -> Node {
         let dir = self.dir(name);
         let mut command = Command::new(common::example_path("record_server"));
+        command.args(["--listen", "127.0.0.1:0"]);
+        if !flags.contains(&"--http") {
+            command.args(["--http", "127.0.0.1:0"]);
+        }
         command
-            .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(["--rtp-ports", ports, "--node", name, "--min-free-mib", "1"])
             .arg("--dir")
             .arg(&dir)
@@ -648,9 +651,88 @@ fn an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store() {
     );
 }
 
+/// A free loopback port (bound, then let go) for a node's API, whose
+/// public URL must be known before it starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Live listening on a pool: a listener at a node that does not record
+/// the call is sent (`307`) to the node that does, found through the
+/// shared index (its `--public-url`), and hears the call there to the
+/// end; a node that gave no public URL is named instead (`409`).
+fn a_listener_at_another_node_is_sent_to_the_node_recording_the_call() {
+    let Some(pool) = Pool::start() else { return };
+    let port = free_port();
+    let a_url = format!("http://127.0.0.1:{port}");
+    let http = format!("127.0.0.1:{port}");
+    let a = pool.node_with(
+        "a",
+        "55800-55849",
+        &["--http", &http, "--public-url", &a_url],
+    );
+    let b = pool.node("b", "55850-55899");
+    let spawn_call = |node: &Node| {
+        Command::new(common::example_path("phone_sim"))
+            .args(["--server", &node.control, "--seconds", "5", "--speed", "1"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut on_a = spawn_call(&a);
+    let mut on_b = spawn_call(&b);
+    let running = |node: &str| {
+        callrec_test::poll_until("a running call in the index", Duration::from_secs(10), || {
+            b.list()
+                .into_iter()
+                .find(|r| r["running"] == true && r["node"] == node)
+                .map(|r| r["recording_id"].as_str().unwrap().to_owned())
+        })
+    };
+    let (id_a, id_b) = (running("a"), running("b"));
+    let sent = http_get(&format!("{}/api/recordings/{id_a}/live", b.base));
+    assert_eq!(sent.status, 307, "{}", sent.error());
+    let location = format!("{a_url}/api/recordings/{id_a}/live");
+    assert_eq!(sent.header("location"), Some(location.as_str()));
+    assert!(sent.error().contains("node \"a\""), "{}", sent.error());
+    let details = get(&format!("{}/api/recordings/{id_a}", b.base)).json();
+    assert_eq!(details["node_url"], a_url.as_str());
+    // The listener follows it and hears the call to its end.
+    let mut socket = callrec_phone::listener::connect(&a_url, &id_a, &[]).unwrap();
+    let heard = callrec_phone::listener::listen_to_the_end(&mut socket).unwrap();
+    assert!(heard.frames.len() >= 100, "{} frames", heard.frames.len());
+    assert_eq!(
+        heard.close.unwrap().0,
+        callrec_phone::listener::CloseCode::Normal
+    );
+    // Node b has no public URL: a's answer names it.
+    let named = http_get(&format!("{}/api/recordings/{id_b}/live", a.base));
+    assert_eq!(named.status, 409, "{}", named.error());
+    assert!(
+        named.error().contains("node \"b\"") && named.error().contains("--public-url"),
+        "{}",
+        named.error()
+    );
+    assert!(on_a.wait().unwrap().success());
+    assert!(on_b.wait().unwrap().success());
+}
+
+fn http_get(url: &str) -> common::service::Answer {
+    http("GET", url, &[])
+}
+
 fn main() -> std::process::ExitCode {
     use callrec_test::harness::{AGE, GARAGE, OPENSSL, POSTGRES, Test, run_tests};
     run_tests(vec![
+        Test::new(
+            "a_listener_at_another_node_is_sent_to_the_node_recording_the_call",
+            a_listener_at_another_node_is_sent_to_the_node_recording_the_call,
+        )
+        .needs(&[GARAGE, POSTGRES]),
         Test::new(
             "an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store",
             an_archived_recording_is_uploaded_as_opus_and_decoded_from_the_store,

@@ -119,6 +119,11 @@ struct Args {
     /// API connections served at once from one IP address.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     http_max_connections_per_address: u64,
+    /// Where other nodes of a pool send listeners of calls this node
+    /// records: this node's API as they reach it, http(s)://HOST[:PORT]
+    /// (kept in the shared index).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Listeners of running recordings (`GET /api/recordings/{id}/live`)
     /// at once, in all; more get 503.
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=100_000))]
@@ -566,6 +571,7 @@ fn settings_of(args: &Args, config: &Config) -> Result<Settings, Box<dyn core::e
     settings.http_limits.max_connections = args.http_max_connections as usize;
     settings.http_limits.max_connections_per_address =
         args.http_max_connections_per_address as usize;
+    settings.public_url = args.public_url.clone();
     settings.listen_limits.total = args.max_listeners as usize;
     settings.listen_limits.per_recording = args.max_listeners_per_recording as usize;
     settings.reindex = args.reindex;

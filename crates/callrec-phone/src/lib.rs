@@ -11,6 +11,7 @@
 //! end-to-end tests and the load tests import it. Not published.
 #![forbid(unsafe_code)]
 
+pub mod listener;
 pub mod siprec;
 
 use core::net::{IpAddr, SocketAddr};

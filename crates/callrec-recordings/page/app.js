@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 let cursor = null;
 let role = "read";
+let myNode = "";
 let current = null;
 
 function setStatus(text) { $("status").textContent = text; }
@@ -193,7 +194,14 @@ async function show(id) {
       timeline.appendChild(li);
     }
     const admin = role === "admin";
-    $("listen").hidden = !rec.running || !(role === "listen" || admin);
+    const mayListen = rec.running && (role === "listen" || admin);
+    const elsewhere = mayListen && rec.node && myNode && rec.node !== myNode;
+    $("listen").hidden = !mayListen || elsewhere;
+    $("listen-elsewhere").hidden = !(elsewhere && rec.node_url);
+    if (elsewhere && rec.node_url) {
+      $("listen-elsewhere").href = `${rec.node_url}/#listen=${encodeURIComponent(id)}`;
+      $("listen-elsewhere").textContent = shown(`Listen on node ${rec.node}`, 80);
+    }
     $("listen").textContent = live ? "Stop listening" : "Listen";
     $("hold").hidden = !admin;
     $("hold").textContent = rec.hold ? "Release hold" : "Legal hold";
@@ -311,10 +319,15 @@ async function start() {
   try {
     const me = await api("/api/session");
     role = me.role;
+    myNode = me.node || "";
     $("who").textContent = shown(`${me.name} (${me.role})`, 80);
     $("sign-out").hidden = !me.session;
     $("token-form").hidden = true;
     await search(false);
+    // Sent here by another node of the pool to listen to a call this one
+    // records: its details, with Listen (a click starts the audio).
+    const wanted = /^#listen=([A-Za-z0-9]{1,64})$/.exec(location.hash);
+    if (wanted) await show(wanted[1]);
   } catch (e) {
     setStatus(e.message);
   }

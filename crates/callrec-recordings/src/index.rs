@@ -1096,6 +1096,36 @@ impl Index {
         .map(drop)
     }
 
+    /// Keeps `public_url` as where `node`'s API is reached (`--public-url`).
+    pub(crate) fn set_public_url(&self, node: &str, public_url: &str, now_ms: i64) -> Result<(), Error> {
+        self.execute(
+            "INSERT INTO nodes (node, public_url, updated_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (node) DO UPDATE SET public_url = excluded.public_url, \
+             updated_ms = excluded.updated_ms",
+            &[
+                Param::Text(node.to_owned()),
+                Param::Text(public_url.to_owned()),
+                Param::Int(now_ms),
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Where `node`'s API is reached, when it said so.
+    pub(crate) fn public_url(&self, node: &str) -> Result<Option<String>, Error> {
+        let rows = self.database.query(
+            "SELECT public_url FROM nodes WHERE node = ?1",
+            &[Param::Text(node.to_owned())],
+        )?;
+        match rows.into_iter().next() {
+            Some(mut row) => row
+                .text(0)
+                .map(Some)
+                .map_err(|e| self.bad_row("the nodes table", &e)),
+            None => Ok(None),
+        }
+    }
+
     /// Runs `work` while no other node runs work for `recording_id` (see
     /// [`Database::for_recording`]).
     pub(crate) fn for_recording<T>(

@@ -10,7 +10,7 @@ use crate::Error;
 use crate::database::{Dialect, Transaction};
 
 /// The version this server writes: the last step's.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// Each version and the statements that reach it from the one before.
 /// `{TOTALS_TRIGGERS}` is the dialect's.
@@ -106,6 +106,16 @@ CREATE TABLE IF NOT EXISTS imported_files (
     sha256 TEXT PRIMARY KEY NOT NULL,
     recording_id TEXT NOT NULL,
     name TEXT NOT NULL
+);
+",
+    ),
+    (
+        7,
+        "
+CREATE TABLE IF NOT EXISTS nodes (
+    node TEXT PRIMARY KEY NOT NULL,
+    public_url TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL
 );
 ",
     ),

@@ -16,7 +16,7 @@ use crate::index::{Index, NodeAnchor, Page, Query, RecordingSummary};
 use crate::indexer::{IndexerWork, probe_index, write_index};
 use crate::metrics::Totals;
 use crate::postgres::PgIndex;
-use crate::settings::{STATE_DIR, Settings, check_node, node_of};
+use crate::settings::{STATE_DIR, Settings, check_node, check_public_url, node_of};
 use crate::sqlite::SqliteIndex;
 use crate::store::ObjectStore;
 use crate::upload::Uploads;
@@ -130,6 +130,11 @@ impl Recordings {
             Some(node) => check_node(node)?,
             None => node_of(&state)?,
         };
+        let public_url = settings
+            .public_url
+            .as_deref()
+            .map(check_public_url)
+            .transpose()?;
         let index_path = state.join("index.sqlite3");
         let (index, new) = match settings.index.as_deref() {
             None => {
@@ -214,6 +219,9 @@ impl Recordings {
             // Otherwise before the log's next line.
             let shared = &recordings.shared;
             shared.audit.check_anchor(&shared.audit_anchor())?;
+            if let Some(url) = &public_url {
+                shared.index.set_public_url(&shared.node, url, unix_ms())?;
+            }
         }
         let writer = Arc::downgrade(&recordings.shared);
         std::thread::Builder::new()

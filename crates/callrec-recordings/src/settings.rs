@@ -41,6 +41,11 @@ pub struct Settings {
     /// This node's name in a pool (`None`: the one kept in
     /// `DIR/.callrec/node`, made up on the first start).
     pub node: Option<String>,
+    /// Where other nodes of a pool send a listener of a call this node
+    /// records (`--public-url`, `http(s)://HOST[:PORT]`): kept in the
+    /// index, and the `Location` of their `307` for
+    /// `GET /api/recordings/{id}/live`.
+    pub public_url: Option<String>,
     /// Where a [`Node`](crate::Node) serves the web page and the HTTP API
     /// (`None`: it serves none).
     pub http: Option<SocketAddr>,
@@ -92,6 +97,7 @@ impl Settings {
             index: None,
             store: None,
             node: None,
+            public_url: None,
             http: None,
             tokens: None,
             http_limits: HttpLimits::default(),
@@ -156,6 +162,30 @@ pub(crate) fn check_node(node: &str) -> Result<String, Error> {
                 format!("a node name is 1 to {MAX_NODE_LEN} of A-Z, a-z, 0-9, '-', '_', '.'"),
             ),
         ))
+    }
+}
+
+/// `url` when it is an `http(s)://HOST[:PORT]` URL with no path, query or
+/// credentials (a trailing `/` is dropped).
+pub(crate) fn check_public_url(url: &str) -> Result<String, Error> {
+    let trimmed = url.strip_suffix('/').unwrap_or(url);
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"));
+    let valid = rest.is_some_and(|authority| {
+        !authority.is_empty()
+            && trimmed.len() <= 256
+            && authority.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']' | b'_')
+            })
+    });
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(Error::Settings(format!(
+            "public URL {:?} is not http(s)://HOST[:PORT] (no path, query or user; at most 256 characters)",
+            url.chars().take(80).collect::<String>()
+        )))
     }
 }
 

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use callrec_audio::g711::Law;
 use callrec_audio::g722;
 use tokio::sync::broadcast;
@@ -33,6 +34,11 @@ pub const FRAME: Duration = Duration::from_millis(20);
 
 /// Bytes of media time before each frame's samples.
 pub const MEDIA_TIME_LEN: usize = 4;
+
+/// Frames a feed publishes at once (40 ms): each publication wakes every
+/// listener and each wake costs a write, so two frames per wake halve the
+/// listeners' cost for 20 ms more delay (docs/PERFORMANCE.md).
+pub const FRAMES_PER_CHUNK: usize = 2;
 
 /// The audio a feed carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -59,13 +65,16 @@ impl LiveFormat {
 /// What a feed sends its listeners.
 #[derive(Debug, Clone)]
 pub enum LiveChunk {
-    /// One 20 ms frame, already in its wire form.
+    /// Up to [`FRAMES_PER_CHUNK`] 20 ms frames, one after another, each
+    /// already in its wire form.
     Audio {
-        /// Media time and samples (see the module's documentation).
-        message: Arc<[u8]>,
-        /// When the newest packet in the frame reached the server (the
-        /// kernel's arrival time), for the latency a listener measures.
-        arrived: Option<Instant>,
+        /// Each frame's media time and samples (see the module's
+        /// documentation), back to back.
+        frames: Bytes,
+        /// For each frame, when the newest packet in it reached the server
+        /// (the kernel's arrival time), for the latency a listener
+        /// measures.
+        arrived: [Option<Instant>; FRAMES_PER_CHUNK],
     },
     /// `frames` silent frames from `media_time` (a hold or a loss the
     /// recording filled), sent as one chunk so a long silence costs the
@@ -81,23 +90,30 @@ pub enum LiveChunk {
 }
 
 impl LiveChunk {
-    /// The chunk's frames in their wire form (none for [`LiveChunk::End`]).
-    pub fn messages(&self, format: LiveFormat) -> impl Iterator<Item = Arc<[u8]>> + '_ {
+    /// The chunk's frames in their wire form, one message each (none for
+    /// [`LiveChunk::End`]); audio frames are slices of the chunk, not
+    /// copies.
+    pub fn messages(&self, format: LiveFormat) -> impl Iterator<Item = Bytes> + '_ {
+        let len = format.message_len();
         let (audio, silence) = match self {
-            Self::Audio { message, .. } => (Some(message.clone()), None),
+            Self::Audio { frames, .. } => (Some(frames.clone()), None),
             Self::Silence { media_time, frames } => (None, Some((*media_time, *frames))),
             Self::End(_) => (None, None),
         };
+        let audio = audio.into_iter().flat_map(move |frames| {
+            let n = frames.len() / len;
+            (0..n).map(move |k| frames.slice(k * len..(k + 1) * len))
+        });
         let per_frame = format.frame_samples() as u32;
         let silent = silence.into_iter().flat_map(move |(start, frames)| {
             (0..frames).map(move |k| {
-                let mut message = vec![0u8; format.message_len()];
+                let mut message = vec![0u8; len];
                 let time = start.wrapping_add(k.wrapping_mul(per_frame));
                 message[..MEDIA_TIME_LEN].copy_from_slice(&time.to_be_bytes());
-                Arc::<[u8]>::from(message)
+                Bytes::from(message)
             })
         });
-        audio.into_iter().chain(silent)
+        audio.chain(silent)
     }
 }
 
@@ -425,6 +441,11 @@ pub(crate) struct LiveTap {
     pending_start: u64,
     scratch: Vec<i16>,
     arrived: Option<Instant>,
+    /// Whole frames in wire form not yet published, how many, and when
+    /// each one's newest packet arrived.
+    batch: Vec<u8>,
+    batched: usize,
+    batch_arrived: [Option<Instant>; FRAMES_PER_CHUNK],
 }
 
 impl LiveTap {
@@ -437,6 +458,9 @@ impl LiveTap {
             pending_start: 0,
             scratch: Vec::new(),
             arrived: None,
+            batch: Vec::new(),
+            batched: 0,
+            batch_arrived: [None; FRAMES_PER_CHUNK],
         }
     }
 
@@ -467,6 +491,8 @@ impl LiveTap {
         self.written += per_channel;
         self.pending.clear();
         self.pending_start = self.written;
+        self.batch.clear();
+        self.batched = 0;
     }
 
     /// Codes of the recording's codec (a payload).
@@ -521,19 +547,37 @@ impl LiveTap {
         self.written += per_channel;
     }
 
+    /// The frame filled in `pending` joins the batch, which is published
+    /// when it holds [`FRAMES_PER_CHUNK`].
     fn send_pending(&mut self, sender: &broadcast::Sender<LiveChunk>) {
-        let mut message = Vec::with_capacity(MEDIA_TIME_LEN + 2 * self.pending.len());
-        message.extend_from_slice(&(self.pending_start as u32).to_be_bytes());
+        if self.batch.is_empty() {
+            self.batch
+                .reserve(FRAMES_PER_CHUNK * (MEDIA_TIME_LEN + 2 * self.pending.len()));
+        }
+        self.batch
+            .extend_from_slice(&(self.pending_start as u32).to_be_bytes());
         for s in &self.pending {
-            message.extend_from_slice(&s.to_le_bytes());
+            self.batch.extend_from_slice(&s.to_le_bytes());
         }
         let per_channel = (self.pending.len() / self.channels()) as u64;
         self.pending.clear();
         self.pending_start += per_channel;
-        let _ = sender.send(LiveChunk::Audio {
-            message: message.into(),
-            arrived: self.arrived,
-        });
+        self.batch_arrived[self.batched] = self.arrived;
+        self.batched += 1;
+        if self.batched >= FRAMES_PER_CHUNK {
+            self.publish(sender);
+        }
+    }
+
+    /// Publishes the frames batched so far.
+    fn publish(&mut self, sender: &broadcast::Sender<LiveChunk>) {
+        if self.batched == 0 {
+            return;
+        }
+        self.batched = 0;
+        let frames = Bytes::from(core::mem::take(&mut self.batch));
+        let arrived = core::mem::take(&mut self.batch_arrived);
+        let _ = sender.send(LiveChunk::Audio { frames, arrived });
     }
 
     /// `per_channel` samples of silence, as the recording wrote them.
@@ -558,6 +602,7 @@ impl LiveTap {
         }
         let whole = left / frame as u64;
         if whole > 0 {
+            self.publish(&sender);
             let _ = sender.send(LiveChunk::Silence {
                 media_time: self.pending_start as u32,
                 frames: u32::try_from(whole).unwrap_or(u32::MAX),
@@ -567,6 +612,16 @@ impl LiveTap {
         }
         self.pending.resize(left as usize * channels, 0);
         self.written += per_channel;
+    }
+}
+
+impl Drop for LiveTap {
+    /// The recording's files are final: whole frames still batched go out
+    /// before the feed's end.
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender().cloned() {
+            self.publish(&sender);
+        }
     }
 }
 
@@ -607,6 +662,9 @@ mod tests {
         tap.pcm(&[8; 100]);
         tap.silence(400);
         tap.pcm(&[9; 160]);
+        // The recording's writer goes before its end is told (as in
+        // finalizing): the frame still batched is published.
+        drop(tap);
         let frames = frames_of(&mut listener);
         let times: Vec<u32> = frames.iter().map(|f| f.0).collect();
         // 100 skipped; frames from 100 every 160 samples: 790 samples in all.
@@ -637,6 +695,7 @@ mod tests {
         tap.silence(8000 * 60);
         assert_eq!(listener.receiver.len(), 1, "an hour of hold is one chunk");
         tap.codes(&[0x55 ^ 0x80; 160]);
+        drop(tap);
         let frames = frames_of(&mut listener);
         assert_eq!(frames.len(), 3000 + 1);
         assert_eq!(frames[3000].0, 8000 * 60);
@@ -666,7 +725,7 @@ mod tests {
             live.subscribe("nope", limits).unwrap_err(),
             LiveError::NotRunning("nope".into())
         );
-        for _ in 0..FEED_CAPACITY + 10 {
+        for _ in 0..FRAMES_PER_CHUNK * (FEED_CAPACITY + 10) {
             tap.pcm(&[1; 160]);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -695,6 +754,7 @@ mod tests {
         let mut listener = live.subscribe("s", ListenLimits::default()).unwrap();
         let samples: Vec<i16> = (0..640).map(|i| i as i16).collect();
         tap.pcm(&samples);
+        drop(tap);
         let frames = frames_of(&mut listener);
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].1, samples);

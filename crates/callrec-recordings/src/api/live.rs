@@ -22,6 +22,9 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use core::sync::atomic::{AtomicU64, Ordering};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
 use callrec_server::live::{Listener, LiveChunk, LiveError};
 use serde_json::json;
 
@@ -114,6 +117,9 @@ pub(super) async fn live(
     Ok(upgrade
         .max_message_size(MAX_LISTENER_MESSAGE)
         .max_frame_size(MAX_LISTENER_MESSAGE)
+        // A listener sends only pongs and a close: a small read buffer
+        // (tungstenite's default is 128 KiB, zeroed as it grows).
+        .read_buffer_size(4 * MAX_LISTENER_MESSAGE)
         .on_upgrade(move |socket| async move {
             let started = Instant::now();
             let (code, reason) = serve(socket, listener, &api).await;
@@ -128,23 +134,48 @@ pub(super) async fn live(
 }
 
 /// Why recording `id` cannot be heard here: unknown (404), not running
-/// (409), or running on another node of the pool (409, naming it).
+/// (409), or running on another node of the pool: `307` to that node's
+/// public URL when the index has one, else 409 naming the node.
 async fn not_here(api: &Arc<Api>, id: &str) -> ApiError {
     let recording = match find(api, id).await {
         Ok(recording) => recording,
         Err(e) => return e,
     };
-    let message = if recording.running && recording.node != api.recordings.node() {
-        format!(
-            "recording {id} is being recorded on node {:?}, not this one ({:?}): listen through \
-             that node's API",
-            recording.node,
-            api.recordings.node()
-        )
-    } else {
-        format!("recording {id} is not running: play it instead (GET /api/recordings/{id}/audio)")
-    };
-    ApiError::new(StatusCode::CONFLICT, message)
+    let here = api.recordings.node();
+    if !recording.running || recording.node == here {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            format!("recording {id} is not running: play it instead (GET /api/recordings/{id}/audio)"),
+        );
+    }
+    let node = recording.node.clone();
+    let recordings = api.recordings.clone();
+    let looked_up = node.clone();
+    let url = blocking(move || recordings.shared.index.public_url(&looked_up)).await;
+    match url {
+        Ok(Some(url)) => {
+            let location = format!("{url}/api/recordings/{id}/live");
+            match axum::http::HeaderValue::from_str(&location) {
+                Ok(value) => ApiError::new(
+                    StatusCode::TEMPORARY_REDIRECT,
+                    format!("recording {id} is being recorded on node {node:?}: listen at {location}"),
+                )
+                .with_header(axum::http::header::LOCATION, value),
+                Err(_) => ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("recording {id} is being recorded on node {node:?}, whose public URL {url:?} is not a header value"),
+                ),
+            }
+        }
+        Ok(None) => ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "recording {id} is being recorded on node {node:?}, not this one ({here:?}), and that node \
+                 gave no --public-url: listen through its API"
+            ),
+        ),
+        Err(e) => e,
+    }
 }
 
 async fn audit(
@@ -174,66 +205,83 @@ async fn audit(
     .await
 }
 
-/// Sends the feed until it ends, the listener goes or falls behind, or
-/// the service stops; the close code and reason.
-async fn serve(mut socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u16, String) {
+/// Sends the feed until it ends, the listener goes or falls behind; the
+/// close code and reason. The socket is split: this task only writes (a
+/// frame is one write, and the read side is not polled per frame), and a
+/// reader task takes the listener's pongs and close.
+async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u16, String) {
     let format = listener.format();
     let counters = listener_counters(api);
     if let Some(counters) = &counters {
         counters
             .listeners_started
-            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed);
     }
+    let (mut sink, mut stream) = socket.split();
+    let started = Instant::now();
+    // Milliseconds after `started` of the listener's last message (a pong).
+    let answered = Arc::new(AtomicU64::new(0));
+    let heard = answered.clone();
+    let mut reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+            heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+    });
     let head = json!({"rate": format.rate, "channels": format.channels, "codec": "pcm16"});
-    if send(&mut socket, Message::Text(head.to_string().into()))
+    if send(&mut sink, Message::Text(head.to_string().into()))
         .await
         .is_err()
     {
         listener.dropped();
-        return (
-            close_code::POLICY,
-            "the listener did not take the first message".into(),
-        );
+        reader.abort();
+        return (close_code::POLICY, "the listener did not take the first message".into());
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut answered = Instant::now();
     let (code, reason) = loop {
         tokio::select! {
             chunk = listener.next() => match chunk {
                 Ok(LiveChunk::End(reason)) => break (close_code::NORMAL, format!("recording ended: {reason}")),
                 Ok(chunk) => {
-                    let mut failed = false;
+                    // The chunk's frames in one write: each fed, then one
+                    // flush.
+                    let arrived = match &chunk {
+                        LiveChunk::Audio { arrived, .. } => *arrived,
+                        _ => Default::default(),
+                    };
+                    let mut sent = 0;
+                    let mut fed = true;
                     for message in chunk.messages(format) {
-                        if send(&mut socket, Message::Binary(Bytes::from_owner(message))).await.is_err() {
-                            failed = true;
+                        if !within(sink.feed(Message::Binary(message))).await {
+                            fed = false;
                             break;
                         }
-                        let arrived = match &chunk {
-                            LiveChunk::Audio { arrived, .. } => *arrived,
-                            _ => None,
-                        };
-                        if let Some(counters) = &counters {
-                            counters.frame_sent(arrived.map(|a| a.elapsed()));
-                        }
+                        sent += 1;
                     }
-                    if failed {
+                    if !fed || !within(sink.flush()).await {
                         listener.dropped();
                         break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
+                    }
+                    if let Some(counters) = &counters {
+                        for k in 0..sent {
+                            let latency = arrived.get(k).copied().flatten().map(|a| a.elapsed());
+                            counters.frame_sent(latency);
+                        }
                     }
                 }
                 Err(e) => break (close_code::POLICY, e.to_string()),
             },
-            received = socket.recv() => match received {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return (close_code::AWAY, "the listener closed".into()),
-                Some(Ok(_)) => answered = Instant::now(),
-            },
+            _ = &mut reader => return (close_code::AWAY, "the listener closed".into()),
             _ = ping.tick() => {
-                if answered.elapsed() > PONG_TIMEOUT {
+                let silent = started.elapsed().saturating_sub(Duration::from_millis(answered.load(Ordering::Relaxed)));
+                if silent > PONG_TIMEOUT {
                     listener.dropped();
                     break (close_code::POLICY, format!("the listener answered no ping for {} s", PONG_TIMEOUT.as_secs()));
                 }
-                if send(&mut socket, Message::Ping(Bytes::from_static(b"callrec"))).await.is_err() {
+                if send(&mut sink, Message::Ping(Bytes::from_static(b"callrec"))).await.is_err() {
                     listener.dropped();
                     break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
                 }
@@ -244,7 +292,8 @@ async fn serve(mut socket: WebSocket, mut listener: Listener, api: &Arc<Api>) ->
         code,
         reason: reason.clone().into(),
     }));
-    let _ = send(&mut socket, close).await;
+    let _ = send(&mut sink, close).await;
+    reader.abort();
     (code, reason)
 }
 
@@ -257,9 +306,15 @@ fn listener_counters(api: &Arc<Api>) -> Option<Arc<callrec_server::live::LiveCou
 }
 
 /// One message, given at most [`SEND_TIMEOUT`].
-async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> Result<(), ()> {
+    if within(sink.send(message)).await {
+        Ok(())
+    } else {
+        Err(())
     }
+}
+
+/// Whether a write finished, and within [`SEND_TIMEOUT`].
+async fn within<E>(write: impl Future<Output = Result<(), E>>) -> bool {
+    matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
 }

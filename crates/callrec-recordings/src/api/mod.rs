@@ -392,11 +392,12 @@ async fn healthz(State(api): State<Arc<Api>>) -> Response {
     }
 }
 
-async fn session(caller: Caller) -> Response {
+async fn session(caller: Caller, State(api): State<Arc<Api>>) -> Response {
     axum::Json(json!({
         "name": caller.actor.name,
         "role": caller.role,
         "session": caller.session,
+        "node": api.recordings.node(),
     }))
     .into_response()
 }

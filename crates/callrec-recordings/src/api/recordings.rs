@@ -154,12 +154,26 @@ pub(super) async fn metadata(
     let _ = caller;
     let recording = find(&api, &id).await?;
     let sidecar = api.recordings.sidecar(&recording).await;
+    // A call running on another node of a pool is heard there.
+    let node_url = if recording.running && recording.node != api.recordings.node() {
+        let recordings = api.recordings.clone();
+        let node = recording.node.clone();
+        blocking(move || recordings.shared.index.public_url(&node))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     let mut body = serde_json::to_value(&recording).unwrap_or_default();
     if let Some(object) = body.as_object_mut() {
         object.insert(
             "sidecar".into(),
             serde_json::to_value(sidecar).unwrap_or_default(),
         );
+        if let Some(url) = node_url {
+            object.insert("node_url".into(), url.into());
+        }
     }
     Ok(axum::Json(body).into_response())
 }
