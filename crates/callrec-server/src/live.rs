@@ -600,17 +600,21 @@ impl LiveTap {
                 self.send_pending(&sender);
             }
         }
-        let whole = left / frame as u64;
-        if whole > 0 {
-            self.publish(&sender);
-            let _ = sender.send(LiveChunk::Silence {
-                media_time: self.pending_start as u32,
-                frames: u32::try_from(whole).unwrap_or(u32::MAX),
-            });
-            self.pending_start += whole * frame as u64;
-            left -= whole * frame as u64;
+        // Either the silence ended inside the frame begun (which stays
+        // pending), or that frame was sent and nothing is pending.
+        if left > 0 {
+            let whole = left / frame as u64;
+            if whole > 0 {
+                self.publish(&sender);
+                let _ = sender.send(LiveChunk::Silence {
+                    media_time: self.pending_start as u32,
+                    frames: u32::try_from(whole).unwrap_or(u32::MAX),
+                });
+                self.pending_start += whole * frame as u64;
+                left -= whole * frame as u64;
+            }
+            self.pending.resize(left as usize * channels, 0);
         }
-        self.pending.resize(left as usize * channels, 0);
         self.written += per_channel;
     }
 }
@@ -684,6 +688,80 @@ mod tests {
             other => panic!("expected the end, got {other:?}"),
         }
         assert_eq!(live.running(), 0);
+    }
+
+    #[test]
+    fn a_frame_is_its_media_time_then_its_samples_as_docs_live_md_shows() {
+        let live = Live::default();
+        let (mut tap, _entry) = live.open("hex", MONO);
+        let mut listener = live.subscribe("hex", ListenLimits::default()).unwrap();
+        // Six seconds in: media time 48,000.
+        tap.silence(48_000);
+        let _ = listener.receiver.try_recv().unwrap();
+        let mut samples = vec![0i16; 160];
+        samples[1] = 1000;
+        samples[2] = -1000;
+        tap.pcm(&samples);
+        drop(tap);
+        let LiveChunk::Audio { frames, .. } = listener.receiver.try_recv().unwrap() else {
+            panic!("expected audio");
+        };
+        assert_eq!(frames.len(), MONO.message_len());
+        assert_eq!(MONO.message_len(), 324);
+        assert_eq!(
+            &frames[..10],
+            &[0x00, 0x00, 0xbb, 0x80, 0x00, 0x00, 0xe8, 0x03, 0x18, 0xfc]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the recording writes, in whatever pieces, a listener
+        /// gets it back sample for sample in whole frames whose media
+        /// times follow one another.
+        #[test]
+        fn any_writes_come_back_as_contiguous_frames(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0usize..700), 0..60),
+            stereo in proptest::bool::ANY,
+        ) {
+            let format = LiveFormat { rate: 8000, channels: if stereo { 2 } else { 1 } };
+            let channels = usize::from(format.channels);
+            let live = Live::default();
+            let (mut tap, entry) = live.open("p", format);
+            let mut listener = live.subscribe("p", ListenLimits::default()).unwrap();
+            let mut written: Vec<i16> = Vec::new();
+            let mut heard: Vec<(u32, Vec<i16>)> = Vec::new();
+            let mut next = 1i16;
+            for (is_silence, n) in ops {
+                if is_silence {
+                    tap.silence(n as u64);
+                    written.extend(core::iter::repeat_n(0, n * channels));
+                } else {
+                    let samples: Vec<i16> = (0..n * channels)
+                        .map(|_| { next = next.wrapping_add(1).max(1); next })
+                        .collect();
+                    tap.pcm(&samples);
+                    written.extend(&samples);
+                }
+                // Read as it goes, as a listener keeps up.
+                frames_of_into(&mut listener, &mut heard);
+            }
+            drop(tap);
+            drop(entry);
+            frames_of_into(&mut listener, &mut heard);
+            let per_frame = format.frame_samples();
+            let whole = written.len() / channels / per_frame;
+            proptest::prop_assert_eq!(heard.len(), whole);
+            for (k, (time, _)) in heard.iter().enumerate() {
+                proptest::prop_assert_eq!(*time as usize, k * per_frame);
+            }
+            let samples: Vec<i16> = heard.into_iter().flat_map(|(_, s)| s).collect();
+            proptest::prop_assert_eq!(&samples[..], &written[..whole * per_frame * channels]);
+        }
+    }
+
+    /// Drains what the listener has into `out` (media time and samples).
+    fn frames_of_into(listener: &mut Listener, out: &mut Vec<(u32, Vec<i16>)>) {
+        out.extend(frames_of(listener));
     }
 
     #[test]
