@@ -1,7 +1,8 @@
 //! `live_listen`: supervisors listening to running recordings of a callrec
 //! node (`GET /api/recordings/{id}/live`), for load tests: finds the
 //! running recordings through the API, opens one listener each on the first
-//! N (a thread each), reads every frame until the recordings end, and
+//! N (all on one thread, as a load generator should be), reads every frame
+//! until the recordings end, and
 //! reports what was heard.
 //!
 //! ```text
@@ -91,39 +92,28 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let listeners: Vec<_> = ids
-        .into_iter()
-        .map(|id| {
-            let api = args.api.clone();
-            let bearer = bearer.clone();
-            std::thread::spawn(move || {
-                let headers: Vec<(&str, &str)> = bearer
-                    .as_deref()
-                    .map(|b| vec![("Authorization", b)])
-                    .unwrap_or_default();
-                let mut socket = listener::connect(&api, &id, &headers)?;
-                listener::listen_to_the_end(&mut socket).map_err(|e| format!("{id}: {e}"))
-            })
-        })
-        .collect();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("live_listen: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcomes = runtime.block_on(listener::listen_all(&args.api, &ids, &auth));
     let mut frames = Vec::new();
     let mut failed = 0;
-    for (k, handle) in listeners.into_iter().enumerate() {
-        match handle.join() {
-            Ok(Ok(heard)) => match heard.close {
-                Some((CloseCode::Normal, _)) => frames.push(heard.frames.len()),
-                other => {
-                    failed += 1;
-                    eprintln!("live_listen: listener {k} closed with {other:?}");
-                }
-            },
-            Ok(Err(e)) => {
+    for outcome in outcomes {
+        match outcome.end {
+            Ok(Some(CloseCode::Normal)) => frames.push(outcome.frames as usize),
+            other => {
                 failed += 1;
-                eprintln!("live_listen: listener {k}: {e}");
-            }
-            Err(_) => {
-                failed += 1;
-                eprintln!("live_listen: listener {k} panicked");
+                eprintln!(
+                    "live_listen: listener of {} ended with {other:?}",
+                    outcome.id
+                );
             }
         }
     }

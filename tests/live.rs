@@ -8,12 +8,12 @@
 
 mod common;
 
-use core::time::Duration;
 use callrec_control::Codec;
+use callrec_phone::listener::{self, CloseCode, Heard, LiveSocket};
 use callrec_test::poll_until;
 use common::service::{Options, Service, get, http};
 use common::siprec_client::tone_power;
-use callrec_phone::listener::{self, CloseCode, Heard, LiveSocket};
+use core::time::Duration;
 
 const READER: &str = "0123456789abcdef-reader";
 const LISTENER: &str = "0123456789abcdef-listen";

@@ -686,12 +686,16 @@ fn a_listener_at_another_node_is_sent_to_the_node_recording_the_call() {
     let mut on_a = spawn_call(&a);
     let mut on_b = spawn_call(&b);
     let running = |node: &str| {
-        callrec_test::poll_until("a running call in the index", Duration::from_secs(10), || {
-            b.list()
-                .into_iter()
-                .find(|r| r["running"] == true && r["node"] == node)
-                .map(|r| r["recording_id"].as_str().unwrap().to_owned())
-        })
+        callrec_test::poll_until(
+            "a running call in the index",
+            Duration::from_secs(10),
+            || {
+                b.list()
+                    .into_iter()
+                    .find(|r| r["running"] == true && r["node"] == node)
+                    .map(|r| r["recording_id"].as_str().unwrap().to_owned())
+            },
+        )
     };
     let (id_a, id_b) = (running("a"), running("b"));
     let sent = http_get(&format!("{}/api/recordings/{id_a}/live", b.base));

@@ -31,9 +31,7 @@ pub fn connect(base: &str, id: &str, headers: &[(&str, &str)]) -> Result<LiveSoc
     for (name, value) in headers {
         let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|e| format!("header {name:?}: {e}"))?;
-        let value = value
-            .parse()
-            .map_err(|e| format!("header {name}: {e}"))?;
+        let value = value.parse().map_err(|e| format!("header {name}: {e}"))?;
         request.headers_mut().insert(name, value);
     }
     let stream = TcpStream::connect(host).map_err(|e| format!("cannot connect to {host}: {e}"))?;
@@ -91,4 +89,72 @@ pub fn listen_to_the_end(socket: &mut LiveSocket) -> Result<Heard, String> {
             Err(e) => return Err(format!("after {} frames: {e}", heard.frames.len())),
         }
     }
+}
+
+/// What [`listen_all`] heard from one recording.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The recording.
+    pub id: String,
+    /// Frames heard.
+    pub frames: u64,
+    /// The close frame's code, or why the listener failed.
+    pub end: Result<Option<CloseCode>, String>,
+}
+
+/// Listens to each of `ids` on the node whose API is `base`, all at once
+/// on the calling task (one thread for every socket, as a load generator
+/// must be to stay out of the server's way), each until its socket closes.
+pub async fn listen_all(base: &str, ids: &[String], headers: &[(&str, &str)]) -> Vec<Outcome> {
+    let listeners = ids.iter().map(|id| async move {
+        let end = listen_counting(base, id, headers).await;
+        let (frames, end) = match end {
+            Ok((frames, close)) => (frames, Ok(close)),
+            Err(e) => (0, Err(e)),
+        };
+        Outcome {
+            id: id.clone(),
+            frames,
+            end,
+        }
+    });
+    futures_util::future::join_all(listeners).await
+}
+
+async fn listen_counting(
+    base: &str,
+    id: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u64, Option<CloseCode>), String> {
+    use futures_util::StreamExt;
+    let host = base
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{base:?} is not an http:// URL"))?;
+    let url = format!("ws://{host}/api/recordings/{id}/live");
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("{url}: {e}"))?;
+    for (name, value) in headers {
+        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| format!("header {name:?}: {e}"))?;
+        let value = value.parse().map_err(|e| format!("header {name}: {e}"))?;
+        request.headers_mut().insert(name, value);
+    }
+    let stream = tokio::net::TcpStream::connect(host)
+        .await
+        .map_err(|e| format!("cannot connect to {host}: {e}"))?;
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let mut frames = 0;
+    while let Some(message) = socket.next().await {
+        match message {
+            Ok(Message::Binary(_)) => frames += 1,
+            Ok(Message::Close(frame)) => return Ok((frames, frame.map(|f| f.code))),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{url} after {frames} frames: {e}")),
+        }
+    }
+    Ok((frames, None))
 }

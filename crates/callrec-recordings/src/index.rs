@@ -1097,7 +1097,12 @@ impl Index {
     }
 
     /// Keeps `public_url` as where `node`'s API is reached (`--public-url`).
-    pub(crate) fn set_public_url(&self, node: &str, public_url: &str, now_ms: i64) -> Result<(), Error> {
+    pub(crate) fn set_public_url(
+        &self,
+        node: &str,
+        public_url: &str,
+        now_ms: i64,
+    ) -> Result<(), Error> {
         self.execute(
             "INSERT INTO nodes (node, public_url, updated_ms) VALUES (?1, ?2, ?3) \
              ON CONFLICT (node) DO UPDATE SET public_url = excluded.public_url, \

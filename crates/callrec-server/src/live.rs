@@ -16,10 +16,11 @@
 //! Silence the recording inserts (loss, hold) is sent as silent frames, so
 //! a listener's clock matches the recording's.
 
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::time::Duration;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use callrec_audio::g711::Law;
@@ -162,7 +163,7 @@ impl core::fmt::Display for LiveError {
     }
 }
 
-impl std::error::Error for LiveError {}
+impl core::error::Error for LiveError {}
 
 /// How many may listen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,10 +22,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use callrec_server::live::{Listener, LiveChunk, LiveError};
 use core::sync::atomic::{AtomicU64, Ordering};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use callrec_server::live::{Listener, LiveChunk, LiveError};
 use serde_json::json;
 
 use super::auth::Caller;
@@ -145,7 +145,9 @@ async fn not_here(api: &Arc<Api>, id: &str) -> ApiError {
     if !recording.running || recording.node == here {
         return ApiError::new(
             StatusCode::CONFLICT,
-            format!("recording {id} is not running: play it instead (GET /api/recordings/{id}/audio)"),
+            format!(
+                "recording {id} is not running: play it instead (GET /api/recordings/{id}/audio)"
+            ),
         );
     }
     let node = recording.node.clone();
@@ -158,12 +160,16 @@ async fn not_here(api: &Arc<Api>, id: &str) -> ApiError {
             match axum::http::HeaderValue::from_str(&location) {
                 Ok(value) => ApiError::new(
                     StatusCode::TEMPORARY_REDIRECT,
-                    format!("recording {id} is being recorded on node {node:?}: listen at {location}"),
+                    format!(
+                        "recording {id} is being recorded on node {node:?}: listen at {location}"
+                    ),
                 )
                 .with_header(axum::http::header::LOCATION, value),
                 Err(_) => ApiError::new(
                     StatusCode::CONFLICT,
-                    format!("recording {id} is being recorded on node {node:?}, whose public URL {url:?} is not a header value"),
+                    format!(
+                        "recording {id} is being recorded on node {node:?}, whose public URL {url:?} is not a header value"
+                    ),
                 ),
             }
         }
@@ -213,9 +219,7 @@ async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u1
     let format = listener.format();
     let counters = listener_counters(api);
     if let Some(counters) = &counters {
-        counters
-            .listeners_started
-            .fetch_add(1, Ordering::Relaxed);
+        counters.listeners_started.fetch_add(1, Ordering::Relaxed);
     }
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
@@ -237,7 +241,10 @@ async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u1
     {
         listener.dropped();
         reader.abort();
-        return (close_code::POLICY, "the listener did not take the first message".into());
+        return (
+            close_code::POLICY,
+            "the listener did not take the first message".into(),
+        );
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -253,15 +260,16 @@ async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u1
                         _ => Default::default(),
                     };
                     let mut sent = 0;
-                    let mut fed = true;
-                    for message in chunk.messages(format) {
-                        if !within(sink.feed(Message::Binary(message))).await {
-                            fed = false;
-                            break;
+                    let write = async {
+                        for message in chunk.messages(format) {
+                            sink.feed(Message::Binary(message)).await?;
+                            sent += 1;
                         }
-                        sent += 1;
-                    }
-                    if !fed || !within(sink.flush()).await {
+                        sink.flush().await
+                    };
+                    // One deadline for the chunk's write: a timer per frame
+                    // costs more than the write.
+                    if !within(write).await {
                         listener.dropped();
                         break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
                     }

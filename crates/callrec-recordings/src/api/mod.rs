@@ -136,6 +136,10 @@ impl HttpApi {
                     }
                 },
             };
+            // Answers and live frames leave as they are written (a live
+            // frame held back by Nagle waits for the listener's delayed
+            // ACK, up to 40 ms).
+            let _ = stream.set_nodelay(true);
             let Some(slot) = connections.admit(peer.ip(), &limits) else {
                 drop(stream);
                 continue;
