@@ -447,6 +447,8 @@ pub(crate) struct LiveTap {
     batch: Vec<u8>,
     batched: usize,
     batch_arrived: [Option<Instant>; FRAMES_PER_CHUNK],
+    /// The feed's sender, once a listener made it.
+    sender: Option<broadcast::Sender<LiveChunk>>,
 }
 
 impl LiveTap {
@@ -462,6 +464,7 @@ impl LiveTap {
             batch: Vec::new(),
             batched: 0,
             batch_arrived: [None; FRAMES_PER_CHUNK],
+            sender: None,
         }
     }
 
@@ -476,11 +479,16 @@ impl LiveTap {
         self.arrived = Some(at);
     }
 
-    fn sender(&self) -> Option<&broadcast::Sender<LiveChunk>> {
+    /// Whether anyone listens (and the feed's sender, cloned once, is at
+    /// hand).
+    fn active(&mut self) -> bool {
         if self.feed.listeners.load(Ordering::Acquire) == 0 {
-            return None;
+            return false;
         }
-        self.feed.sender.get()
+        if self.sender.is_none() {
+            self.sender = self.feed.sender.get().cloned();
+        }
+        self.sender.is_some()
     }
 
     fn channels(&self) -> usize {
@@ -503,62 +511,72 @@ impl LiveTap {
             LiveDecoding::Law(_) => data.len(),
             LiveDecoding::Pcm => data.len() / 2 / self.channels(),
         };
-        if self.sender().is_none() {
+        if !self.active() {
             // The G.722 decoder's state is not kept while nobody listens;
             // ADPCM finds its step again within milliseconds.
             return self.skip(per_channel as u64);
         }
         let mut scratch = core::mem::take(&mut self.scratch);
         scratch.clear();
-        scratch.resize(per_channel * self.channels(), 0);
         match &mut self.decoding {
             LiveDecoding::Law(law) => {
-                law.decode(data, &mut scratch);
+                let law = *law;
+                scratch.extend(data.iter().map(|&b| law.decode_sample(b)));
             }
             LiveDecoding::G722(decoder) => {
+                scratch.resize(per_channel, 0);
                 decoder.decode(data, &mut scratch);
             }
             LiveDecoding::Pcm => {
-                for (s, pair) in scratch.iter_mut().zip(data.chunks_exact(2)) {
-                    *s = i16::from_le_bytes([pair[0], pair[1]]);
-                }
+                scratch.extend(
+                    data.chunks_exact(2)
+                        .map(|pair| i16::from_le_bytes([pair[0], pair[1]])),
+                );
             }
         }
-        self.pcm(&scratch);
+        self.push(&scratch);
         self.scratch = scratch;
     }
 
     /// Interleaved 16-bit samples.
     pub(crate) fn pcm(&mut self, samples: &[i16]) {
+        if self.active() {
+            self.push(samples);
+        } else {
+            self.skip((samples.len() / self.channels()) as u64);
+        }
+    }
+
+    /// Samples into frames, while someone listens.
+    fn push(&mut self, samples: &[i16]) {
         let channels = self.channels();
-        let per_channel = (samples.len() / channels) as u64;
-        let Some(sender) = self.sender().cloned() else {
-            return self.skip(per_channel);
-        };
+        let per_channel = samples.len() / channels;
         let frame = self.feed.format.frame_samples() * channels;
-        let mut rest = &samples[..per_channel as usize * channels];
+        let mut rest = &samples[..per_channel * channels];
         while !rest.is_empty() {
             let take = (frame - self.pending.len()).min(rest.len());
             self.pending.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if self.pending.len() == frame {
-                self.send_pending(&sender);
+                self.send_pending();
             }
         }
-        self.written += per_channel;
+        self.written += per_channel as u64;
     }
 
     /// The frame filled in `pending` joins the batch, which is published
     /// when it holds [`FRAMES_PER_CHUNK`].
-    fn send_pending(&mut self, sender: &broadcast::Sender<LiveChunk>) {
+    fn send_pending(&mut self) {
         if self.batch.is_empty() {
             self.batch
                 .reserve(FRAMES_PER_CHUNK * (MEDIA_TIME_LEN + 2 * self.pending.len()));
         }
         self.batch
             .extend_from_slice(&(self.pending_start as u32).to_be_bytes());
-        for s in &self.pending {
-            self.batch.extend_from_slice(&s.to_le_bytes());
+        let at = self.batch.len();
+        self.batch.resize(at + 2 * self.pending.len(), 0);
+        for (bytes, s) in self.batch[at..].chunks_exact_mut(2).zip(&self.pending) {
+            bytes.copy_from_slice(&s.to_le_bytes());
         }
         let per_channel = (self.pending.len() / self.channels()) as u64;
         self.pending.clear();
@@ -566,26 +584,28 @@ impl LiveTap {
         self.batch_arrived[self.batched] = self.arrived;
         self.batched += 1;
         if self.batched >= FRAMES_PER_CHUNK {
-            self.publish(sender);
+            self.publish();
         }
     }
 
     /// Publishes the frames batched so far.
-    fn publish(&mut self, sender: &broadcast::Sender<LiveChunk>) {
+    fn publish(&mut self) {
         if self.batched == 0 {
             return;
         }
         self.batched = 0;
         let frames = Bytes::from(core::mem::take(&mut self.batch));
         let arrived = core::mem::take(&mut self.batch_arrived);
-        let _ = sender.send(LiveChunk::Audio { frames, arrived });
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(LiveChunk::Audio { frames, arrived });
+        }
     }
 
     /// `per_channel` samples of silence, as the recording wrote them.
     pub(crate) fn silence(&mut self, per_channel: u64) {
-        let Some(sender) = self.sender().cloned() else {
+        if !self.active() {
             return self.skip(per_channel);
-        };
+        }
         let channels = self.channels();
         let frame = self.feed.format.frame_samples();
         // Fill the frame begun, then whole frames as one chunk, then the
@@ -598,7 +618,7 @@ impl LiveTap {
                 .resize(self.pending.len() + take as usize * channels, 0);
             left -= take;
             if self.pending.len() == frame * channels {
-                self.send_pending(&sender);
+                self.send_pending();
             }
         }
         // Either the silence ended inside the frame begun (which stays
@@ -606,11 +626,13 @@ impl LiveTap {
         if left > 0 {
             let whole = left / frame as u64;
             if whole > 0 {
-                self.publish(&sender);
-                let _ = sender.send(LiveChunk::Silence {
-                    media_time: self.pending_start as u32,
-                    frames: u32::try_from(whole).unwrap_or(u32::MAX),
-                });
+                self.publish();
+                if let Some(sender) = &self.sender {
+                    let _ = sender.send(LiveChunk::Silence {
+                        media_time: self.pending_start as u32,
+                        frames: u32::try_from(whole).unwrap_or(u32::MAX),
+                    });
+                }
                 self.pending_start += whole * frame as u64;
                 left -= whole * frame as u64;
             }
@@ -624,8 +646,8 @@ impl Drop for LiveTap {
     /// The recording's files are final: whole frames still batched go out
     /// before the feed's end.
     fn drop(&mut self) {
-        if let Some(sender) = self.sender().cloned() {
-            self.publish(&sender);
+        if self.active() {
+            self.publish();
         }
     }
 }
