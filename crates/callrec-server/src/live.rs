@@ -6,7 +6,8 @@
 //! recording has a [`LiveFeed`] in the server's [`Live`] registry while it
 //! runs. Its broadcast channel is made when the first listener subscribes
 //! (a recording nobody hears costs a counter per packet), holds at most
-//! [`FEED_CAPACITY`] chunks, and a listener that falls further behind
+//! [`FEED_CAPACITY`] chunks of [`FRAMES_PER_CHUNK`] frames, and a listener
+//! that falls further behind
 //! gets [`LiveError::Behind`] from [`Listener::next`] and is dropped by its
 //! caller. The recording goes on either way.
 //!
@@ -27,7 +28,8 @@ use callrec_audio::g711::Law;
 use callrec_audio::g722;
 use tokio::sync::broadcast;
 
-/// Chunks a feed holds for its slowest listener: 2.56 s of frames.
+/// Chunks a feed holds for its slowest listener: 5.12 s of audio
+/// ([`FRAMES_PER_CHUNK`] frames each).
 pub const FEED_CAPACITY: usize = 128;
 
 /// One frame's length.
