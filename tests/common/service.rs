@@ -252,8 +252,10 @@ pub(crate) fn http_with_body(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Answer {
+    // Redirects are answers to check, not to follow.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .build()
         .into();
     let mut request = ureq::http::Request::builder().method(method).uri(url);

@@ -182,7 +182,7 @@ mod tests {
             (
                 "read a 0123456789abcdef\nwrite b 0123456789abcdef0\n",
                 2,
-                "neither",
+                "role \"write\" is none of read, listen, admin",
             ),
             ("admin a short\n", 1, "shorter"),
             ("admin a 0123456789abcdef;x\n", 1, "characters other"),

@@ -301,6 +301,7 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
     client
         .batch_execute(
             "DROP INDEX by_node; DROP TABLE participant_numbers; DROP TABLE imported_files; \
+             DROP TABLE nodes; \
              ALTER TABLE recordings DROP COLUMN source, DROP COLUMN participants, DROP COLUMN channels, \
              DROP COLUMN archive_path, DROP COLUMN archive, DROP COLUMN manifest_path; \
              UPDATE callrec_schema SET version = 1",
@@ -313,8 +314,8 @@ fn a_database_of_the_first_postgres_schema_is_migrated() {
         .unwrap()
         .get(0);
     assert_eq!(
-        version, 6,
-        "SIPREC's columns and numbers table are version 5, the archive's columns 6"
+        version, 7,
+        "SIPREC's columns and numbers table are version 5, the archive's columns 6, the nodes 7"
     );
     let by_node: i64 = client
         .query_one(
