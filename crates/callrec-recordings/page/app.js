@@ -223,11 +223,44 @@ function stopListening(reason) {
   clearInterval(stopping.meter);
   stopping.socket.onclose = null;
   if (stopping.socket.readyState <= WebSocket.OPEN) stopping.socket.close(1000, "the listener stopped");
-  if (stopping.context) stopping.context.close();
+  if (stopping.context) stopping.context.close().catch(() => {});
   $("listen").textContent = "Listen";
   $("level").value = 0;
   $("live").hidden = true;
   if (reason) setStatus(reason);
+}
+
+// The audio graph for a listener once the format is known; each await may
+// find the listener stopped meanwhile.
+async function startPlayer(me, format) {
+  me.channels = format.channels;
+  // The context runs at the call's own rate; the browser resamples.
+  const context = new AudioContext({ sampleRate: format.rate, latencyHint: "interactive" });
+  me.context = context;
+  // Stopped meanwhile: stopListening closed the context, or will not.
+  const abandoned = () => { context.close().catch(() => {}); };
+  await context.audioWorklet.addModule("/live-worklet.js");
+  if (live !== me) return abandoned();
+  me.node = new AudioWorkletNode(context, "callrec-live", {
+    numberOfInputs: 0, outputChannelCount: [format.channels],
+    processorOptions: { channels: format.channels },
+  });
+  me.analyser = context.createAnalyser();
+  me.analyser.fftSize = 512;
+  me.node.connect(me.analyser);
+  me.analyser.connect(context.destination);
+  await context.resume();
+  if (live !== me) return abandoned();
+  const samples = new Float32Array(me.analyser.fftSize);
+  me.meter = setInterval(() => {
+    me.analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const s of samples) sum += s * s;
+    $("level").value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+  }, 100);
+  window.callrecLive = me;
+  const n = format.channels;
+  setStatus(`Listening live: ${format.rate} Hz, ${n} channel${n === 1 ? "" : "s"}.`);
 }
 
 function listen(rec) {
@@ -245,32 +278,11 @@ function listen(rec) {
   setStatus("Connecting…");
   socket.onmessage = async (event) => {
     if (typeof event.data === "string") {
-      const format = JSON.parse(event.data);
-      me.channels = format.channels;
-      // The context runs at the call's own rate; the browser resamples.
-      const context = new AudioContext({ sampleRate: format.rate, latencyHint: "interactive" });
-      me.context = context;
-      await context.audioWorklet.addModule("/live-worklet.js");
-      if (live !== me) return;
-      me.node = new AudioWorkletNode(context, "callrec-live", {
-        numberOfInputs: 0, outputChannelCount: [format.channels],
-        processorOptions: { channels: format.channels },
-      });
-      me.analyser = context.createAnalyser();
-      me.analyser.fftSize = 512;
-      me.node.connect(me.analyser);
-      me.analyser.connect(context.destination);
-      await context.resume();
-      const samples = new Float32Array(me.analyser.fftSize);
-      me.meter = setInterval(() => {
-        me.analyser.getFloatTimeDomainData(samples);
-        let sum = 0;
-        for (const s of samples) sum += s * s;
-        $("level").value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
-      }, 100);
-      window.callrecLive = me;
-      const n = format.channels;
-      setStatus(`Listening live: ${format.rate} Hz, ${n} channel${n === 1 ? "" : "s"}.`);
+      try {
+        await startPlayer(me, JSON.parse(event.data));
+      } catch (e) {
+        if (live === me) stopListening(`Live listening failed: ${e.message}`);
+      }
       return;
     }
     if (!me.node) return; // before the worklet is ready

@@ -22,10 +22,15 @@ class LivePlayer extends AudioWorkletProcessor {
       const frame = event.data;
       this.queue.push(frame);
       this.buffered += frame[0].length;
-      while (this.buffered > this.max && this.queue.length > 1) {
-        const dropped = this.queue.shift();
-        this.buffered -= dropped[0].length - this.offset;
-        this.offset = 0;
+      // Over MAX: back down to TARGET, not just under MAX, so the delay
+      // after a burst is TARGET again rather than MAX for the rest of the
+      // call.
+      if (this.buffered > this.max) {
+        while (this.buffered > this.target && this.queue.length > 1) {
+          const dropped = this.queue.shift();
+          this.buffered -= dropped[0].length - this.offset;
+          this.offset = 0;
+        }
       }
     };
   }

@@ -166,27 +166,66 @@ pub(crate) fn check_node(node: &str) -> Result<String, Error> {
 }
 
 /// `url` when it is an `http(s)://HOST[:PORT]` URL with no path, query or
-/// credentials (a trailing `/` is dropped).
+/// credentials, a host of letters, digits, `-` and `.` or an IP address
+/// (IPv6 in brackets), and a port of 1–65535 (a trailing `/` is dropped).
 pub(crate) fn check_public_url(url: &str) -> Result<String, Error> {
-    let trimmed = url.strip_suffix('/').unwrap_or(url);
-    let rest = trimmed
-        .strip_prefix("http://")
-        .or_else(|| trimmed.strip_prefix("https://"));
-    let valid = rest.is_some_and(|authority| {
-        !authority.is_empty()
-            && trimmed.len() <= 256
-            && authority.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']' | b'_')
-            })
-    });
-    if valid {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(Error::Settings(format!(
-            "public URL {:?} is not http(s)://HOST[:PORT] (no path, query or user; at most 256 characters)",
+    let bad = |why: &str| {
+        Error::Settings(format!(
+            "public URL {:?} is not http(s)://HOST[:PORT]: {why}",
             url.chars().take(80).collect::<String>()
-        )))
+        ))
+    };
+    let trimmed = url.strip_suffix('/').unwrap_or(url);
+    if trimmed.len() > 256 {
+        return Err(bad("longer than 256 characters"));
     }
+    let authority = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| bad("the scheme is neither http nor https"))?;
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (inside, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("an IPv6 address without its closing ]"))?;
+        inside
+            .parse::<core::net::Ipv6Addr>()
+            .map_err(|_| bad("not an IPv6 address in the brackets"))?;
+        match after {
+            "" => (inside, None),
+            _ => (
+                inside,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("something after the ] that is not a port"))?,
+                ),
+            ),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && (authority.starts_with('[')
+            || host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.')));
+    if !host_ok {
+        return Err(bad(
+            "the host is not a name or an address (no path, user or query)",
+        ));
+    }
+    if let Some(port) = port {
+        let valid = !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
+        if !valid {
+            return Err(bad("the port is not 1 to 65535"));
+        }
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// The node name kept in `state/node`, made up (`node-` and 12 random hex
@@ -209,5 +248,43 @@ pub(crate) fn node_of(state: &Path) -> Result<String, Error> {
             Ok(node)
         }
         Err(e) => Err(Error::io("read", &path, e)),
+    }
+}
+
+#[cfg(test)]
+mod public_url_tests {
+    use super::check_public_url;
+
+    #[test]
+    fn only_a_scheme_a_host_and_a_port() {
+        for good in [
+            "http://10.0.0.5:8080",
+            "https://rec-a.example.com",
+            "http://[::1]:8080/",
+            "http://node_b".replace('_', "-").as_str(),
+        ] {
+            assert!(check_public_url(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            check_public_url("http://a.example:80/").unwrap(),
+            "http://a.example:80"
+        );
+        for bad in [
+            "ftp://a",
+            "http://",
+            "http://:",
+            "http://[",
+            "http://a:b:c",
+            "http://h:99999",
+            "http://h:0",
+            "http://user@h",
+            "http://h/path",
+            "http://h?x=1",
+            "http://[::1]x",
+            "http://h\r\nX: y",
+        ] {
+            let e = check_public_url(bad).unwrap_err().to_string();
+            assert!(e.contains("public URL"), "{bad}: {e}");
+        }
     }
 }

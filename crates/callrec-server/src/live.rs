@@ -38,6 +38,12 @@ pub const FRAME: Duration = Duration::from_millis(20);
 /// Bytes of media time before each frame's samples.
 pub const MEDIA_TIME_LEN: usize = 4;
 
+/// Most silent frames sent for one silence (1 s): a hold's silence comes
+/// at once when the packets resume, and ten minutes of zeros in a burst
+/// help no listener. The frames after it carry the media time, so the
+/// listener's clock still matches the recording's.
+pub const MAX_SILENT_FRAMES: u32 = 50;
+
 /// Frames a feed publishes at once (40 ms): each publication wakes every
 /// listener and each wake costs a write, so two frames per wake halve the
 /// listeners' cost for 20 ms more delay (docs/PERFORMANCE.md).
@@ -81,7 +87,8 @@ pub enum LiveChunk {
     },
     /// `frames` silent frames from `media_time` (a hold or a loss the
     /// recording filled), sent as one chunk so a long silence costs the
-    /// feed one place, not one per frame.
+    /// feed one place, not one per frame. At most [`MAX_SILENT_FRAMES`]:
+    /// a longer silence is sent as its last second.
     Silence {
         /// Media time of the first silent frame.
         media_time: u32,
@@ -138,8 +145,8 @@ pub enum LiveError {
         /// The limit.
         limit: usize,
     },
-    /// The listener fell this many chunks behind the recording and was
-    /// dropped.
+    /// The listener fell at least this many frames behind the recording
+    /// and was dropped.
     Behind(u64),
 }
 
@@ -288,8 +295,11 @@ impl Live {
         recording_id: &str,
         limits: ListenLimits,
     ) -> Result<Listener, LiveError> {
-        let feed = self
-            .feeds()
+        // Under the registry's lock, as the end is told under it: a
+        // listener either subscribes before the end (and hears it) or finds
+        // the recording gone.
+        let feeds = self.feeds();
+        let feed = feeds
             .get(recording_id)
             .cloned()
             .ok_or_else(|| LiveError::NotRunning(recording_id.to_owned()))?;
@@ -327,6 +337,7 @@ impl Live {
             .sender
             .get_or_init(|| broadcast::channel(FEED_CAPACITY).0)
             .subscribe();
+        drop(feeds);
         Ok(Listener {
             format: feed.format,
             receiver,
@@ -356,10 +367,19 @@ impl LiveEntry {
         if core::mem::replace(&mut self.ended, true) {
             return;
         }
-        self.live.feeds().remove(&self.recording_id);
+        let mut feeds = self.live.feeds();
+        // Only its own feed (ids are random, but a registry never trusts
+        // that).
+        if feeds
+            .get(&self.recording_id)
+            .is_some_and(|feed| Arc::ptr_eq(feed, &self.feed))
+        {
+            feeds.remove(&self.recording_id);
+        }
         if let Some(sender) = self.feed.sender.get() {
             let _ = sender.send(LiveChunk::End(reason.into()));
         }
+        drop(feeds);
     }
 }
 
@@ -397,9 +417,9 @@ impl Listener {
             Err(broadcast::error::RecvError::Closed) => {
                 Ok(LiveChunk::End("recording ended".into()))
             }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
+            Err(broadcast::error::RecvError::Lagged(chunks)) => {
                 self.dropped();
-                Err(LiveError::Behind(n))
+                Err(LiveError::Behind(chunks * FRAMES_PER_CHUNK as u64))
             }
         }
     }
@@ -451,6 +471,8 @@ pub(crate) struct LiveTap {
     batch_arrived: [Option<Instant>; FRAMES_PER_CHUNK],
     /// The feed's sender, once a listener made it.
     sender: Option<broadcast::Sender<LiveChunk>>,
+    /// Whether someone listened at the last write.
+    was_active: bool,
 }
 
 impl LiveTap {
@@ -467,6 +489,7 @@ impl LiveTap {
             batched: 0,
             batch_arrived: [None; FRAMES_PER_CHUNK],
             sender: None,
+            was_active: false,
         }
     }
 
@@ -485,7 +508,16 @@ impl LiveTap {
     /// hand).
     fn active(&mut self) -> bool {
         if self.feed.listeners.load(Ordering::Acquire) == 0 {
+            self.was_active = false;
             return false;
+        }
+        if !self.was_active {
+            self.was_active = true;
+            // The decoder's state is stale after a time without listeners:
+            // start it afresh, as for a new stream.
+            if let LiveDecoding::G722(decoder) = &mut self.decoding {
+                **decoder = g722::Decoder::default();
+            }
         }
         if self.sender.is_none() {
             self.sender = self.feed.sender.get().cloned();
@@ -514,8 +546,8 @@ impl LiveTap {
             LiveDecoding::Pcm => data.len() / 2 / self.channels(),
         };
         if !self.active() {
-            // The G.722 decoder's state is not kept while nobody listens;
-            // ADPCM finds its step again within milliseconds.
+            // The G.722 decoder does not run while nobody listens; it
+            // starts afresh with the next listener.
             return self.skip(per_channel as u64);
         }
         let mut scratch = core::mem::take(&mut self.scratch);
@@ -629,10 +661,12 @@ impl LiveTap {
             let whole = left / frame as u64;
             if whole > 0 {
                 self.publish();
+                let sent = whole.min(u64::from(MAX_SILENT_FRAMES));
+                let first = self.pending_start + (whole - sent) * frame as u64;
                 if let Some(sender) = &self.sender {
                     let _ = sender.send(LiveChunk::Silence {
-                        media_time: self.pending_start as u32,
-                        frames: u32::try_from(whole).unwrap_or(u32::MAX),
+                        media_time: first as u32,
+                        frames: sent as u32,
                     });
                 }
                 self.pending_start += whole * frame as u64;
@@ -796,15 +830,17 @@ mod tests {
         let mut tap = tap.decoding(LiveDecoding::Law(Law::Alaw));
         let mut listener = live.subscribe("r1", ListenLimits::default()).unwrap();
         tap.silence(8000 * 60);
-        assert_eq!(listener.receiver.len(), 1, "an hour of hold is one chunk");
+        assert_eq!(listener.receiver.len(), 1, "a minute of hold is one chunk");
         tap.codes(&[0x55 ^ 0x80; 160]);
         drop(tap);
         let frames = frames_of(&mut listener);
-        assert_eq!(frames.len(), 3000 + 1);
-        assert_eq!(frames[3000].0, 8000 * 60);
+        // Its last second, then the audio at its own media time.
+        assert_eq!(frames.len(), 50 + 1);
+        assert_eq!(frames[0].0, 8000 * 59);
+        assert_eq!(frames[50].0, 8000 * 60);
         let mut expected = [0i16; 1];
         Law::Alaw.decode(&[0x55 ^ 0x80], &mut expected);
-        assert!(frames[3000].1.iter().all(|&s| s == expected[0]));
+        assert!(frames[50].1.iter().all(|&s| s == expected[0]));
         assert_ne!(expected[0], 0);
     }
 
@@ -835,7 +871,10 @@ mod tests {
             .build()
             .unwrap();
         let next = rt.block_on(slow.next());
-        assert_eq!(next.unwrap_err(), LiveError::Behind(10));
+        assert_eq!(
+            next.unwrap_err(),
+            LiveError::Behind(10 * FRAMES_PER_CHUNK as u64)
+        );
         assert_eq!(live.counters().listeners_dropped.load(Ordering::Relaxed), 1);
         // A recording not running is not a limit reached.
         assert_eq!(live.counters().listeners_refused.load(Ordering::Relaxed), 1);

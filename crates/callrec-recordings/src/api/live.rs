@@ -68,6 +68,7 @@ pub(super) async fn live(
     State(api): State<Arc<Api>>,
     id: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    slot: Option<axum::Extension<super::ConnectionSlot>>,
     Upgrade(upgrade): Upgrade,
 ) -> Result<Response, ApiError> {
     let Path(id) = id?;
@@ -114,13 +115,23 @@ pub(super) async fn live(
     .await?;
     tracing::info!(recording_id = id, actor = caller.actor.name, %peer, "live listener started");
     let actor = caller.actor;
+    // An upgrade that fails after the 101 still ends the audited listen.
+    let (failed_api, failed_id, failed_actor) = (api.clone(), id.clone(), actor.clone());
     Ok(upgrade
         .max_message_size(MAX_LISTENER_MESSAGE)
         .max_frame_size(MAX_LISTENER_MESSAGE)
         // A listener sends only pongs and a close: a small read buffer
         // (tungstenite's default is 128 KiB, zeroed as it grows).
         .read_buffer_size(4 * MAX_LISTENER_MESSAGE)
+        .on_failed_upgrade(move |e| {
+            tokio::spawn(async move {
+                let detail = format!("listened 0.0 s; the WebSocket upgrade failed: {e}");
+                let _ = audit(&failed_api, "listen end", &failed_id, &failed_actor, detail).await;
+            });
+        })
         .on_upgrade(move |socket| async move {
+            // The connection's place stays taken while it listens.
+            let _slot = slot;
             let started = Instant::now();
             let (code, reason) = serve(socket, listener, &api).await;
             let seconds = started.elapsed().as_secs_f64();
@@ -296,9 +307,15 @@ async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u1
             }
         }
     };
+    // A close frame's reason is at most 123 bytes (RFC 6455 §5.5); the
+    // stop reason comes from the phone and may be longer.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
     let close = Message::Close(Some(CloseFrame {
         code,
-        reason: reason.clone().into(),
+        reason: reason[..end].to_owned().into(),
     }));
     let _ = send(&mut sink, close).await;
     reader.abort();

@@ -145,11 +145,19 @@ impl HttpApi {
                 continue;
             };
             let router = router.clone();
+            // Shared with each request: a live listener keeps its
+            // connection's place (in the limits, and for the shutdown's
+            // wait) until its WebSocket ends.
+            let slot = ConnectionSlot {
+                _held: Arc::new(slot),
+            };
+            let held = slot.clone();
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request
                         .extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
+                    request.extensions_mut().insert(held.clone());
                     let mut router = router.clone();
                     async move {
                         tower_service::Service::call(
@@ -195,6 +203,14 @@ struct Connections {
     open: std::sync::Mutex<(usize, std::collections::HashMap<core::net::IpAddr, usize>)>,
     /// Told when the last connection closes.
     closed: tokio::sync::Notify,
+}
+
+/// A connection's place, shared by its requests (see
+/// [`HttpApi::run`]): a WebSocket handler holds it for as long as it
+/// serves the socket.
+#[derive(Clone)]
+pub(crate) struct ConnectionSlot {
+    _held: Arc<Slot>,
 }
 
 /// One admitted connection; gives its place back when dropped.
