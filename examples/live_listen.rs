@@ -36,6 +36,10 @@ struct Args {
     /// How long to wait for enough running recordings.
     #[arg(long, default_value_t = 20)]
     wait_secs: u64,
+    /// Hang up after this many seconds [default: listen until each
+    /// recording ends].
+    #[arg(long)]
+    seconds: Option<f64>,
 }
 
 /// The ids of up to `n` running recordings, once there are `n` (or the
@@ -102,12 +106,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcomes = runtime.block_on(listener::listen_all(&args.api, &ids, &auth));
+    let stop_after = args.seconds.map(Duration::from_secs_f64);
+    let outcomes = runtime.block_on(listener::listen_all(&args.api, &ids, &auth, stop_after));
     let mut frames = Vec::new();
     let mut failed = 0;
     for outcome in outcomes {
         match outcome.end {
             Ok(Some(CloseCode::Normal)) => frames.push(outcome.frames as usize),
+            Ok(None) if stop_after.is_some() => frames.push(outcome.frames as usize),
             other => {
                 failed += 1;
                 eprintln!(
@@ -119,7 +125,7 @@ fn main() -> ExitCode {
     }
     let total: usize = frames.iter().sum();
     println!(
-        "live_listen: {} listeners heard their recordings to the end, {failed} failed; {total} frames \
+        "live_listen: {} listeners heard their recordings to the end (or to --seconds), {failed} failed; {total} frames \
          ({} to {} per listener)",
         frames.len(),
         frames.iter().min().unwrap_or(&0),

@@ -104,10 +104,25 @@ pub struct Outcome {
 
 /// Listens to each of `ids` on the node whose API is `base`, all at once
 /// on the calling task (one thread for every socket, as a load generator
-/// must be to stay out of the server's way), each until its socket closes.
-pub async fn listen_all(base: &str, ids: &[String], headers: &[(&str, &str)]) -> Vec<Outcome> {
+/// must be to stay out of the server's way), each until its socket closes
+/// or, given `stop_after`, until that time has passed (the listener then
+/// hangs up: its outcome's end is `Ok(None)`).
+pub async fn listen_all(
+    base: &str,
+    ids: &[String],
+    headers: &[(&str, &str)],
+    stop_after: Option<Duration>,
+) -> Vec<Outcome> {
     let listeners = ids.iter().map(|id| async move {
-        let end = listen_counting(base, id, headers).await;
+        let counted = core::cell::Cell::new(0u64);
+        let listening = listen_counting(base, id, headers, &counted);
+        let end = match stop_after {
+            Some(limit) => match tokio::time::timeout(limit, listening).await {
+                Ok(end) => end,
+                Err(_) => Ok((counted.get(), None)),
+            },
+            None => listening.await,
+        };
         let (frames, end) = match end {
             Ok((frames, close)) => (frames, Ok(close)),
             Err(e) => (0, Err(e)),
@@ -125,6 +140,7 @@ async fn listen_counting(
     base: &str,
     id: &str,
     headers: &[(&str, &str)],
+    counted: &core::cell::Cell<u64>,
 ) -> Result<(u64, Option<CloseCode>), String> {
     use futures_util::StreamExt;
     let host = base
@@ -150,7 +166,10 @@ async fn listen_counting(
     let mut frames = 0;
     while let Some(message) = socket.next().await {
         match message {
-            Ok(Message::Binary(_)) => frames += 1,
+            Ok(Message::Binary(_)) => {
+                frames += 1;
+                counted.set(frames);
+            }
             Ok(Message::Close(frame)) => return Ok((frames, frame.map(|f| f.code))),
             Ok(_) => {}
             Err(e) => return Err(format!("{url} after {frames} frames: {e}")),
