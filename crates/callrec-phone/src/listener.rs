@@ -13,13 +13,14 @@ use tungstenite::{Message, WebSocket};
 /// A listener's socket.
 pub type LiveSocket = WebSocket<TcpStream>;
 
-/// Opens the live socket of recording `id` on the node whose API is
-/// `base` (`http://HOST:PORT`), with these request headers
-/// (`Authorization`, `Origin`).
-///
-/// # Errors
-/// The connection's or the handshake's error, naming the URL.
-pub fn connect(base: &str, id: &str, headers: &[(&str, &str)]) -> Result<LiveSocket, String> {
+/// The upgrade request for recording `id` on the node whose API is `base`
+/// (`http://HOST:PORT`), with these headers: the host to connect to, the
+/// URL (for errors) and the request.
+fn request<'a>(
+    base: &'a str,
+    id: &str,
+    headers: &[(&str, &str)],
+) -> Result<(&'a str, String, tungstenite::handshake::client::Request), String> {
     let host = base
         .strip_prefix("http://")
         .ok_or_else(|| format!("{base:?} is not an http:// URL"))?;
@@ -34,6 +35,17 @@ pub fn connect(base: &str, id: &str, headers: &[(&str, &str)]) -> Result<LiveSoc
         let value = value.parse().map_err(|e| format!("header {name}: {e}"))?;
         request.headers_mut().insert(name, value);
     }
+    Ok((host, url, request))
+}
+
+/// Opens the live socket of recording `id` on the node whose API is
+/// `base` (`http://HOST:PORT`), with these request headers
+/// (`Authorization`, `Origin`).
+///
+/// # Errors
+/// The connection's or the handshake's error, naming the URL.
+pub fn connect(base: &str, id: &str, headers: &[(&str, &str)]) -> Result<LiveSocket, String> {
+    let (host, url, request) = request(base, id, headers)?;
     let stream = TcpStream::connect(host).map_err(|e| format!("cannot connect to {host}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -143,20 +155,7 @@ async fn listen_counting(
     counted: &core::cell::Cell<u64>,
 ) -> Result<(u64, Option<CloseCode>), String> {
     use futures_util::StreamExt;
-    let host = base
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{base:?} is not an http:// URL"))?;
-    let url = format!("ws://{host}/api/recordings/{id}/live");
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("{url}: {e}"))?;
-    for (name, value) in headers {
-        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| format!("header {name:?}: {e}"))?;
-        let value = value.parse().map_err(|e| format!("header {name}: {e}"))?;
-        request.headers_mut().insert(name, value);
-    }
+    let (host, url, request) = request(base, id, headers)?;
     let stream = tokio::net::TcpStream::connect(host)
         .await
         .map_err(|e| format!("cannot connect to {host}: {e}"))?;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::recordings::find;
-use super::{Api, ApiError, blocking, truncate};
+use super::{Api, ApiError, audit, blocking, truncate};
 use crate::Recordings;
 use crate::audio::{ArchiveInput, ArchivePcmView, Pcm16View, RangeAnswer, Source, parse_range};
 use crate::codec::ArchiveFormat;
@@ -122,25 +122,9 @@ pub(super) async fn audio(
     // nothing before it plays (preload="none"), so opening a recording's
     // details logs nothing.
     if start == 0 && method != Method::HEAD {
-        let recordings = api.recordings.clone();
-        let actor = caller.actor.clone();
-        let recording_id = recording.recording_id.clone();
+        let action = if download { "download" } else { "play" };
         let detail = Some(format!("format {}", served.name));
-        blocking(move || {
-            let shared = &recordings.shared;
-            shared.audit.append(
-                &shared.audit_anchor(),
-                crate::audit::AuditLine {
-                    action: if download { "download" } else { "play" },
-                    recording_id: &recording_id,
-                    actor: &actor.name,
-                    address: actor.address,
-                    detail,
-                    time: crate::time::format_time_ms(crate::service::unix_ms()),
-                },
-            )
-        })
-        .await?;
+        audit(&api, action, &recording.recording_id, &caller.actor, detail).await?;
     }
     let body = match view {
         Some(Converted::Wav(view)) => Body::from_stream(view.stream(source, start, end)),

@@ -30,8 +30,7 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::recordings::find;
-use super::{Api, ApiError, blocking, recording_id};
-use crate::Actor;
+use super::{Api, ApiError, audit, blocking, recording_id};
 use crate::tokens::Role;
 
 /// A send that takes longer is a listener that stopped reading.
@@ -105,12 +104,12 @@ pub(super) async fn live(
         "listen",
         &id,
         &caller.actor,
-        format!(
+        Some(format!(
             "live, {} Hz, {} channel{}",
             format.rate,
             format.channels,
             if format.channels == 1 { "" } else { "s" }
-        ),
+        )),
     )
     .await?;
     tracing::info!(recording_id = id, actor = caller.actor.name, %peer, "live listener started");
@@ -126,7 +125,7 @@ pub(super) async fn live(
         .on_failed_upgrade(move |e| {
             tokio::spawn(async move {
                 let detail = format!("listened 0.0 s; the WebSocket upgrade failed: {e}");
-                let _ = audit(&failed_api, "listen end", &failed_id, &failed_actor, detail).await;
+                let _ = audit(&failed_api, "listen end", &failed_id, &failed_actor, Some(detail)).await;
             });
         })
         .on_upgrade(move |socket| async move {
@@ -137,7 +136,7 @@ pub(super) async fn live(
             let seconds = started.elapsed().as_secs_f64();
             tracing::info!(recording_id = id, actor = actor.name, %peer, seconds, code, reason, "live listener ended");
             let detail = format!("listened {seconds:.1} s; {reason}");
-            if let Err(e) = audit(&api, "listen end", &id, &actor, detail).await {
+            if let Err(e) = audit(&api, "listen end", &id, &actor, Some(detail)).await {
                 tracing::error!(recording_id = id, "the end of a live listener was not audited: {e:?}");
             }
         })
@@ -193,33 +192,6 @@ async fn not_here(api: &Arc<Api>, id: &str) -> ApiError {
         ),
         Err(e) => e,
     }
-}
-
-async fn audit(
-    api: &Arc<Api>,
-    action: &'static str,
-    id: &str,
-    actor: &Actor,
-    detail: String,
-) -> Result<(), ApiError> {
-    let recordings = api.recordings.clone();
-    let actor = actor.clone();
-    let id = id.to_owned();
-    blocking(move || {
-        let shared = &recordings.shared;
-        shared.audit.append(
-            &shared.audit_anchor(),
-            crate::audit::AuditLine {
-                action,
-                recording_id: &id,
-                actor: &actor.name,
-                address: actor.address,
-                detail: Some(detail),
-                time: crate::time::format_time_ms(crate::service::unix_ms()),
-            },
-        )
-    })
-    .await
 }
 
 /// Sends the feed until it ends, the listener goes or falls behind; the

@@ -358,6 +358,36 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Writes an access to a recording (`play`, `download`, `listen`, …) to
+/// the audit log, off the async threads; the request fails when it cannot
+/// be written.
+async fn audit(
+    api: &Arc<Api>,
+    action: &'static str,
+    recording_id: &str,
+    actor: &crate::Actor,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let recordings = api.recordings.clone();
+    let actor = actor.clone();
+    let recording_id = recording_id.to_owned();
+    blocking(move || {
+        let shared = &recordings.shared;
+        shared.audit.append(
+            &shared.audit_anchor(),
+            crate::audit::AuditLine {
+                action,
+                recording_id: &recording_id,
+                actor: &actor.name,
+                address: actor.address,
+                detail,
+                time: crate::time::format_time_ms(crate::service::unix_ms()),
+            },
+        )
+    })
+    .await
+}
+
 /// A recording id from the path: 1–64 ASCII letters and digits.
 pub(crate) fn recording_id(id: &str) -> Result<&str, ApiError> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
