@@ -208,10 +208,19 @@ fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
     let mut stalled = connect(&base, &id, &[]);
     let first = stalled.read().unwrap();
     assert!(first.is_text());
+    // And one that reads its bytes and talks, but answers no ping: only a
+    // pong of the node's ping shows a listener reads its frames.
+    let chatty = connect(&base, &id, &[]);
+    let chatty = std::thread::spawn(move || talk_without_answering(chatty));
     poll_until(
-        "the stalled listener dropped",
+        "the stalled and the chatty listener dropped",
         Duration::from_secs(20),
-        || (metric(&base, "callrec_live_listeners_dropped_total", &[]) == 1.0).then_some(()),
+        || (metric(&base, "callrec_live_listeners_dropped_total", &[]) == 2.0).then_some(()),
+    );
+    let chatty_end = chatty.join().unwrap();
+    assert!(
+        chatty_end.contains("answered no ping"),
+        "the chatty listener's last bytes: {chatty_end:?}"
     );
     assert_eq!(metric(&base, "callrec_live_listeners", &[]), 1.0);
     let result = call.join().unwrap();
@@ -236,11 +245,116 @@ fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
         .filter(|e| e["action"] == "listen end")
         .map(|e| e["detail"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ends.len(), 2, "{ends:?}");
-    assert!(
+    assert_eq!(ends.len(), 3, "{ends:?}");
+    assert_eq!(
         ends.iter()
-            .any(|d| d.contains("answered no ping") || d.contains("did not read")),
+            .filter(|d| d.contains("answered no ping") || d.contains("did not read"))
+            .count(),
+        2,
         "{ends:?}"
+    );
+}
+
+/// Drains `socket`'s bytes without parsing them (so no ping is answered)
+/// and sends a text message every 200 ms, until the node closes the
+/// connection; the last 200 bytes it sent, lossily as text (its close
+/// frame's reason).
+fn talk_without_answering(mut socket: LiveSocket) -> String {
+    use std::io::{Read, Write};
+    let stream = socket.get_mut();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // A masked text frame, "hi", as a client must send it (RFC 6455 §5.3).
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x81, 0x80 | 2];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hi".iter().zip(mask).map(|(b, m)| b ^ m));
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if stream.write_all(&frame).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                tail.extend_from_slice(&buf[..n]);
+                let keep = tail.len().saturating_sub(200);
+                tail.drain(..keep);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+fn signing_out_ends_a_listen_of_that_session() {
+    let mut options = Options::new(55650);
+    options.tokens = Some(TOKENS);
+    let service = Service::start(options);
+    let base = &service.base;
+    let call = service.call_in_background("live4", Codec::Pcma, tone(500.0, 8.0, 8000.0));
+    let id = service.running_id();
+    let session_url = format!("{base}/api/session");
+    let signed_in = http(
+        "POST",
+        &session_url,
+        &[("Authorization", &format!("Bearer {LISTENER}"))],
+    );
+    assert_eq!(signed_in.status, 200, "{}", signed_in.error());
+    let set_cookie = signed_in.header("set-cookie").unwrap().to_owned();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let mut socket = connect(base, &id, &[("Cookie", &cookie), ("Origin", base)]);
+    assert!(socket.read().unwrap().is_text());
+    // The session's listen is heard (a ping may come first).
+    while !socket.read().unwrap().is_binary() {}
+    let out = http(
+        "DELETE",
+        &session_url,
+        &[("Cookie", &cookie), ("Origin", base)],
+    );
+    assert_eq!(out.json()["signed_out"], true);
+    let signed_out = std::time::Instant::now();
+    let close = loop {
+        if let listener::Message::Close(frame) = socket.read().unwrap() {
+            break frame.expect("a close frame with a code");
+        }
+    };
+    let (code, reason) = (close.code, close.reason.to_string());
+    assert_eq!(code, CloseCode::Policy);
+    assert_eq!(reason, "the session was signed out or has expired");
+    assert!(
+        signed_out.elapsed() < Duration::from_secs(3),
+        "closed {:?} after the sign-out",
+        signed_out.elapsed()
+    );
+    // The call goes on, recorded whole; the listen's end is audited.
+    let result = call.join().unwrap();
+    service.wait_for_finished(1);
+    let bearer = format!("Bearer {LISTENER}");
+    let item = http(
+        "GET",
+        &format!("{base}/api/recordings/{id}"),
+        &[("Authorization", &bearer)],
+    )
+    .json();
+    assert_eq!(item["complete"], true);
+    assert_eq!(item["sidecar"]["packets_received"], result.packets_sent);
+    let end = audit_entries(&service)
+        .into_iter()
+        .find(|e| e["action"] == "listen end")
+        .unwrap();
+    assert_eq!(end["actor"], "supervisor");
+    assert!(
+        end["detail"].as_str().unwrap().contains("signed out"),
+        "{end}"
     );
 }
 
@@ -288,6 +402,10 @@ fn main() -> std::process::ExitCode {
         Test::new(
             "a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete",
             a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete,
+        ),
+        Test::new(
+            "signing_out_ends_a_listen_of_that_session",
+            signing_out_ends_a_listen_of_that_session,
         ),
         Test::new(
             "a_siprec_session_is_heard_in_two_channels",

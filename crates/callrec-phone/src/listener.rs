@@ -6,9 +6,10 @@
 use core::time::Duration;
 use std::net::TcpStream;
 
+pub use tungstenite::Message;
+use tungstenite::WebSocket;
 use tungstenite::client::IntoClientRequest;
 pub use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Message, WebSocket};
 
 /// A listener's socket.
 pub type LiveSocket = WebSocket<TcpStream>;

@@ -122,6 +122,12 @@ impl Node {
                 config.dir.display()
             );
         }
+        let mut config = config;
+        if http.is_some() {
+            // The API's connections (each live listener holds one) come
+            // out of the descriptor budget before the recordings' share.
+            config.other_descriptors = http_limits.max_connections;
+        }
         let server = Server::bind(config)
             .await?
             .with_observer(recordings.observer());

@@ -208,11 +208,11 @@ impl<W: Sink> Aligner<W> {
         self.live = Some(tap);
     }
 
-    /// The newest packet arrived at `at` (for the live feed's latency).
-    pub(crate) fn arrived(&mut self, at: std::time::Instant) {
-        if let Some(live) = &mut self.live {
-            live.arrived(at);
-        }
+    /// The newest packet arrived at `at` (for the live feed's latency);
+    /// the stamp it replaces, to put back when the packet turns out not
+    /// to be the call's.
+    pub(crate) fn arrived(&mut self, at: Option<std::time::Instant>) -> Option<std::time::Instant> {
+        self.live.as_mut().and_then(|live| live.arrived(at))
     }
 
     /// `now` on the clock, in frames, less the silences cut.

@@ -194,6 +194,13 @@ pub struct Config {
     /// SIPREC: a TCP connection that brings no whole message (nor a CRLF
     /// keep-alive) for this long is closed, seconds.
     pub sip_idle_timeout_secs: u64,
+    /// File descriptors the rest of the process may hold at once (a
+    /// node's HTTP API connections, its live listeners among them). When
+    /// the descriptor limit is low, they are set aside before the
+    /// recordings' and control connections' share is sized. Not a TOML
+    /// key: the node that runs the server sets it.
+    #[serde(skip)]
+    pub other_descriptors: usize,
 }
 
 impl Default for Config {
@@ -227,6 +234,7 @@ impl Default for Config {
             sip_max_connections: 256,
             sip_max_connections_per_address: 16,
             sip_idle_timeout_secs: 300,
+            other_descriptors: 0,
         }
     }
 }

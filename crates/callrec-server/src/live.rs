@@ -499,9 +499,10 @@ impl LiveTap {
         self
     }
 
-    /// The newest packet reached the server at `at`.
-    pub(crate) fn arrived(&mut self, at: Instant) {
-        self.arrived = Some(at);
+    /// The newest packet reached the server at `at`; the stamp it
+    /// replaces.
+    pub(crate) fn arrived(&mut self, at: Option<Instant>) -> Option<Instant> {
+        core::mem::replace(&mut self.arrived, at)
     }
 
     /// Whether anyone listens (and the feed's sender, cloned once, is at

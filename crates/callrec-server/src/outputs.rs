@@ -175,11 +175,11 @@ impl<W: Sink> Outputs<W> {
         self.live = Some(tap.decoding(decoding));
     }
 
-    /// The newest packet arrived at `at` (for the live feed's latency).
-    pub(crate) fn arrived(&mut self, at: std::time::Instant) {
-        if let Some(live) = &mut self.live {
-            live.arrived(at);
-        }
+    /// The newest packet arrived at `at` (for the live feed's latency);
+    /// the stamp it replaces, to put back when the packet turns out not
+    /// to be the call's.
+    pub(crate) fn arrived(&mut self, at: Option<std::time::Instant>) -> Option<std::time::Instant> {
+        self.live.as_mut().and_then(|live| live.arrived(at))
     }
 
     /// The first write error, if any.

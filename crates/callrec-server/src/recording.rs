@@ -94,15 +94,18 @@ impl RecordingTask {
                 received = socket.async_io(Interest::READABLE, || recv_stamped(&socket, &mut buf)) => {
                     let Ok((len, from, stamp)) = received else { continue };
                     let arrival = clock.arrival(stamp);
-                    if let Some(outputs) = call.media_mut() {
-                        outputs.arrived(t0 + arrival);
-                    }
+                    // Stamped before the packet is written, and put back
+                    // when it was not this call's: a stranger's packets
+                    // must not make the live feed's latency look shorter.
+                    let before = call.media_mut().map(|o| o.arrived(Some(t0 + arrival)));
                     if call.handle_datagram(&buf[..len], from, arrival) {
                         last_rtp = arrival;
                         if silence_logged {
                             silence_logged = false;
                             tracing::info!(id = %self.id, "RTP resumed");
                         }
+                    } else if let (Some(before), Some(outputs)) = (before, call.media_mut()) {
+                        outputs.arrived(before);
                     }
                 }
                 () = &mut reorder_timer, if reorder_at.is_some() => {

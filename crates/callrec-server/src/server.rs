@@ -76,12 +76,10 @@ impl Server {
         check_writable(&config.dir)?;
         fit_to_descriptor_limit(&mut config);
         let listen = resolve(&config.listen).await?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen.clone(),
-                source,
-            })?;
+        let listener = bind_control(listen).map_err(|source| Error::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
         let advertise = match &config.advertise {
             None => None,
             Some(text) => Some(text.parse::<Host>().map_err(|e| Error::Config {
@@ -230,6 +228,29 @@ pub(crate) async fn resolve(text: &str) -> Result<SocketAddr, Error> {
     })
 }
 
+/// Connections a phone may have waiting to be accepted on the control
+/// port (the kernel caps it at `net.core.somaxconn`, 4096 by default).
+/// Phones connect in bursts: after a PBX restart or a network outage,
+/// every phone starts its recording again at once, and tokio's default
+/// of 1024 overflowed with 1,000 phones, leaving some waiting seconds for
+/// their SYN's retransmission, past their start request's timeout.
+const CONTROL_BACKLOG: u32 = 4096;
+
+/// The control port's listener, with [`CONTROL_BACKLOG`].
+fn bind_control(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's bind does: a restarted server gets its port back although
+    // the last run's connections are in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(CONTROL_BACKLOG)
+}
+
 /// Creates the directory and writes and removes a probe file in it.
 fn check_writable(dir: &Path) -> Result<(), Error> {
     let fail = |source| Error::Dir {
@@ -252,18 +273,7 @@ fn fit_to_descriptor_limit(config: &mut Config) {
             return;
         }
     };
-    // Per recording: a UDP socket, two files and a sidecar rewrite; per
-    // connection: its socket; plus a margin for the process itself (a
-    // quarter of a small limit).
-    let reserve = (limit / 4).min(64);
-    let needed = |c: &Config| (c.max_connections + 4 * c.max_recordings) as u64 + reserve;
-    if needed(config) > limit {
-        let room = limit.saturating_sub(reserve) as usize;
-        config.max_recordings = config.max_recordings.min(room / 8).max(1);
-        config.max_connections = config
-            .max_connections
-            .min(room.saturating_sub(4 * config.max_recordings))
-            .max(1);
+    if fit_to(config, limit) {
         tracing::warn!(
             limit,
             max_recordings = config.max_recordings,
@@ -271,6 +281,25 @@ fn fit_to_descriptor_limit(config: &mut Config) {
             "file-descriptor limit too low for the configured limits; lowered"
         );
     }
+}
+
+/// Lowers `config`'s limits to fit `limit` descriptors; whether it did.
+fn fit_to(config: &mut Config, limit: u64) -> bool {
+    // Per recording: a UDP socket, two files and a sidecar rewrite; per
+    // connection: its socket; plus a margin for the process itself (a
+    // quarter of a small limit) and what the rest of it may hold.
+    let reserve = (limit / 4).min(64) + config.other_descriptors as u64;
+    let needed = |c: &Config| (c.max_connections + 4 * c.max_recordings) as u64 + reserve;
+    if needed(config) <= limit {
+        return false;
+    }
+    let room = limit.saturating_sub(reserve) as usize;
+    config.max_recordings = config.max_recordings.min(room / 8).max(1);
+    config.max_connections = config
+        .max_connections
+        .min(room.saturating_sub(4 * config.max_recordings))
+        .max(1);
+    true
 }
 
 /// Counts a connection against the limits; `None`: refused.
@@ -295,5 +324,43 @@ struct IpGuard {
 impl Drop for IpGuard {
     fn drop(&mut self) {
         self.shared.admission().connection_closed(self.ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rest_of_the_process_is_set_aside_before_the_recordings_share() {
+        let mut config = Config {
+            max_recordings: 1000,
+            max_connections: 1000,
+            ..Config::default()
+        };
+        // Enough for everything: nothing lowered.
+        assert!(!fit_to(&mut config, 65_536));
+        assert_eq!(
+            (config.max_recordings, config.max_connections),
+            (1000, 1000)
+        );
+        // 4,096 descriptors alone: 64 for the process, 4,032 shared.
+        let mut alone = config.clone();
+        assert!(fit_to(&mut alone, 4096));
+        assert_eq!((alone.max_recordings, alone.max_connections), (504, 1000));
+        // With an API of 1,024 connections beside it, its share is less.
+        let mut beside = config.clone();
+        beside.other_descriptors = 1024;
+        assert!(fit_to(&mut beside, 4096));
+        assert_eq!((beside.max_recordings, beside.max_connections), (376, 1000));
+        assert!(
+            4 * beside.max_recordings + beside.max_connections + 1024 + 64 <= 4096,
+            "the budget holds"
+        );
+        // A limit below the reserve still leaves one of each.
+        let mut starved = config;
+        starved.other_descriptors = 10_000;
+        assert!(fit_to(&mut starved, 4096));
+        assert_eq!((starved.max_recordings, starved.max_connections), (1, 1));
     }
 }

@@ -1029,9 +1029,12 @@ impl Session {
             tokio::select! {
                 (port, len, from, stamp) = next_datagram(&sockets, &mut buf, &mut turn), if !sockets.is_empty() => {
                     let arrival = clock.arrival(stamp);
-                    segment.aligner.arrived(t0 + arrival);
+                    // Put back when not the stream's (see recording.rs).
+                    let before = segment.aligner.arrived(Some(t0 + arrival));
                     if segment.datagram(port, &buf[..len], from, arrival) {
                         last_rtp = arrival;
+                    } else {
+                        segment.aligner.arrived(before);
                     }
                 }
                 () = &mut reorder, if reorder_at.is_some() => {

@@ -23,9 +23,9 @@ use crate::tokens::Role;
 pub(super) struct Caller {
     pub(super) role: Role,
     pub(super) actor: Actor,
-    /// Whether it came with a session cookie (the page then offers to
-    /// sign out).
-    pub(super) session: bool,
+    /// The page's session it came with (the page then offers to sign
+    /// out); a live listen ends when it does.
+    pub(super) session: Option<String>,
 }
 
 impl Caller {
@@ -162,7 +162,7 @@ impl FromRequestParts<Arc<Api>> for Caller {
             return Ok(Self {
                 role: Role::Admin,
                 actor: Actor::new("loopback", address),
-                session: false,
+                session: None,
             });
         };
         if let Some(token) = bearer_token(&parts.headers) {
@@ -172,7 +172,7 @@ impl FromRequestParts<Arc<Api>> for Caller {
             return Ok(Self {
                 role,
                 actor: Actor::new(name, address),
-                session: false,
+                session: None,
             });
         }
         let id = session_id(&parts.headers).ok_or_else(|| {
@@ -189,7 +189,22 @@ impl FromRequestParts<Arc<Api>> for Caller {
         Ok(Self {
             role: session.role,
             actor: Actor::new(&session.name, address),
-            session: true,
+            session: Some(id.to_owned()),
         })
+    }
+}
+
+impl Caller {
+    /// Why the caller may no longer act, if so: its session was signed
+    /// out or expired (a token stays valid while the node runs).
+    pub(super) fn ended(&self, api: &Api) -> Option<&'static str> {
+        let id = self.session.as_deref()?;
+        let live = api
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id, crate::service::unix_ms());
+        live.is_none()
+            .then_some("the session was signed out or has expired")
     }
 }

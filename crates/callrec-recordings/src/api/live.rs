@@ -41,6 +41,10 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 const PING_EVERY: Duration = Duration::from_secs(1);
 const PONG_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// The pings' payload: only a pong that returns it shows the listener
+/// reads (a client could send other messages without reading any).
+const PING_PAYLOAD: &[u8] = b"callrec";
+
 /// Largest message a listener may send (it sends none but control
 /// frames).
 const MAX_LISTENER_MESSAGE: usize = 1024;
@@ -113,7 +117,7 @@ pub(super) async fn live(
     )
     .await?;
     tracing::info!(recording_id = id, actor = caller.actor.name, %peer, "live listener started");
-    let actor = caller.actor;
+    let actor = caller.actor.clone();
     // An upgrade that fails after the 101 still ends the audited listen.
     let (failed_api, failed_id, failed_actor) = (api.clone(), id.clone(), actor.clone());
     Ok(upgrade
@@ -132,7 +136,7 @@ pub(super) async fn live(
             // The connection's place stays taken while it listens.
             let _slot = slot;
             let started = Instant::now();
-            let (code, reason) = serve(socket, listener, &api).await;
+            let (code, reason) = serve(socket, listener, &api, &caller).await;
             let seconds = started.elapsed().as_secs_f64();
             tracing::info!(recording_id = id, actor = actor.name, %peer, seconds, code, reason, "live listener ended");
             let detail = format!("listened {seconds:.1} s; {reason}");
@@ -194,11 +198,17 @@ async fn not_here(api: &Arc<Api>, id: &str) -> ApiError {
     }
 }
 
-/// Sends the feed until it ends, the listener goes or falls behind; the
-/// close code and reason. The socket is split: this task only writes (a
+/// Sends the feed until it ends, the listener goes or falls behind, or
+/// the caller's session ends (checked with each ping); the close code and
+/// reason. The socket is split: this task only writes (a
 /// frame is one write, and the read side is not polled per frame), and a
 /// reader task takes the listener's pongs and close.
-async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u16, String) {
+async fn serve(
+    socket: WebSocket,
+    mut listener: Listener,
+    api: &Arc<Api>,
+    caller: &Caller,
+) -> (u16, String) {
     let format = listener.format();
     let counters = listener_counters(api);
     if let Some(counters) = &counters {
@@ -206,15 +216,18 @@ async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u1
     }
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
-    // Milliseconds after `started` of the listener's last message (a pong).
+    // Milliseconds after `started` of the listener's last pong of a ping.
     let answered = Arc::new(AtomicU64::new(0));
     let heard = answered.clone();
     let mut reader = tokio::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
+            match message {
+                Message::Close(_) => break,
+                Message::Pong(payload) if payload == PING_PAYLOAD => {
+                    heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                }
+                _ => {}
             }
-            heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
     });
     let head = json!({"rate": format.rate, "channels": format.channels, "codec": "pcm16"});
@@ -267,12 +280,15 @@ async fn serve(socket: WebSocket, mut listener: Listener, api: &Arc<Api>) -> (u1
             },
             _ = &mut reader => return (close_code::AWAY, "the listener closed".into()),
             _ = ping.tick() => {
+                if let Some(why) = caller.ended(api) {
+                    break (close_code::POLICY, why.to_owned());
+                }
                 let silent = started.elapsed().saturating_sub(Duration::from_millis(answered.load(Ordering::Relaxed)));
                 if silent > PONG_TIMEOUT {
                     listener.dropped();
                     break (close_code::POLICY, format!("the listener answered no ping for {} s", PONG_TIMEOUT.as_secs()));
                 }
-                if send(&mut sink, Message::Ping(Bytes::from_static(b"callrec"))).await.is_err() {
+                if send(&mut sink, Message::Ping(Bytes::from_static(PING_PAYLOAD))).await.is_err() {
                     listener.dropped();
                     break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
                 }

@@ -446,7 +446,7 @@ async fn session(caller: Caller, State(api): State<Arc<Api>>) -> Response {
     axum::Json(json!({
         "name": caller.actor.name,
         "role": caller.role,
-        "session": caller.session,
+        "session": caller.session.is_some(),
         "node": api.recordings.node(),
     }))
     .into_response()
