@@ -424,6 +424,24 @@ impl Listener {
         }
     }
 
+    /// Skips what was published since the listener subscribed, so that
+    /// it starts at the newest audio: a listener subscribes before its
+    /// WebSocket's upgrade, which takes tens of milliseconds when many
+    /// connect at once, and those chunks would start it that much behind
+    /// for good. The recording's end, if it came meanwhile.
+    pub fn skip_to_live_edge(&mut self) -> Option<LiveChunk> {
+        loop {
+            match self.receiver.try_recv() {
+                Ok(LiveChunk::End(reason)) => return Some(LiveChunk::End(reason)),
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(broadcast::error::TryRecvError::Empty) => return None,
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    return Some(LiveChunk::End("recording ended".into()));
+                }
+            }
+        }
+    }
+
     /// Counts this listener as dropped (it stopped reading).
     pub fn dropped(&self) {
         self.counters
@@ -884,6 +902,36 @@ mod tests {
         let _again = live.subscribe("r2", limits).unwrap();
         drop(entry);
         assert!(live.subscribe("r2", limits).is_err());
+    }
+
+    #[test]
+    fn a_listener_starts_at_the_live_edge_but_never_misses_the_end() {
+        let live = Live::default();
+        let (mut tap, entry) = live.open("edge", MONO);
+        let mut listener = live.subscribe("edge", ListenLimits::default()).unwrap();
+        // Published while its WebSocket was being upgraded: skipped.
+        for _ in 0..3 * FRAMES_PER_CHUNK {
+            tap.pcm(&[1; 160]);
+        }
+        assert_eq!(listener.receiver.len(), 3);
+        assert!(listener.skip_to_live_edge().is_none());
+        assert!(listener.receiver.is_empty());
+        // What comes next is heard from its own media time on.
+        for _ in 0..FRAMES_PER_CHUNK {
+            tap.pcm(&[2; 160]);
+        }
+        let frames = frames_of(&mut listener);
+        assert_eq!(frames.len(), FRAMES_PER_CHUNK);
+        assert_eq!(frames[0].0, 3 * FRAMES_PER_CHUNK as u32 * 160);
+        assert!(frames.iter().all(|(_, s)| s.iter().all(|&x| x == 2)));
+        // An end among the skipped chunks is kept.
+        tap.pcm(&[3; 160 * FRAMES_PER_CHUNK]);
+        drop(tap);
+        entry.end("stop request");
+        match listener.skip_to_live_edge() {
+            Some(LiveChunk::End(reason)) => assert_eq!(&*reason, "stop request"),
+            other => panic!("expected the end, got {other:?}"),
+        }
     }
 
     #[test]

@@ -242,6 +242,13 @@ async fn serve(
             "the listener did not take the first message".into(),
         );
     }
+    // Heard from the newest audio on, not from when it subscribed.
+    if let Some(LiveChunk::End(reason)) = listener.skip_to_live_edge() {
+        let reason = format!("recording ended: {reason}");
+        let _ = send(&mut sink, close_frame(close_code::NORMAL, &reason)).await;
+        reader.abort();
+        return (close_code::NORMAL, reason);
+    }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (code, reason) = loop {
@@ -295,19 +302,23 @@ async fn serve(
             }
         }
     };
-    // A close frame's reason is at most 123 bytes (RFC 6455 §5.5); the
-    // stop reason comes from the phone and may be longer.
+    let _ = send(&mut sink, close_frame(code, &reason)).await;
+    reader.abort();
+    (code, reason)
+}
+
+/// A close frame with `code` and `reason`, cut to the 123 bytes a close
+/// frame's reason may have (RFC 6455 §5.5): the stop reason comes from
+/// the phone and may be longer.
+fn close_frame(code: u16, reason: &str) -> Message {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
-    let close = Message::Close(Some(CloseFrame {
+    Message::Close(Some(CloseFrame {
         code,
         reason: reason[..end].to_owned().into(),
-    }));
-    let _ = send(&mut sink, close).await;
-    reader.abort();
-    (code, reason)
+    }))
 }
 
 fn listener_counters(api: &Arc<Api>) -> Option<Arc<callrec_server::live::LiveCounters>> {
