@@ -113,7 +113,10 @@ fn main() -> ExitCode {
     for outcome in outcomes {
         match outcome.end {
             Ok(Some(CloseCode::Normal)) => frames.push(outcome.frames as usize),
-            Ok(None) if stop_after.is_some() => frames.push(outcome.frames as usize),
+            // Hung up at --seconds, having heard something.
+            Ok(None) if stop_after.is_some() && outcome.frames > 0 => {
+                frames.push(outcome.frames as usize);
+            }
             other => {
                 failed += 1;
                 eprintln!(

@@ -256,20 +256,25 @@ fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
 }
 
 /// Drains `socket`'s bytes without parsing them (so no ping is answered)
-/// and sends a text message every 200 ms, until the node closes the
-/// connection; the last 200 bytes it sent, lossily as text (its close
-/// frame's reason).
+/// and, with each read, sends a text message and pongs nobody asked for
+/// (with payloads a client might guess), until the node closes the
+/// connection; the last 200 bytes the node sent, lossily as text (its
+/// close frame's reason).
 fn talk_without_answering(mut socket: LiveSocket) -> String {
     use std::io::{Read, Write};
     let stream = socket.get_mut();
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    // A masked text frame, "hi", as a client must send it (RFC 6455 §5.3).
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![0x81, 0x80 | 2];
-    frame.extend_from_slice(&mask);
-    frame.extend(b"hi".iter().zip(mask).map(|(b, m)| b ^ m));
+    // Masked frames, as a client must send them (RFC 6455 §5.3): a text
+    // "hi", then pongs of "callrec" and of eight zero bytes.
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = Vec::new();
+    for (opcode, payload) in [(0x81u8, &b"hi"[..]), (0x8a, b"callrec"), (0x8a, &[0; 8])] {
+        frame.extend([opcode, 0x80 | payload.len() as u8]);
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    }
     let mut tail = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

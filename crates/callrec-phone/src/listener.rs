@@ -118,7 +118,8 @@ pub struct Outcome {
 /// Listens to each of `ids` on the node whose API is `base`, all at once
 /// on the calling task (one thread for every socket, as a load generator
 /// must be to stay out of the server's way), each until its socket closes
-/// or, given `stop_after`, until that time has passed (the listener then
+/// or, given `stop_after`, until that time has passed since its socket
+/// opened (the listener then
 /// hangs up: its outcome's end is `Ok(None)`).
 pub async fn listen_all(
     base: &str,
@@ -128,13 +129,19 @@ pub async fn listen_all(
 ) -> Vec<Outcome> {
     let listeners = ids.iter().map(|id| async move {
         let counted = core::cell::Cell::new(0u64);
-        let listening = listen_counting(base, id, headers, &counted);
-        let end = match stop_after {
-            Some(limit) => match tokio::time::timeout(limit, listening).await {
-                Ok(end) => end,
-                Err(_) => Ok((counted.get(), None)),
-            },
-            None => listening.await,
+        // `stop_after` counts from the open socket, not from connecting.
+        let end = match open(base, id, headers).await {
+            Err(e) => Err(e),
+            Ok((socket, url)) => {
+                let listening = listen_counting(socket, &url, &counted);
+                match stop_after {
+                    Some(limit) => match tokio::time::timeout(limit, listening).await {
+                        Ok(end) => end,
+                        Err(_) => Ok((counted.get(), None)),
+                    },
+                    None => listening.await,
+                }
+            }
         };
         let (frames, end) = match end {
             Ok((frames, close)) => (frames, Ok(close)),
@@ -149,20 +156,34 @@ pub async fn listen_all(
     futures_util::future::join_all(listeners).await
 }
 
-async fn listen_counting(
+/// The live socket of recording `id`, open, and its URL.
+async fn open(
     base: &str,
     id: &str,
     headers: &[(&str, &str)],
-    counted: &core::cell::Cell<u64>,
-) -> Result<(u64, Option<CloseCode>), String> {
-    use futures_util::StreamExt;
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+        String,
+    ),
+    String,
+> {
     let (host, url, request) = request(base, id, headers)?;
     let stream = tokio::net::TcpStream::connect(host)
         .await
         .map_err(|e| format!("cannot connect to {host}: {e}"))?;
-    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
+    let (socket, _) = tokio_tungstenite::client_async(request, stream)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
+    Ok((socket, url))
+}
+
+async fn listen_counting(
+    mut socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    url: &str,
+    counted: &core::cell::Cell<u64>,
+) -> Result<(u64, Option<CloseCode>), String> {
+    use futures_util::StreamExt;
     let mut frames = 0;
     while let Some(message) = socket.next().await {
         match message {

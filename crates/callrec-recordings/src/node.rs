@@ -131,6 +131,13 @@ impl Node {
         let server = Server::bind(config)
             .await?
             .with_observer(recordings.observer());
+        // What the budget could give the API, when it was less.
+        let mut http_limits = http_limits;
+        if http.is_some() {
+            http_limits.max_connections = http_limits
+                .max_connections
+                .min(server.config().other_descriptors.max(1));
+        }
         recordings.set_server_counters(server.counters());
         recordings.set_live(server.live());
         let api = match http {

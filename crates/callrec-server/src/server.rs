@@ -287,8 +287,13 @@ fn fit_to_descriptor_limit(config: &mut Config) {
 fn fit_to(config: &mut Config, limit: u64) -> bool {
     // Per recording: a UDP socket, two files and a sidecar rewrite; per
     // connection: its socket; plus a margin for the process itself (a
-    // quarter of a small limit) and what the rest of it may hold.
-    let reserve = (limit / 4).min(64) + config.other_descriptors as u64;
+    // quarter of a small limit) and what the rest of it may hold, at most
+    // a quarter of what is left (recordings come first; the node lowers
+    // its API's limit to what it got).
+    let margin = (limit / 4).min(64);
+    let other = (config.other_descriptors as u64).min(limit.saturating_sub(margin) / 4);
+    config.other_descriptors = other as usize;
+    let reserve = margin + other;
     let needed = |c: &Config| (c.max_connections + 4 * c.max_recordings) as u64 + reserve;
     if needed(config) <= limit {
         return false;
@@ -352,15 +357,23 @@ mod tests {
         let mut beside = config.clone();
         beside.other_descriptors = 1024;
         assert!(fit_to(&mut beside, 4096));
-        assert_eq!((beside.max_recordings, beside.max_connections), (376, 1000));
+        assert_eq!(beside.other_descriptors, 1008, "a quarter of what is left");
+        assert_eq!((beside.max_recordings, beside.max_connections), (378, 1000));
         assert!(
-            4 * beside.max_recordings + beside.max_connections + 1024 + 64 <= 4096,
+            4 * beside.max_recordings + beside.max_connections + 1008 + 64 <= 4096,
             "the budget holds"
         );
-        // A limit below the reserve still leaves one of each.
-        let mut starved = config;
-        starved.other_descriptors = 10_000;
-        assert!(fit_to(&mut starved, 4096));
-        assert_eq!((starved.max_recordings, starved.max_connections), (1, 1));
+        // A small limit: the API gets a quarter of it, never all.
+        let mut small = config.clone();
+        small.other_descriptors = 1024;
+        assert!(fit_to(&mut small, 1024));
+        assert_eq!(small.other_descriptors, 240);
+        assert_eq!(small.max_recordings, 90);
+        assert!(4 * small.max_recordings + small.max_connections + 240 + 64 <= 1024);
+        // An absurd API limit neither overflows nor starves the recordings.
+        let mut huge = config;
+        huge.other_descriptors = usize::MAX;
+        assert!(fit_to(&mut huge, 4096));
+        assert_eq!(huge.max_recordings, 378);
     }
 }

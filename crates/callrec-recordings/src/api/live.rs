@@ -41,9 +41,16 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 const PING_EVERY: Duration = Duration::from_secs(1);
 const PONG_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// The pings' payload: only a pong that returns it shows the listener
-/// reads (a client could send other messages without reading any).
-const PING_PAYLOAD: &[u8] = b"callrec";
+/// The next ping's payload: unpredictable, so that only a listener that
+/// reads its pings can answer them (a client could send other messages,
+/// or pongs of its own, without reading any).
+fn next_ping(state: &mut u64) -> u64 {
+    // xorshift64*, seeded from the system's random source per listener.
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
 
 /// Largest message a listener may send (it sends none but control
 /// frames).
@@ -216,14 +223,26 @@ async fn serve(
     }
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
-    // Milliseconds after `started` of the listener's last pong of a ping.
+    // Milliseconds after `started` of the listener's last pong of a ping,
+    // and the last ping's payload.
     let answered = Arc::new(AtomicU64::new(0));
     let heard = answered.clone();
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    let mut ping_state = u64::from_le_bytes(seed) | 1;
+    // The last two pings' payloads: a pong may cross the next ping.
+    let pinged = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let expected = pinged.clone();
     let mut reader = tokio::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
             match message {
                 Message::Close(_) => break,
-                Message::Pong(payload) if payload == PING_PAYLOAD => {
+                Message::Pong(payload)
+                    if expected.iter().any(|p| {
+                        let p = p.load(Ordering::Relaxed);
+                        p != 0 && payload.as_ref() == p.to_be_bytes().as_slice()
+                    }) =>
+                {
                     heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 }
                 _ => {}
@@ -295,7 +314,11 @@ async fn serve(
                     listener.dropped();
                     break (close_code::POLICY, format!("the listener answered no ping for {} s", PONG_TIMEOUT.as_secs()));
                 }
-                if send(&mut sink, Message::Ping(Bytes::from_static(PING_PAYLOAD))).await.is_err() {
+                let payload = next_ping(&mut ping_state);
+                pinged[1].store(pinged[0].load(Ordering::Relaxed), Ordering::Relaxed);
+                pinged[0].store(payload, Ordering::Relaxed);
+                let ping = Message::Ping(Bytes::copy_from_slice(&payload.to_be_bytes()));
+                if send(&mut sink, ping).await.is_err() {
                     listener.dropped();
                     break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
                 }

@@ -169,7 +169,9 @@ impl HttpApi {
                 },
             );
             // With upgrades: live listening's WebSocket. An upgraded
-            // connection leaves these bounds (its listener has its own).
+            // connection leaves this task's head timeout, but its
+            // listener keeps the connection's slot (and its address's)
+            // while it listens, and has its own limits.
             let connection = http
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .with_upgrades();
