@@ -68,13 +68,29 @@ fn audit_entries(service: &Service) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn a_listener_hears_the_call_as_it_is_recorded_and_is_told_when_it_ends() {
-    let mut options = Options::new(55500);
+/// A node with [`TOKENS`] on ports from `port`, recording a G.711 call
+/// of `audio` as `name`: the node, the call's thread and the recording.
+fn a_call_on_a_node_with_tokens(
+    port: u16,
+    name: &str,
+    audio: Vec<i16>,
+) -> (
+    Service,
+    std::thread::JoinHandle<callrec_phone::CallResult>,
+    String,
+) {
+    let mut options = Options::new(port);
     options.tokens = Some(TOKENS);
     let service = Service::start(options);
-    let base = &service.base;
-    let call = service.call_in_background("live1", Codec::Pcma, tone(1000.0, 4.0, 8000.0));
+    let call = service.call_in_background(name, Codec::Pcma, audio);
     let id = service.running_id();
+    (service, call, id)
+}
+
+fn a_listener_hears_the_call_as_it_is_recorded_and_is_told_when_it_ends() {
+    let (service, call, id) =
+        a_call_on_a_node_with_tokens(55500, "live1", tone(1000.0, 4.0, 8000.0));
+    let base = &service.base;
     let listener = format!("Bearer {LISTENER}");
     let reader = format!("Bearer {READER}");
     let url = format!("{base}/api/recordings/{id}/live");
@@ -301,12 +317,9 @@ fn talk_without_answering(mut socket: LiveSocket) -> String {
 }
 
 fn signing_out_ends_a_listen_of_that_session() {
-    let mut options = Options::new(55650);
-    options.tokens = Some(TOKENS);
-    let service = Service::start(options);
+    let (service, call, id) =
+        a_call_on_a_node_with_tokens(55650, "live4", tone(500.0, 8.0, 8000.0));
     let base = &service.base;
-    let call = service.call_in_background("live4", Codec::Pcma, tone(500.0, 8.0, 8000.0));
-    let id = service.running_id();
     let session_url = format!("{base}/api/session");
     let signed_in = http(
         "POST",

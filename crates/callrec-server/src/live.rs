@@ -414,9 +414,7 @@ impl Listener {
     pub async fn next(&mut self) -> Result<LiveChunk, LiveError> {
         match self.receiver.recv().await {
             Ok(chunk) => Ok(chunk),
-            Err(broadcast::error::RecvError::Closed) => {
-                Ok(LiveChunk::End("recording ended".into()))
-            }
+            Err(broadcast::error::RecvError::Closed) => Ok(Self::feed_closed()),
             Err(broadcast::error::RecvError::Lagged(chunks)) => {
                 self.dropped();
                 Err(LiveError::Behind(chunks * FRAMES_PER_CHUNK as u64))
@@ -436,10 +434,15 @@ impl Listener {
                 Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(broadcast::error::TryRecvError::Empty) => return None,
                 Err(broadcast::error::TryRecvError::Closed) => {
-                    return Some(LiveChunk::End("recording ended".into()));
+                    return Some(Self::feed_closed());
                 }
             }
         }
+    }
+
+    /// The end, when the feed's sender went without telling one.
+    fn feed_closed() -> LiveChunk {
+        LiveChunk::End("recording ended".into())
     }
 
     /// Counts this listener as dropped (it stopped reading).
