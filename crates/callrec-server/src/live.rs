@@ -7,8 +7,8 @@
 //! runs. Its broadcast channel is made when the first listener subscribes
 //! (a recording nobody hears costs a counter per packet), holds at most
 //! [`FEED_CAPACITY`] chunks of [`FRAMES_PER_CHUNK`] frames, and a listener
-//! that falls further behind
-//! gets [`LiveError::Behind`] from [`Listener::next`] and is dropped by its
+//! that falls further behind gets [`LiveError::Behind`] from
+//! [`Listener::next`] (or [`Listener::try_next`]) and is dropped by its
 //! caller. The recording goes on either way.
 //!
 //! A frame on the wire ([`LiveChunk::messages`]) is 4 bytes of media time
@@ -249,6 +249,17 @@ pub struct LiveFeed {
     /// Made by the first listener.
     sender: OnceLock<broadcast::Sender<LiveChunk>>,
     listeners: AtomicUsize,
+    /// Chunks sent so far: a listener that polls sees whether there is
+    /// anything new without taking the channel's lock.
+    published: AtomicU64,
+}
+
+impl LiveFeed {
+    /// Sends `chunk` to the listeners, and counts it.
+    fn send(&self, sender: &broadcast::Sender<LiveChunk>, chunk: LiveChunk) {
+        let _ = sender.send(chunk);
+        self.published.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl Live {
@@ -273,6 +284,7 @@ impl Live {
             format,
             sender: OnceLock::new(),
             listeners: AtomicUsize::new(0),
+            published: AtomicU64::new(0),
         });
         self.feeds().insert(recording_id.to_owned(), feed.clone());
         let tap = LiveTap::new(feed.clone());
@@ -341,6 +353,7 @@ impl Live {
         Ok(Listener {
             format: feed.format,
             receiver,
+            seen: 0,
             feed,
             counters: self.counters.clone(),
         })
@@ -377,7 +390,7 @@ impl LiveEntry {
             feeds.remove(&self.recording_id);
         }
         if let Some(sender) = self.feed.sender.get() {
-            let _ = sender.send(LiveChunk::End(reason.into()));
+            self.feed.send(sender, LiveChunk::End(reason.into()));
         }
         drop(feeds);
     }
@@ -395,6 +408,9 @@ impl Drop for LiveEntry {
 pub struct Listener {
     format: LiveFormat,
     receiver: broadcast::Receiver<LiveChunk>,
+    /// The feed's count of chunks sent when the receiver was last found
+    /// empty.
+    seen: u64,
     feed: Arc<LiveFeed>,
     counters: Arc<LiveCounters>,
 }
@@ -416,6 +432,34 @@ impl Listener {
             Ok(chunk) => Ok(chunk),
             Err(broadcast::error::RecvError::Closed) => Ok(Self::feed_closed()),
             Err(broadcast::error::RecvError::Lagged(chunks)) => {
+                self.dropped();
+                Err(LiveError::Behind(chunks * FRAMES_PER_CHUNK as u64))
+            }
+        }
+    }
+
+    /// The next chunk if one is waiting, without waiting: for a caller
+    /// that serves its listeners on a tick of its own, so that a
+    /// publication wakes nobody.
+    ///
+    /// # Errors
+    /// As [`Listener::next`]: [`LiveError::Behind`] when the listener fell
+    /// more than [`FEED_CAPACITY`] chunks behind (counted as dropped).
+    pub fn try_next(&mut self) -> Result<Option<LiveChunk>, LiveError> {
+        // Nothing sent since the receiver was found empty: an atomic load,
+        // where the channel would take its lock.
+        let published = self.feed.published.load(Ordering::Acquire);
+        if published == self.seen {
+            return Ok(None);
+        }
+        match self.receiver.try_recv() {
+            Ok(chunk) => Ok(Some(chunk)),
+            Err(broadcast::error::TryRecvError::Empty) => {
+                self.seen = published;
+                Ok(None)
+            }
+            Err(broadcast::error::TryRecvError::Closed) => Ok(Some(Self::feed_closed())),
+            Err(broadcast::error::TryRecvError::Lagged(chunks)) => {
                 self.dropped();
                 Err(LiveError::Behind(chunks * FRAMES_PER_CHUNK as u64))
             }
@@ -653,7 +697,7 @@ impl LiveTap {
         let frames = Bytes::from(core::mem::take(&mut self.batch));
         let arrived = core::mem::take(&mut self.batch_arrived);
         if let Some(sender) = &self.sender {
-            let _ = sender.send(LiveChunk::Audio { frames, arrived });
+            self.feed.send(sender, LiveChunk::Audio { frames, arrived });
         }
     }
 
@@ -686,10 +730,13 @@ impl LiveTap {
                 let sent = whole.min(u64::from(MAX_SILENT_FRAMES));
                 let first = self.pending_start + (whole - sent) * frame as u64;
                 if let Some(sender) = &self.sender {
-                    let _ = sender.send(LiveChunk::Silence {
-                        media_time: first as u32,
-                        frames: sent as u32,
-                    });
+                    self.feed.send(
+                        sender,
+                        LiveChunk::Silence {
+                            media_time: first as u32,
+                            frames: sent as u32,
+                        },
+                    );
                 }
                 self.pending_start += whole * frame as u64;
                 left -= whole * frame as u64;
@@ -932,6 +979,53 @@ mod tests {
         drop(tap);
         entry.end("stop request");
         match listener.skip_to_live_edge() {
+            Some(LiveChunk::End(reason)) => assert_eq!(&*reason, "stop request"),
+            other => panic!("expected the end, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn try_next_takes_what_was_sent_without_waiting_and_the_end_and_being_behind() {
+        let live = Live::default();
+        let (mut tap, entry) = live.open("poll", MONO);
+        let mut listener = live.subscribe("poll", ListenLimits::default()).unwrap();
+        assert!(listener.try_next().unwrap().is_none());
+        // Half a chunk is not sent yet; the whole chunk is, once.
+        tap.pcm(&[4; 160]);
+        assert!(listener.try_next().unwrap().is_none());
+        tap.pcm(&[5; 160]);
+        match listener.try_next().unwrap() {
+            Some(LiveChunk::Audio { frames, .. }) => {
+                assert_eq!(frames.len(), FRAMES_PER_CHUNK * MONO.message_len());
+            }
+            other => panic!("expected a chunk, got {other:?}"),
+        }
+        assert!(listener.try_next().unwrap().is_none());
+        assert!(listener.try_next().unwrap().is_none());
+        // Sent after it was found empty: found again.
+        tap.pcm(&[6; 160 * FRAMES_PER_CHUNK]);
+        assert!(matches!(
+            listener.try_next().unwrap(),
+            Some(LiveChunk::Audio { .. })
+        ));
+        // Behind, as next() says it, and counted.
+        for _ in 0..FEED_CAPACITY + 3 {
+            tap.pcm(&[7; 160 * FRAMES_PER_CHUNK]);
+        }
+        assert_eq!(
+            listener.try_next().unwrap_err(),
+            LiveError::Behind(3 * FRAMES_PER_CHUNK as u64)
+        );
+        assert_eq!(live.counters().listeners_dropped.load(Ordering::Relaxed), 1);
+        // The rest, then the end.
+        let mut chunks = 0;
+        while let Some(LiveChunk::Audio { .. }) = listener.try_next().unwrap() {
+            chunks += 1;
+        }
+        assert_eq!(chunks, FEED_CAPACITY);
+        drop(tap);
+        entry.end("stop request");
+        match listener.try_next().unwrap() {
             Some(LiveChunk::End(reason)) => assert_eq!(&*reason, "stop request"),
             other => panic!("expected the end, got {other:?}"),
         }

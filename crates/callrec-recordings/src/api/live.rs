@@ -22,9 +22,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use callrec_server::live::{Listener, LiveChunk, LiveError};
-use core::sync::atomic::{AtomicU64, Ordering};
-use futures_util::stream::SplitSink;
+use callrec_server::live::{FRAMES_PER_CHUNK, Listener, LiveChunk, LiveError, LiveFormat};
+use core::sync::atomic::Ordering;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
@@ -143,7 +142,7 @@ pub(super) async fn live(
             // The connection's place stays taken while it listens.
             let _slot = slot;
             let started = Instant::now();
-            let (code, reason) = serve(socket, listener, &api, &caller).await;
+            let (code, reason) = serve(socket, listener, &api, caller).await;
             let seconds = started.elapsed().as_secs_f64();
             tracing::info!(recording_id = id, actor = actor.name, %peer, seconds, code, reason, "live listener ended");
             let detail = format!("listened {seconds:.1} s; {reason}");
@@ -205,57 +204,26 @@ async fn not_here(api: &Arc<Api>, id: &str) -> ApiError {
     }
 }
 
-/// Sends the feed until it ends, the listener goes or falls behind, or
-/// the caller's session ends (checked with each ping); the close code and
-/// reason. The socket is split: this task only writes (a
-/// frame is one write, and the read side is not polled per frame), and a
-/// reader task takes the listener's pongs and close.
+/// Serves one listener: the first message, then hands the socket to the
+/// listeners' writer until the feed ends, the listener goes or falls
+/// behind, or the caller's session ends; then the close. The close code
+/// and reason.
 async fn serve(
-    socket: WebSocket,
+    mut socket: WebSocket,
     mut listener: Listener,
     api: &Arc<Api>,
-    caller: &Caller,
+    caller: Caller,
 ) -> (u16, String) {
     let format = listener.format();
-    let counters = listener_counters(api);
-    if let Some(counters) = &counters {
+    if let Some(counters) = listener_counters(api) {
         counters.listeners_started.fetch_add(1, Ordering::Relaxed);
     }
-    let (mut sink, mut stream) = socket.split();
-    let started = Instant::now();
-    // Milliseconds after `started` of the listener's last pong of a ping,
-    // and the last ping's payload.
-    let answered = Arc::new(AtomicU64::new(0));
-    let heard = answered.clone();
-    let mut seed = [0u8; 8];
-    let _ = getrandom::fill(&mut seed);
-    let mut ping_state = u64::from_le_bytes(seed) | 1;
-    // The last two pings' payloads: a pong may cross the next ping.
-    let pinged = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-    let expected = pinged.clone();
-    let mut reader = tokio::spawn(async move {
-        while let Some(Ok(message)) = stream.next().await {
-            match message {
-                Message::Close(_) => break,
-                Message::Pong(payload)
-                    if expected.iter().any(|p| {
-                        let p = p.load(Ordering::Relaxed);
-                        p != 0 && payload.as_ref() == p.to_be_bytes().as_slice()
-                    }) =>
-                {
-                    heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                }
-                _ => {}
-            }
-        }
-    });
     let head = json!({"rate": format.rate, "channels": format.channels, "codec": "pcm16"});
-    if send(&mut sink, Message::Text(head.to_string().into()))
+    if send(&mut socket, Message::Text(head.to_string().into()))
         .await
         .is_err()
     {
         listener.dropped();
-        reader.abort();
         return (
             close_code::POLICY,
             "the listener did not take the first message".into(),
@@ -264,70 +232,404 @@ async fn serve(
     // Heard from the newest audio on, not from when it subscribed.
     if let Some(LiveChunk::End(reason)) = listener.skip_to_live_edge() {
         let reason = format!("recording ended: {reason}");
-        let _ = send(&mut sink, close_frame(close_code::NORMAL, &reason)).await;
-        reader.abort();
+        let _ = send(&mut socket, close_frame(close_code::NORMAL, &reason)).await;
         return (close_code::NORMAL, reason);
     }
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (code, reason) = loop {
-        tokio::select! {
-            chunk = listener.next() => match chunk {
-                Ok(LiveChunk::End(reason)) => break (close_code::NORMAL, format!("recording ended: {reason}")),
-                Ok(chunk) => {
-                    // The chunk's frames in one write: each fed, then one
-                    // flush.
-                    let arrived = match &chunk {
-                        LiveChunk::Audio { arrived, .. } => *arrived,
-                        _ => Default::default(),
-                    };
-                    let mut sent = 0;
-                    let write = async {
-                        for message in chunk.messages(format) {
-                            sink.feed(Message::Binary(message)).await?;
-                            sent += 1;
-                        }
-                        sink.flush().await
-                    };
-                    // One deadline for the chunk's write: a timer per frame
-                    // costs more than the write.
-                    if !within(write).await {
-                        listener.dropped();
-                        break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    let (done, ended) = tokio::sync::oneshot::channel();
+    api.listeners.add(
+        api,
+        Served {
+            socket,
+            listener,
+            caller,
+            format,
+            clock: ListenerClock::new(Instant::now()),
+            ping_state: u64::from_le_bytes(seed) | 1,
+            pinged: [0; 2],
+            unflushed: Vec::with_capacity(FRAMES_PER_CHUNK),
+            dirty: false,
+            done,
+        },
+    );
+    match ended.await {
+        Ok(Ended {
+            code,
+            reason,
+            mut socket,
+            unflushed,
+        }) => {
+            let closed = send(&mut socket, close_frame(code, &reason)).await;
+            // The close flushed the frames written before it.
+            if let (Ok(()), Some(counters)) = (closed, listener_counters(api)) {
+                for arrived in unflushed {
+                    counters.frame_sent(arrived.map(|a| a.elapsed()));
+                }
+            }
+            (code, reason)
+        }
+        // The writer went (a panic): the socket went with it.
+        Err(_) => (
+            close_code::ERROR,
+            "the server stopped serving its listeners".into(),
+        ),
+    }
+}
+
+/// How often the listeners' writer wakes: a published chunk waits at most
+/// this long. One wake serves every listener; a wake per chunk and
+/// listener cost more than its write (docs/PERFORMANCE.md).
+const WRITE_EVERY: Duration = Duration::from_millis(10);
+
+/// How often what a listener sent is read: it sends a pong a second and
+/// its close, and reading every socket at every wake cost more than
+/// the pongs are worth.
+const READ_EVERY: Duration = Duration::from_millis(100);
+
+/// Most messages taken from one listener per read: a listener that sends
+/// much is read a little at a time.
+const MAX_READS_PER_WAKE: usize = 16;
+
+/// The node's listeners, served by one task (the writer) that runs while
+/// there are any.
+#[derive(Default)]
+pub(super) struct Listeners {
+    state: std::sync::Mutex<ListenersState>,
+}
+
+#[derive(Default)]
+struct ListenersState {
+    /// Whether the writer runs.
+    running: bool,
+    /// Listeners the writer has not taken yet.
+    added: Vec<Served>,
+}
+
+impl Listeners {
+    fn state(&self) -> std::sync::MutexGuard<'_, ListenersState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Serves `served` from the writer's next wake, starting the writer
+    /// when it does not run.
+    fn add(&self, api: &Arc<Api>, served: Served) {
+        let mut state = self.state();
+        state.added.push(served);
+        if !state.running {
+            state.running = true;
+            tokio::spawn(write_to_listeners(api.clone()));
+        }
+    }
+}
+
+/// The writer: every [`WRITE_EVERY`] it serves each listener
+/// ([`Served::step`]) and hands the ended ones back to their tasks; it
+/// ends when none is left. A publication wakes nobody: the writer takes
+/// what the feeds hold when it wakes.
+async fn write_to_listeners(api: Arc<Api>) {
+    /// Should the writer end otherwise (a panic), the next listener
+    /// starts another; the listeners it had end with it.
+    struct Running<'a>(&'a Listeners, bool);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                let mut state = self.0.state();
+                state.running = false;
+                state.added.clear();
+            }
+        }
+    }
+    let mut running = Running(&api.listeners, true);
+    let counters = listener_counters(&api);
+    let mut served: Vec<Served> = Vec::new();
+    let mut tick = tokio::time::interval(WRITE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        {
+            let mut state = api.listeners.state();
+            served.append(&mut state.added);
+            if served.is_empty() {
+                state.running = false;
+                running.1 = false;
+                return;
+            }
+        }
+        let now = Instant::now();
+        let ended: Vec<(usize, (u16, String))> = core::future::poll_fn(|cx| {
+            core::task::Poll::Ready(
+                served
+                    .iter_mut()
+                    .enumerate()
+                    .filter_map(|(k, listener)| {
+                        listener
+                            .step(cx, now, &api, counters.as_deref())
+                            .map(|end| (k, end))
+                    })
+                    .collect(),
+            )
+        })
+        .await;
+        // From the last, so that each index still names its listener.
+        for (k, (code, reason)) in ended.into_iter().rev() {
+            let listener = served.swap_remove(k);
+            let _ = listener.done.send(Ended {
+                code,
+                reason,
+                socket: listener.socket,
+                unflushed: listener.unflushed,
+            });
+        }
+    }
+}
+
+/// A listener the writer serves.
+struct Served {
+    socket: WebSocket,
+    listener: Listener,
+    caller: Caller,
+    format: LiveFormat,
+    clock: ListenerClock,
+    ping_state: u64,
+    /// The last two pings' payloads: a pong may cross the next ping.
+    pinged: [u64; 2],
+    /// When the newest packet of each frame written but not yet flushed
+    /// arrived, for the latency.
+    unflushed: Vec<Option<Instant>>,
+    /// Whether something was written and not yet flushed.
+    dirty: bool,
+    done: tokio::sync::oneshot::Sender<Ended>,
+}
+
+/// How a listener ended, its socket for the close, and the frames
+/// written that no flush has sent yet.
+struct Ended {
+    code: u16,
+    reason: String,
+    socket: WebSocket,
+    unflushed: Vec<Option<Instant>>,
+}
+
+impl Served {
+    /// Serves the listener at `now`, without waiting: takes what it sent
+    /// (pongs, its close), pings it when due, and writes what its feed
+    /// holds in one flush; while an earlier flush is still in the
+    /// socket's way, it takes nothing new from the feed (which holds it,
+    /// or drops a listener that falls too far behind). The close code and
+    /// reason once it ended.
+    fn step(
+        &mut self,
+        cx: &mut core::task::Context<'_>,
+        now: Instant,
+        api: &Api,
+        counters: Option<&callrec_server::live::LiveCounters>,
+    ) -> Option<(u16, String)> {
+        use core::task::Poll;
+        let reads = if self.clock.read_due(now) {
+            MAX_READS_PER_WAKE
+        } else {
+            0
+        };
+        for _ in 0..reads {
+            match self.socket.poll_next_unpin(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(Message::Pong(payload)))) => {
+                    if self
+                        .pinged
+                        .iter()
+                        .any(|&p| p != 0 && payload.as_ref() == p.to_be_bytes().as_slice())
+                    {
+                        self.clock.pong(now);
                     }
-                    if let Some(counters) = &counters {
-                        for k in 0..sent {
-                            let latency = arrived.get(k).copied().flatten().map(|a| a.elapsed());
-                            counters.frame_sent(latency);
-                        }
-                    }
                 }
-                Err(e) => break (close_code::POLICY, e.to_string()),
-            },
-            _ = &mut reader => return (close_code::AWAY, "the listener closed".into()),
-            _ = ping.tick() => {
-                if let Some(why) = caller.ended(api) {
-                    break (close_code::POLICY, why.to_owned());
+                Poll::Ready(Some(Ok(Message::Close(_))) | None) => {
+                    return Some((close_code::AWAY, "the listener closed".into()));
                 }
-                let silent = started.elapsed().saturating_sub(Duration::from_millis(answered.load(Ordering::Relaxed)));
-                if silent > PONG_TIMEOUT {
-                    listener.dropped();
-                    break (close_code::POLICY, format!("the listener answered no ping for {} s", PONG_TIMEOUT.as_secs()));
-                }
-                let payload = next_ping(&mut ping_state);
-                pinged[1].store(pinged[0].load(Ordering::Relaxed), Ordering::Relaxed);
-                pinged[0].store(payload, Ordering::Relaxed);
-                let ping = Message::Ping(Bytes::copy_from_slice(&payload.to_be_bytes()));
-                if send(&mut sink, ping).await.is_err() {
-                    listener.dropped();
-                    break (close_code::POLICY, format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()));
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => {
+                    return Some((
+                        close_code::AWAY,
+                        format!("the listener's connection failed: {e}"),
+                    ));
                 }
             }
         }
-    };
-    let _ = send(&mut sink, close_frame(code, &reason)).await;
-    reader.abort();
-    (code, reason)
+        match self.clock.due(now) {
+            Due::Stalled => {
+                self.listener.dropped();
+                return Some((
+                    close_code::POLICY,
+                    format!("the listener did not read for {} s", SEND_TIMEOUT.as_secs()),
+                ));
+            }
+            Due::Silent => {
+                self.listener.dropped();
+                return Some((
+                    close_code::POLICY,
+                    format!(
+                        "the listener answered no ping for {} s",
+                        PONG_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            Due::Ping => {
+                if let Some(why) = self.caller.ended(api) {
+                    return Some((close_code::POLICY, why.to_owned()));
+                }
+                // A ping that finds the socket blocked is skipped: the
+                // write's deadline covers that listener.
+                if self.socket.poll_ready_unpin(cx).is_ready() {
+                    let payload = next_ping(&mut self.ping_state);
+                    self.pinged = [payload, self.pinged[0]];
+                    let ping = Message::Ping(Bytes::copy_from_slice(&payload.to_be_bytes()));
+                    if let Err(e) = self.socket.start_send_unpin(ping) {
+                        return Some(broke(&e));
+                    }
+                    self.dirty = true;
+                }
+            }
+            Due::Nothing => {}
+        }
+        let mut ending = None;
+        if !self.clock.writing() {
+            while self.socket.poll_ready_unpin(cx).is_ready() {
+                let chunk = match self.listener.try_next() {
+                    Ok(None) => break,
+                    Ok(Some(LiveChunk::End(reason))) => {
+                        // What was written goes out before the close.
+                        ending = Some(format!("recording ended: {reason}"));
+                        break;
+                    }
+                    Ok(Some(chunk)) => chunk,
+                    Err(e) => return Some((close_code::POLICY, e.to_string())),
+                };
+                let arrived = match &chunk {
+                    LiveChunk::Audio { arrived, .. } => arrived.as_slice(),
+                    _ => &[],
+                };
+                for (k, message) in chunk.messages(self.format).enumerate() {
+                    if let Err(e) = self.socket.start_send_unpin(Message::Binary(message)) {
+                        return Some(broke(&e));
+                    }
+                    self.unflushed.push(arrived.get(k).copied().flatten());
+                    self.dirty = true;
+                }
+            }
+        }
+        if self.dirty {
+            match self.socket.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.dirty = false;
+                    self.clock.flushed();
+                    if let Some(counters) = counters {
+                        let flushed = Instant::now();
+                        for arrived in self.unflushed.drain(..) {
+                            counters
+                                .frame_sent(arrived.map(|a| flushed.saturating_duration_since(a)));
+                        }
+                    }
+                    self.unflushed.clear();
+                }
+                Poll::Ready(Err(e)) => return Some(broke(&e)),
+                Poll::Pending => self.clock.writing_since(now),
+            }
+        }
+        ending.map(|reason| (close_code::NORMAL, reason))
+    }
+}
+
+/// The end of a listener whose connection failed.
+fn broke(e: &axum::Error) -> (u16, String) {
+    (
+        close_code::AWAY,
+        format!("the listener's connection failed: {e}"),
+    )
+}
+
+/// What is due for a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    Nothing,
+    /// Time to ping it (and check the caller's session).
+    Ping,
+    /// It answered none of its pings for [`PONG_TIMEOUT`].
+    Silent,
+    /// A write has waited for it for [`SEND_TIMEOUT`].
+    Stalled,
+}
+
+/// A listener's deadlines, sans-IO (the time is passed in): when to ping
+/// it, when its silence means it stopped reading, and when a write took
+/// too long.
+#[derive(Debug, Clone, Copy)]
+struct ListenerClock {
+    next_ping: Instant,
+    next_read: Instant,
+    answered: Instant,
+    writing_since: Option<Instant>,
+}
+
+impl ListenerClock {
+    /// A listener that starts at `now` (pinged at once).
+    fn new(now: Instant) -> Self {
+        Self {
+            next_ping: now,
+            next_read: now,
+            answered: now,
+            writing_since: None,
+        }
+    }
+
+    /// Whether what the listener sent is to be read at `now` (every
+    /// [`READ_EVERY`]).
+    fn read_due(&mut self, now: Instant) -> bool {
+        if now < self.next_read {
+            return false;
+        }
+        self.next_read = now + READ_EVERY;
+        true
+    }
+
+    /// It answered one of its pings at `now`.
+    fn pong(&mut self, now: Instant) {
+        self.answered = now;
+    }
+
+    /// A flush found the socket full at `now` (the first time counts).
+    fn writing_since(&mut self, now: Instant) {
+        self.writing_since.get_or_insert(now);
+    }
+
+    /// Everything written went out.
+    fn flushed(&mut self) {
+        self.writing_since = None;
+    }
+
+    /// Whether a flush is still waiting for the socket.
+    fn writing(&self) -> bool {
+        self.writing_since.is_some()
+    }
+
+    /// What is due at `now`: a stalled write first, then a silent
+    /// listener, then a ping (after which the next is [`PING_EVERY`]
+    /// later).
+    fn due(&mut self, now: Instant) -> Due {
+        if self
+            .writing_since
+            .is_some_and(|since| now.saturating_duration_since(since) > SEND_TIMEOUT)
+        {
+            return Due::Stalled;
+        }
+        if now < self.next_ping {
+            return Due::Nothing;
+        }
+        if now.saturating_duration_since(self.answered) > PONG_TIMEOUT {
+            return Due::Silent;
+        }
+        self.next_ping = now + PING_EVERY;
+        Due::Ping
+    }
 }
 
 /// A close frame with `code` and `reason`, cut to the 123 bytes a close
@@ -353,8 +655,8 @@ fn listener_counters(api: &Arc<Api>) -> Option<Arc<callrec_server::live::LiveCou
 }
 
 /// One message, given at most [`SEND_TIMEOUT`].
-async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> Result<(), ()> {
-    if within(sink.send(message)).await {
+async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
+    if within(socket.send(message)).await {
         Ok(())
     } else {
         Err(())
@@ -364,4 +666,85 @@ async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> Res
 /// Whether a write finished, and within [`SEND_TIMEOUT`].
 async fn within<E>(write: impl Future<Output = Result<(), E>>) -> bool {
     matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start: Instant, ms: u64) -> Instant {
+        start + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_listener_is_pinged_at_once_then_every_second_and_read_every_tenth() {
+        let t0 = Instant::now();
+        let mut clock = ListenerClock::new(t0);
+        assert_eq!(clock.due(t0), Due::Ping);
+        assert_eq!(clock.due(at(t0, 10)), Due::Nothing);
+        clock.pong(at(t0, 30));
+        assert_eq!(clock.due(at(t0, 999)), Due::Nothing);
+        assert_eq!(clock.due(at(t0, 1000)), Due::Ping);
+        assert!(clock.read_due(t0));
+        assert!(!clock.read_due(at(t0, 90)));
+        assert!(clock.read_due(at(t0, 100)));
+        assert!(!clock.read_due(at(t0, 150)));
+    }
+
+    #[test]
+    fn a_listener_that_answers_no_ping_for_four_seconds_is_silent() {
+        let t0 = Instant::now();
+        let mut clock = ListenerClock::new(t0);
+        for s in 0..=4 {
+            assert_eq!(clock.due(at(t0, s * 1000)), Due::Ping, "{s} s");
+        }
+        // Only when a ping is due, and only past the timeout.
+        assert_eq!(clock.due(at(t0, 4500)), Due::Nothing);
+        assert_eq!(clock.due(at(t0, 5000)), Due::Silent);
+        // A pong in time keeps it.
+        let mut answered = ListenerClock::new(t0);
+        for s in 0..=8 {
+            answered.pong(at(t0, s * 1000 + 20));
+            assert_eq!(answered.due(at(t0, s * 1000 + 1000)), Due::Ping, "{s} s");
+        }
+    }
+
+    #[test]
+    fn a_write_that_waits_over_two_seconds_is_stalled_and_a_flush_clears_it() {
+        let t0 = Instant::now();
+        let mut clock = ListenerClock::new(t0);
+        assert_eq!(clock.due(t0), Due::Ping);
+        assert!(!clock.writing());
+        clock.writing_since(at(t0, 100));
+        // A later wait does not move its start.
+        clock.writing_since(at(t0, 900));
+        assert!(clock.writing());
+        // Exactly two seconds is not over them.
+        assert_eq!(clock.due(at(t0, 2100)), Due::Ping);
+        assert_eq!(clock.due(at(t0, 2101)), Due::Stalled);
+        clock.flushed();
+        assert!(!clock.writing());
+        clock.pong(at(t0, 2101));
+        clock.writing_since(at(t0, 2200));
+        assert_eq!(clock.due(at(t0, 3000)), Due::Nothing);
+        assert_eq!(clock.due(at(t0, 4200)), Due::Ping);
+        assert_eq!(clock.due(at(t0, 4201)), Due::Stalled);
+    }
+
+    #[test]
+    fn ping_payloads_differ_and_a_close_reason_is_cut_on_a_char_boundary() {
+        let mut state = 1;
+        let first = next_ping(&mut state);
+        let second = next_ping(&mut state);
+        assert_ne!(first, second);
+        assert_ne!(first, 0);
+        let reason = "é".repeat(100);
+        match close_frame(close_code::NORMAL, &reason) {
+            Message::Close(Some(frame)) => {
+                assert!(frame.reason.len() <= 123);
+                assert_eq!(frame.reason.len(), 122);
+            }
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
 }

@@ -42,6 +42,7 @@ struct Api {
     recordings: Recordings,
     tokens: Option<Tokens>,
     sessions: std::sync::Mutex<crate::sessions::Sessions>,
+    listeners: live::Listeners,
 }
 
 /// The HTTP API, bound and ready to serve.
@@ -285,6 +286,7 @@ pub fn router(recordings: Recordings, tokens: Option<Tokens>) -> Router {
         recordings,
         tokens,
         sessions: std::sync::Mutex::default(),
+        listeners: live::Listeners::default(),
     });
     Router::new()
         .route(
