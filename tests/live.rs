@@ -217,6 +217,11 @@ fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
     let base = service.base.clone();
     let call = service.call_in_background("live2", Codec::G722, tone(700.0, 9.0, 16000.0));
     let id = service.running_id();
+    // First, one that floods the node with empty continuation frames (no
+    // message ever completes) and reads nothing: the listeners' writer
+    // reads it only within its budget, so the others are still served.
+    let flooder = connect(&base, &id, &[]);
+    let flooder = std::thread::spawn(move || flood(flooder));
     // One listener that reads everything, one that reads its first
     // message and then nothing.
     let healthy = connect(&base, &id, &[]);
@@ -229,10 +234,23 @@ fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
     let chatty = connect(&base, &id, &[]);
     let chatty = std::thread::spawn(move || talk_without_answering(chatty));
     poll_until(
-        "the stalled and the chatty listener dropped",
+        "the flooding, the stalled and the chatty listener dropped",
         Duration::from_secs(20),
-        || (metric(&base, "callrec_live_listeners_dropped_total", &[]) == 2.0).then_some(()),
+        || (metric(&base, "callrec_live_listeners_dropped_total", &[]) == 3.0).then_some(()),
     );
+    assert!(flooder.join().unwrap() > 0, "the flooder sent frames");
+    // One that hangs up: its close is answered (a clean close handshake,
+    // not a reset), and hanging up is not being dropped.
+    let mut leaver = connect(&base, &id, &[]);
+    assert!(leaver.read().unwrap().is_text());
+    leaver.close(None).unwrap();
+    let goodbye = loop {
+        match leaver.read() {
+            Ok(_) => {}
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(goodbye.contains("closed normally"), "{goodbye}");
     let chatty_end = chatty.join().unwrap();
     assert!(
         chatty_end.contains("answered no ping"),
@@ -261,14 +279,54 @@ fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
         .filter(|e| e["action"] == "listen end")
         .map(|e| e["detail"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ends.len(), 3, "{ends:?}");
+    assert_eq!(ends.len(), 5, "{ends:?}");
+    assert!(ends.iter().any(|d| d.ends_with("the listener closed")), "{ends:?}");
     assert_eq!(
         ends.iter()
             .filter(|d| d.contains("answered no ping") || d.contains("did not read"))
             .count(),
-        2,
+        3,
         "{ends:?}"
     );
+}
+
+/// Sends a binary frame that is not final, then empty continuation
+/// frames as fast as the node takes them, reading nothing, until the
+/// node closes the connection; the frames sent.
+fn flood(mut socket: LiveSocket) -> usize {
+    use std::io::Write;
+    let stream = socket.get_mut();
+    stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mask = [0x11u8, 0x22, 0x33, 0x44];
+    // Opcode 2 without FIN, one byte; then opcode 0 without FIN, empty.
+    let mut start = vec![0x02u8, 0x81];
+    start.extend_from_slice(&mask);
+    start.push(b'x' ^ mask[0]);
+    let mut burst = Vec::new();
+    for _ in 0..1000 {
+        burst.extend([0x00u8, 0x80]);
+        burst.extend_from_slice(&mask);
+    }
+    if stream.write_all(&start).is_err() {
+        return 0;
+    }
+    let mut sent = 1;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        match stream.write(&burst) {
+            Ok(0) => break,
+            Ok(n) => sent += n / 6,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    sent
 }
 
 /// Drains `socket`'s bytes without parsing them (so no ping is answered)

@@ -51,6 +51,9 @@ fn next_ping(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
+/// Most bytes of frames waiting to be written to one listener.
+const MAX_WRITE_BUFFER: usize = 512 * 1024;
+
 /// Largest message a listener may send (it sends none but control
 /// frames).
 const MAX_LISTENER_MESSAGE: usize = 1024;
@@ -132,6 +135,10 @@ pub(super) async fn live(
         // A listener sends only pongs and a close: a small read buffer
         // (tungstenite's default is 128 KiB, zeroed as it grows).
         .read_buffer_size(4 * MAX_LISTENER_MESSAGE)
+        // What waits for a listener is bounded by the feed and the write
+        // deadline; this bounds it again (tungstenite's default has no
+        // bound): a chunk of silence is 64 KiB at most.
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_failed_upgrade(move |e| {
             tokio::spawn(async move {
                 let detail = format!("listened 0.0 s; the WebSocket upgrade failed: {e}");
@@ -260,7 +267,16 @@ async fn serve(
             mut socket,
             unflushed,
         }) => {
-            let closed = send(&mut socket, close_frame(code, &reason)).await;
+            let closed = if reason == LISTENER_CLOSED {
+                // The reply to its close is queued: flushed, not replaced.
+                if within(SinkExt::close(&mut socket)).await {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            } else {
+                send(&mut socket, close_frame(code, &reason)).await
+            };
             // The close flushed the frames written before it.
             if let (Ok(()), Some(counters)) = (closed, listener_counters(api)) {
                 for arrived in unflushed {
@@ -282,13 +298,17 @@ async fn serve(
 /// listener cost more than its write (docs/PERFORMANCE.md).
 const WRITE_EVERY: Duration = Duration::from_millis(10);
 
+/// The end of a listener that closed.
+const LISTENER_CLOSED: &str = "the listener closed";
+
 /// How often what a listener sent is read: it sends a pong a second and
 /// its close, and reading every socket at every wake cost more than
 /// the pongs are worth.
 const READ_EVERY: Duration = Duration::from_millis(100);
 
 /// Most messages taken from one listener per read: a listener that sends
-/// much is read a little at a time.
+/// much is read a little at a time (and within the writer's budget of
+/// socket reads per wake, which a flood of empty frames spends).
 const MAX_READS_PER_WAKE: usize = 16;
 
 /// The node's listeners, served by one task (the writer) that runs while
@@ -314,11 +334,37 @@ impl Listeners {
     /// Serves `served` from the writer's next wake, starting the writer
     /// when it does not run.
     fn add(&self, api: &Arc<Api>, served: Served) {
-        let mut state = self.state();
-        state.added.push(served);
-        if !state.running {
-            state.running = true;
-            tokio::spawn(write_to_listeners(api.clone()));
+        let start = {
+            let mut state = self.state();
+            state.added.push(served);
+            !core::mem::replace(&mut state.running, true)
+        };
+        if start {
+            // Made before the task: a writer dropped before it first runs
+            // (the runtime shutting down) still says it stopped.
+            let running = Running {
+                api: api.clone(),
+                armed: true,
+            };
+            tokio::spawn(write_to_listeners(running));
+        }
+    }
+}
+
+/// The writer's hold on its place: unless it ends normally (disarmed),
+/// dropping it says the writer stopped, so that the next listener starts
+/// another, and ends the listeners not yet taken.
+struct Running {
+    api: Arc<Api>,
+    armed: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.api.listeners.state();
+            state.running = false;
+            state.added.clear();
         }
     }
 }
@@ -327,24 +373,16 @@ impl Listeners {
 /// ([`Served::step`]) and hands the ended ones back to their tasks; it
 /// ends when none is left. A publication wakes nobody: the writer takes
 /// what the feeds hold when it wakes.
-async fn write_to_listeners(api: Arc<Api>) {
-    /// Should the writer end otherwise (a panic), the next listener
-    /// starts another; the listeners it had end with it.
-    struct Running<'a>(&'a Listeners, bool);
-    impl Drop for Running<'_> {
-        fn drop(&mut self) {
-            if self.1 {
-                let mut state = self.0.state();
-                state.running = false;
-                state.added.clear();
-            }
-        }
-    }
-    let mut running = Running(&api.listeners, true);
+async fn write_to_listeners(mut running: Running) {
+    let api = running.api.clone();
     let counters = listener_counters(&api);
     let mut served: Vec<Served> = Vec::new();
     let mut tick = tokio::time::interval(WRITE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Where this wake's reads start: each wake starts one further, so
+    // that a listener whose read used up the budget delays others by a
+    // wake at most.
+    let mut first_read = 0;
     loop {
         tick.tick().await;
         {
@@ -352,27 +390,45 @@ async fn write_to_listeners(api: Arc<Api>) {
             served.append(&mut state.added);
             if served.is_empty() {
                 state.running = false;
-                running.1 = false;
+                running.armed = false;
                 return;
             }
         }
         let now = Instant::now();
-        let ended: Vec<(usize, (u16, String))> = core::future::poll_fn(|cx| {
-            core::task::Poll::Ready(
-                served
-                    .iter_mut()
-                    .enumerate()
-                    .filter_map(|(k, listener)| {
-                        listener
-                            .step(cx, now, &api, counters.as_deref())
-                            .map(|end| (k, end))
-                    })
-                    .collect(),
-            )
+        let mut ended: Vec<Option<(u16, String)>> = vec![None; served.len()];
+        // Writes first, outside tokio's budget of socket operations per
+        // wake, which this one task would share among every listener
+        // and run out of for the last ones; each listener writes at most
+        // one flush.
+        tokio::task::coop::unconstrained(core::future::poll_fn(|_| {
+            let mut cx = quiet();
+            for (listener, end) in served.iter_mut().zip(ended.iter_mut()) {
+                *end = isolated(|| listener.write(&mut cx, now, &api, counters.as_deref()));
+            }
+            core::task::Poll::Ready(())
+        }))
+        .await;
+        // Then what the listeners sent, within the budget: a listener
+        // that floods reads only until it is spent.
+        core::future::poll_fn(|_| {
+            let mut cx = quiet();
+            let n = served.len();
+            for k in (0..n).map(|i| (first_read + i) % n) {
+                if !tokio::task::coop::has_budget_remaining() {
+                    break;
+                }
+                if ended[k].is_none() && served[k].clock.read_due(now) {
+                    let listener = &mut served[k];
+                    ended[k] = isolated(|| listener.read(&mut cx, now));
+                }
+            }
+            core::task::Poll::Ready(())
         })
         .await;
+        first_read = first_read.wrapping_add(1);
         // From the last, so that each index still names its listener.
-        for (k, (code, reason)) in ended.into_iter().rev() {
+        for (k, end) in ended.into_iter().enumerate().rev() {
+            let Some((code, reason)) = end else { continue };
             let listener = served.swap_remove(k);
             let _ = listener.done.send(Ended {
                 code,
@@ -380,6 +436,28 @@ async fn write_to_listeners(api: Arc<Api>) {
                 socket: listener.socket,
                 unflushed: listener.unflushed,
             });
+        }
+    }
+}
+
+/// A context whose waker does nothing, to poll the listeners' sockets
+/// with: the writer comes back at its next wake anyway, and a pong or a
+/// socket that drains would otherwise wake it for nothing.
+fn quiet() -> core::task::Context<'static> {
+    core::task::Context::from_waker(core::task::Waker::noop())
+}
+
+/// `serve`'s end, or a panic in it as that listener's end alone (1011):
+/// the writer and the other listeners go on.
+fn isolated(serve: impl FnOnce() -> Option<(u16, String)>) -> Option<(u16, String)> {
+    match std::panic::catch_unwind(core::panic::AssertUnwindSafe(serve)) {
+        Ok(end) => end,
+        Err(_) => {
+            tracing::error!("serving a live listener panicked; that listener is ended");
+            Some((
+                close_code::ERROR,
+                "the server failed serving this listener".into(),
+            ))
         }
     }
 }
@@ -412,26 +490,11 @@ struct Ended {
 }
 
 impl Served {
-    /// Serves the listener at `now`, without waiting: takes what it sent
-    /// (pongs, its close), pings it when due, and writes what its feed
-    /// holds in one flush; while an earlier flush is still in the
-    /// socket's way, it takes nothing new from the feed (which holds it,
-    /// or drops a listener that falls too far behind). The close code and
-    /// reason once it ended.
-    fn step(
-        &mut self,
-        cx: &mut core::task::Context<'_>,
-        now: Instant,
-        api: &Api,
-        counters: Option<&callrec_server::live::LiveCounters>,
-    ) -> Option<(u16, String)> {
+    /// Takes what the listener sent (pongs, its close), at most
+    /// [`MAX_READS_PER_WAKE`] messages; its end, if it closed.
+    fn read(&mut self, cx: &mut core::task::Context<'_>, now: Instant) -> Option<(u16, String)> {
         use core::task::Poll;
-        let reads = if self.clock.read_due(now) {
-            MAX_READS_PER_WAKE
-        } else {
-            0
-        };
-        for _ in 0..reads {
+        for _ in 0..MAX_READS_PER_WAKE {
             match self.socket.poll_next_unpin(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(Ok(Message::Pong(payload)))) => {
@@ -444,7 +507,7 @@ impl Served {
                     }
                 }
                 Poll::Ready(Some(Ok(Message::Close(_))) | None) => {
-                    return Some((close_code::AWAY, "the listener closed".into()));
+                    return Some((close_code::AWAY, LISTENER_CLOSED.into()));
                 }
                 Poll::Ready(Some(Ok(_))) => {}
                 Poll::Ready(Some(Err(e))) => {
@@ -455,6 +518,23 @@ impl Served {
                 }
             }
         }
+        None
+    }
+
+    /// Serves the listener at `now`, without waiting: pings it when due
+    /// (and checks the caller's session), and writes what its feed holds
+    /// in one flush; while an earlier flush is still in the socket's way,
+    /// it takes nothing new from the feed (which holds it, or drops a
+    /// listener that falls too far behind). The close code and reason
+    /// once it ended.
+    fn write(
+        &mut self,
+        cx: &mut core::task::Context<'_>,
+        now: Instant,
+        api: &Api,
+        counters: Option<&callrec_server::live::LiveCounters>,
+    ) -> Option<(u16, String)> {
+        use core::task::Poll;
         match self.clock.due(now) {
             Due::Stalled => {
                 self.listener.dropped();
@@ -477,8 +557,8 @@ impl Served {
                 if let Some(why) = self.caller.ended(api) {
                     return Some((close_code::POLICY, why.to_owned()));
                 }
-                // A ping that finds the socket blocked is skipped: the
-                // write's deadline covers that listener.
+                // Queued behind a flush still waiting, if one is (the
+                // write's deadline covers that listener).
                 if self.socket.poll_ready_unpin(cx).is_ready() {
                     let payload = next_ping(&mut self.ping_state);
                     self.pinged = [payload, self.pinged[0]];
