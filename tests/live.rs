@@ -280,7 +280,10 @@ fn a_listener_that_stops_reading_is_dropped_and_the_recording_stays_complete() {
         .map(|e| e["detail"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ends.len(), 5, "{ends:?}");
-    assert!(ends.iter().any(|d| d.ends_with("the listener closed")), "{ends:?}");
+    assert!(
+        ends.iter().any(|d| d.ends_with("the listener closed")),
+        "{ends:?}"
+    );
     assert_eq!(
         ends.iter()
             .filter(|d| d.contains("answered no ping") || d.contains("did not read"))

@@ -285,7 +285,8 @@ async fn serve(
             }
             (code, reason)
         }
-        // The writer went (a panic): the socket went with it.
+        // The writer went (the runtime is shutting down), and the socket
+        // with it.
         Err(_) => (
             close_code::ERROR,
             "the server stopped serving its listeners".into(),
