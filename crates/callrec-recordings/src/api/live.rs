@@ -371,7 +371,8 @@ impl Drop for Running {
 }
 
 /// The writer: every [`WRITE_EVERY`] it serves each listener
-/// ([`Served::step`]) and hands the ended ones back to their tasks; it
+/// ([`Served::write`], then [`Served::read`]) and hands the ended ones
+/// back to their tasks; it
 /// ends when none is left. A publication wakes nobody: the writer takes
 /// what the feeds hold when it wakes.
 async fn write_to_listeners(mut running: Running) {
